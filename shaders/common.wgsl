@@ -1,0 +1,69 @@
+// Helpers shared by every kernel. The engine prepends this file to each shader
+// source (src/kernels/mod.rs), so kernels call these functions directly.
+//
+// Shapes and strides travel in uniforms as `array<vec4<u32>, 2>`: up to 8 axes,
+// 16-byte aligned as uniform arrays must be.
+
+const WG: u32 = 256u;
+
+// Linear invocation index for a 256-wide workgroup grid folded into x and y.
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// Linear workgroup index of a 2-D folded grid.
+fn group_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+// Offset of the element with row-major linear index `i` (over `shape`) in a
+// tensor laid out with `strides`.
+fn strided_offset(i: u32, rank: u32, shape_in: array<vec4<u32>, 2>, strides_in: array<vec4<u32>, 2>) -> u32 {
+    var shape = shape_in;
+    var strides = strides_in;
+    var rem = i;
+    var off = 0u;
+    for (var d = i32(rank) - 1; d >= 0; d = d - 1) {
+        let du = u32(d);
+        let extent = shape[du / 4u][du % 4u];
+        off = off + (rem % extent) * strides[du / 4u][du % 4u];
+        rem = rem / extent;
+    }
+    return off;
+}
+
+fn nan_f32() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+fn inf_f32() -> f32 {
+    return bitcast<f32>(0x7f800000u);
+}
+
+// x^e with the sign rules of real powers: negative bases are allowed for
+// integer exponents, 0^e is exact, a negative base with a fractional exponent
+// is NaN.
+fn real_pow(x: f32, e: f32) -> f32 {
+    if (e == 0.0) {
+        return 1.0;
+    }
+    if (x == 0.0) {
+        return select(inf_f32(), 0.0, e > 0.0);
+    }
+    let m = pow(abs(x), e);
+    if (x > 0.0) {
+        return m;
+    }
+    if (fract(e) != 0.0) {
+        return nan_f32();
+    }
+    return select(m, -m, fract(e * 0.5) != 0.0);
+}
+
+// max that propagates NaN, so a NaN in training shows in reductions.
+fn max_nan(a: f32, b: f32) -> f32 {
+    if (a != a || b != b) {
+        return nan_f32();
+    }
+    return max(a, b);
+}

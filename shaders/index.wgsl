@@ -1,0 +1,57 @@
+// Index kernels along one axis of a tensor viewed as [outer, dim, inner].
+//
+// index_select: out[o, j, i] = src[o, idx[j], i]          (one invocation per output)
+// scatter_add:  dst[o, d, i] += sum over j in this chunk with idx[j] == d of src[o, j, i]
+//   One invocation per destination element, scanning a chunk of at most 4096
+//   indices; the launcher dispatches chunk after chunk. Deterministic (no float
+//   atomics, fixed summation order), and bounded per invocation for lavapipe's
+//   65,535-iteration loop limit. Cost is outer·dim·inner·n_idx, which suits
+//   embedding tables (dim = classes); indices are checked on the host.
+
+struct IndexParams {
+    outer: u32,
+    dim: u32,
+    inner: u32,
+    n_idx: u32,
+    j_begin: u32,
+    j_end: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: IndexParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> idx: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(256)
+fn index_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    if (t >= p.outer * p.n_idx * p.inner) {
+        return;
+    }
+    let i = t % p.inner;
+    let j = (t / p.inner) % p.n_idx;
+    let o = t / (p.inner * p.n_idx);
+    dst[t] = src[(o * p.dim + idx[j]) * p.inner + i];
+}
+
+@compute @workgroup_size(256)
+fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    if (t >= p.outer * p.dim * p.inner) {
+        return;
+    }
+    let i = t % p.inner;
+    let d = (t / p.inner) % p.dim;
+    let o = t / (p.inner * p.dim);
+    var acc = 0.0;
+    for (var j = p.j_begin; j < p.j_end; j = j + 1u) {
+        if (idx[j] == d) {
+            acc = acc + src[(o * p.n_idx + j) * p.inner + i];
+        }
+    }
+    dst[t] = dst[t] + acc;
+}

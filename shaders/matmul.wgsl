@@ -1,0 +1,141 @@
+// Batched matrix multiply C[z] = op(A[z]) · op(B[z]), op = identity or transpose.
+//
+// A is logically [M, K]: stored row-major [M, K] (trans_a = 0) or [K, M]
+// (trans_a = 1). B is logically [K, N]: stored [K, N] (trans_b = 0) or [N, K]
+// (trans_b = 1). Transposes are index swaps in the tile loads, so backward
+// passes (dA = dC·Bᵀ, dB = Aᵀ·dC) need no copies.
+// Batch: z decodes over up to 4 batch axes (`batch_shape`) into element offsets
+// of A and B (`batch_strides_a/b`, 0 on a broadcast axis); C is contiguous.
+// Split-K: grid z = batch · splits; split s covers k in [s·k_chunk, (s+1)·k_chunk)
+// and writes its partial product to slab s of the output ([splits, batch, M, N]),
+// which the launcher sums. This bounds every invocation's loop count (lavapipe
+// stops loops after 65,535 iterations per invocation).
+//
+// Tiling: a 64×64 tile of C per 256-invocation workgroup, K in steps of 16
+// through workgroup memory; each invocation keeps a 4×4 register tile and reads
+// 4-wide vectors of A and B from workgroup memory per k. Per tile step each
+// workgroup moves 2·64·16 floats into workgroup memory and does 64·64·16 FMAs.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    trans_a: u32,
+    trans_b: u32,
+    k_chunk: u32,
+    splits: u32,
+    batch_rank: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    batch_shape: vec4<u32>,
+    batch_strides_a: vec4<u32>,
+    batch_strides_b: vec4<u32>,
+}
+
+const TILE: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// As[k * 16 + m / 4][m % 4] and Bs[k * 16 + n / 4][n % 4].
+var<workgroup> As: array<vec4<f32>, 256>;
+var<workgroup> Bs: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(256)
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let z = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    // Batch offsets of A and B.
+    var rem = z;
+    var off_a = 0u;
+    var off_b = 0u;
+    for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
+        let du = u32(d);
+        let extent = p.batch_shape[du];
+        let idx = rem % extent;
+        rem = rem / extent;
+        off_a = off_a + idx * p.batch_strides_a[du];
+        off_b = off_b + idx * p.batch_strides_b[du];
+    }
+    let row0 = wid.y * TILE;
+    let col0 = wid.x * TILE;
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let k_begin = split * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, p.k);
+
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let e = lid + r * 256u;
+            // A tile element (mm, kk), loaded along the stored row for coalescing.
+            var mm: u32;
+            var kk: u32;
+            if (p.trans_a == 0u) {
+                mm = e / BK;
+                kk = e % BK;
+            } else {
+                kk = e / TILE;
+                mm = e % TILE;
+            }
+            let gm = row0 + mm;
+            let gk = k0 + kk;
+            var va = 0.0;
+            if (gm < p.m && gk < k_end) {
+                let ia = select(gm * p.k + gk, gk * p.m + gm, p.trans_a == 1u);
+                va = a[off_a + ia];
+            }
+            As[kk * 16u + mm / 4u][mm % 4u] = va;
+            // B tile element (kk, nn).
+            var nn: u32;
+            if (p.trans_b == 0u) {
+                kk = e / TILE;
+                nn = e % TILE;
+            } else {
+                nn = e / BK;
+                kk = e % BK;
+            }
+            let gn = col0 + nn;
+            let gk2 = k0 + kk;
+            var vb = 0.0;
+            if (gn < p.n && gk2 < k_end) {
+                let ib = select(gk2 * p.n + gn, gn * p.k + gk2, p.trans_b == 1u);
+                vb = b[off_b + ib];
+            }
+            Bs[kk * 16u + nn / 4u][nn % 4u] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk = kk + 1u) {
+            let av = As[kk * 16u + ty];
+            let bv = Bs[kk * 16u + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+        }
+        workgroupBarrier();
+    }
+
+    let out_base = (split * p.batch + z) * p.m * p.n;
+    let col = col0 + tx * 4u;
+    var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + ty * 4u + i;
+        if (row < p.m) {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (col + j < p.n) {
+                    c[out_base + row * p.n + col + j] = rows[i][j];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The device layer: adapter choice, limits, buffer pool, pipeline cache, the
+//! command recorder that batches dispatches, and readback.
+
+mod adapter;
+mod pipelines;
+mod pool;
+mod recorder;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use adapter::DeviceOptions;
+pub use pipelines::ShaderSource;
+pub use pool::MemoryStats;
+
+use crate::error::{Error, Result};
+use pipelines::PipelineCache;
+use pool::BufferPool;
+use recorder::Recorder;
+
+/// A GPU (or software-rasteriser) device. Cheap to clone: clones share the
+/// same queue, buffer pool, pipeline cache and recorder.
+#[derive(Clone)]
+pub struct Device {
+    pub(crate) inner: Arc<DeviceInner>,
+}
+
+pub(crate) struct DeviceInner {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pool: BufferPool,
+    pipelines: PipelineCache,
+    recorder: Mutex<Recorder>,
+    /// First error the GPU reported asynchronously; returned at the next sync point.
+    gpu_error: Arc<Mutex<Option<String>>>,
+    id: u64,
+}
+
+/// One compute dispatch, as the kernel launchers describe it.
+pub(crate) struct Dispatch<'a> {
+    pub source: ShaderSource,
+    pub entry: &'static str,
+    pub constants: &'a [(&'static str, f64)],
+    pub params: &'a [u8],
+    pub inputs: &'a [&'a wgpu::Buffer],
+    pub outputs: &'a [&'a wgpu::Buffer],
+    pub workgroups: [u32; 3],
+}
+
+/// How long a readback may wait for the GPU before giving up with an error.
+fn readback_timeout() -> Duration {
+    let secs = std::env::var("BALGAN_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1800);
+    Duration::from_secs(secs)
+}
+
+static PRINTED: AtomicBool = AtomicBool::new(false);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Device {
+    /// Open a device on the best adapter, honouring `BALGAN_BACKEND` and
+    /// `BALGAN_ADAPTER`. Prints the chosen adapter once per process.
+    pub fn new() -> Result<Device> {
+        Device::with_options(DeviceOptions::from_env())
+    }
+
+    /// Open a device with explicit options.
+    pub fn with_options(opts: DeviceOptions) -> Result<Device> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: adapter::parse_backends(opts.backend.as_deref())?,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapter = adapter::choose_adapter(&instance, &opts)?;
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers: the defaults are far below real
+        // hardware (e.g. 128 MiB storage bindings, 16 KiB workgroup memory).
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("balgan"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::DeviceRequest {
+            adapter: info.name.clone(),
+            message: e.to_string(),
+        })?;
+        let gpu_error: Arc<Mutex<Option<String>>> = Arc::default();
+        {
+            let sink = gpu_error.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                let mut slot = lock(&sink);
+                if slot.is_none() {
+                    *slot = Some(e.to_string());
+                }
+            }));
+            let sink = gpu_error.clone();
+            device.set_device_lost_callback(move |reason, msg| {
+                if reason != wgpu::DeviceLostReason::Destroyed {
+                    let mut slot = lock(&sink);
+                    if slot.is_none() {
+                        *slot = Some(format!("device lost ({reason:?}): {msg}"));
+                    }
+                }
+            });
+        }
+        if !opts.quiet && !PRINTED.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "balgan: adapter \"{}\" ({:?}, {:?})",
+                info.name, info.backend, info.device_type
+            );
+        }
+        let recorder = Recorder::new(&device, limits.min_uniform_buffer_offset_alignment);
+        Ok(Device {
+            inner: Arc::new(DeviceInner {
+                device,
+                queue,
+                info,
+                limits,
+                pool: BufferPool::default(),
+                pipelines: PipelineCache::default(),
+                recorder: Mutex::new(recorder),
+                gpu_error,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            }),
+        })
+    }
+
+    /// The adapter's name, backend, type and driver.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.inner.info
+    }
+
+    /// One line describing the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    pub fn describe(&self) -> String {
+        let i = &self.inner.info;
+        format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+    }
+
+    /// Whether this adapter is a CPU (software) implementation such as lavapipe.
+    pub fn is_software(&self) -> bool {
+        self.inner.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// Memory held by tensors, cached for reuse, and the peak.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.inner.pool.stats()
+    }
+
+    /// Give cached (free) buffers back to the driver.
+    pub fn release_cached_memory(&self) {
+        self.inner.pool.clear();
+    }
+
+    /// Total dispatches recorded and batches submitted on this device so far.
+    pub fn dispatch_counts(&self) -> (u64, u64) {
+        let r = lock(&self.inner.recorder);
+        (r.total_dispatches, r.submissions)
+    }
+
+    /// Submit recorded work without waiting for it.
+    pub fn flush(&self) -> Result<()> {
+        lock(&self.inner.recorder).submit(&self.inner.queue);
+        self.check_error()
+    }
+
+    /// Submit recorded work and wait until the GPU has finished all of it.
+    pub fn synchronize(&self) -> Result<()> {
+        let idx = lock(&self.inner.recorder).submit(&self.inner.queue);
+        self.wait(idx)?;
+        self.check_error()
+    }
+
+    pub(crate) fn same(&self, other: &Device) -> bool {
+        self.inner.id == other.inner.id
+    }
+
+    fn check_error(&self) -> Result<()> {
+        match lock(&self.inner.gpu_error).take() {
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    fn wait(&self, idx: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let deadline = Instant::now() + readback_timeout();
+        loop {
+            let res = self.inner.device.poll(wgpu::PollType::Wait {
+                submission_index: idx.clone(),
+                timeout: Some(Duration::from_secs(5)),
+            });
+            match res {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) if Instant::now() < deadline => continue,
+                Err(e) => {
+                    return Err(Error::Gpu(format!(
+                        "waiting for the GPU failed: {e} (raise BALGAN_TIMEOUT_SECS for very long kernels)"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Check a buffer size against the adapter's limits before allocating it.
+    pub(crate) fn check_binding_size(&self, what: &str, bytes: u64) -> Result<()> {
+        let limit = (self.inner.limits.max_storage_buffer_binding_size)
+            .min(self.inner.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(Error::LimitExceeded {
+                what: format!("{what} of {bytes} bytes"),
+                requested: bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// A pooled storage buffer of at least `bytes` (contents undefined: whatever
+    /// the previous user left). Goes back to the pool when dropped.
+    pub(crate) fn alloc(&self, bytes: u64) -> Result<PooledBuffer> {
+        self.check_binding_size("tensor", bytes)?;
+        let (buf, class) = self.inner.pool.take(&self.inner.device, bytes);
+        Ok(PooledBuffer {
+            buffer: Some(buf),
+            class,
+            device: self.clone(),
+        })
+    }
+
+    /// A pooled buffer for `n` f32 values.
+    pub(crate) fn alloc_f32(&self, n: usize) -> Result<PooledBuffer> {
+        self.alloc((n as u64) * 4)
+    }
+
+    /// Copy host bytes into `dst`, ordered after all work recorded so far.
+    pub(crate) fn upload(&self, dst: &wgpu::Buffer, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        use wgpu::util::DeviceExt;
+        // A staging copy recorded into the encoder keeps queue order: a plain
+        // `queue.write_buffer` would land before already-recorded dispatches that
+        // may still read this (reused) buffer.
+        let staging = self
+            .inner
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("balgan upload"),
+                contents: bytes,
+                usage: wgpu::BufferUsages::COPY_SRC,
+            });
+        let mut rec = lock(&self.inner.recorder);
+        rec.encoder_for_copy(&self.inner.device).copy_buffer_to_buffer(
+            &staging,
+            0,
+            dst,
+            0,
+            bytes.len() as u64,
+        );
+    }
+
+    /// Read `bytes` bytes of `src` back to the host. Submits and waits.
+    pub(crate) fn read(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        if bytes == 0 {
+            self.flush()?;
+            return Ok(Vec::new());
+        }
+        let staging = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("balgan readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let idx = {
+            let mut rec = lock(&self.inner.recorder);
+            rec.encoder_for_copy(&self.inner.device)
+                .copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+            rec.submit(&self.inner.queue)
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(idx)?;
+        self.check_error()?;
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("mapping a readback buffer failed: {e}"))),
+            Err(_) => return Err(Error::Gpu("readback never completed".into())),
+        }
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("mapping a readback buffer failed: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    /// Record one dispatch: fetch (or build) the pipeline, bind, dispatch.
+    pub(crate) fn dispatch(&self, d: &Dispatch<'_>) -> Result<()> {
+        if d.workgroups.iter().any(|&w| w == 0) {
+            return Ok(());
+        }
+        let max = self.inner.limits.max_compute_workgroups_per_dimension;
+        if let Some(&w) = d.workgroups.iter().find(|&&w| w > max) {
+            return Err(Error::LimitExceeded {
+                what: format!("{} workgroups in one dimension", d.entry),
+                requested: w as u64,
+                limit: max as u64,
+            });
+        }
+        let p = self.inner.pipelines.get(
+            &self.inner.device,
+            d.source,
+            d.entry,
+            d.constants,
+            d.inputs.len() as u32,
+            d.outputs.len() as u32,
+        )?;
+        let buffers: Vec<&wgpu::Buffer> = d.inputs.iter().chain(d.outputs.iter()).copied().collect();
+        let mut rec = lock(&self.inner.recorder);
+        rec.dispatch(
+            &self.inner.device,
+            &self.inner.queue,
+            &p.pipeline,
+            &p.layout,
+            d.params,
+            &buffers,
+            d.workgroups,
+        )
+    }
+}
+
+/// A storage buffer borrowed from the device's pool; returned on drop.
+pub(crate) struct PooledBuffer {
+    buffer: Option<wgpu::Buffer>,
+    class: u64,
+    device: Device,
+}
+
+impl PooledBuffer {
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("buffer is present until drop")
+    }
+
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buffer.take() {
+            self.device.inner.pool.give_back(buf, self.class);
+        }
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Device({})", self.describe())
+    }
+}

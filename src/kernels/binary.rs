@@ -1,0 +1,73 @@
+//! Launcher for `shaders/binary.wgsl`: out[i] = f(a[i'], b[i'']) with broadcasting.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_u32, grid, pack8, BINARY, WG};
+use crate::device::{Device, Dispatch};
+use crate::error::Result;
+
+/// Mirrors `BinaryParams` in `shaders/binary.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct BinaryParams {
+    pub n: u32,
+    pub rank: u32,
+    pub op: u32,
+    pub contiguous: u32,
+    pub shape: [u32; 8],
+    pub strides_a: [u32; 8],
+    pub strides_b: [u32; 8],
+}
+
+/// Binary op codes of `binary.wgsl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinaryOp {
+    Add = 0,
+    Sub = 1,
+    Mul = 2,
+    Div = 3,
+    Pow = 4,
+    Max = 5,
+    Min = 6,
+    Eq = 7,
+    Ne = 8,
+    Lt = 9,
+    Le = 10,
+    Gt = 11,
+    Ge = 12,
+}
+
+/// `out_shape` is the broadcast shape; `strides_*` are each operand's strides
+/// over it (0 where broadcast).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch(
+    dev: &Device,
+    op: BinaryOp,
+    out_shape: &[usize],
+    strides_a: &[usize],
+    strides_b: &[usize],
+    contiguous: bool,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    let n: usize = out_shape.iter().product();
+    let params = BinaryParams {
+        n: check_u32("binary op elements", n)?,
+        rank: out_shape.len() as u32,
+        op: op as u32,
+        contiguous: contiguous as u32,
+        shape: pack8(out_shape),
+        strides_a: pack8(strides_a),
+        strides_b: pack8(strides_b),
+    };
+    dev.dispatch(&Dispatch {
+        source: BINARY,
+        entry: "binary_map",
+        constants: &[],
+        params: bytemuck::bytes_of(&params),
+        inputs: &[a, b],
+        outputs: &[out],
+        workgroups: grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+    })
+}

@@ -1,0 +1,139 @@
+//! Launcher for `shaders/matmul.wgsl`: batched C = op(A)·op(B), split along K
+//! when K is long (bounded loops per invocation, and more parallelism for the
+//! skinny, deep products of weight gradients).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_u32, reduce, MATMUL};
+use crate::device::{Device, Dispatch};
+use crate::error::{Error, Result};
+
+/// Mirrors `MatmulParams` in `shaders/matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub batch: u32,
+    pub trans_a: u32,
+    pub trans_b: u32,
+    pub k_chunk: u32,
+    pub splits: u32,
+    pub batch_rank: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+    pub batch_shape: [u32; 4],
+    pub batch_strides_a: [u32; 4],
+    pub batch_strides_b: [u32; 4],
+}
+
+/// Output tile edge (`TILE` in WGSL).
+pub(crate) const TILE: usize = 64;
+/// Longest K range one workgroup walks; longer K is split. At 16 per step and
+/// ~24 loop iterations per step this stays far below lavapipe's 65,535.
+pub(crate) const MAX_K_CHUNK: usize = 8192;
+
+/// The problem: `batch_shape` (≤ 4 axes) with element strides of A and B per
+/// batch axis, then M, N, K and the transpose flags.
+pub(crate) struct MatmulShape<'a> {
+    pub batch_shape: &'a [usize],
+    pub batch_strides_a: &'a [usize],
+    pub batch_strides_b: &'a [usize],
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+/// How many K splits to use: enough to bound loops, and more when the output
+/// has too few tiles to fill the device.
+pub(crate) fn choose_splits(m: usize, n: usize, k: usize, batch: usize) -> usize {
+    let mut splits = k.div_ceil(MAX_K_CHUNK).max(1);
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * batch;
+    // Deep, small products: aim for ~64 workgroups of ≥ 1024-long K each.
+    while tiles * splits < 64 && k / (splits * 2) >= 1024 {
+        splits *= 2;
+    }
+    splits
+}
+
+pub(crate) fn launch(dev: &Device, s: &MatmulShape<'_>, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &wgpu::Buffer) -> Result<()> {
+    if s.batch_shape.len() > 4 {
+        return Err(Error::invalid("matmul", "at most 4 batch axes are supported"));
+    }
+    let batch: usize = s.batch_shape.iter().product();
+    let out_n = batch * s.m * s.n;
+    if out_n == 0 {
+        return Ok(());
+    }
+    if s.k == 0 {
+        return super::fill::launch(dev, out_n, 0.0, c);
+    }
+    let splits = choose_splits(s.m, s.n, s.k, batch);
+    let k_chunk = s.k.div_ceil(splits).div_ceil(16) * 16;
+    let splits = s.k.div_ceil(k_chunk);
+    let pack = |v: &[usize]| {
+        let mut o = [0u32; 4];
+        for (d, &x) in o.iter_mut().zip(v) {
+            *d = x as u32;
+        }
+        o
+    };
+    let params = MatmulParams {
+        m: check_u32("matmul M", s.m)?,
+        n: check_u32("matmul N", s.n)?,
+        k: check_u32("matmul K", s.k)?,
+        batch: check_u32("matmul batch", batch)?,
+        trans_a: s.trans_a as u32,
+        trans_b: s.trans_b as u32,
+        k_chunk: k_chunk as u32,
+        splits: splits as u32,
+        batch_rank: s.batch_shape.len() as u32,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+        batch_shape: pack(s.batch_shape),
+        batch_strides_a: pack(s.batch_strides_a),
+        batch_strides_b: pack(s.batch_strides_b),
+    };
+    check_u32("matmul output", out_n * splits)?;
+    let workgroups = [
+        s.n.div_ceil(TILE) as u32,
+        s.m.div_ceil(TILE) as u32,
+        check_u32("matmul batch × splits", batch * splits)?,
+    ];
+    let max = dev.limits().max_compute_workgroups_per_dimension;
+    if workgroups.iter().any(|&w| w > max) {
+        return Err(Error::LimitExceeded {
+            what: format!("matmul grid {workgroups:?} (N/64, M/64, batch·splits)"),
+            requested: *workgroups.iter().max().unwrap_or(&0) as u64,
+            limit: max as u64,
+        });
+    }
+    if splits == 1 {
+        return dev.dispatch(&Dispatch {
+            source: MATMUL,
+            entry: "matmul_tiled",
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            inputs: &[a, b],
+            outputs: &[c],
+            workgroups,
+        });
+    }
+    let partial = dev.alloc_f32(out_n * splits)?;
+    dev.dispatch(&Dispatch {
+        source: MATMUL,
+        entry: "matmul_tiled",
+        constants: &[],
+        params: bytemuck::bytes_of(&params),
+        inputs: &[a, b],
+        outputs: &[partial.buffer()],
+        workgroups,
+    })?;
+    // Sum the slabs: [1, splits, out_n] over the middle axis.
+    reduce::launch(dev, reduce::ReduceOp::Sum, 1, splits, out_n, 1.0, partial.buffer(), c)
+}

@@ -1,0 +1,92 @@
+//! Kernel launchers: one Rust file per WGSL file, same name. A launcher packs
+//! its `Params` (mirroring the WGSL struct field by field), picks workgroup
+//! counts from the limits and records the dispatch. No autodiff here.
+//!
+//! Every source is `shaders/common.wgsl` followed by the kernel's own file.
+
+pub(crate) mod binary;
+pub(crate) mod copy;
+pub(crate) mod fill;
+pub(crate) mod index;
+pub(crate) mod matmul;
+pub(crate) mod optim;
+pub(crate) mod reduce;
+pub(crate) mod rng;
+pub(crate) mod unary;
+pub(crate) mod where_select;
+
+use crate::device::ShaderSource;
+use crate::error::{Error, Result};
+
+macro_rules! shader {
+    ($file:literal) => {
+        ShaderSource {
+            file: $file,
+            wgsl: concat!(
+                include_str!("../../shaders/common.wgsl"),
+                "\n",
+                include_str!(concat!("../../shaders/", $file))
+            ),
+        }
+    };
+}
+
+pub(crate) const UNARY: ShaderSource = shader!("unary.wgsl");
+pub(crate) const BINARY: ShaderSource = shader!("binary.wgsl");
+pub(crate) const WHERE: ShaderSource = shader!("where.wgsl");
+pub(crate) const COPY: ShaderSource = shader!("copy.wgsl");
+pub(crate) const FILL: ShaderSource = shader!("fill.wgsl");
+pub(crate) const REDUCE: ShaderSource = shader!("reduce.wgsl");
+pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl");
+pub(crate) const INDEX: ShaderSource = shader!("index.wgsl");
+pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
+pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
+
+/// Every shader source the engine compiles, for validation tests.
+pub fn all_sources() -> Vec<ShaderSource> {
+    vec![UNARY, BINARY, WHERE, COPY, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM]
+}
+
+/// Invocations per workgroup of the 1-D kernels.
+pub(crate) const WG: u32 = 256;
+
+/// Workgroup grid for `groups` 1-D workgroups, folded into x and y so that
+/// neither exceeds `max_per_dim`. Kernels rebuild the index with `group_id`.
+pub(crate) fn grid(groups: u64, max_per_dim: u32) -> Result<[u32; 3]> {
+    if groups == 0 {
+        return Ok([0, 0, 0]);
+    }
+    let max = max_per_dim as u64;
+    if groups <= max {
+        return Ok([groups as u32, 1, 1]);
+    }
+    let y = groups.div_ceil(max);
+    if y > max {
+        return Err(Error::LimitExceeded {
+            what: "workgroups for one dispatch".into(),
+            requested: groups,
+            limit: max * max,
+        });
+    }
+    // x·y may exceed `groups`: kernels bound-check their index.
+    let x = groups.div_ceil(y);
+    Ok([x as u32, y as u32, 1])
+}
+
+/// Pack up to 8 values into the `array<vec4<u32>, 2>` layout of the shaders.
+pub(crate) fn pack8(values: &[usize]) -> [u32; 8] {
+    let mut out = [0u32; 8];
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = v as u32;
+    }
+    out
+}
+
+/// Check that an element count fits the u32 index arithmetic of the kernels.
+pub(crate) fn check_u32(what: &str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::LimitExceeded {
+        what: what.to_string(),
+        requested: n as u64,
+        limit: u32::MAX as u64,
+    })
+}

@@ -1,0 +1,33 @@
+//! balgan: a GPU compute engine — wgpu plus hand-written WGSL compute shaders,
+//! its own tensors and autodiff (gradients of gradients included) — for
+//! training the VAEs and GANs that generate minority-class images for
+//! class-imbalanced datasets.
+//!
+//! ```no_run
+//! use balgan::{Device, Tensor};
+//! # fn main() -> balgan::Result<()> {
+//! let dev = Device::new()?;
+//! let x = Tensor::randn(&dev, &[4, 3], 0)?.requires_grad_();
+//! let w = Tensor::randn(&dev, &[3, 2], 1)?.requires_grad_();
+//! let loss = x.matmul(&w)?.tanh()?.square()?.mean_all()?;
+//! loss.backward()?;
+//! println!("loss {} dL/dw {:?}", loss.item()?, w.grad().unwrap().to_vec()?);
+//! # Ok(()) }
+//! ```
+//!
+//! Layers, top to bottom: [`device`] (adapter, pool, pipelines, recorder),
+//! `kernels` (WGSL launchers), [`tensor`], [`autograd`], ops (methods on
+//! [`Tensor`]), [`optim`].
+
+pub mod autograd;
+pub mod device;
+mod error;
+pub mod kernels;
+mod ops;
+pub mod optim;
+pub mod tensor;
+
+pub use autograd::{grad, grad_with, no_grad};
+pub use device::{Device, DeviceOptions};
+pub use error::{Error, Result};
+pub use tensor::{Generator, IndexTensor, Tensor};

@@ -1,0 +1,9 @@
+//! The differentiable functions users call, as methods on [`Tensor`](crate::Tensor).
+//! Each op = a forward that calls a kernel + a backward rule made of ops.
+
+mod binary;
+mod index;
+mod matmul;
+mod reduce;
+mod shape;
+mod unary;

@@ -1,0 +1,93 @@
+//! Adam and AdamW: one `adam_step` dispatch per parameter tensor.
+
+use crate::error::{Error, Result};
+use crate::kernels::optim::{adam, OptimParams};
+use crate::tensor::Tensor;
+
+/// Adam's hyper-parameters. Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999),
+/// eps 1e-8, no weight decay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// Decoupled weight decay (AdamW) instead of an L2 term in the gradient.
+    pub decoupled_weight_decay: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+/// Adam over a fixed list of parameters (leaves that require grad).
+pub struct Adam {
+    params: Vec<Tensor>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    step: u64,
+    /// Hyper-parameters; `lr` may be changed between steps.
+    pub config: AdamConfig,
+}
+
+impl Adam {
+    /// An optimizer for `params` with zeroed moments.
+    pub fn new(params: &[Tensor], config: AdamConfig) -> Result<Adam> {
+        for p in params {
+            if !p.requires_grad() || !p.is_leaf() {
+                return Err(Error::invalid("Adam", format!("parameter of shape {:?} must be a leaf that requires grad", p.shape())));
+            }
+        }
+        Ok(Adam {
+            params: params.to_vec(),
+            m: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            v: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            step: 0,
+            config,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Update every parameter that has a gradient, in place.
+    pub fn step(&mut self) -> Result<()> {
+        self.step += 1;
+        let c = self.config;
+        let t = self.step as i32;
+        for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
+            let Some(g) = p.grad() else { continue };
+            let params = OptimParams {
+                n: p.numel() as u32,
+                decoupled: c.decoupled_weight_decay as u32,
+                lr: c.lr,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                weight_decay: c.weight_decay,
+                bc1: 1.0 - c.beta1.powi(t),
+                bc2: 1.0 - c.beta2.powi(t),
+                ..Default::default()
+            };
+            adam(p.device(), params, g.buffer(), p.buffer(), m.buffer(), v.buffer())?;
+        }
+        Ok(())
+    }
+
+    /// Clear the gradients of all parameters.
+    pub fn zero_grad(&self) {
+        self.params.iter().for_each(Tensor::zero_grad);
+    }
+}

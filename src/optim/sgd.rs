@@ -1,0 +1,82 @@
+//! SGD with momentum (PyTorch semantics): one `sgd_step` dispatch per parameter.
+
+use crate::error::{Error, Result};
+use crate::kernels::optim::{sgd, OptimParams};
+use crate::tensor::Tensor;
+
+/// SGD's hyper-parameters. Defaults: lr 0.01, no momentum, no weight decay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    pub lr: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    pub weight_decay: f32,
+    pub nesterov: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+}
+
+/// SGD over a fixed list of parameters.
+pub struct Sgd {
+    params: Vec<Tensor>,
+    momentum: Vec<Tensor>,
+    step: u64,
+    /// Hyper-parameters; `lr` may be changed between steps.
+    pub config: SgdConfig,
+}
+
+impl Sgd {
+    /// An optimizer for `params`.
+    pub fn new(params: &[Tensor], config: SgdConfig) -> Result<Sgd> {
+        for p in params {
+            if !p.requires_grad() || !p.is_leaf() {
+                return Err(Error::invalid("Sgd", format!("parameter of shape {:?} must be a leaf that requires grad", p.shape())));
+            }
+        }
+        if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
+            return Err(Error::invalid("Sgd", "Nesterov momentum needs momentum > 0 and dampening = 0"));
+        }
+        Ok(Sgd {
+            params: params.to_vec(),
+            momentum: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            step: 0,
+            config,
+        })
+    }
+
+    /// Update every parameter that has a gradient, in place.
+    pub fn step(&mut self) -> Result<()> {
+        let c = self.config;
+        for (p, buf) in self.params.iter().zip(&self.momentum) {
+            let Some(g) = p.grad() else { continue };
+            let params = OptimParams {
+                n: p.numel() as u32,
+                first: (self.step == 0) as u32,
+                nesterov: c.nesterov as u32,
+                lr: c.lr,
+                weight_decay: c.weight_decay,
+                momentum: c.momentum,
+                dampening: c.dampening,
+                ..Default::default()
+            };
+            sgd(p.device(), params, g.buffer(), p.buffer(), buf.buffer())?;
+        }
+        self.step += 1;
+        Ok(())
+    }
+
+    /// Clear the gradients of all parameters.
+    pub fn zero_grad(&self) {
+        self.params.iter().for_each(Tensor::zero_grad);
+    }
+}
