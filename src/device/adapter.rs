@@ -73,16 +73,24 @@ fn no_adapter_hint() -> String {
     hint
 }
 
-pub(crate) fn choose_adapter(
-    instance: &wgpu::Instance,
-    opts: &DeviceOptions,
-) -> Result<wgpu::Adapter> {
+fn adapters_of(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    if backends.is_empty() {
+        return Vec::new();
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    pollster::block_on(instance.enumerate_adapters(backends))
+}
+
+pub(crate) fn choose_adapter(opts: &DeviceOptions) -> Result<wgpu::Adapter> {
     let backends = parse_backends(opts.backend.as_deref())?;
     // Probe GL only when no primary backend (Vulkan, Metal, DX12) has an
-    // adapter: GL is the last resort for compute, and probing it is noisy.
-    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends & wgpu::Backends::PRIMARY));
+    // adapter: GL is the last resort for compute, and starting it is noisy.
+    let mut adapters = adapters_of(backends & wgpu::Backends::PRIMARY);
     if adapters.is_empty() && backends.contains(wgpu::Backends::GL) {
-        adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::GL));
+        adapters = adapters_of(wgpu::Backends::GL);
     }
     let wanted = opts.adapter.as_ref().map(|s| s.to_ascii_lowercase());
     let names: Vec<String> = adapters

@@ -36,6 +36,8 @@ pub(crate) struct DeviceInner {
     recorder: Mutex<Recorder>,
     /// First error the GPU reported asynchronously; returned at the next sync point.
     gpu_error: Arc<Mutex<Option<String>>>,
+    /// Fill every new tensor with NaN before its kernel runs (tests).
+    poison: AtomicBool,
     id: u64,
 }
 
@@ -75,11 +77,7 @@ impl Device {
 
     /// Open a device with explicit options.
     pub fn with_options(opts: DeviceOptions) -> Result<Device> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: adapter::parse_backends(opts.backend.as_deref())?,
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
-        let adapter = adapter::choose_adapter(&instance, &opts)?;
+        let adapter = adapter::choose_adapter(&opts)?;
         let info = adapter.get_info();
         // Ask for everything the adapter offers: the defaults are far below real
         // hardware (e.g. 128 MiB storage bindings, 16 KiB workgroup memory).
@@ -132,6 +130,7 @@ impl Device {
                 pipelines: PipelineCache::default(),
                 recorder: Mutex::new(recorder),
                 gpu_error,
+                poison: AtomicBool::new(false),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -172,6 +171,18 @@ impl Device {
     pub fn dispatch_counts(&self) -> (u64, u64) {
         let r = lock(&self.inner.recorder);
         (r.total_dispatches, r.submissions)
+    }
+
+    /// When on, every newly allocated tensor is filled with NaN before the
+    /// kernel that produces it runs, so an element a kernel fails to write
+    /// shows up as NaN instead of a stale value. For tests; costs one fill
+    /// dispatch per tensor.
+    pub fn set_poison_outputs(&self, on: bool) {
+        self.inner.poison.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn poison_outputs(&self) -> bool {
+        self.inner.poison.load(Ordering::Relaxed)
     }
 
     /// Submit recorded work without waiting for it.

@@ -3,17 +3,19 @@
 //! counts from the limits and records the dispatch. No autodiff here.
 //!
 //! Every source is `shaders/common.wgsl` followed by the kernel's own file.
+//! The `*Params` structs are public so that tests can check them against
+//! naga's layout of the WGSL structs; the launchers are internal.
 
-pub(crate) mod binary;
-pub(crate) mod copy;
-pub(crate) mod fill;
-pub(crate) mod index;
-pub(crate) mod matmul;
-pub(crate) mod optim;
-pub(crate) mod reduce;
-pub(crate) mod rng;
-pub(crate) mod unary;
-pub(crate) mod where_select;
+pub mod binary;
+pub mod copy;
+pub mod fill;
+pub mod index;
+pub mod matmul;
+pub mod optim;
+pub mod reduce;
+pub mod rng;
+pub mod unary;
+pub mod where_select;
 
 use crate::device::ShaderSource;
 use crate::error::{Error, Result};

@@ -52,6 +52,9 @@ impl Tensor {
         shape::check_rank("tensor", shape)?;
         let n: usize = shape.iter().product();
         let storage = dev.alloc_f32(n)?;
+        if dev.poison_outputs() {
+            crate::kernels::fill::launch(dev, n, f32::NAN, storage.buffer())?;
+        }
         Ok(Tensor::build(Arc::new(storage), shape.to_vec(), false, None))
     }
 

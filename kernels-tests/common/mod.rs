@@ -1,0 +1,247 @@
+//! Shared test machinery: one device per test binary, seeded random inputs,
+//! closeness checks with stated tolerances, and finite-difference checks of
+//! first and second derivatives against f64 references.
+
+#![allow(dead_code)]
+
+pub mod reference;
+
+use std::sync::OnceLock;
+
+use balgan::{Device, Tensor};
+
+/// The device every test uses, with output poisoning on: tensors start as NaN
+/// so an element a kernel never writes fails the comparison.
+pub fn dev() -> &'static Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| {
+        let d = Device::new().expect("kernel tests need a GPU or lavapipe (apt-get install mesa-vulkan-drivers)");
+        d.set_poison_outputs(true);
+        d
+    })
+}
+
+/// The run's base seed: `BALGAN_TEST_SEED` if set, else fresh from the clock.
+/// Every failure message prints it, so a failure can be replayed.
+pub fn base_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| match std::env::var("BALGAN_TEST_SEED") {
+        Ok(s) => s.parse().expect("BALGAN_TEST_SEED must be an integer"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    })
+}
+
+/// SplitMix64: a small, good host RNG for test inputs.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for one test: the base seed mixed with a per-test salt.
+    pub fn new(salt: u64) -> Rng {
+        Rng(base_seed() ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform on [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform on [lo, hi), rounded to f32.
+    pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| (lo as f64 + (hi - lo) as f64 * self.unit()) as f32).collect()
+    }
+
+    /// Values with |x| in [lo, hi] and a random sign: keeps inputs away from
+    /// kinks (relu, abs) and poles (div, log of |x|).
+    pub fn away_from_zero(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                let m = lo as f64 + (hi - lo) as f64 * self.unit();
+                (if self.unit() < 0.5 { -m } else { m }) as f32
+            })
+            .collect()
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+pub fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(dev(), data, shape).expect("upload")
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Assert |got - want| <= atol + rtol·|want| elementwise (NaN never passes
+/// unless both are NaN). Prints the seed and the first 5 mismatches.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {} (seed {})", got.len(), want.len(), base_seed());
+    let mut bad = Vec::new();
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let g = g as f64;
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= atol + rtol * w.abs()
+        };
+        if !ok {
+            bad.push((i, g, w));
+        }
+    }
+    if !bad.is_empty() {
+        let first: Vec<String> = bad.iter().take(5).map(|(i, g, w)| format!("[{i}] got {g:e} want {w:e}")).collect();
+        panic!(
+            "{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}, seed {}): {}",
+            bad.len(),
+            got.len(),
+            base_seed(),
+            first.join(", ")
+        );
+    }
+}
+
+/// The largest magnitude in `v` (at least 1), to scale absolute tolerances.
+pub fn scale(v: &[f64]) -> f64 {
+    v.iter().fold(1.0f64, |m, x| m.max(x.abs()))
+}
+
+/// One differentiable op under test.
+pub struct OpCheck<'a> {
+    pub name: &'a str,
+    /// Input data and shapes.
+    pub inputs: Vec<(Vec<f32>, Vec<usize>)>,
+    /// The op on the GPU.
+    pub gpu: &'a dyn Fn(&[Tensor]) -> balgan::Result<Tensor>,
+    /// The same op in f64 on the CPU: returns (values, shape).
+    pub cpu: &'a dyn Fn(&[Vec<f64>]) -> Vec<f64>,
+    /// Skip the second-order check (ops whose second derivative is not defined
+    /// at the sampled points are not among ours, but keep the switch).
+    pub second_order: bool,
+}
+
+/// The scalar loss the gradient checks differentiate: L = Σ v·y + Σ u·y², with
+/// y the op's output and u, v fixed random weights. The square makes the
+/// upstream gradient depend on the inputs, so second-order checks exercise
+/// every backward rule (for a linear op, Σ v·y alone would have no Hessian).
+fn loss_cpu(check: &OpCheck<'_>, xs: &[Vec<f64>], u: &[f64], v: &[f64]) -> f64 {
+    let y = (check.cpu)(xs);
+    y.iter().zip(u).zip(v).map(|((y, u), v)| v * y + u * y * y).sum()
+}
+
+/// Central-difference gradient of L at xs, in f64.
+fn fd_grad(check: &OpCheck<'_>, xs: &[Vec<f64>], u: &[f64], v: &[f64], h: f64) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    for i in 0..xs.len() {
+        let mut gi = Vec::with_capacity(xs[i].len());
+        for j in 0..xs[i].len() {
+            let mut xp = xs.to_vec();
+            let mut xm = xs.to_vec();
+            let step = h * xs[i][j].abs().max(1.0);
+            xp[i][j] += step;
+            xm[i][j] -= step;
+            gi.push((loss_cpu(check, &xp, u, v) - loss_cpu(check, &xm, u, v)) / (2.0 * step));
+        }
+        out.push(gi);
+    }
+    out
+}
+
+/// Forward against the reference, gradient against central differences of the
+/// f64 reference, and (optionally) the Hessian-vector product from double
+/// backward against central differences of the finite-difference gradient.
+///
+/// Tolerances: forward 1e-5·scale + 1e-5 relative (f32 rounding of one op,
+/// a few ulps, plus summation over at most a few thousand terms); gradients
+/// 2e-4·scale + 2e-3 relative (forward and backward in f32 through the loss's
+/// square and sum; the f64 finite differences themselves are accurate to
+/// ~1e-9 with h = 1e-6); second order 2e-3·scale + 1e-2 relative (nested
+/// differences with h = 1e-4 have truncation error ~1e-7 and the GPU side
+/// runs two backward passes in f32).
+pub fn check_op(check: OpCheck<'_>) {
+    check_op_tol(check, 1e-5, 2e-4, 2e-3)
+}
+
+pub fn check_op_tol(check: OpCheck<'_>, fwd_tol: f64, grad_tol: f64, second_tol: f64) {
+    let d = dev();
+    let name = check.name;
+    let xs64: Vec<Vec<f64>> = check.inputs.iter().map(|(x, _)| to_f64(x)).collect();
+    let want = (check.cpu)(&xs64);
+    let xs: Vec<Tensor> = check.inputs.iter().map(|(x, s)| tensor(x, s).requires_grad_()).collect();
+    let y = (check.gpu)(&xs).unwrap_or_else(|e| panic!("{name}: forward failed: {e}"));
+    let got = y.to_vec().expect("readback");
+    assert_close(&format!("{name} forward"), &got, &want, fwd_tol * scale(&want), fwd_tol);
+
+    let mut rng = Rng::new(name.len() as u64 * 7919 + want.len() as u64);
+    let v = rng.uniform(want.len(), -1.0, 1.0);
+    let u = rng.uniform(want.len(), -0.5, 0.5);
+    let v64 = to_f64(&v);
+    let u64_ = to_f64(&u);
+    let vt = tensor(&v, y.shape());
+    let ut = tensor(&u, y.shape());
+    let loss = y.mul(&vt).unwrap().add(&y.square().unwrap().mul(&ut).unwrap()).unwrap().sum_all().unwrap();
+    let refs: Vec<&Tensor> = xs.iter().collect();
+
+    // First order.
+    let fd = fd_grad(&check, &xs64, &u64_, &v64, 1e-6);
+    let grads = balgan::grad(&[&loss], &refs, check.second_order).unwrap_or_else(|e| panic!("{name}: backward failed: {e}"));
+    for (i, (g, f)) in grads.iter().zip(&fd).enumerate() {
+        assert_eq!(g.shape(), xs[i].shape(), "{name}: gradient shape of input {i}");
+        let gv = g.to_vec().unwrap();
+        assert_close(&format!("{name} d/dx{i}"), &gv, f, grad_tol * scale(f), 10.0 * grad_tol);
+    }
+    if !check.second_order {
+        return;
+    }
+
+    // Second order: H = Σ_i <w_i, ∂L/∂x_i>; ∂H/∂x = (∇²L)·w.
+    let ws: Vec<Vec<f32>> = xs64.iter().map(|x| rng.uniform(x.len(), -1.0, 1.0)).collect();
+    let mut h = Tensor::scalar(d, 0.0).unwrap();
+    for (g, (w, x)) in grads.iter().zip(ws.iter().zip(&xs)) {
+        let wt = tensor(w, x.shape());
+        h = h.add(&g.mul(&wt).unwrap().sum_all().unwrap()).unwrap();
+    }
+    if !h.requires_grad() {
+        // The gradient does not depend on the inputs: the Hessian is zero.
+        for (i, x) in xs64.iter().enumerate() {
+            let eps = 1e-4;
+            let shifted = |s: f64| -> Vec<f64> {
+                let xs: Vec<Vec<f64>> = xs64.iter().zip(&ws).map(|(x, w)| x.iter().zip(w).map(|(a, b)| a + s * *b as f64).collect()).collect();
+                fd_grad(&check, &xs, &u64_, &v64, 1e-5)[i].clone()
+            };
+            let (gp, gm) = (shifted(eps), shifted(-eps));
+            let hv: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
+            assert_close(&format!("{name} second order (constant gradient) x{i}"), &vec![0.0; x.len()], &hv, second_tol * scale(&hv), 0.0);
+        }
+        return;
+    }
+    let hg = balgan::grad(&[&h], &refs, false).unwrap_or_else(|e| panic!("{name}: double backward failed: {e}"));
+    let eps = 1e-4;
+    let shifted = |s: f64| -> Vec<Vec<f64>> {
+        let xs: Vec<Vec<f64>> = xs64.iter().zip(&ws).map(|(x, w)| x.iter().zip(w).map(|(a, b)| a + s * *b as f64).collect()).collect();
+        fd_grad(&check, &xs, &u64_, &v64, 1e-5)
+    };
+    let (gp, gm) = (shifted(eps), shifted(-eps));
+    for (i, g) in hg.iter().enumerate() {
+        let hv: Vec<f64> = gp[i].iter().zip(&gm[i]).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
+        assert_close(&format!("{name} second order d/dx{i}"), &g.to_vec().unwrap(), &hv, second_tol * scale(&hv), 5.0 * second_tol);
+    }
+}

@@ -1,0 +1,20 @@
+//! Kernel-level tests: every WGSL kernel against a plain f64 CPU reference,
+//! every differentiable op against finite differences (first and second
+//! order), the WGSL sources through naga, and the error paths.
+//!
+//! One test binary with one module per kernel family, so the shared device
+//! is created once.
+
+mod common;
+
+mod autograd;
+mod binary;
+mod copy;
+mod errors;
+mod index;
+mod matmul;
+mod optim;
+mod reduce;
+mod rng;
+mod unary;
+mod wgsl;
