@@ -1,1 +1,85 @@
-//! placeholder
+//! shaders/matmul.wgsl: batched, broadcast, transposed products against f64
+//! on shapes that do not divide the 64×64 tile or the K step of 16, a K long
+//! enough to need split-K, and gradient checks through every transpose flag.
+
+use crate::common::*;
+
+fn check(rng: &mut Rng, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
+    let a = rng.uniform(numel(sa), -1.0, 1.0);
+    let b = rng.uniform(numel(sb), -1.0, 1.0);
+    let y = tensor(&a, sa).matmul_t(&tensor(&b, sb), ta, tb).unwrap();
+    let (want, shape) = reference::matmul(&to_f64(&a), sa, &to_f64(&b), sb, ta, tb);
+    assert_eq!(y.shape(), shape.as_slice(), "{sa:?} x {sb:?} ({ta}, {tb})");
+    let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
+    // K products of terms in [-1, 1] summed in f32 with fma: error grows like
+    // sqrt(K)·ulp; 1e-6·K is a safe bound for K up to ~10^5.
+    let tol = 1e-6 * (k as f64).max(1.0);
+    assert_close(&format!("matmul {sa:?} x {sb:?} ta={ta} tb={tb}"), &y.to_vec().unwrap(), &want, tol, 1e-5);
+}
+
+#[test]
+fn matmul_matches_f64_reference_on_awkward_shapes() {
+    let mut rng = Rng::new(30);
+    for (m, k, n) in [(1, 1, 1), (3, 5, 7), (64, 64, 64), (65, 17, 63), (130, 33, 1), (1, 257, 129), (7, 0, 5)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let sa = if ta { vec![k, m] } else { vec![m, k] };
+            let sb = if tb { vec![n, k] } else { vec![k, n] };
+            check(&mut rng, &sa, &sb, ta, tb);
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_broadcasts_batch_axes() {
+    let mut rng = Rng::new(31);
+    check(&mut rng, &[4, 5, 3], &[4, 3, 6], false, false);
+    check(&mut rng, &[2, 1, 5, 3], &[4, 3, 6], false, false);
+    check(&mut rng, &[5, 3], &[2, 3, 3, 6], false, false);
+    check(&mut rng, &[2, 3, 5, 3], &[2, 1, 6, 3], false, true);
+    check(&mut rng, &[3, 1, 2, 70, 9], &[1, 2, 1, 9, 66], false, false);
+}
+
+/// K = 70,001 > 65,535: one invocation walking all of K would be cut short by
+/// lavapipe's loop limit; split-K keeps every invocation's loop bounded.
+#[test]
+fn deep_products_use_split_k_and_stay_exact() {
+    let mut rng = Rng::new(32);
+    check(&mut rng, &[3, 70_001], &[70_001, 5], false, false);
+    check(&mut rng, &[70_001, 2], &[70_001, 4], true, false);
+}
+
+#[test]
+fn matmul_gradients_first_and_second_order() {
+    let mut rng = Rng::new(33);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (m, k, n) = (3, 4, 2);
+        let sa = if ta { vec![k, m] } else { vec![m, k] };
+        let sb = if tb { vec![n, k] } else { vec![k, n] };
+        let (sa2, sb2) = (sa.clone(), sb.clone());
+        check_op(OpCheck {
+            name: &format!("matmul ta={ta} tb={tb}"),
+            inputs: vec![(rng.uniform(12, -1.0, 1.0), sa), (rng.uniform(8, -1.0, 1.0), sb)],
+            gpu: &|t| t[0].matmul_t(&t[1], ta, tb),
+            cpu: &|x| reference::matmul(&x[0], &sa2, &x[1], &sb2, ta, tb).0,
+            second_order: true,
+        });
+    }
+    // Broadcast batch: the gradient of the shared operand sums over the batch.
+    check_op(OpCheck {
+        name: "batched matmul",
+        inputs: vec![(rng.uniform(2 * 3 * 4, -1.0, 1.0), vec![2, 3, 4]), (rng.uniform(4 * 2, -1.0, 1.0), vec![4, 2])],
+        gpu: &|t| t[0].matmul(&t[1]),
+        cpu: &|x| reference::matmul(&x[0], &[2, 3, 4], &x[1], &[4, 2], false, false).0,
+        second_order: true,
+    });
+}
+
+#[test]
+fn matmul_rejects_mismatched_shapes() {
+    let a = tensor(&[0.0; 6], &[2, 3]);
+    let b = tensor(&[0.0; 8], &[4, 2]);
+    let e = a.matmul(&b).unwrap_err().to_string();
+    assert!(e.contains("inner sizes differ: 3 vs 4"), "{e}");
+    let v = tensor(&[0.0; 3], &[3]);
+    assert!(a.matmul(&v).is_err());
+}

@@ -29,8 +29,8 @@ fn binary(op: u32, a: f32, b: f32) -> f32 {
         case 2u: { return a * b; }
         case 3u: { return a / b; }
         case 4u: { return real_pow(a, b); }
-        case 5u: { return max(a, b); }
-        case 6u: { return min(a, b); }
+        case 5u: { return max_nan(a, b); }
+        case 6u: { return min_nan(a, b); }
         case 7u: { return select(0.0, 1.0, a == b); }
         case 8u: { return select(0.0, 1.0, a != b); }
         case 9u: { return select(0.0, 1.0, a < b); }

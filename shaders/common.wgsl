@@ -60,10 +60,23 @@ fn real_pow(x: f32, e: f32) -> f32 {
     return select(m, -m, fract(e * 0.5) != 0.0);
 }
 
+// NaN test on the bits: `x != x` may be folded away by drivers that assume
+// no NaNs.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // max that propagates NaN, so a NaN in training shows in reductions.
 fn max_nan(a: f32, b: f32) -> f32 {
-    if (a != a || b != b) {
+    if (is_nan(a) || is_nan(b)) {
         return nan_f32();
     }
     return max(a, b);
+}
+
+fn min_nan(a: f32, b: f32) -> f32 {
+    if (is_nan(a) || is_nan(b)) {
+        return nan_f32();
+    }
+    return min(a, b);
 }

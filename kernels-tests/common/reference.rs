@@ -38,7 +38,7 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
         .map(|i| {
             let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
             let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
-            da.max(db)
+            if da == 1 { db } else { da }
         })
         .collect()
 }

@@ -160,7 +160,8 @@ impl Tensor {
     /// Copy the values to the host (submits pending work and waits).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let bytes = self.device().read(self.buffer(), (self.numel() * 4) as u64)?;
-        Ok(bytemuck::cast_slice(&bytes).to_vec())
+        // The host copy of the bytes need not be 4-aligned: copy, do not cast in place.
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// The single value of a one-element tensor.
