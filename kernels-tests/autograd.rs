@@ -55,16 +55,27 @@ fn unused_inputs_get_zeros_and_errors_are_clear() {
     let e = grad(&[&x], &[&x], false).unwrap_err().to_string();
     assert!(e.contains("not a scalar"), "{e}");
     let c = tensor(&[1.0], &[1]);
-    assert!(grad(&[&y], &[&c], false).is_err(), "a constant input has no gradient to ask for");
+    assert!(
+        grad(&[&y], &[&c], false).is_err(),
+        "a constant input has no gradient to ask for"
+    );
 }
 
 #[test]
 fn grad_only_computes_what_is_asked() {
     // Asking for d/dx must not require (or compute) d/dw: the branch to w is pruned.
     // A private device, so that other tests' dispatches do not count.
-    let own = balgan::Device::with_options(balgan::DeviceOptions { quiet: true, ..Default::default() }).unwrap();
-    let x = Tensor::from_slice(&own, &[1.0, 2.0, 3.0], &[1, 3]).unwrap().requires_grad_();
-    let w = Tensor::from_slice(&own, &[0.5, -1.0, 2.0], &[3, 1]).unwrap().requires_grad_();
+    let own = balgan::Device::with_options(balgan::DeviceOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let x = Tensor::from_slice(&own, &[1.0, 2.0, 3.0], &[1, 3])
+        .unwrap()
+        .requires_grad_();
+    let w = Tensor::from_slice(&own, &[0.5, -1.0, 2.0], &[3, 1])
+        .unwrap()
+        .requires_grad_();
     let y = x.matmul(&w).unwrap().sum_all().unwrap();
     let (d0, _) = own.dispatch_counts();
     let gx = grad(&[&y], &[&x], false).unwrap();
@@ -75,7 +86,12 @@ fn grad_only_computes_what_is_asked() {
     assert_close("dx", &gx[0].to_vec().unwrap(), &[0.5, -1.0, 2.0], 0.0, 0.0);
     assert_close("dw", &gw[0].to_vec().unwrap(), &[1.0, 2.0, 3.0], 0.0, 0.0);
     assert_eq!(both[0].to_vec().unwrap(), gx[0].to_vec().unwrap());
-    assert!(d1 - d0 < d2 - d1, "one gradient ({}) should take fewer dispatches than three ({})", d1 - d0, d2 - d1);
+    assert!(
+        d1 - d0 < d2 - d1,
+        "one gradient ({}) should take fewer dispatches than three ({})",
+        d1 - d0,
+        d2 - d1
+    );
 }
 
 #[test]
@@ -120,7 +136,10 @@ fn gradient_penalty_parameter_gradients_match_finite_differences() {
         for i in 0..batch {
             let mut g = vec![0.0; d_in];
             for h in 0..hidden {
-                let pre: f64 = (0..d_in).map(|k| x[i * d_in + k] as f64 * w1[k * hidden + h]).sum::<f64>() + b1[h];
+                let pre: f64 = (0..d_in)
+                    .map(|k| x[i * d_in + k] as f64 * w1[k * hidden + h])
+                    .sum::<f64>()
+                    + b1[h];
                 let dact = if pre > 0.0 { 1.0 } else { slope };
                 for (k, gk) in g.iter_mut().enumerate() {
                     *gk += w1[k * hidden + h] * w2[h] * dact;
@@ -136,11 +155,28 @@ fn gradient_penalty_parameter_gradients_match_finite_differences() {
     let w1t = tensor(&w1, &[d_in, hidden]).requires_grad_();
     let b1t = tensor(&b1, &[hidden]).requires_grad_();
     let w2t = tensor(&w2, &[hidden, 1]).requires_grad_();
-    let critic = |x: &Tensor| -> balgan::Result<Tensor> { x.matmul(&w1t)?.add(&b1t)?.leaky_relu(slope as f32)?.matmul(&w2t) };
+    let critic =
+        |x: &Tensor| -> balgan::Result<Tensor> { x.matmul(&w1t)?.add(&b1t)?.leaky_relu(slope as f32)?.matmul(&w2t) };
     let d = critic(&xt).unwrap().sum_all().unwrap();
     let gx = grad(&[&d], &[&xt], true).unwrap().remove(0);
-    let norm = gx.square().unwrap().sum(&[1], false).unwrap().add_scalar(1e-12).unwrap().sqrt().unwrap();
-    let gp = norm.add_scalar(-1.0).unwrap().square().unwrap().mean_all().unwrap().mul_scalar(lambda as f32).unwrap();
+    let norm = gx
+        .square()
+        .unwrap()
+        .sum(&[1], false)
+        .unwrap()
+        .add_scalar(1e-12)
+        .unwrap()
+        .sqrt()
+        .unwrap();
+    let gp = norm
+        .add_scalar(-1.0)
+        .unwrap()
+        .square()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .mul_scalar(lambda as f32)
+        .unwrap();
     let params = [&w1t, &b1t, &w2t];
     let grads = grad(&[&gp], &params, false).unwrap();
 
@@ -158,6 +194,12 @@ fn gradient_penalty_parameter_gradients_match_finite_differences() {
             fd.push((gp_cpu(&plus[0], &plus[1], &plus[2]) - gp_cpu(&minus[0], &minus[1], &minus[2])) / (2.0 * h));
         }
         // Two f32 backward passes through a 2-layer critic: ~1e-5 relative.
-        assert_close(&format!("d GP / d param {pi}"), &g.to_vec().unwrap(), &fd, 1e-4 * scale(&fd), 1e-3);
+        assert_close(
+            &format!("d GP / d param {pi}"),
+            &g.to_vec().unwrap(),
+            &fd,
+            1e-4 * scale(&fd),
+            1e-3,
+        );
     }
 }

@@ -75,7 +75,12 @@ fn pow_matches_reference() {
 #[test]
 fn binary_gradients_first_and_second_order() {
     let mut rng = Rng::new(12);
-    let shapes: [(&[usize], &[usize]); 4] = [(&[3, 4], &[3, 4]), (&[3, 1], &[1, 4]), (&[2, 3, 2], &[2]), (&[], &[2, 3])];
+    let shapes: [(&[usize], &[usize]); 4] = [
+        (&[3, 4], &[3, 4]),
+        (&[3, 1], &[1, 4]),
+        (&[2, 3, 2], &[2]),
+        (&[], &[2, 3]),
+    ];
     for (name, gpu, cpu, diff) in cases() {
         if !diff {
             continue;
@@ -83,7 +88,11 @@ fn binary_gradients_first_and_second_order() {
         for (sa, sb) in shapes {
             let a = rng.away_from_zero(numel(sa), 0.5, 2.0);
             // Distinct from a so maximum/minimum have no ties.
-            let b: Vec<f32> = rng.away_from_zero(numel(sb), 0.5, 2.0).iter().map(|v| v + 0.03).collect();
+            let b: Vec<f32> = rng
+                .away_from_zero(numel(sb), 0.5, 2.0)
+                .iter()
+                .map(|v| v + 0.03)
+                .collect();
             check_op(OpCheck {
                 name: &format!("{name} {sa:?} {sb:?}"),
                 inputs: vec![(a, sa.to_vec()), (b, sb.to_vec())],
@@ -131,7 +140,13 @@ fn where_selects_under_broadcasting() {
             })
             .collect();
         assert_eq!(y.shape(), shape.as_slice());
-        assert_close(&format!("where {sc:?} {sa:?} {sb:?}"), &y.to_vec().unwrap(), &want, 0.0, 0.0);
+        assert_close(
+            &format!("where {sc:?} {sa:?} {sb:?}"),
+            &y.to_vec().unwrap(),
+            &want,
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -152,7 +167,11 @@ fn where_gradients_first_and_second_order() {
             reference::indices(&[3, 4])
                 .iter()
                 .map(|i| {
-                    let v = if c64[i[1]] != 0.0 { reference::read_broadcast(&x[0], &[3, 4], i) } else { reference::read_broadcast(&x[1], &[3, 1], i) };
+                    let v = if c64[i[1]] != 0.0 {
+                        reference::read_broadcast(&x[0], &[3, 4], i)
+                    } else {
+                        reference::read_broadcast(&x[1], &[3, 1], i)
+                    };
                     v * v
                 })
                 .collect()

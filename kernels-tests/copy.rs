@@ -30,7 +30,13 @@ fn permute_matches_reference() {
         let y = tensor(&x, shape).permute(&d).unwrap();
         let (want, ws) = reference::permute(&to_f64(&x), shape, dims);
         assert_eq!(y.shape(), ws.as_slice());
-        assert_close(&format!("permute {shape:?} {dims:?}"), &y.to_vec().unwrap(), &want, 0.0, 0.0);
+        assert_close(
+            &format!("permute {shape:?} {dims:?}"),
+            &y.to_vec().unwrap(),
+            &want,
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -42,13 +48,25 @@ fn narrow_concat_embed_match_reference() {
     let t = tensor(&x, &shape);
     for (axis, start, len) in [(0, 1, 2), (1, 0, 5), (1, 4, 1), (2, 1, 3), (1, 2, 0)] {
         let y = t.narrow(axis as isize, start, len).unwrap();
-        assert_close(&format!("narrow {axis} {start} {len}"), &y.to_vec().unwrap(), &reference::narrow(&to_f64(&x), &shape, axis, start, len), 0.0, 0.0);
+        assert_close(
+            &format!("narrow {axis} {start} {len}"),
+            &y.to_vec().unwrap(),
+            &reference::narrow(&to_f64(&x), &shape, axis, start, len),
+            0.0,
+            0.0,
+        );
         // embed is narrow's adjoint: zeros outside the block, the block inside.
         let e = y.embed(&shape, axis, start).unwrap().to_vec().unwrap();
         let want: Vec<f64> = reference::indices(&shape)
             .iter()
             .enumerate()
-            .map(|(n, i)| if i[axis] >= start && i[axis] < start + len { x[n] as f64 } else { 0.0 })
+            .map(|(n, i)| {
+                if i[axis] >= start && i[axis] < start + len {
+                    x[n] as f64
+                } else {
+                    0.0
+                }
+            })
             .collect();
         assert_close("embed", &e, &want, 0.0, 0.0);
     }
@@ -56,7 +74,10 @@ fn narrow_concat_embed_match_reference() {
     let b = rng.uniform(9, -1.0, 1.0);
     let c = rng.uniform(3, -1.0, 1.0);
     let y = Tensor::concat(&[&tensor(&a, &[3, 2]), &tensor(&b, &[3, 3]), &tensor(&c, &[3, 1])], 1).unwrap();
-    let want = reference::concat(&[(&to_f64(&a), &[3, 2]), (&to_f64(&b), &[3, 3]), (&to_f64(&c), &[3, 1])], 1);
+    let want = reference::concat(
+        &[(&to_f64(&a), &[3, 2]), (&to_f64(&b), &[3, 3]), (&to_f64(&c), &[3, 1])],
+        1,
+    );
     assert_eq!(y.shape(), &[3, 6]);
     assert_close("concat", &y.to_vec().unwrap(), &want, 0.0, 0.0);
 }
@@ -112,14 +133,23 @@ fn shape_op_gradients_first_and_second_order() {
         cpu: &|x| {
             reference::indices(&[2, 5, 2])
                 .iter()
-                .map(|i| if (2..4).contains(&i[1]) { x[0][reference::offset(&[i[0], i[1] - 2, i[2]], &[2, 2, 2])] } else { 0.0 })
+                .map(|i| {
+                    if (2..4).contains(&i[1]) {
+                        x[0][reference::offset(&[i[0], i[1] - 2, i[2]], &[2, 2, 2])]
+                    } else {
+                        0.0
+                    }
+                })
                 .collect()
         },
         second_order: true,
     });
     check_op(OpCheck {
         name: "concat",
-        inputs: vec![(rng.uniform(6, -1.0, 1.0), vec![2, 3]), (rng.uniform(2, -1.0, 1.0), vec![2, 1])],
+        inputs: vec![
+            (rng.uniform(6, -1.0, 1.0), vec![2, 3]),
+            (rng.uniform(2, -1.0, 1.0), vec![2, 1]),
+        ],
         gpu: &|t| Tensor::concat(&[&t[0], &t[1]], -1),
         cpu: &|x| reference::concat(&[(&x[0], &[2, 3]), (&x[1], &[2, 1])], 1),
         second_order: true,

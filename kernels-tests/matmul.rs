@@ -14,13 +14,27 @@ fn check(rng: &mut Rng, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
     // K products of terms in [-1, 1] summed in f32 with fma: error grows like
     // sqrt(K)·ulp; 1e-6·K is a safe bound for K up to ~10^5.
     let tol = 1e-6 * (k as f64).max(1.0);
-    assert_close(&format!("matmul {sa:?} x {sb:?} ta={ta} tb={tb}"), &y.to_vec().unwrap(), &want, tol, 1e-5);
+    assert_close(
+        &format!("matmul {sa:?} x {sb:?} ta={ta} tb={tb}"),
+        &y.to_vec().unwrap(),
+        &want,
+        tol,
+        1e-5,
+    );
 }
 
 #[test]
 fn matmul_matches_f64_reference_on_awkward_shapes() {
     let mut rng = Rng::new(30);
-    for (m, k, n) in [(1, 1, 1), (3, 5, 7), (64, 64, 64), (65, 17, 63), (130, 33, 1), (1, 257, 129), (7, 0, 5)] {
+    for (m, k, n) in [
+        (1, 1, 1),
+        (3, 5, 7),
+        (64, 64, 64),
+        (65, 17, 63),
+        (130, 33, 1),
+        (1, 257, 129),
+        (7, 0, 5),
+    ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sa = if ta { vec![k, m] } else { vec![m, k] };
             let sb = if tb { vec![n, k] } else { vec![k, n] };
@@ -67,7 +81,10 @@ fn matmul_gradients_first_and_second_order() {
     // Broadcast batch: the gradient of the shared operand sums over the batch.
     check_op(OpCheck {
         name: "batched matmul",
-        inputs: vec![(rng.uniform(2 * 3 * 4, -1.0, 1.0), vec![2, 3, 4]), (rng.uniform(4 * 2, -1.0, 1.0), vec![4, 2])],
+        inputs: vec![
+            (rng.uniform(2 * 3 * 4, -1.0, 1.0), vec![2, 3, 4]),
+            (rng.uniform(4 * 2, -1.0, 1.0), vec![4, 2]),
+        ],
         gpu: &|t| t[0].matmul(&t[1]),
         cpu: &|x| reference::matmul(&x[0], &[2, 3, 4], &x[1], &[4, 2], false, false).0,
         second_order: true,

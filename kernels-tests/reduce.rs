@@ -26,7 +26,16 @@ const CASES: [(&[usize], &[isize]); 10] = [
 ];
 
 fn norm(axes: &[isize], rank: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = axes.iter().map(|&a| if a < 0 { (a + rank as isize) as usize } else { a as usize }).collect();
+    let mut v: Vec<usize> = axes
+        .iter()
+        .map(|&a| {
+            if a < 0 {
+                (a + rank as isize) as usize
+            } else {
+                a as usize
+            }
+        })
+        .collect();
     v.sort();
     v
 }
@@ -44,22 +53,53 @@ fn sum_mean_max_match_f64_reference() {
         // Sums of n terms of magnitude <= 1: the kernel's pairwise/Kahan order
         // keeps the error near a few ulps of the largest partial, ~1e-6·sqrt(n).
         let tol = 2e-6 * (n as f64).sqrt().max(1.0);
-        assert_close(&format!("sum {shape:?} {axes:?}"), &t.sum(axes, false).unwrap().to_vec().unwrap(), &want_sum, tol, 1e-6);
+        assert_close(
+            &format!("sum {shape:?} {axes:?}"),
+            &t.sum(axes, false).unwrap().to_vec().unwrap(),
+            &want_sum,
+            tol,
+            1e-6,
+        );
         let kd = t.sum(axes, true).unwrap();
-        let kept: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if ax.contains(&i) { 1 } else { d }).collect();
+        let kept: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if ax.contains(&i) { 1 } else { d })
+            .collect();
         assert_eq!(kd.shape(), kept.as_slice());
         let want_mean: Vec<f64> = want_sum.iter().map(|v| v / n as f64).collect();
-        assert_close(&format!("mean {shape:?} {axes:?}"), &t.mean(axes, false).unwrap().to_vec().unwrap(), &want_mean, tol / n as f64, 1e-6);
+        assert_close(
+            &format!("mean {shape:?} {axes:?}"),
+            &t.mean(axes, false).unwrap().to_vec().unwrap(),
+            &want_mean,
+            tol / n as f64,
+            1e-6,
+        );
         // max is exact: it returns one of the inputs.
-        assert_close(&format!("max {shape:?} {axes:?}"), &t.max(axes, false).unwrap().to_vec().unwrap(), &max_ref(&x64, shape, &ax), 0.0, 0.0);
+        assert_close(
+            &format!("max {shape:?} {axes:?}"),
+            &t.max(axes, false).unwrap().to_vec().unwrap(),
+            &max_ref(&x64, shape, &ax),
+            0.0,
+            0.0,
+        );
     }
 }
 
 #[test]
 fn reductions_over_empty_axes_and_of_empty_tensors() {
     let t = tensor(&[], &[3, 0]);
-    assert_close("sum over empty axis", &t.sum(&[1], false).unwrap().to_vec().unwrap(), &[0.0; 3], 0.0, 0.0);
-    assert!(t.max(&[1], false).is_err(), "max over an empty axis has no value and must be an error");
+    assert_close(
+        "sum over empty axis",
+        &t.sum(&[1], false).unwrap().to_vec().unwrap(),
+        &[0.0; 3],
+        0.0,
+        0.0,
+    );
+    assert!(
+        t.max(&[1], false).is_err(),
+        "max over an empty axis has no value and must be an error"
+    );
     let e = tensor(&[], &[0, 4]);
     assert_eq!(e.sum(&[0], false).unwrap().to_vec().unwrap(), vec![0.0; 4]);
     assert_eq!(e.sum(&[1], false).unwrap().shape(), &[0]);
@@ -90,8 +130,20 @@ fn long_middle_axis_sum_and_max() {
     let t = tensor(&x, &shape);
     let x64 = to_f64(&x);
     let want = sum_ref(&x64, &shape, &[1]);
-    assert_close("long middle sum", &t.sum(&[1], false).unwrap().to_vec().unwrap(), &want, 0.0, 1e-5);
-    assert_close("long middle max", &t.max(&[1], false).unwrap().to_vec().unwrap(), &max_ref(&x64, &shape, &[1]), 0.0, 0.0);
+    assert_close(
+        "long middle sum",
+        &t.sum(&[1], false).unwrap().to_vec().unwrap(),
+        &want,
+        0.0,
+        1e-5,
+    );
+    assert_close(
+        "long middle max",
+        &t.max(&[1], false).unwrap().to_vec().unwrap(),
+        &max_ref(&x64, &shape, &[1]),
+        0.0,
+        0.0,
+    );
 }
 
 #[test]

@@ -16,16 +16,54 @@ fn cases() -> Vec<(&'static str, GpuFn, fn(f64) -> f64, (f32, f32, bool), bool)>
         ("rsqrt", |t| t.rsqrt(), |x| 1.0 / x.sqrt(), (0.2, 5.0, false), true),
         ("abs", |t| t.abs(), f64::abs, (0.1, 3.0, true), true),
         ("relu", |t| t.relu(), |x| x.max(0.0), (0.1, 3.0, true), true),
-        ("leaky_relu", |t| t.leaky_relu(0.2), |x| if x > 0.0 { x } else { 0.2 * x }, (0.1, 3.0, true), true),
-        ("sigmoid", |t| t.sigmoid(), |x| 1.0 / (1.0 + (-x).exp()), (-6.0, 6.0, false), true),
+        (
+            "leaky_relu",
+            |t| t.leaky_relu(0.2),
+            |x| if x > 0.0 { x } else { 0.2 * x },
+            (0.1, 3.0, true),
+            true,
+        ),
+        (
+            "sigmoid",
+            |t| t.sigmoid(),
+            |x| 1.0 / (1.0 + (-x).exp()),
+            (-6.0, 6.0, false),
+            true,
+        ),
         ("tanh", |t| t.tanh(), f64::tanh, (-3.0, 3.0, false), true),
         ("powf3", |t| t.powf(3.0), |x| x.powi(3), (-2.0, 2.0, false), true),
         ("powf-1.5", |t| t.powf(-1.5), |x| x.powf(-1.5), (0.3, 3.0, false), true),
         ("square", |t| t.square(), |x| x * x, (-2.0, 2.0, false), true),
         ("recip", |t| t.recip(), |x| 1.0 / x, (0.3, 3.0, true), true),
-        ("affine", |t| t.affine(-1.5, 0.25), |x| -1.5 * x + 0.25, (-3.0, 3.0, false), true),
-        ("sign", |t| t.sign(), |x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }, (0.1, 3.0, true), false),
-        ("gt_scalar", |t| t.gt_scalar(0.5), |x| if x > 0.5 { 1.0 } else { 0.0 }, (-3.0, 3.0, false), false),
+        (
+            "affine",
+            |t| t.affine(-1.5, 0.25),
+            |x| -1.5 * x + 0.25,
+            (-3.0, 3.0, false),
+            true,
+        ),
+        (
+            "sign",
+            |t| t.sign(),
+            |x| {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            },
+            (0.1, 3.0, true),
+            false,
+        ),
+        (
+            "gt_scalar",
+            |t| t.gt_scalar(0.5),
+            |x| if x > 0.5 { 1.0 } else { 0.0 },
+            (-3.0, 3.0, false),
+            false,
+        ),
     ]
 }
 
@@ -97,6 +135,9 @@ fn powf_follows_real_power_rules() {
     let sq = t.powf(2.0).unwrap().to_vec().unwrap();
     assert_close("(-x)^2", &sq, &[4.0, 0.25, 0.0, 0.25, 4.0], 1e-6, 1e-6);
     let half = t.powf(0.5).unwrap().to_vec().unwrap();
-    assert!(half[0].is_nan() && half[1].is_nan(), "negative base, fractional exponent is NaN: {half:?}");
+    assert!(
+        half[0].is_nan() && half[1].is_nan(),
+        "negative base, fractional exponent is NaN: {half:?}"
+    );
     assert_close("x^0.5", &half[2..], &[0.0, 0.5f64.sqrt(), 2f64.sqrt()], 1e-6, 1e-6);
 }

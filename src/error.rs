@@ -34,11 +34,7 @@ pub enum Error {
     #[error(
         "{what}: {requested} exceeds the adapter's limit of {limit}; split the work into smaller pieces (e.g. a smaller batch)"
     )]
-    LimitExceeded {
-        what: String,
-        requested: u64,
-        limit: u64,
-    },
+    LimitExceeded { what: String, requested: u64, limit: u64 },
 
     /// A shader failed to compile or a pipeline could not be created.
     #[error("shader {file}: {message}")]

@@ -31,3 +31,8 @@ pub use autograd::{grad, grad_with, no_grad};
 pub use device::{Device, DeviceOptions};
 pub use error::{Error, Result};
 pub use tensor::{Generator, IndexTensor, Tensor};
+
+/// The README's code runs as a doctest, so it cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -58,7 +58,9 @@ impl Rng {
 
     /// Uniform on [lo, hi), rounded to f32.
     pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| (lo as f64 + (hi - lo) as f64 * self.unit()) as f32).collect()
+        (0..n)
+            .map(|_| (lo as f64 + (hi - lo) as f64 * self.unit()) as f32)
+            .collect()
     }
 
     /// Values with |x| in [lo, hi] and a random sign: keeps inputs away from
@@ -92,7 +94,14 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
 /// Assert |got - want| <= atol + rtol·|want| elementwise (NaN never passes
 /// unless both are NaN). Prints the seed and the first 5 mismatches.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {} (seed {})", got.len(), want.len(), base_seed());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} vs reference {} (seed {})",
+        got.len(),
+        want.len(),
+        base_seed()
+    );
     let mut bad = Vec::new();
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let g = g as f64;
@@ -108,7 +117,11 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         }
     }
     if !bad.is_empty() {
-        let first: Vec<String> = bad.iter().take(5).map(|(i, g, w)| format!("[{i}] got {g:e} want {w:e}")).collect();
+        let first: Vec<String> = bad
+            .iter()
+            .take(5)
+            .map(|(i, g, w)| format!("[{i}] got {g:e} want {w:e}"))
+            .collect();
         panic!(
             "{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}, seed {}): {}",
             bad.len(),
@@ -185,7 +198,11 @@ pub fn check_op_tol(check: OpCheck<'_>, fwd_tol: f64, grad_tol: f64, second_tol:
     let name = check.name;
     let xs64: Vec<Vec<f64>> = check.inputs.iter().map(|(x, _)| to_f64(x)).collect();
     let want = (check.cpu)(&xs64);
-    let xs: Vec<Tensor> = check.inputs.iter().map(|(x, s)| tensor(x, s).requires_grad_()).collect();
+    let xs: Vec<Tensor> = check
+        .inputs
+        .iter()
+        .map(|(x, s)| tensor(x, s).requires_grad_())
+        .collect();
     let y = (check.gpu)(&xs).unwrap_or_else(|e| panic!("{name}: forward failed: {e}"));
     let got = y.to_vec().expect("readback");
     assert_close(&format!("{name} forward"), &got, &want, fwd_tol * scale(&want), fwd_tol);
@@ -197,12 +214,19 @@ pub fn check_op_tol(check: OpCheck<'_>, fwd_tol: f64, grad_tol: f64, second_tol:
     let u64_ = to_f64(&u);
     let vt = tensor(&v, y.shape());
     let ut = tensor(&u, y.shape());
-    let loss = y.mul(&vt).unwrap().add(&y.square().unwrap().mul(&ut).unwrap()).unwrap().sum_all().unwrap();
+    let loss = y
+        .mul(&vt)
+        .unwrap()
+        .add(&y.square().unwrap().mul(&ut).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
     let refs: Vec<&Tensor> = xs.iter().collect();
 
     // First order.
     let fd = fd_grad(&check, &xs64, &u64_, &v64, 1e-6);
-    let grads = balgan::grad(&[&loss], &refs, check.second_order).unwrap_or_else(|e| panic!("{name}: backward failed: {e}"));
+    let grads =
+        balgan::grad(&[&loss], &refs, check.second_order).unwrap_or_else(|e| panic!("{name}: backward failed: {e}"));
     for (i, (g, f)) in grads.iter().zip(&fd).enumerate() {
         assert_eq!(g.shape(), xs[i].shape(), "{name}: gradient shape of input {i}");
         let gv = g.to_vec().unwrap();
@@ -224,24 +248,44 @@ pub fn check_op_tol(check: OpCheck<'_>, fwd_tol: f64, grad_tol: f64, second_tol:
         for (i, x) in xs64.iter().enumerate() {
             let eps = 1e-4;
             let shifted = |s: f64| -> Vec<f64> {
-                let xs: Vec<Vec<f64>> = xs64.iter().zip(&ws).map(|(x, w)| x.iter().zip(w).map(|(a, b)| a + s * *b as f64).collect()).collect();
+                let xs: Vec<Vec<f64>> = xs64
+                    .iter()
+                    .zip(&ws)
+                    .map(|(x, w)| x.iter().zip(w).map(|(a, b)| a + s * *b as f64).collect())
+                    .collect();
                 fd_grad(&check, &xs, &u64_, &v64, 1e-5)[i].clone()
             };
             let (gp, gm) = (shifted(eps), shifted(-eps));
             let hv: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
-            assert_close(&format!("{name} second order (constant gradient) x{i}"), &vec![0.0; x.len()], &hv, second_tol * scale(&hv), 0.0);
+            assert_close(
+                &format!("{name} second order (constant gradient) x{i}"),
+                &vec![0.0; x.len()],
+                &hv,
+                second_tol * scale(&hv),
+                0.0,
+            );
         }
         return;
     }
     let hg = balgan::grad(&[&h], &refs, false).unwrap_or_else(|e| panic!("{name}: double backward failed: {e}"));
     let eps = 1e-4;
     let shifted = |s: f64| -> Vec<Vec<f64>> {
-        let xs: Vec<Vec<f64>> = xs64.iter().zip(&ws).map(|(x, w)| x.iter().zip(w).map(|(a, b)| a + s * *b as f64).collect()).collect();
+        let xs: Vec<Vec<f64>> = xs64
+            .iter()
+            .zip(&ws)
+            .map(|(x, w)| x.iter().zip(w).map(|(a, b)| a + s * *b as f64).collect())
+            .collect();
         fd_grad(&check, &xs, &u64_, &v64, 1e-5)
     };
     let (gp, gm) = (shifted(eps), shifted(-eps));
     for (i, g) in hg.iter().enumerate() {
         let hv: Vec<f64> = gp[i].iter().zip(&gm[i]).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
-        assert_close(&format!("{name} second order d/dx{i}"), &g.to_vec().unwrap(), &hv, second_tol * scale(&hv), 5.0 * second_tol);
+        assert_close(
+            &format!("{name} second order d/dx{i}"),
+            &g.to_vec().unwrap(),
+            &hv,
+            second_tol * scale(&hv),
+            5.0 * second_tol,
+        );
     }
 }

@@ -38,7 +38,11 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
         .map(|i| {
             let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
             let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
-            if da == 1 { db } else { da }
+            if da == 1 {
+                db
+            } else {
+                da
+            }
         })
         .collect()
 }
@@ -46,7 +50,11 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
 /// Element of `x` (shape `s`) read at output index `idx` under broadcasting.
 pub fn read_broadcast(x: &[f64], s: &[usize], idx: &[usize]) -> f64 {
     let lead = idx.len() - s.len();
-    let own: Vec<usize> = s.iter().enumerate().map(|(i, &d)| if d == 1 { 0 } else { idx[lead + i] }).collect();
+    let own: Vec<usize> = s
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if d == 1 { 0 } else { idx[lead + i] })
+        .collect();
     x[offset(&own, s)]
 }
 
@@ -56,7 +64,10 @@ pub fn unary(x: &[f64], f: impl Fn(f64) -> f64) -> Vec<f64> {
 
 pub fn binary(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], f: impl Fn(f64, f64) -> f64) -> (Vec<f64>, Vec<usize>) {
     let shape = broadcast_shape(sa, sb);
-    let out = indices(&shape).iter().map(|i| f(read_broadcast(a, sa, i), read_broadcast(b, sb, i))).collect();
+    let out = indices(&shape)
+        .iter()
+        .map(|i| f(read_broadcast(a, sa, i), read_broadcast(b, sb, i)))
+        .collect();
     (out, shape)
 }
 
@@ -65,11 +76,25 @@ pub fn broadcast_to(x: &[f64], s: &[usize], to: &[usize]) -> Vec<f64> {
 }
 
 /// Reduce over `axes` with `f` starting from `init`; result keeps the axes as size 1.
-pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], init: f64, f: impl Fn(f64, f64) -> f64) -> (Vec<f64>, Vec<usize>) {
-    let kept: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+pub fn reduce(
+    x: &[f64],
+    shape: &[usize],
+    axes: &[usize],
+    init: f64,
+    f: impl Fn(f64, f64) -> f64,
+) -> (Vec<f64>, Vec<usize>) {
+    let kept: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
     let mut out = vec![init; kept.iter().product()];
     for (n, idx) in indices(shape).iter().enumerate() {
-        let o: Vec<usize> = idx.iter().enumerate().map(|(i, &v)| if axes.contains(&i) { 0 } else { v }).collect();
+        let o: Vec<usize> = idx
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if axes.contains(&i) { 0 } else { v })
+            .collect();
         let k = offset(&o, &kept);
         out[k] = f(out[k], x[n]);
     }
@@ -79,7 +104,11 @@ pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], init: f64, f: impl Fn(
 /// Batched op(A)·op(B) with broadcast batch axes.
 pub fn matmul(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], ta: bool, tb: bool) -> (Vec<f64>, Vec<usize>) {
     let (ra, rb) = (sa.len(), sb.len());
-    let (m, k) = if ta { (sa[ra - 1], sa[ra - 2]) } else { (sa[ra - 2], sa[ra - 1]) };
+    let (m, k) = if ta {
+        (sa[ra - 1], sa[ra - 2])
+    } else {
+        (sa[ra - 2], sa[ra - 1])
+    };
     let n = if tb { sb[rb - 2] } else { sb[rb - 1] };
     let batch = broadcast_shape(&sa[..ra - 2], &sb[..rb - 2]);
     let mut shape = batch.clone();
@@ -90,7 +119,11 @@ pub fn matmul(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], ta: bool, tb: bo
     for (z, bi) in indices(&batch).iter().enumerate() {
         let pick = |s: &[usize]| -> usize {
             let lead = bi.len() - s.len();
-            let own: Vec<usize> = s.iter().enumerate().map(|(i, &d)| if d == 1 { 0 } else { bi[lead + i] }).collect();
+            let own: Vec<usize> = s
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if d == 1 { 0 } else { bi[lead + i] })
+                .collect();
             offset(&own, s)
         };
         let oa = pick(ba) * m * k;

@@ -49,7 +49,13 @@ fn accumulate(grads: &mut HashMap<u64, Tensor>, id: u64, g: Tensor) -> Result<()
 
 /// Run the backward pass from `outputs` (seeded with `seeds`) and return the
 /// gradient of every tensor in `targets` (by id), plus leaves when `all_leaves`.
-fn run(outputs: &[&Tensor], seeds: Vec<Tensor>, targets: &HashSet<u64>, all_leaves: bool, create_graph: bool) -> Result<(HashMap<u64, Tensor>, Vec<Tensor>)> {
+fn run(
+    outputs: &[&Tensor],
+    seeds: Vec<Tensor>,
+    targets: &HashSet<u64>,
+    all_leaves: bool,
+    create_graph: bool,
+) -> Result<(HashMap<u64, Tensor>, Vec<Tensor>)> {
     let order = topo_order(outputs);
     // needed[t]: some target (or leaf) lies at or below t.
     let mut needed: HashSet<u64> = HashSet::new();
@@ -59,7 +65,9 @@ fn run(outputs: &[&Tensor], seeds: Vec<Tensor>, targets: &HashSet<u64>, all_leav
         if all_leaves && t.is_leaf() {
             leaves.push(t.clone());
         }
-        let below = t.node().is_some_and(|n| n.inputs.iter().any(|i| needed.contains(&i.id())));
+        let below = t
+            .node()
+            .is_some_and(|n| n.inputs.iter().any(|i| needed.contains(&i.id())));
         if is_target || below {
             needed.insert(t.id());
         }
@@ -89,7 +97,11 @@ fn run(outputs: &[&Tensor], seeds: Vec<Tensor>, targets: &HashSet<u64>, all_leav
         let (Some(g), Some(node)) = (g, t.node()) else {
             continue;
         };
-        let needs: Vec<bool> = node.inputs.iter().map(|i| i.requires_grad() && needed.contains(&i.id())).collect();
+        let needs: Vec<bool> = node
+            .inputs
+            .iter()
+            .map(|i| i.requires_grad() && needed.contains(&i.id()))
+            .collect();
         if !needs.iter().any(|&n| n) {
             continue;
         }
@@ -120,7 +132,10 @@ fn ones_seeds(outputs: &[&Tensor]) -> Result<Vec<Tensor>> {
             if o.numel() != 1 {
                 return Err(Error::invalid(
                     "grad",
-                    format!("output of shape {:?} is not a scalar; pass grad_outputs with grad_with", o.shape()),
+                    format!(
+                        "output of shape {:?} is not a scalar; pass grad_outputs with grad_with",
+                        o.shape()
+                    ),
                 ));
             }
             Tensor::ones(o.device(), o.shape())
@@ -138,22 +153,43 @@ pub fn grad(outputs: &[&Tensor], inputs: &[&Tensor], create_graph: bool) -> Resu
 }
 
 /// Like [`grad`], with explicit upstream gradients (vector-Jacobian products).
-pub fn grad_with(outputs: &[&Tensor], grad_outputs: &[&Tensor], inputs: &[&Tensor], create_graph: bool) -> Result<Vec<Tensor>> {
+pub fn grad_with(
+    outputs: &[&Tensor],
+    grad_outputs: &[&Tensor],
+    inputs: &[&Tensor],
+    create_graph: bool,
+) -> Result<Vec<Tensor>> {
     if outputs.len() != grad_outputs.len() {
-        return Err(Error::invalid("grad_with", format!("{} outputs but {} grad_outputs", outputs.len(), grad_outputs.len())));
+        return Err(Error::invalid(
+            "grad_with",
+            format!("{} outputs but {} grad_outputs", outputs.len(), grad_outputs.len()),
+        ));
     }
     for (o, g) in outputs.iter().zip(grad_outputs) {
         if o.shape() != g.shape() {
-            return Err(Error::shape("grad_with", o.shape(), g.shape(), "grad_output must match its output"));
+            return Err(Error::shape(
+                "grad_with",
+                o.shape(),
+                g.shape(),
+                "grad_output must match its output",
+            ));
         }
     }
-    grad_inner(outputs, grad_outputs.iter().map(|&g| g.clone()).collect(), inputs, create_graph)
+    grad_inner(
+        outputs,
+        grad_outputs.iter().map(|&g| g.clone()).collect(),
+        inputs,
+        create_graph,
+    )
 }
 
 fn grad_inner(outputs: &[&Tensor], seeds: Vec<Tensor>, inputs: &[&Tensor], create_graph: bool) -> Result<Vec<Tensor>> {
     for i in inputs {
         if !i.requires_grad() {
-            return Err(Error::invalid("grad", format!("input of shape {:?} does not require grad", i.shape())));
+            return Err(Error::invalid(
+                "grad",
+                format!("input of shape {:?} does not require grad", i.shape()),
+            ));
         }
     }
     let targets: HashSet<u64> = inputs.iter().map(|t| t.id()).collect();

@@ -230,8 +230,7 @@ impl Device {
 
     /// Check a buffer size against the adapter's limits before allocating it.
     pub(crate) fn check_binding_size(&self, what: &str, bytes: u64) -> Result<()> {
-        let limit = (self.inner.limits.max_storage_buffer_binding_size)
-            .min(self.inner.limits.max_buffer_size);
+        let limit = (self.inner.limits.max_storage_buffer_binding_size).min(self.inner.limits.max_buffer_size);
         if bytes > limit {
             return Err(Error::LimitExceeded {
                 what: format!("{what} of {bytes} bytes"),
@@ -268,22 +267,14 @@ impl Device {
         // A staging copy recorded into the encoder keeps queue order: a plain
         // `queue.write_buffer` would land before already-recorded dispatches that
         // may still read this (reused) buffer.
-        let staging = self
-            .inner
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("balgan upload"),
-                contents: bytes,
-                usage: wgpu::BufferUsages::COPY_SRC,
-            });
+        let staging = self.inner.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("balgan upload"),
+            contents: bytes,
+            usage: wgpu::BufferUsages::COPY_SRC,
+        });
         let mut rec = lock(&self.inner.recorder);
-        rec.encoder_for_copy(&self.inner.device).copy_buffer_to_buffer(
-            &staging,
-            0,
-            dst,
-            0,
-            bytes.len() as u64,
-        );
+        rec.encoder_for_copy(&self.inner.device)
+            .copy_buffer_to_buffer(&staging, 0, dst, 0, bytes.len() as u64);
     }
 
     /// Read `bytes` bytes of `src` back to the host. Submits and waits.
@@ -325,7 +316,7 @@ impl Device {
 
     /// Record one dispatch: fetch (or build) the pipeline, bind, dispatch.
     pub(crate) fn dispatch(&self, d: &Dispatch<'_>) -> Result<()> {
-        if d.workgroups.iter().any(|&w| w == 0) {
+        if d.workgroups.contains(&0) {
             return Ok(());
         }
         let max = self.inner.limits.max_compute_workgroups_per_dimension;
@@ -349,8 +340,7 @@ impl Device {
         rec.dispatch(
             &self.inner.device,
             &self.inner.queue,
-            &p.pipeline,
-            &p.layout,
+            &p,
             d.params,
             &buffers,
             d.workgroups,

@@ -41,11 +41,7 @@ pub(crate) struct PipelineCache {
     pipelines: Mutex<HashMap<PipelineKey, Arc<CachedPipeline>>>,
 }
 
-fn layout_for(
-    device: &wgpu::Device,
-    inputs: u32,
-    outputs: u32,
-) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+fn layout_for(device: &wgpu::Device, inputs: u32, outputs: u32) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -62,9 +58,7 @@ fn layout_for(
             binding: 1 + i,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage {
-                    read_only: i < inputs,
-                },
+                ty: wgpu::BufferBindingType::Storage { read_only: i < inputs },
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
@@ -146,10 +140,7 @@ impl PipelineCache {
                 message: format!("entry point '{entry}': {err}"),
             });
         }
-        let cached = Arc::new(CachedPipeline {
-            pipeline,
-            layout: bgl,
-        });
+        let cached = Arc::new(CachedPipeline { pipeline, layout: bgl });
         self.pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -8,6 +8,7 @@
 //! dispatch binds its slot by dynamic offset. Three ring buffers rotate so that
 //! the next batch can be written while the GPU still reads the previous one.
 
+use super::pipelines::CachedPipeline;
 use crate::error::{Error, Result};
 
 /// Size of one parameter slot: every kernel's `Params` must fit.
@@ -75,8 +76,7 @@ impl Recorder {
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        pipeline: &wgpu::ComputePipeline,
-        layout: &wgpu::BindGroupLayout,
+        pipeline: &CachedPipeline,
         params: &[u8],
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
@@ -112,7 +112,7 @@ impl Recorder {
         }
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
-            layout,
+            layout: &pipeline.layout,
             entries: &entries,
         });
         if self.pass.is_none() {
@@ -126,7 +126,7 @@ impl Recorder {
             self.pass = Some(pass);
         }
         let pass = self.pass.as_mut().expect("pass was just opened");
-        pass.set_pipeline(pipeline);
+        pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, &bind_group, &[offset as u32]);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         self.dispatches += 1;

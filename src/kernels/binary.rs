@@ -68,6 +68,9 @@ pub(crate) fn launch(
         params: bytemuck::bytes_of(&params),
         inputs: &[a, b],
         outputs: &[out],
-        workgroups: grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }

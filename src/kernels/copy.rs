@@ -45,6 +45,9 @@ pub(crate) fn launch(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>
         params: bytemuck::bytes_of(&params),
         inputs: &[src.buffer],
         outputs: &[dst.buffer],
-        workgroups: grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }

@@ -30,6 +30,9 @@ pub(crate) fn launch(dev: &Device, n: usize, value: f32, dst: &wgpu::Buffer) -> 
         params: bytemuck::bytes_of(&params),
         inputs: &[],
         outputs: &[dst],
-        workgroups: grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }

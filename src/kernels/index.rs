@@ -59,7 +59,10 @@ pub(crate) fn index_select(
         params: bytemuck::bytes_of(&p),
         inputs: &[src, idx],
         outputs: &[dst],
-        workgroups: grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }
 
@@ -78,7 +81,10 @@ pub(crate) fn scatter_add(
 ) -> Result<()> {
     let n = outer * dim * inner;
     check_u32("scatter_add output", n)?;
-    let workgroups = grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?;
+    let workgroups = grid(
+        (n as u64).div_ceil(WG as u64),
+        dev.limits().max_compute_workgroups_per_dimension,
+    )?;
     let mut j = 0;
     while j < n_idx {
         let end = (j + SCATTER_CHUNK).min(n_idx);

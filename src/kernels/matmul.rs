@@ -60,7 +60,13 @@ pub(crate) fn choose_splits(m: usize, n: usize, k: usize, batch: usize) -> usize
     splits
 }
 
-pub(crate) fn launch(dev: &Device, s: &MatmulShape<'_>, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &wgpu::Buffer) -> Result<()> {
+pub(crate) fn launch(
+    dev: &Device,
+    s: &MatmulShape<'_>,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<()> {
     if s.batch_shape.len() > 4 {
         return Err(Error::invalid("matmul", "at most 4 batch axes are supported"));
     }

@@ -29,7 +29,14 @@ pub struct OptimParams {
     pub _pad2: u32,
 }
 
-pub(crate) fn adam(dev: &Device, p: OptimParams, grad: &wgpu::Buffer, param: &wgpu::Buffer, m: &wgpu::Buffer, v: &wgpu::Buffer) -> Result<()> {
+pub(crate) fn adam(
+    dev: &Device,
+    p: OptimParams,
+    grad: &wgpu::Buffer,
+    param: &wgpu::Buffer,
+    m: &wgpu::Buffer,
+    v: &wgpu::Buffer,
+) -> Result<()> {
     check_u32("adam elements", p.n as usize)?;
     dev.dispatch(&Dispatch {
         source: OPTIM,
@@ -38,11 +45,20 @@ pub(crate) fn adam(dev: &Device, p: OptimParams, grad: &wgpu::Buffer, param: &wg
         params: bytemuck::bytes_of(&p),
         inputs: &[grad],
         outputs: &[param, m, v],
-        workgroups: grid((p.n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (p.n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }
 
-pub(crate) fn sgd(dev: &Device, p: OptimParams, grad: &wgpu::Buffer, param: &wgpu::Buffer, momentum: &wgpu::Buffer) -> Result<()> {
+pub(crate) fn sgd(
+    dev: &Device,
+    p: OptimParams,
+    grad: &wgpu::Buffer,
+    param: &wgpu::Buffer,
+    momentum: &wgpu::Buffer,
+) -> Result<()> {
     dev.dispatch(&Dispatch {
         source: OPTIM,
         entry: "sgd_step",
@@ -50,6 +66,9 @@ pub(crate) fn sgd(dev: &Device, p: OptimParams, grad: &wgpu::Buffer, param: &wgp
         params: bytemuck::bytes_of(&p),
         inputs: &[grad],
         outputs: &[param, momentum],
-        workgroups: grid((p.n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (p.n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }

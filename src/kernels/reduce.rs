@@ -64,10 +64,18 @@ pub(crate) fn launch(
             (chunks, "reduce_rows", (outer * chunks) as u64)
         } else {
             let chunks = len.div_ceil(MID_CHUNK);
-            (chunks, "reduce_middle", ((outer * chunks * inner) as u64).div_ceil(WG as u64))
+            (
+                chunks,
+                "reduce_middle",
+                ((outer * chunks * inner) as u64).div_ceil(WG as u64),
+            )
         };
         let last = chunks == 1;
-        let next = if last { None } else { Some(dev.alloc_f32(outer * chunks * inner)?) };
+        let next = if last {
+            None
+        } else {
+            Some(dev.alloc_f32(outer * chunks * inner)?)
+        };
         let params = ReduceParams {
             outer: check_u32("reduction rows", outer)?,
             len: check_u32("reduction length", len)?,

@@ -30,7 +30,14 @@ pub(crate) enum Distribution {
 
 /// Fill `n` values of `dst` from stream (`seed`, `offset`). Each call consumes
 /// ceil(n / 4) counters; callers advance `offset` by that to get fresh numbers.
-pub(crate) fn launch(dev: &Device, dist: Distribution, seed: u64, offset: u64, n: usize, dst: &wgpu::Buffer) -> Result<()> {
+pub(crate) fn launch(
+    dev: &Device,
+    dist: Distribution,
+    seed: u64,
+    offset: u64,
+    n: usize,
+    dst: &wgpu::Buffer,
+) -> Result<()> {
     let (kind, a, b) = match dist {
         Distribution::Uniform { low, high } => (0, low, high),
         Distribution::Normal { mean, std } => (1, mean, std),
@@ -53,6 +60,9 @@ pub(crate) fn launch(dev: &Device, dist: Distribution, seed: u64, offset: u64, n
         params: bytemuck::bytes_of(&params),
         inputs: &[],
         outputs: &[dst],
-        workgroups: grid(threads.div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            threads.div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }

@@ -80,6 +80,9 @@ pub(crate) fn launch(dev: &Device, op: UnaryOp, n: usize, a: &wgpu::Buffer, out:
         params: bytemuck::bytes_of(&params),
         inputs: &[a],
         outputs: &[out],
-        workgroups: grid((n as u64).div_ceil(WG as u64), dev.limits().max_compute_workgroups_per_dimension)?,
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
     })
 }

@@ -73,7 +73,9 @@ impl Backward for BinaryBackward {
                 needs[1].then(|| g.mul(a)?.div(&b.square()?)?.neg()).transpose()?,
             ),
             BinaryOp::Pow => (
-                needs[0].then(|| g.mul(b)?.mul(&a.pow(&b.add_scalar(-1.0)?)?)).transpose()?,
+                needs[0]
+                    .then(|| g.mul(b)?.mul(&a.pow(&b.add_scalar(-1.0)?)?))
+                    .transpose()?,
                 needs[1].then(|| g.mul(&a.pow(b)?)?.mul(&a.log()?)).transpose()?,
             ),
             BinaryOp::Max | BinaryOp::Min => {
@@ -116,8 +118,16 @@ impl Backward for WhereBackward {
     fn backward(&self, inputs: &[Tensor], g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let (cond, a, b) = (&inputs[0], &inputs[1], &inputs[2]);
         let zero = Tensor::scalar(g.device(), 0.0)?;
-        let ga = if needs[1] { Some(Tensor::where_(cond, g, &zero)?.sum_to_shape(a.shape())?) } else { None };
-        let gb = if needs[2] { Some(Tensor::where_(cond, &zero, g)?.sum_to_shape(b.shape())?) } else { None };
+        let ga = if needs[1] {
+            Some(Tensor::where_(cond, g, &zero)?.sum_to_shape(a.shape())?)
+        } else {
+            None
+        };
+        let gb = if needs[2] {
+            Some(Tensor::where_(cond, &zero, g)?.sum_to_shape(b.shape())?)
+        } else {
+            None
+        };
         Ok(vec![None, ga, gb])
     }
 }

@@ -13,7 +13,11 @@ use crate::tensor::shape::{axis as norm_axis, contiguous_strides};
 use crate::tensor::{IndexTensor, Tensor};
 
 fn split(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
 }
 
 struct IndexSelectBackward {
@@ -41,7 +45,11 @@ impl Backward for ScatterAddBackward {
         "scatter_add"
     }
     fn backward(&self, _: &[Tensor], g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let gsrc = if needs[1] { Some(g.index_select(self.axis as isize, &self.idx)?) } else { None };
+        let gsrc = if needs[1] {
+            Some(g.index_select(self.axis as isize, &self.idx)?)
+        } else {
+            None
+        };
         Ok(vec![Some(g.clone()), gsrc])
     }
 }
@@ -58,8 +66,24 @@ impl Tensor {
         let mut shape = self.shape().to_vec();
         shape[a] = idx.len();
         let out = Tensor::uninit(self.device(), &shape)?;
-        index::index_select(self.device(), outer, dim, inner, idx.len(), self.buffer(), idx.buffer(), out.buffer())?;
-        Ok(Tensor::record(out, &[self], IndexSelectBackward { axis: a, idx: idx.clone() }))
+        index::index_select(
+            self.device(),
+            outer,
+            dim,
+            inner,
+            idx.len(),
+            self.buffer(),
+            idx.buffer(),
+            out.buffer(),
+        )?;
+        Ok(Tensor::record(
+            out,
+            &[self],
+            IndexSelectBackward {
+                axis: a,
+                idx: idx.clone(),
+            },
+        ))
     }
 
     /// A copy of `self` with `src[.., j, ..]` added at position `idx[j]` along
@@ -73,7 +97,12 @@ impl Tensor {
         let mut expect = self.shape().to_vec();
         expect[a] = idx.len();
         if src.shape() != expect.as_slice() {
-            return Err(Error::shape("scatter_add", src.shape(), &expect, "src must match self except along axis, where it has one entry per index"));
+            return Err(Error::shape(
+                "scatter_add",
+                src.shape(),
+                &expect,
+                "src must match self except along axis, where it has one entry per index",
+            ));
         }
         idx.check_range("scatter_add", self.shape()[a])?;
         let (outer, dim, inner) = split(self.shape(), a);
@@ -82,10 +111,34 @@ impl Tensor {
         copy(
             self.device(),
             self.shape(),
-            View { buffer: self.buffer(), offset: 0, strides: &strides },
-            View { buffer: out.buffer(), offset: 0, strides: &strides },
+            View {
+                buffer: self.buffer(),
+                offset: 0,
+                strides: &strides,
+            },
+            View {
+                buffer: out.buffer(),
+                offset: 0,
+                strides: &strides,
+            },
         )?;
-        index::scatter_add(self.device(), outer, dim, inner, idx.len(), src.buffer(), idx.buffer(), out.buffer())?;
-        Ok(Tensor::record(out, &[self, src], ScatterAddBackward { axis: a, idx: idx.clone() }))
+        index::scatter_add(
+            self.device(),
+            outer,
+            dim,
+            inner,
+            idx.len(),
+            src.buffer(),
+            idx.buffer(),
+            out.buffer(),
+        )?;
+        Ok(Tensor::record(
+            out,
+            &[self, src],
+            ScatterAddBackward {
+                axis: a,
+                idx: idx.clone(),
+            },
+        ))
     }
 }

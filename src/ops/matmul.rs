@@ -26,13 +26,21 @@ impl Backward for MatmulBackward {
         let (a, b) = (&inputs[0], &inputs[1]);
         let (ta, tb) = (self.ta, self.tb);
         let ga = if needs[0] {
-            let d = if !ta { g.matmul_t(b, false, !tb)? } else { b.matmul_t(g, tb, true)? };
+            let d = if !ta {
+                g.matmul_t(b, false, !tb)?
+            } else {
+                b.matmul_t(g, tb, true)?
+            };
             Some(d.sum_to_shape(a.shape())?)
         } else {
             None
         };
         let gb = if needs[1] {
-            let d = if !tb { a.matmul_t(g, !ta, false)? } else { g.matmul_t(a, true, ta)? };
+            let d = if !tb {
+                a.matmul_t(g, !ta, false)?
+            } else {
+                g.matmul_t(a, true, ta)?
+            };
             Some(d.sum_to_shape(b.shape())?)
         } else {
             None
@@ -54,13 +62,31 @@ impl Tensor {
     pub fn matmul_t(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
         self.same_device("matmul", other)?;
         if self.rank() < 2 || other.rank() < 2 {
-            return Err(Error::shape("matmul", self.shape(), other.shape(), "both operands need at least 2 axes"));
+            return Err(Error::shape(
+                "matmul",
+                self.shape(),
+                other.shape(),
+                "both operands need at least 2 axes",
+            ));
         }
         let (ra, rb) = (self.rank(), other.rank());
-        let (am, ak) = if trans_a { (self.shape()[ra - 1], self.shape()[ra - 2]) } else { (self.shape()[ra - 2], self.shape()[ra - 1]) };
-        let (bk, bn) = if trans_b { (other.shape()[rb - 1], other.shape()[rb - 2]) } else { (other.shape()[rb - 2], other.shape()[rb - 1]) };
+        let (am, ak) = if trans_a {
+            (self.shape()[ra - 1], self.shape()[ra - 2])
+        } else {
+            (self.shape()[ra - 2], self.shape()[ra - 1])
+        };
+        let (bk, bn) = if trans_b {
+            (other.shape()[rb - 1], other.shape()[rb - 2])
+        } else {
+            (other.shape()[rb - 2], other.shape()[rb - 1])
+        };
         if ak != bk {
-            return Err(Error::shape("matmul", self.shape(), other.shape(), &format!("inner sizes differ: {ak} vs {bk}")));
+            return Err(Error::shape(
+                "matmul",
+                self.shape(),
+                other.shape(),
+                &format!("inner sizes differ: {ak} vs {bk}"),
+            ));
         }
         let batch_a = &self.shape()[..ra - 2];
         let batch_b = &other.shape()[..rb - 2];
@@ -91,6 +117,13 @@ impl Tensor {
             other.buffer(),
             out.buffer(),
         )?;
-        Ok(Tensor::record(out, &[self, other], MatmulBackward { ta: trans_a, tb: trans_b }))
+        Ok(Tensor::record(
+            out,
+            &[self, other],
+            MatmulBackward {
+                ta: trans_a,
+                tb: trans_b,
+            },
+        ))
     }
 }

@@ -33,7 +33,16 @@ fn reduce_raw(x: &Tensor, axes: &[usize], op: ReduceOp, scale: f32) -> Result<Te
         new_shape.extend_from_slice(&shape[e..]);
         let out = Tensor::uninit(x.device(), &new_shape)?;
         let last = i + 1 == n_blocks;
-        launch(x.device(), op, outer, len, inner, if last { scale } else { 1.0 }, cur.buffer(), out.buffer())?;
+        launch(
+            x.device(),
+            op,
+            outer,
+            len,
+            inner,
+            if last { scale } else { 1.0 },
+            cur.buffer(),
+            out.buffer(),
+        )?;
         cur = out;
         shape = new_shape;
     }
@@ -68,7 +77,11 @@ impl Backward for SumBackward {
     fn backward(&self, inputs: &[Tensor], g: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let g = g.reshape(&kept_shape(x.shape(), &self.axes))?;
-        let g = if self.scale == 1.0 { g } else { g.mul_scalar(self.scale)? };
+        let g = if self.scale == 1.0 {
+            g
+        } else {
+            g.mul_scalar(self.scale)?
+        };
         Ok(vec![Some(g.broadcast_to(x.shape())?)])
     }
 }
@@ -94,19 +107,40 @@ impl Backward for MaxBackward {
     }
 }
 
-fn reduce(x: &Tensor, op_name: &'static str, axes: &[isize], keepdim: bool, op: ReduceOp, mean: bool) -> Result<Tensor> {
+fn reduce(
+    x: &Tensor,
+    op_name: &'static str,
+    axes: &[isize],
+    keepdim: bool,
+    op: ReduceOp,
+    mean: bool,
+) -> Result<Tensor> {
     let axes = norm_axes(op_name, axes, x.rank())?;
     if op == ReduceOp::Max {
         if let Some(&a) = axes.iter().find(|&&a| x.shape()[a] == 0) {
-            return Err(Error::invalid(op_name, format!("cannot take the max over axis {a} of size 0 (shape {:?})", x.shape())));
+            return Err(Error::invalid(
+                op_name,
+                format!("cannot take the max over axis {a} of size 0 (shape {:?})", x.shape()),
+            ));
         }
     }
     let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let scale = if mean { 1.0 / count.max(1) as f32 } else { 1.0 };
     let out = reduce_raw(x, &axes, op, scale)?;
-    let out = if keepdim { out.with_shape(&kept_shape(x.shape(), &axes)) } else { out };
+    let out = if keepdim {
+        out.with_shape(&kept_shape(x.shape(), &axes))
+    } else {
+        out
+    };
     Ok(match op {
-        ReduceOp::Sum => Tensor::record(out, &[x], SumBackward { axes: axes.clone(), scale }),
+        ReduceOp::Sum => Tensor::record(
+            out,
+            &[x],
+            SumBackward {
+                axes: axes.clone(),
+                scale,
+            },
+        ),
         ReduceOp::Max => Tensor::record(out, &[x], MaxBackward { axes: axes.clone() }),
     })
 }
@@ -149,17 +183,25 @@ impl Tensor {
         }
         let rank = self.rank();
         if shape.len() > rank {
-            return Err(Error::shape("sum_to_shape", self.shape(), shape, "target has more axes"));
+            return Err(Error::shape(
+                "sum_to_shape",
+                self.shape(),
+                shape,
+                "target has more axes",
+            ));
         }
         let lead = rank - shape.len();
         let mut axes = Vec::new();
         for i in 0..rank {
-            if i < lead {
-                axes.push(i as isize);
-            } else if shape[i - lead] == 1 && self.shape()[i] != 1 {
+            if i < lead || (shape[i - lead] == 1 && self.shape()[i] != 1) {
                 axes.push(i as isize);
             } else if shape[i - lead] != self.shape()[i] {
-                return Err(Error::shape("sum_to_shape", self.shape(), shape, "target does not broadcast to this shape"));
+                return Err(Error::shape(
+                    "sum_to_shape",
+                    self.shape(),
+                    shape,
+                    "target does not broadcast to this shape",
+                ));
             }
         }
         self.sum(&axes, true)?.reshape(shape)

@@ -86,7 +86,11 @@ impl Backward for ConcatBackward {
         let mut out = Vec::with_capacity(inputs.len());
         for (t, &need) in inputs.iter().zip(needs) {
             let len = t.shape()[self.axis];
-            out.push(if need { Some(g.narrow(self.axis as isize, start, len)?) } else { None });
+            out.push(if need {
+                Some(g.narrow(self.axis as isize, start, len)?)
+            } else {
+                None
+            });
             start += len;
         }
         Ok(out)
@@ -94,7 +98,15 @@ impl Backward for ConcatBackward {
 }
 
 /// Copy `src` (contiguous, shape `shape`) into `dst` at element `offset` with `dst_strides`.
-fn copy_into(src: &Tensor, shape: &[usize], src_strides: &[usize], src_offset: usize, dst: &Tensor, dst_offset: usize, dst_strides: &[usize]) -> Result<()> {
+fn copy_into(
+    src: &Tensor,
+    shape: &[usize],
+    src_strides: &[usize],
+    src_offset: usize,
+    dst: &Tensor,
+    dst_offset: usize,
+    dst_strides: &[usize],
+) -> Result<()> {
     copy(
         src.device(),
         shape,
@@ -122,8 +134,13 @@ impl Tensor {
             return Err(Error::invalid("reshape", "only one axis can be inferred"));
         }
         if inferred == 1 {
-            if known == 0 || self.numel() % known != 0 {
-                return Err(Error::shape("reshape", self.shape(), &shape, "cannot infer the free axis"));
+            if known == 0 || !self.numel().is_multiple_of(known) {
+                return Err(Error::shape(
+                    "reshape",
+                    self.shape(),
+                    &shape,
+                    "cannot infer the free axis",
+                ));
             }
             for d in shape.iter_mut().filter(|d| **d == usize::MAX) {
                 *d = self.numel() / known;
@@ -156,7 +173,10 @@ impl Tensor {
     pub fn squeeze(&self, axis: isize) -> Result<Tensor> {
         let a = norm_axis("squeeze", axis, self.rank())?;
         if self.shape()[a] != 1 {
-            return Err(Error::invalid("squeeze", format!("axis {a} has size {}, not 1", self.shape()[a])));
+            return Err(Error::invalid(
+                "squeeze",
+                format!("axis {a} has size {}, not 1", self.shape()[a]),
+            ));
         }
         let mut shape = self.shape().to_vec();
         shape.remove(a);
@@ -179,16 +199,30 @@ impl Tensor {
             return Err(Error::shape("broadcast_to", self.shape(), shape, "cannot broadcast"));
         }
         let out = Tensor::uninit(self.device(), shape)?;
-        copy_into(self, shape, &broadcast_strides(self.shape(), shape), 0, &out, 0, &contiguous_strides(shape))?;
+        copy_into(
+            self,
+            shape,
+            &broadcast_strides(self.shape(), shape),
+            0,
+            &out,
+            0,
+            &contiguous_strides(shape),
+        )?;
         Ok(Tensor::record(out, &[self], BroadcastBackward))
     }
 
     /// Reorder axes: output axis i is input axis `dims[i]`.
     pub fn permute(&self, dims: &[isize]) -> Result<Tensor> {
         if dims.len() != self.rank() {
-            return Err(Error::invalid("permute", format!("{} axes given for a tensor of rank {}", dims.len(), self.rank())));
+            return Err(Error::invalid(
+                "permute",
+                format!("{} axes given for a tensor of rank {}", dims.len(), self.rank()),
+            ));
         }
-        let dims = dims.iter().map(|&d| norm_axis("permute", d, self.rank())).collect::<Result<Vec<_>>>()?;
+        let dims = dims
+            .iter()
+            .map(|&d| norm_axis("permute", d, self.rank()))
+            .collect::<Result<Vec<_>>>()?;
         let mut seen = vec![false; dims.len()];
         for &d in &dims {
             if std::mem::replace(&mut seen[d], true) {
@@ -220,7 +254,13 @@ impl Tensor {
         let a = norm_axis("narrow", axis, self.rank())?;
         let size = self.shape()[a];
         if start.checked_add(len).is_none_or(|end| end > size) {
-            return Err(Error::invalid("narrow", format!("range {start}..{} is outside axis {a} of size {size}", start.saturating_add(len))));
+            return Err(Error::invalid(
+                "narrow",
+                format!(
+                    "range {start}..{} is outside axis {a} of size {size}",
+                    start.saturating_add(len)
+                ),
+            ));
         }
         let mut shape = self.shape().to_vec();
         shape[a] = len;
@@ -235,28 +275,57 @@ impl Tensor {
     pub fn embed(&self, shape: &[usize], axis: usize, start: usize) -> Result<Tensor> {
         let ok = shape.len() == self.rank()
             && axis < shape.len()
-            && shape.iter().zip(self.shape()).enumerate().all(|(i, (&s, &t))| if i == axis { start + t <= s } else { s == t });
+            && shape
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .all(|(i, (&s, &t))| if i == axis { start + t <= s } else { s == t });
         if !ok {
-            return Err(Error::shape("embed", self.shape(), shape, &format!("block does not fit at {start} along axis {axis}")));
+            return Err(Error::shape(
+                "embed",
+                self.shape(),
+                shape,
+                &format!("block does not fit at {start} along axis {axis}"),
+            ));
         }
         let out = Tensor::uninit(self.device(), shape)?;
         fill::launch(self.device(), out.numel(), 0.0, out.buffer())?;
         let dst = contiguous_strides(shape);
-        copy_into(self, self.shape(), &contiguous_strides(self.shape()), 0, &out, start * dst[axis], &dst)?;
+        copy_into(
+            self,
+            self.shape(),
+            &contiguous_strides(self.shape()),
+            0,
+            &out,
+            start * dst[axis],
+            &dst,
+        )?;
         Ok(Tensor::record(out, &[self], EmbedBackward { axis, start }))
     }
 
     /// Join tensors along `axis`; all other axes must agree.
     pub fn concat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| Error::invalid("concat", "no tensors given"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("concat", "no tensors given"))?;
         let a = norm_axis("concat", axis, first.rank())?;
         let mut shape = first.shape().to_vec();
         shape[a] = 0;
         for t in tensors {
             first.same_device("concat", t)?;
-            let same = t.rank() == first.rank() && t.shape().iter().zip(first.shape()).enumerate().all(|(i, (x, y))| i == a || x == y);
+            let same = t.rank() == first.rank()
+                && t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(i, (x, y))| i == a || x == y);
             if !same {
-                return Err(Error::shape("concat", first.shape(), t.shape(), &format!("all axes but {a} must agree")));
+                return Err(Error::shape(
+                    "concat",
+                    first.shape(),
+                    t.shape(),
+                    &format!("all axes but {a} must agree"),
+                ));
             }
             shape[a] += t.shape()[a];
         }
@@ -264,7 +333,15 @@ impl Tensor {
         let dst = contiguous_strides(&shape);
         let mut start = 0;
         for t in tensors {
-            copy_into(t, t.shape(), &contiguous_strides(t.shape()), 0, &out, start * dst[a], &dst)?;
+            copy_into(
+                t,
+                t.shape(),
+                &contiguous_strides(t.shape()),
+                0,
+                &out,
+                start * dst[a],
+                &dst,
+            )?;
             start += t.shape()[a];
         }
         Ok(Tensor::record(out, tensors, ConcatBackward { axis: a }))

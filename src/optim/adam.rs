@@ -45,7 +45,10 @@ impl Adam {
     pub fn new(params: &[Tensor], config: AdamConfig) -> Result<Adam> {
         for p in params {
             if !p.requires_grad() || !p.is_leaf() {
-                return Err(Error::invalid("Adam", format!("parameter of shape {:?} must be a leaf that requires grad", p.shape())));
+                return Err(Error::invalid(
+                    "Adam",
+                    format!("parameter of shape {:?} must be a leaf that requires grad", p.shape()),
+                ));
             }
         }
         Ok(Adam {

@@ -40,11 +40,17 @@ impl Sgd {
     pub fn new(params: &[Tensor], config: SgdConfig) -> Result<Sgd> {
         for p in params {
             if !p.requires_grad() || !p.is_leaf() {
-                return Err(Error::invalid("Sgd", format!("parameter of shape {:?} must be a leaf that requires grad", p.shape())));
+                return Err(Error::invalid(
+                    "Sgd",
+                    format!("parameter of shape {:?} must be a leaf that requires grad", p.shape()),
+                ));
             }
         }
         if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
-            return Err(Error::invalid("Sgd", "Nesterov momentum needs momentum > 0 and dampening = 0"));
+            return Err(Error::invalid(
+                "Sgd",
+                "Nesterov momentum needs momentum > 0 and dampening = 0",
+            ));
         }
         Ok(Sgd {
             params: params.to_vec(),

@@ -30,7 +30,9 @@ impl IndexTensor {
     pub fn from_usize(dev: &Device, indices: &[usize]) -> Result<IndexTensor> {
         let v = indices
             .iter()
-            .map(|&i| u32::try_from(i).map_err(|_| Error::invalid("IndexTensor", format!("index {i} does not fit in u32"))))
+            .map(|&i| {
+                u32::try_from(i).map_err(|_| Error::invalid("IndexTensor", format!("index {i} does not fit in u32")))
+            })
             .collect::<Result<Vec<u32>>>()?;
         IndexTensor::new(dev, &v)
     }

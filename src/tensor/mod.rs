@@ -167,7 +167,14 @@ impl Tensor {
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {
-            return Err(Error::invalid("item", format!("tensor of shape {:?} has {} elements, not 1", self.shape(), self.numel())));
+            return Err(Error::invalid(
+                "item",
+                format!(
+                    "tensor of shape {:?} has {} elements, not 1",
+                    self.shape(),
+                    self.numel()
+                ),
+            ));
         }
         Ok(self.to_vec()?[0])
     }
@@ -175,7 +182,12 @@ impl Tensor {
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor(shape={:?}, requires_grad={}", self.shape(), self.requires_grad())?;
+        write!(
+            f,
+            "Tensor(shape={:?}, requires_grad={}",
+            self.shape(),
+            self.requires_grad()
+        )?;
         if let Some(n) = self.node() {
             write!(f, ", grad_fn={}", n.rule.name())?;
         }

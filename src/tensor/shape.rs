@@ -30,7 +30,12 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
         } else if db == 1 {
             da
         } else {
-            return Err(Error::shape(op, a, b, &format!("axis {i} of the broadcast result: {da} vs {db}")));
+            return Err(Error::shape(
+                op,
+                a,
+                b,
+                &format!("axis {i} of the broadcast result: {da} vs {db}"),
+            ));
         };
     }
     Ok(out)
@@ -56,7 +61,10 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Vec<usize> {
 pub fn axis(op: &'static str, axis: isize, rank: usize) -> Result<usize> {
     let a = if axis < 0 { axis + rank as isize } else { axis };
     if a < 0 || a as usize >= rank {
-        return Err(Error::invalid(op, format!("axis {axis} is out of range for a tensor of rank {rank}")));
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} is out of range for a tensor of rank {rank}"),
+        ));
     }
     Ok(a as usize)
 }
@@ -73,7 +81,10 @@ pub(crate) fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
     if shape.len() > MAX_TENSOR_RANK {
         return Err(Error::invalid(
             op,
-            format!("rank {} exceeds the maximum of {MAX_TENSOR_RANK} (shape {shape:?})", shape.len()),
+            format!(
+                "rank {} exceeds the maximum of {MAX_TENSOR_RANK} (shape {shape:?})",
+                shape.len()
+            ),
         ));
     }
     Ok(())
