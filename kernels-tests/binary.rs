@@ -6,6 +6,8 @@ use crate::common::*;
 use balgan::Tensor;
 
 type GpuFn = fn(&Tensor, &Tensor) -> balgan::Result<Tensor>;
+/// (name, gpu op, f64 reference, differentiable)
+type Case = (&'static str, GpuFn, fn(f64, f64) -> f64, bool);
 
 /// Shape pairs: equal, both-sided stretch, missing leading axes, rank 0, empty,
 /// and a size that is not a multiple of the 256-wide workgroup.
@@ -21,7 +23,7 @@ const PAIRS: [(&[usize], &[usize]); 9] = [
     (&[2, 1, 3, 1, 2, 1], &[1, 2, 1, 3, 1, 2]),
 ];
 
-fn cases() -> Vec<(&'static str, GpuFn, fn(f64, f64) -> f64, bool)> {
+fn cases() -> Vec<Case> {
     vec![
         ("add", |a, b| a.add(b), |a, b| a + b, true),
         ("sub", |a, b| a.sub(b), |a, b| a - b, true),

@@ -5,9 +5,10 @@ use crate::common::*;
 use balgan::Tensor;
 
 type GpuFn = fn(&Tensor) -> balgan::Result<Tensor>;
-
 /// (name, gpu op, f64 reference, input domain: (lo, hi, away_from_zero), differentiable)
-fn cases() -> Vec<(&'static str, GpuFn, fn(f64) -> f64, (f32, f32, bool), bool)> {
+type Case = (&'static str, GpuFn, fn(f64) -> f64, (f32, f32, bool), bool);
+
+fn cases() -> Vec<Case> {
     vec![
         ("neg", |t| t.neg(), |x| -x, (-3.0, 3.0, false), true),
         ("exp", |t| t.exp(), f64::exp, (-4.0, 4.0, false), true),

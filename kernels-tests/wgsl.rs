@@ -1,1 +1,415 @@
-//! placeholder
+//! The WGSL sources through naga, without a device: every source parses and
+//! validates, every file under `shaders/` is compiled by the engine, the
+//! binding convention of `src/device/pipelines.rs` holds, and every `*Params`
+//! uniform struct has the same layout (size, member names, offsets, scalar
+//! kinds) in WGSL as its Rust mirror in `balgan::kernels`.
+
+use std::path::PathBuf;
+
+use balgan::device::ShaderSource;
+use balgan::kernels::all_sources;
+use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use naga::{AddressSpace, ArraySize, Handle, Module, ScalarKind, ShaderStage, StorageAccess, Type, TypeInner};
+
+fn shaders_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")
+}
+
+fn parse(src: &ShaderSource) -> Module {
+    naga::front::wgsl::parse_str(src.wgsl)
+        .unwrap_or_else(|e| panic!("{}: WGSL parse error:\n{}", src.file, e.emit_to_string(src.wgsl)))
+}
+
+fn validate(src: &ShaderSource, module: &Module) -> ModuleInfo {
+    Validator::new(ValidationFlags::all(), Capabilities::default())
+        .validate(module)
+        .unwrap_or_else(|e| panic!("{}: naga validation error:\n{}", src.file, e.emit_to_string(src.wgsl)))
+}
+
+fn source(file: &str) -> ShaderSource {
+    all_sources()
+        .into_iter()
+        .find(|s| s.file == file)
+        .unwrap_or_else(|| panic!("no source with file {file} in all_sources()"))
+}
+
+// ---------------------------------------------------------------- (a) parse + validate
+
+#[test]
+fn every_source_parses_and_validates() {
+    let sources = all_sources();
+    assert!(!sources.is_empty(), "all_sources() is empty");
+    for s in &sources {
+        let module = parse(s);
+        let info = validate(s, &module);
+        assert!(!module.entry_points.is_empty(), "{}: no entry points", s.file);
+        for (k, ep) in module.entry_points.iter().enumerate() {
+            assert_eq!(
+                ep.stage,
+                ShaderStage::Compute,
+                "{}: entry point {} is not a compute shader",
+                s.file,
+                ep.name
+            );
+            // The 1-D kernels are 256 wide and every kernel must fit the
+            // WebGPU default of 256 invocations per workgroup.
+            let invocations: u32 = ep.workgroup_size.iter().product();
+            assert!(
+                (1..=256).contains(&invocations),
+                "{}: entry point {} has {invocations} invocations per workgroup",
+                s.file,
+                ep.name
+            );
+            // The entry point reads its Params uniform.
+            let fi = info.get_entry_point(k);
+            let uses_uniform = module
+                .global_variables
+                .iter()
+                .any(|(h, g)| g.space == AddressSpace::Uniform && !fi[h].is_empty());
+            assert!(
+                uses_uniform,
+                "{}: entry point {} does not use its Params uniform",
+                s.file, ep.name
+            );
+        }
+    }
+}
+
+#[test]
+fn sources_are_common_wgsl_followed_by_their_file() {
+    let common = std::fs::read_to_string(shaders_dir().join("common.wgsl")).expect("read shaders/common.wgsl");
+    for s in all_sources() {
+        let own = std::fs::read_to_string(shaders_dir().join(s.file))
+            .unwrap_or_else(|e| panic!("read shaders/{}: {e}", s.file));
+        assert_eq!(
+            s.wgsl,
+            format!("{common}\n{own}"),
+            "{}: source is not common.wgsl + \"\\n\" + the file",
+            s.file
+        );
+    }
+}
+
+// ---------------------------------------------------------------- (b) files
+
+#[test]
+fn every_shader_file_is_compiled() {
+    let sources = all_sources();
+    let mut files: Vec<&str> = sources.iter().map(|s| s.file).collect();
+    files.sort_unstable();
+    let before = files.len();
+    files.dedup();
+    assert_eq!(files.len(), before, "all_sources() lists a file twice: {files:?}");
+    assert!(
+        !files.contains(&"common.wgsl"),
+        "common.wgsl is a prefix, not a source of its own"
+    );
+
+    let mut on_disk = Vec::new();
+    for entry in std::fs::read_dir(shaders_dir()).expect("read shaders/") {
+        let entry = entry.expect("read shaders/ entry");
+        let name = entry.file_name().into_string().expect("UTF-8 file name");
+        if name != "common.wgsl" {
+            assert!(
+                files.contains(&name.as_str()),
+                "shaders/{name} is not the file of any source in all_sources()"
+            );
+            on_disk.push(name);
+        }
+    }
+    // And the other way round (include_str! already guarantees it at build
+    // time; this keeps the two lists visibly equal).
+    for f in &files {
+        assert!(on_disk.iter().any(|d| d == f), "source {f} has no file under shaders/");
+    }
+}
+
+// ---------------------------------------------------------------- binding convention
+
+#[test]
+fn bindings_follow_the_pipeline_convention() {
+    // src/device/pipelines.rs: group 0; binding 0 the Params uniform; then the
+    // read-only storage inputs; then the read-write storage outputs.
+    for s in all_sources() {
+        let module = parse(&s);
+        let mut uniform = 0;
+        let mut max_read = None;
+        let mut min_write = None;
+        for (_, g) in module.global_variables.iter() {
+            let Some(b) = g.binding else { continue };
+            let name = g.name.as_deref().unwrap_or("?");
+            assert_eq!(b.group, 0, "{}: {name} is not in group 0", s.file);
+            match g.space {
+                AddressSpace::Uniform => {
+                    assert_eq!(b.binding, 0, "{}: uniform {name} is not at binding 0", s.file);
+                    assert!(
+                        matches!(module.types[g.ty].inner, TypeInner::Struct { .. }),
+                        "{}: uniform {name} is not a struct",
+                        s.file
+                    );
+                    uniform += 1;
+                }
+                AddressSpace::Storage { access } => {
+                    assert!(b.binding >= 1, "{}: storage {name} at binding 0", s.file);
+                    if access.contains(StorageAccess::STORE) {
+                        min_write = Some(min_write.map_or(b.binding, |m: u32| m.min(b.binding)));
+                    } else {
+                        max_read = Some(max_read.map_or(b.binding, |m: u32| m.max(b.binding)));
+                    }
+                }
+                other => panic!("{}: {name} in unexpected address space {other:?}", s.file),
+            }
+        }
+        assert_eq!(uniform, 1, "{}: expected exactly one uniform", s.file);
+        if let (Some(r), Some(w)) = (max_read, min_write) {
+            assert!(r < w, "{}: read-only binding {r} after read-write binding {w}", s.file);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- (c) layouts
+
+/// A Rust field type as WGSL sees it: scalar kind, count of scalars.
+trait Mirror {
+    const KIND: ScalarKind;
+    const COUNT: usize;
+}
+
+impl Mirror for u32 {
+    const KIND: ScalarKind = ScalarKind::Uint;
+    const COUNT: usize = 1;
+}
+
+impl Mirror for i32 {
+    const KIND: ScalarKind = ScalarKind::Sint;
+    const COUNT: usize = 1;
+}
+
+impl Mirror for f32 {
+    const KIND: ScalarKind = ScalarKind::Float;
+    const COUNT: usize = 1;
+}
+
+impl<T: Mirror, const N: usize> Mirror for [T; N] {
+    const KIND: ScalarKind = T::KIND;
+    const COUNT: usize = N * T::COUNT;
+}
+
+struct RustField {
+    name: &'static str,
+    offset: usize,
+    size: usize,
+    kind: ScalarKind,
+    count: usize,
+}
+
+struct RustLayout {
+    name: &'static str,
+    file: &'static str,
+    size: usize,
+    fields: Vec<RustField>,
+}
+
+fn field<T, F: Mirror>(name: &'static str, offset: usize, _get: impl Fn(&T) -> &F) -> RustField {
+    RustField {
+        name,
+        offset,
+        size: std::mem::size_of::<F>(),
+        kind: F::KIND,
+        count: F::COUNT,
+    }
+}
+
+/// The Rust side of one Params struct. The destructuring pattern makes the
+/// field list exhaustive: a field added in Rust and not listed here is a
+/// compile error.
+macro_rules! rust_layout {
+    ($module:ident :: $ty:ident in $file:literal { $($field:ident),* $(,)? }) => {{
+        use balgan::kernels::$module::$ty as T;
+        let _exhaustive = |p: &T| {
+            let T { $($field: _),* } = p;
+        };
+        RustLayout {
+            name: stringify!($ty),
+            file: $file,
+            size: std::mem::size_of::<T>(),
+            fields: vec![$(field(stringify!($field), std::mem::offset_of!(T, $field), |p: &T| &p.$field)),*],
+        }
+    }};
+}
+
+/// Scalar kind, scalar width and number of scalars of a WGSL type, with arrays
+/// required to be tightly packed (stride = element size) so that a flat Rust
+/// array mirrors them.
+fn flatten(module: &Module, ty: Handle<Type>, what: &str) -> (ScalarKind, u8, usize) {
+    match &module.types[ty].inner {
+        TypeInner::Scalar(s) => (s.kind, s.width, 1),
+        TypeInner::Vector { size, scalar } => (scalar.kind, scalar.width, u8::from(*size) as usize),
+        TypeInner::Array {
+            base,
+            size: ArraySize::Constant(n),
+            stride,
+        } => {
+            let (kind, width, count) = flatten(module, *base, what);
+            let elem = module.types[*base].inner.size(module.to_ctx());
+            assert_eq!(
+                *stride, elem,
+                "{what}: array stride {stride} leaves gaps after {elem}-byte elements"
+            );
+            (kind, width, count * n.get() as usize)
+        }
+        other => panic!("{what}: unsupported member type {other:?}"),
+    }
+}
+
+fn check_layout(rust: &RustLayout) {
+    let src = source(rust.file);
+    check_layout_in(&parse(&src), rust);
+}
+
+fn check_layout_in(module: &Module, rust: &RustLayout) {
+    let name = rust.name;
+    let (handle, ty) = module
+        .types
+        .iter()
+        .find(|(_, t)| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{}: no struct {name}", rust.file));
+    let TypeInner::Struct { members, span } = &ty.inner else {
+        panic!("{}: {name} is not a struct", rust.file);
+    };
+    let wgsl_names: Vec<&str> = members.iter().map(|m| m.name.as_deref().unwrap_or("?")).collect();
+    let rust_names: Vec<&str> = rust.fields.iter().map(|f| f.name).collect();
+    assert_eq!(wgsl_names, rust_names, "{name}: member names and order differ");
+    for (m, f) in members.iter().zip(&rust.fields) {
+        let what = format!("{name}.{}", f.name);
+        assert_eq!(
+            m.offset as usize, f.offset,
+            "{what}: WGSL offset {} vs Rust offset_of {}",
+            m.offset, f.offset
+        );
+        let size = module.types[m.ty].inner.size(module.to_ctx()) as usize;
+        assert_eq!(size, f.size, "{what}: WGSL size {size} vs Rust size {}", f.size);
+        let (kind, width, count) = flatten(module, m.ty, &what);
+        assert_eq!(kind, f.kind, "{what}: WGSL scalar kind {kind:?} vs Rust {:?}", f.kind);
+        assert_eq!(
+            width as usize * count,
+            f.size,
+            "{what}: {count} scalars of {width} bytes vs Rust size {}",
+            f.size
+        );
+        assert_eq!(count, f.count, "{what}: WGSL has {count} scalars, Rust {}", f.count);
+    }
+    assert_eq!(
+        *span as usize, rust.size,
+        "{name}: WGSL span {span} vs Rust size_of {}",
+        rust.size
+    );
+    // It is the type of the kernel's uniform at group 0, binding 0.
+    let bound = module.global_variables.iter().any(|(_, g)| {
+        g.ty == handle && g.space == AddressSpace::Uniform && g.binding.is_some_and(|b| b.group == 0 && b.binding == 0)
+    });
+    assert!(
+        bound,
+        "{}: {name} is not the type of the uniform at @group(0) @binding(0)",
+        rust.file
+    );
+}
+
+#[test]
+fn params_layouts_match_rust() {
+    let layouts = [
+        rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
+        rust_layout!(binary::BinaryParams in "binary.wgsl" { n, rank, op, contiguous, shape, strides_a, strides_b }),
+        rust_layout!(where_select::WhereParams in "where.wgsl" {
+            n, rank, _pad0, _pad1, shape, strides_cond, strides_a, strides_b
+        }),
+        rust_layout!(copy::CopyParams in "copy.wgsl" {
+            n, rank, src_offset, dst_offset, shape, src_strides, dst_strides
+        }),
+        rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
+        rust_layout!(reduce::ReduceParams in "reduce.wgsl" { outer, len, inner, chunks, op, scale, _pad0, _pad1 }),
+        rust_layout!(matmul::MatmulParams in "matmul.wgsl" {
+            m, n, k, batch, trans_a, trans_b, k_chunk, splits, batch_rank, _pad0, _pad1, _pad2,
+            batch_shape, batch_strides_a, batch_strides_b
+        }),
+        rust_layout!(index::IndexParams in "index.wgsl" { outer, dim, inner, n_idx, j_begin, j_end, _pad0, _pad1 }),
+        rust_layout!(rng::RngParams in "rng.wgsl" { n, seed_lo, seed_hi, offset_lo, offset_hi, kind, a, b }),
+        rust_layout!(optim::OptimParams in "optim.wgsl" {
+            n, decoupled, first, nesterov, lr, beta1, beta2, eps, weight_decay, bc1, bc2, momentum, dampening,
+            _pad0, _pad1, _pad2
+        }),
+    ];
+    // Every source's uniform struct is covered.
+    for s in all_sources() {
+        assert!(
+            layouts.iter().any(|l| l.file == s.file),
+            "{}: no layout check for its Params struct",
+            s.file
+        );
+    }
+    for l in &layouts {
+        check_layout(l);
+    }
+}
+
+/// The checker itself catches mismatches, on hand-written WGSL against the
+/// real Rust structs.
+fn check_against(wgsl: &str, rust: &RustLayout) {
+    let module = naga::front::wgsl::parse_str(wgsl).expect("parse");
+    check_layout_in(&module, rust);
+}
+
+#[test]
+#[should_panic(expected = "UnaryParams.alpha: WGSL scalar kind")]
+fn layout_check_detects_a_kind_mismatch() {
+    let wgsl = "struct UnaryParams { n: u32, op: u32, alpha: u32, beta: f32 }\n\
+                @group(0) @binding(0) var<uniform> p: UnaryParams;";
+    check_against(
+        wgsl,
+        &rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
+    );
+}
+
+#[test]
+#[should_panic(expected = "FillParams: member names and order differ")]
+fn layout_check_detects_a_reordering() {
+    let wgsl = "struct FillParams { value: f32, n: u32, _pad0: u32, _pad1: u32 }\n\
+                @group(0) @binding(0) var<uniform> p: FillParams;";
+    check_against(
+        wgsl,
+        &rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
+    );
+}
+
+#[test]
+#[should_panic(expected = "UnaryParams.op: WGSL offset 8 vs Rust offset_of 4")]
+fn layout_check_detects_an_offset_mismatch() {
+    let wgsl = "struct UnaryParams { n: u32, @align(8) op: u32, alpha: f32, beta: f32 }\n\
+                @group(0) @binding(0) var<uniform> p: UnaryParams;";
+    check_against(
+        wgsl,
+        &rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
+    );
+}
+
+#[test]
+#[should_panic(expected = "UnaryParams: WGSL span 32 vs Rust size_of 16")]
+fn layout_check_detects_a_size_mismatch() {
+    let wgsl = "struct UnaryParams { @align(32) n: u32, op: u32, alpha: f32, beta: f32 }\n\
+                @group(0) @binding(0) var<uniform> p: UnaryParams;";
+    check_against(
+        wgsl,
+        &rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
+    );
+}
+
+#[test]
+#[should_panic(expected = "is not the type of the uniform at @group(0) @binding(0)")]
+fn layout_check_detects_an_unbound_struct() {
+    let wgsl = "struct UnaryParams { n: u32, op: u32, alpha: f32, beta: f32 }\n\
+                @group(0) @binding(1) var<uniform> p: UnaryParams;";
+    check_against(
+        wgsl,
+        &rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
+    );
+}

@@ -4,7 +4,8 @@
 // offset_hi, 0), key = (seed_lo, seed_hi)). Integer arithmetic only, so the
 // bits are identical on every backend; the same (seed, offset) gives the same
 // numbers whatever the launch shape.
-// uniform: a + (b - a) · u with u = (x >> 8) · 2^-24 in [0, 1).
+// uniform: a + (b - a) · u with u = (x >> 8) · 2^-24 in [0, 1), clamped below b
+//   (the f32 product can round up to b).
 // normal:  a + b · z, z from Box–Muller on words (0,1) and (2,3).
 //
 // Thread mapping: one invocation per 4 outputs, 256 per workgroup, 2-D grid.
@@ -52,6 +53,18 @@ fn philox4x32_10(counter: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
     return c;
 }
 
+// The largest f32 below x (toward -inf).
+fn next_below(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    if (x > 0.0) {
+        return bitcast<f32>(bits - 1u);
+    }
+    if (x == 0.0) {
+        return bitcast<f32>(0x80000001u);
+    }
+    return bitcast<f32>(bits + 1u);
+}
+
 fn unit(x: u32) -> f32 {
     return f32(x >> 8u) * (1.0 / 16777216.0);
 }
@@ -60,13 +73,17 @@ fn unit(x: u32) -> f32 {
 fn random_fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
     let t = linear_id(wid, nwg, lid);
-    if (t * 4u >= p.n) {
+    // Compare in thread units: t·4 could wrap for grid-overshoot threads.
+    if (t >= p.n / 4u + select(0u, 1u, p.n % 4u != 0u)) {
         return;
     }
     let w = philox4x32_10(vec4<u32>(t, p.offset_lo, p.offset_hi, 0u), vec2<u32>(p.seed_lo, p.seed_hi));
     var v: vec4<f32>;
     if (p.kind == 0u) {
         v = vec4<f32>(p.a) + (p.b - p.a) * vec4<f32>(unit(w.x), unit(w.y), unit(w.z), unit(w.w));
+        // a + (b - a)·u can round up to b; keep the interval half-open.
+        let top = next_below(p.b);
+        v = select(v, vec4<f32>(top), v > vec4<f32>(top) & vec4<bool>(p.b > p.a));
     } else {
         let two_pi = 6.283185307179586;
         // u1 in (0, 1] so the log is finite.

@@ -208,6 +208,13 @@ impl Tensor {
     /// d(self)/d(leaf) added to its [`Tensor::grad`] (gradients accumulate
     /// across calls until [`Tensor::zero_grad`]).
     pub fn backward(&self) -> Result<()> {
+        if !self.requires_grad() {
+            return Err(Error::invalid(
+                "backward",
+                "this tensor does not require grad: no input of the computation was a leaf made with \
+                 requires_grad_(), or it was computed under no_grad",
+            ));
+        }
         let seeds = ones_seeds(&[self])?;
         let (grads, leaves) = run(&[self], seeds, &HashSet::new(), true, false)?;
         for leaf in leaves {

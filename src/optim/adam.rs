@@ -1,6 +1,7 @@
 //! Adam and AdamW: one `adam_step` dispatch per parameter tensor.
 
 use crate::error::{Error, Result};
+use crate::kernels::check_u32;
 use crate::kernels::optim::{adam, OptimParams};
 use crate::tensor::Tensor;
 
@@ -35,6 +36,9 @@ pub struct Adam {
     params: Vec<Tensor>,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
+    /// Updates applied to each parameter: a parameter that had no gradient at a
+    /// step is not counted, so its bias correction is its own (as in PyTorch).
+    param_steps: Vec<u64>,
     step: u64,
     /// Hyper-parameters; `lr` may be changed between steps.
     pub config: AdamConfig,
@@ -55,12 +59,13 @@ impl Adam {
             params: params.to_vec(),
             m: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
             v: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            param_steps: vec![0; params.len()],
             step: 0,
             config,
         })
     }
 
-    /// Steps taken so far.
+    /// Calls of [`Adam::step`] so far.
     pub fn steps(&self) -> u64 {
         self.step
     }
@@ -69,11 +74,12 @@ impl Adam {
     pub fn step(&mut self) -> Result<()> {
         self.step += 1;
         let c = self.config;
-        let t = self.step as i32;
-        for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
+        for (i, ((p, m), v)) in self.params.iter().zip(&self.m).zip(&self.v).enumerate() {
             let Some(g) = p.grad() else { continue };
+            self.param_steps[i] += 1;
+            let t = self.param_steps[i].min(i32::MAX as u64) as i32;
             let params = OptimParams {
-                n: p.numel() as u32,
+                n: check_u32("Adam parameter elements", p.numel())?,
                 decoupled: c.decoupled_weight_decay as u32,
                 lr: c.lr,
                 beta1: c.beta1,

@@ -1,6 +1,7 @@
 //! SGD with momentum (PyTorch semantics): one `sgd_step` dispatch per parameter.
 
 use crate::error::{Error, Result};
+use crate::kernels::check_u32;
 use crate::kernels::optim::{sgd, OptimParams};
 use crate::tensor::Tensor;
 
@@ -30,6 +31,9 @@ impl Default for SgdConfig {
 pub struct Sgd {
     params: Vec<Tensor>,
     momentum: Vec<Tensor>,
+    /// Whether each parameter's momentum buffer holds a value yet: it starts as
+    /// a copy of the parameter's first gradient, whenever that arrives.
+    started: Vec<bool>,
     step: u64,
     /// Hyper-parameters; `lr` may be changed between steps.
     pub config: SgdConfig,
@@ -55,19 +59,26 @@ impl Sgd {
         Ok(Sgd {
             params: params.to_vec(),
             momentum: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            started: vec![false; params.len()],
             step: 0,
             config,
         })
     }
 
+    /// Calls of [`Sgd::step`] so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
     /// Update every parameter that has a gradient, in place.
     pub fn step(&mut self) -> Result<()> {
         let c = self.config;
-        for (p, buf) in self.params.iter().zip(&self.momentum) {
+        for (i, (p, buf)) in self.params.iter().zip(&self.momentum).enumerate() {
             let Some(g) = p.grad() else { continue };
+            let first = !std::mem::replace(&mut self.started[i], true);
             let params = OptimParams {
-                n: p.numel() as u32,
-                first: (self.step == 0) as u32,
+                n: check_u32("SGD parameter elements", p.numel())?,
+                first: first as u32,
                 nesterov: c.nesterov as u32,
                 lr: c.lr,
                 weight_decay: c.weight_decay,
