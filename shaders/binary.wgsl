@@ -1,7 +1,12 @@
-// Binary maps with broadcasting: out[i] = f(a[i'], b[i'']) where each operand
-// is read through its own strides over the output shape (stride 0 on an axis it
-// is broadcast along). `contiguous = 1` means both operands have the output's
-// shape and skips the index arithmetic.
+// Binary maps with broadcasting: out[i] = f(a[i'], b[i'']).
+//
+// How each operand is read is a pipeline constant (MODE_A, MODE_B), so every
+// pipeline holds only the index arithmetic it needs:
+//   0: same shape as the output       → index i
+//   1: a suffix of the output's shape → index i % n (scalars and row vectors
+//      such as a bias broadcast over a batch)
+//   2: anything else                  → through its strides over the output
+//      shape (stride 0 on a broadcast axis)
 //
 // Thread mapping: one invocation per output element, 256 per workgroup, 2-D
 // folded grid.
@@ -10,18 +15,25 @@ struct BinaryParams {
     n: u32,
     rank: u32,
     op: u32,
-    contiguous: u32,
+    n_a: u32,
+    n_b: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     shape: array<vec4<u32>, 2>,
     strides_a: array<vec4<u32>, 2>,
     strides_b: array<vec4<u32>, 2>,
 }
+
+override MODE_A: u32 = 2u;
+override MODE_B: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: BinaryParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// Binary op codes (src/kernels/elementwise.rs: BinaryOp). Comparisons give 1.0 / 0.0.
+// Binary op codes (src/kernels/binary.rs: BinaryOp). Comparisons give 1.0 / 0.0.
 fn binary(op: u32, a: f32, b: f32) -> f32 {
     switch op {
         case 0u: { return a + b; }
@@ -41,6 +53,30 @@ fn binary(op: u32, a: f32, b: f32) -> f32 {
     }
 }
 
+// Offsets through the strides, reading the uniform directly (a local copy of
+// the arrays would be dynamically indexed memory: slow on CPU drivers).
+fn offset_a(i: u32) -> u32 {
+    var rem = i;
+    var off = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+        let extent = p.shape[d / 4][d % 4];
+        off = off + (rem % extent) * p.strides_a[d / 4][d % 4];
+        rem = rem / extent;
+    }
+    return off;
+}
+
+fn offset_b(i: u32) -> u32 {
+    var rem = i;
+    var off = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+        let extent = p.shape[d / 4][d % 4];
+        off = off + (rem % extent) * p.strides_b[d / 4][d % 4];
+        rem = rem / extent;
+    }
+    return off;
+}
+
 @compute @workgroup_size(256)
 fn binary_map(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
@@ -48,11 +84,17 @@ fn binary_map(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if (i >= p.n) {
         return;
     }
-    if (p.contiguous == 1u) {
-        out[i] = binary(p.op, a[i], b[i]);
-    } else {
-        let ia = strided_offset(i, p.rank, p.shape, p.strides_a);
-        let ib = strided_offset(i, p.rank, p.shape, p.strides_b);
-        out[i] = binary(p.op, a[ia], b[ib]);
+    var ia = i;
+    if (MODE_A == 1u) {
+        ia = i % p.n_a;
+    } else if (MODE_A == 2u) {
+        ia = offset_a(i);
     }
+    var ib = i;
+    if (MODE_B == 1u) {
+        ib = i % p.n_b;
+    } else if (MODE_B == 2u) {
+        ib = offset_b(i);
+    }
+    out[i] = binary(p.op, a[ia], b[ib]);
 }

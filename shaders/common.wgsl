@@ -2,7 +2,9 @@
 // source (src/kernels/mod.rs), so kernels call these functions directly.
 //
 // Shapes and strides travel in uniforms as `array<vec4<u32>, 2>`: up to 8 axes,
-// 16-byte aligned as uniform arrays must be.
+// 16-byte aligned as uniform arrays must be. Kernels index them in the uniform
+// directly; copying them into a local array first would make every access a
+// dynamically indexed memory access (slow on CPU drivers).
 
 const WG: u32 = 256u;
 
@@ -14,22 +16,6 @@ fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 // Linear workgroup index of a 2-D folded grid.
 fn group_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
-}
-
-// Offset of the element with row-major linear index `i` (over `shape`) in a
-// tensor laid out with `strides`.
-fn strided_offset(i: u32, rank: u32, shape_in: array<vec4<u32>, 2>, strides_in: array<vec4<u32>, 2>) -> u32 {
-    var shape = shape_in;
-    var strides = strides_in;
-    var rem = i;
-    var off = 0u;
-    for (var d = i32(rank) - 1; d >= 0; d = d - 1) {
-        let du = u32(d);
-        let extent = shape[du / 4u][du % 4u];
-        off = off + (rem % extent) * strides[du / 4u][du % 4u];
-        rem = rem / extent;
-    }
-    return off;
 }
 
 fn nan_f32() -> f32 {

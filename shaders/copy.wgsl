@@ -4,6 +4,8 @@
 //   dst[dst_offset + <idx(i), dst_strides>] = src[src_offset + <idx(i), src_strides>].
 // One kernel serves permute (permuted source strides), broadcast (stride 0),
 // narrow (source offset), concat and pad (destination offset and strides).
+// The launcher merges axes that are contiguous in both views first, so most
+// copies run with rank 1 or 2.
 //
 // Thread mapping: one invocation per element, 256 per workgroup, 2-D folded grid.
 
@@ -29,7 +31,16 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) {
         return;
     }
-    let s = p.src_offset + strided_offset(i, p.rank, p.shape, p.src_strides);
-    let d = p.dst_offset + strided_offset(i, p.rank, p.shape, p.dst_strides);
+    // Walk the axes from the last, reading the uniform directly.
+    var rem = i;
+    var s = p.src_offset;
+    var d = p.dst_offset;
+    for (var k = i32(p.rank) - 1; k >= 0; k = k - 1) {
+        let extent = p.shape[k / 4][k % 4];
+        let idx = rem % extent;
+        rem = rem / extent;
+        s = s + idx * p.src_strides[k / 4][k % 4];
+        d = d + idx * p.dst_strides[k / 4][k % 4];
+    }
     dst[d] = src[s];
 }

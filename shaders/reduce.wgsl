@@ -1,13 +1,13 @@
 // Reductions (sum, max) over one block of axes, viewed as [outer, len, inner].
 //
-// reduce_rows (inner = 1): one 256-invocation workgroup per (row, chunk) of
+// reduce_rows (inner = 1, len > 1024): one 256-invocation workgroup per (row, chunk) of
 //   ROW_CHUNK = 4096 elements. Each invocation accumulates 16 elements, strided
 //   by 256 so loads coalesce, with Kahan compensation; the workgroup then sums
 //   its 256 partials as a pairwise tree in workgroup memory. Output is
 //   [outer, chunks]; the launcher repeats until one chunk is left, so any row
 //   length works with a bounded loop per invocation (lavapipe stops loops after
 //   65,535 iterations per invocation) and the sum is close to pairwise.
-// reduce_middle (inner > 1): one invocation per (outer, chunk, inner) output,
+// reduce_middle (inner > 1, or short rows): one invocation per (outer, chunk, inner) output,
 //   looping over MID_CHUNK = 1024 elements of the reduced axis with Kahan
 //   compensation; neighbouring invocations read neighbouring `inner` elements.
 //   Output is [outer, chunks, inner], repeated until one chunk is left.

@@ -28,8 +28,17 @@ fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) {
         return;
     }
-    let c = cond[strided_offset(i, p.rank, p.shape, p.strides_cond)];
-    let va = a[strided_offset(i, p.rank, p.shape, p.strides_a)];
-    let vb = b[strided_offset(i, p.rank, p.shape, p.strides_b)];
-    out[i] = select(vb, va, c != 0.0);
+    var rem = i;
+    var oc = 0u;
+    var oa = 0u;
+    var ob = 0u;
+    for (var k = i32(p.rank) - 1; k >= 0; k = k - 1) {
+        let extent = p.shape[k / 4][k % 4];
+        let idx = rem % extent;
+        rem = rem / extent;
+        oc = oc + idx * p.strides_cond[k / 4][k % 4];
+        oa = oa + idx * p.strides_a[k / 4][k % 4];
+        ob = ob + idx * p.strides_b[k / 4][k % 4];
+    }
+    out[i] = select(b[ob], a[oa], cond[oc] != 0.0);
 }

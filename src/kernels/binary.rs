@@ -13,7 +13,11 @@ pub struct BinaryParams {
     pub n: u32,
     pub rank: u32,
     pub op: u32,
-    pub contiguous: u32,
+    pub n_a: u32,
+    pub n_b: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
     pub shape: [u32; 8],
     pub strides_a: [u32; 8],
     pub strides_b: [u32; 8],
@@ -37,16 +41,28 @@ pub(crate) enum BinaryOp {
     Ge = 12,
 }
 
-/// `out_shape` is the broadcast shape; `strides_*` are each operand's strides
-/// over it (0 where broadcast).
+/// How an operand is read (`MODE_A`/`MODE_B` in the shader).
+fn mode(operand: &[usize], out_shape: &[usize]) -> f64 {
+    let n: usize = operand.iter().product();
+    let trimmed: Vec<usize> = operand.iter().copied().skip_while(|&d| d == 1).collect();
+    if operand == out_shape {
+        0.0
+    } else if n == 1 || out_shape.ends_with(&trimmed) {
+        1.0
+    } else {
+        2.0
+    }
+}
+
+/// `out_shape` is the broadcast shape; `shape_*` each operand's own shape and
+/// `strides_*` its strides over the output shape (0 where broadcast).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch(
     dev: &Device,
     op: BinaryOp,
     out_shape: &[usize],
-    strides_a: &[usize],
-    strides_b: &[usize],
-    contiguous: bool,
+    (shape_a, strides_a): (&[usize], &[usize]),
+    (shape_b, strides_b): (&[usize], &[usize]),
     a: &wgpu::Buffer,
     b: &wgpu::Buffer,
     out: &wgpu::Buffer,
@@ -56,7 +72,11 @@ pub(crate) fn launch(
         n: check_u32("binary op elements", n)?,
         rank: out_shape.len() as u32,
         op: op as u32,
-        contiguous: contiguous as u32,
+        n_a: shape_a.iter().product::<usize>().max(1) as u32,
+        n_b: shape_b.iter().product::<usize>().max(1) as u32,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
         shape: pack8(out_shape),
         strides_a: pack8(strides_a),
         strides_b: pack8(strides_b),
@@ -64,7 +84,10 @@ pub(crate) fn launch(
     dev.dispatch(&Dispatch {
         source: BINARY,
         entry: "binary_map",
-        constants: &[],
+        constants: &[
+            ("MODE_A", mode(shape_a, out_shape)),
+            ("MODE_B", mode(shape_b, out_shape)),
+        ],
         params: bytemuck::bytes_of(&params),
         inputs: &[a, b],
         outputs: &[out],

@@ -59,7 +59,10 @@ pub(crate) fn launch(
     let mut current: Option<PooledBuffer> = None;
     let mut len = len;
     loop {
-        let (chunks, entry, groups) = if inner == 1 {
+        // Long rows: a workgroup per row chunk. Short rows (softmax, losses over
+        // classes): one invocation per row, as a workgroup's 256 invocations
+        // and barrier tree would mostly idle.
+        let (chunks, entry, groups) = if inner == 1 && len > MID_CHUNK {
             let chunks = len.div_ceil(ROW_CHUNK);
             (chunks, "reduce_rows", (outer * chunks) as u64)
         } else {

@@ -37,14 +37,12 @@ pub(crate) fn map(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     a.same_device(name, b)?;
     let shape = broadcast_shape(name, a.shape(), b.shape())?;
     let out = Tensor::uninit(a.device(), &shape)?;
-    let contiguous = a.shape() == shape.as_slice() && b.shape() == shape.as_slice();
     launch(
         a.device(),
         op,
         &shape,
-        &broadcast_strides(a.shape(), &shape),
-        &broadcast_strides(b.shape(), &shape),
-        contiguous,
+        (a.shape(), &broadcast_strides(a.shape(), &shape)),
+        (b.shape(), &broadcast_strides(b.shape(), &shape)),
         a.buffer(),
         b.buffer(),
         out.buffer(),
