@@ -51,6 +51,9 @@ fn batched_matmul_broadcasts_batch_axes() {
     check(&mut rng, &[5, 3], &[2, 3, 3, 6], false, false);
     check(&mut rng, &[2, 3, 5, 3], &[2, 1, 6, 3], false, true);
     check(&mut rng, &[3, 1, 2, 70, 9], &[1, 2, 1, 9, 66], false, false);
+    // N a multiple of 4: the 4-wide register-tile kernel, batch slabs aligned.
+    check(&mut rng, &[2, 1, 5, 3], &[4, 3, 8], false, false);
+    check(&mut rng, &[3, 2, 7, 5], &[3, 1, 7, 12], true, false);
 }
 
 /// K = 70,001 > 65,535: one invocation walking all of K would be cut short by
@@ -58,8 +61,9 @@ fn batched_matmul_broadcasts_batch_axes() {
 #[test]
 fn deep_products_use_split_k_and_stay_exact() {
     let mut rng = Rng::new(32);
-    check(&mut rng, &[3, 70_001], &[70_001, 5], false, false);
     check(&mut rng, &[70_001, 2], &[70_001, 4], true, false);
+    check(&mut rng, &[3, 70_001], &[70_001, 5], false, false);
+    check(&mut rng, &[3, 70_001], &[70_001, 8], false, false);
 }
 
 #[test]

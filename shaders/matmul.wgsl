@@ -11,10 +11,15 @@
 // which the launcher sums. This bounds every invocation's loop count (lavapipe
 // stops loops after 65,535 iterations per invocation).
 //
-// Tiling: a 64×64 tile of C per 256-invocation workgroup, K in steps of 16
-// through workgroup memory; each invocation keeps a 4×4 register tile and reads
-// 4-wide vectors of A and B from workgroup memory per k. Per tile step each
-// workgroup moves 2·64·16 floats into workgroup memory and does 64·64·16 FMAs.
+// matmul_tiled (GPUs): a 64×64 tile of C per 256-invocation workgroup, K in
+// steps of 16 through workgroup memory; each invocation keeps a 4×4 register
+// tile and reads 4-wide vectors of A and B from workgroup memory per k. Per
+// tile step each workgroup moves 2·64·16 floats into workgroup memory and does
+// 64·64·16 FMAs.
+// matmul_regtile (CPU drivers such as lavapipe, where every barrier suspends
+// and resumes each invocation): no workgroup memory and no barriers; each
+// invocation keeps a 4×8 tile of C in registers and reads A and B straight
+// from memory (the CPU caches do the reuse). 64 invocations cover 32×64.
 
 struct MatmulParams {
     m: u32,
@@ -134,6 +139,85 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (col + j < p.n) {
                     c[out_base + row * p.n + col + j] = rows[i][j];
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let z = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    var rem = z;
+    var off_a = 0u;
+    var off_b = 0u;
+    for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
+        let du = u32(d);
+        let extent = p.batch_shape[du];
+        let idx = rem % extent;
+        rem = rem / extent;
+        off_a = off_a + idx * p.batch_strides_a[du];
+        off_b = off_b + idx * p.batch_strides_b[du];
+    }
+    // Element strides of A(row, k) and B(k, col) for either storage order.
+    let a_row = select(p.k, 1u, p.trans_a == 1u);
+    let a_k = select(1u, p.m, p.trans_a == 1u);
+    let b_k = select(p.n, 1u, p.trans_b == 1u);
+    let b_col = select(1u, p.k, p.trans_b == 1u);
+    let row0 = wid.y * 32u + lid.y * 4u;
+    let col0 = wid.x * 64u + lid.x * 8u;
+    // Out-of-range rows and columns read a valid (clamped) element and are not written.
+    var ra: vec4<u32>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        ra[i] = off_a + min(row0 + i, p.m - 1u) * a_row;
+    }
+    var cb0: vec4<u32>;
+    var cb1: vec4<u32>;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        cb0[j] = off_b + min(col0 + j, p.n - 1u) * b_col;
+        cb1[j] = off_b + min(col0 + 4u + j, p.n - 1u) * b_col;
+    }
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+    let k_begin = split * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, p.k);
+    for (var k = k_begin; k < k_end; k = k + 1u) {
+        let ka = k * a_k;
+        let kb = k * b_k;
+        let b0 = vec4<f32>(b[cb0.x + kb], b[cb0.y + kb], b[cb0.z + kb], b[cb0.w + kb]);
+        let b1 = vec4<f32>(b[cb1.x + kb], b[cb1.y + kb], b[cb1.z + kb], b[cb1.w + kb]);
+        let a0 = a[ra.x + ka];
+        let a1 = a[ra.y + ka];
+        let a2 = a[ra.z + ka];
+        let a3 = a[ra.w + ka];
+        acc0 = fma(vec4<f32>(a0), b0, acc0);
+        acc1 = fma(vec4<f32>(a0), b1, acc1);
+        acc2 = fma(vec4<f32>(a1), b0, acc2);
+        acc3 = fma(vec4<f32>(a1), b1, acc3);
+        acc4 = fma(vec4<f32>(a2), b0, acc4);
+        acc5 = fma(vec4<f32>(a2), b1, acc5);
+        acc6 = fma(vec4<f32>(a3), b0, acc6);
+        acc7 = fma(vec4<f32>(a3), b1, acc7);
+    }
+    let out_base = (split * p.batch + z) * p.m * p.n;
+    var lo = array<vec4<f32>, 4>(acc0, acc2, acc4, acc6);
+    var hi = array<vec4<f32>, 4>(acc1, acc3, acc5, acc7);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + i;
+        if (row < p.m) {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (col0 + j < p.n) {
+                    c[out_base + row * p.n + col0 + j] = lo[i][j];
+                }
+                if (col0 + 4u + j < p.n) {
+                    c[out_base + row * p.n + col0 + 4u + j] = hi[i][j];
                 }
             }
         }

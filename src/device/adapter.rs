@@ -11,8 +11,10 @@ pub struct DeviceOptions {
     /// Case-insensitive substring of the adapter name (e.g. `"llvmpipe"`,
     /// `"nvidia"`). Defaults to the `BALGAN_ADAPTER` environment variable.
     pub adapter: Option<String>,
-    /// Print the chosen adapter to stderr. Defaults to true.
+    /// Do not print the chosen adapter to stderr.
     pub quiet: bool,
+    /// Which matmul kernel to use; `Auto` picks by adapter type.
+    pub matmul: crate::kernels::matmul::MatmulKernel,
 }
 
 impl DeviceOptions {
@@ -23,6 +25,7 @@ impl DeviceOptions {
             backend: get("BALGAN_BACKEND"),
             adapter: get("BALGAN_ADAPTER"),
             quiet: false,
+            matmul: Default::default(),
         }
     }
 }

@@ -38,6 +38,7 @@ pub(crate) struct DeviceInner {
     gpu_error: Arc<Mutex<Option<String>>>,
     /// Fill every new tensor with NaN before its kernel runs (tests).
     poison: AtomicBool,
+    matmul: crate::kernels::matmul::MatmulKernel,
     id: u64,
 }
 
@@ -131,6 +132,7 @@ impl Device {
                 recorder: Mutex::new(recorder),
                 gpu_error,
                 poison: AtomicBool::new(false),
+                matmul: opts.matmul,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -150,6 +152,11 @@ impl Device {
     /// Whether this adapter is a CPU (software) implementation such as lavapipe.
     pub fn is_software(&self) -> bool {
         self.inner.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The matmul kernel choice this device was opened with.
+    pub fn matmul_kernel(&self) -> crate::kernels::matmul::MatmulKernel {
+        self.inner.matmul
     }
 
     /// The limits the device was opened with (the adapter's own).

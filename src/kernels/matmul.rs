@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, reduce, MATMUL};
+use super::{check_u32, reduce, MATMUL, MATMUL_VEC4};
 use crate::device::{Device, Dispatch};
 use crate::error::{Error, Result};
 
@@ -31,6 +31,18 @@ pub struct MatmulParams {
 
 /// Output tile edge (`TILE` in WGSL).
 pub(crate) const TILE: usize = 64;
+
+/// Which matmul kernel to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernel {
+    /// `matmul_regtile` on CPU adapters, `matmul_tiled` on GPUs.
+    #[default]
+    Auto,
+    /// Workgroup-memory tiling with barriers: for GPUs.
+    Tiled,
+    /// Barrier-free register tiles: for CPU drivers (lavapipe).
+    RegisterTile,
+}
 /// Longest K range one workgroup walks; longer K is split. At 16 per step and
 /// ~24 loop iterations per step this stays far below lavapipe's 65,535.
 pub(crate) const MAX_K_CHUNK: usize = 8192;
@@ -78,6 +90,18 @@ pub(crate) fn launch(
     if s.k == 0 {
         return super::fill::launch(dev, out_n, 0.0, c);
     }
+    let regtile = match dev.matmul_kernel() {
+        MatmulKernel::Auto => dev.is_software(),
+        MatmulKernel::Tiled => false,
+        MatmulKernel::RegisterTile => true,
+    };
+    // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
+    let vec4 = regtile && !s.trans_b && s.n % 4 == 0;
+    let (source, entry, tile_m) = match (regtile, vec4) {
+        (true, true) => (MATMUL_VEC4, "matmul_regtile_vec4", 32),
+        (true, false) => (MATMUL, "matmul_regtile", 32),
+        _ => (MATMUL, "matmul_tiled", TILE),
+    };
     let splits = choose_splits(s.m, s.n, s.k, batch);
     let k_chunk = s.k.div_ceil(splits).div_ceil(16) * 16;
     let splits = s.k.div_ceil(k_chunk);
@@ -108,21 +132,21 @@ pub(crate) fn launch(
     check_u32("matmul output", out_n * splits)?;
     let workgroups = [
         s.n.div_ceil(TILE) as u32,
-        s.m.div_ceil(TILE) as u32,
+        s.m.div_ceil(tile_m) as u32,
         check_u32("matmul batch × splits", batch * splits)?,
     ];
     let max = dev.limits().max_compute_workgroups_per_dimension;
     if workgroups.iter().any(|&w| w > max) {
         return Err(Error::LimitExceeded {
-            what: format!("matmul grid {workgroups:?} (N/64, M/64, batch·splits)"),
+            what: format!("matmul grid {workgroups:?} (N/64, M/{tile_m}, batch·splits)"),
             requested: *workgroups.iter().max().unwrap_or(&0) as u64,
             limit: max as u64,
         });
     }
     if splits == 1 {
         return dev.dispatch(&Dispatch {
-            source: MATMUL,
-            entry: "matmul_tiled",
+            source,
+            entry,
             constants: &[],
             params: bytemuck::bytes_of(&params),
             inputs: &[a, b],
@@ -132,8 +156,8 @@ pub(crate) fn launch(
     }
     let partial = dev.alloc_f32(out_n * splits)?;
     dev.dispatch(&Dispatch {
-        source: MATMUL,
-        entry: "matmul_tiled",
+        source,
+        entry,
         constants: &[],
         params: bytemuck::bytes_of(&params),
         inputs: &[a, b],
