@@ -96,7 +96,7 @@ pub(crate) fn launch(
         MatmulKernel::RegisterTile => true,
     };
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
-    let vec4 = regtile && !s.trans_b && s.n % 4 == 0;
+    let vec4 = regtile && !s.trans_b && s.n.is_multiple_of(4);
     let (source, entry, tile_m) = match (regtile, vec4) {
         (true, true) => (MATMUL_VEC4, "matmul_regtile_vec4", 32),
         (true, false) => (MATMUL, "matmul_regtile", 32),
