@@ -1,12 +1,16 @@
 // Index kernels along one axis of a tensor viewed as [outer, dim, inner].
 //
-// index_select: out[o, j, i] = src[o, idx[j], i]          (one invocation per output)
-// scatter_add:  dst[o, d, i] += sum over j in this chunk with idx[j] == d of src[o, j, i]
-//   One invocation per destination element, scanning a chunk of at most 4096
-//   indices; the launcher dispatches chunk after chunk. Deterministic (no float
-//   atomics, fixed summation order), and bounded per invocation for lavapipe's
-//   65,535-iteration loop limit. Cost is outer·dim·inner·n_idx, which suits
-//   embedding tables (dim = classes); indices are checked on the host.
+// index_select: dst[o, j, i] = src[o, idx[j], i]             (one invocation per output)
+// index_add:    dst[o, d, i] += Σ_{j: idx[j] = d} src[o, j, i]
+// gather:       dst[o, j, i] = src[o, idx[o, j, i], i]       (idx has the output's shape)
+// scatter_add:  dst[o, d, i] += Σ_{j: idx[o, j, i] = d} src[o, j, i]
+//
+// The two adding kernels run one invocation per destination element, scanning
+// indices j_begin..j_end (at most 4096; the launcher dispatches chunk after
+// chunk). Deterministic — no float atomics, a fixed summation order — and
+// bounded per invocation for lavapipe's 65,535-iteration loop limit. Cost is
+// outer·dim·inner·n_idx, which suits embedding tables and label picks
+// (dim = classes); indices are range-checked on the host.
 
 struct IndexParams {
     outer: u32,
@@ -38,8 +42,8 @@ fn index_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 @compute @workgroup_size(256)
-fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
+fn index_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
     let t = linear_id(wid, nwg, lid);
     if (t >= p.outer * p.dim * p.inner) {
         return;
@@ -51,6 +55,38 @@ fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     for (var j = p.j_begin; j < p.j_end; j = j + 1u) {
         if (idx[j] == d) {
             acc = acc + src[(o * p.n_idx + j) * p.inner + i];
+        }
+    }
+    dst[t] = dst[t] + acc;
+}
+
+@compute @workgroup_size(256)
+fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    if (t >= p.outer * p.n_idx * p.inner) {
+        return;
+    }
+    let i = t % p.inner;
+    let o = t / (p.inner * p.n_idx);
+    dst[t] = src[(o * p.dim + idx[t]) * p.inner + i];
+}
+
+@compute @workgroup_size(256)
+fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    if (t >= p.outer * p.dim * p.inner) {
+        return;
+    }
+    let i = t % p.inner;
+    let d = (t / p.inner) % p.dim;
+    let o = t / (p.inner * p.dim);
+    var acc = 0.0;
+    for (var j = p.j_begin; j < p.j_end; j = j + 1u) {
+        let e = (o * p.n_idx + j) * p.inner + i;
+        if (idx[e] == d) {
+            acc = acc + src[e];
         }
     }
     dst[t] = dst[t] + acc;

@@ -204,13 +204,44 @@ pub fn index_select(x: &[f64], shape: &[usize], axis: usize, idx: &[u32]) -> Vec
         .collect()
 }
 
-pub fn scatter_add(base: &[f64], shape: &[usize], axis: usize, idx: &[u32], src: &[f64]) -> Vec<f64> {
+pub fn index_add(base: &[f64], shape: &[usize], axis: usize, idx: &[u32], src: &[f64]) -> Vec<f64> {
     let mut out = base.to_vec();
     let mut ss = shape.to_vec();
     ss[axis] = idx.len();
     for (n, i) in indices(&ss).iter().enumerate() {
         let mut d = i.clone();
         d[axis] = idx[i[axis]] as usize;
+        out[offset(&d, shape)] += src[n];
+    }
+    out
+}
+
+/// y[i] = x[i with axis replaced by idx[i]]; idx has y's shape.
+pub fn gather(x: &[f64], shape: &[usize], axis: usize, idx: &[u32], idx_shape: &[usize]) -> Vec<f64> {
+    indices(idx_shape)
+        .iter()
+        .enumerate()
+        .map(|(n, i)| {
+            let mut s = i.clone();
+            s[axis] = idx[n] as usize;
+            x[offset(&s, shape)]
+        })
+        .collect()
+}
+
+/// out = base; out[i with axis replaced by idx[i]] += src[i] for every i of src.
+pub fn scatter_add(
+    base: &[f64],
+    shape: &[usize],
+    axis: usize,
+    idx: &[u32],
+    src: &[f64],
+    src_shape: &[usize],
+) -> Vec<f64> {
+    let mut out = base.to_vec();
+    for (n, i) in indices(src_shape).iter().enumerate() {
+        let mut d = i.clone();
+        d[axis] = idx[n] as usize;
         out[offset(&d, shape)] += src[n];
     }
     out

@@ -1,5 +1,6 @@
-//! Launcher for `shaders/index.wgsl`: index_select and its adjoint scatter_add,
-//! along the middle axis of a tensor viewed as [outer, dim, inner].
+//! Launcher for `shaders/index.wgsl`: index_select / index_add (one index per
+//! slice) and gather / scatter_add (one index per element), along the middle
+//! axis of a tensor viewed as [outer, dim, inner].
 
 use bytemuck::{Pod, Zeroable};
 
@@ -21,15 +22,37 @@ pub struct IndexParams {
     pub _pad1: u32,
 }
 
-/// Indices one scatter_add dispatch scans (bounded for lavapipe's loop limit).
+/// Indices one adding dispatch scans (bounded for lavapipe's loop limit).
 pub(crate) const SCATTER_CHUNK: usize = 4096;
 
-fn params(outer: usize, dim: usize, inner: usize, n_idx: usize, j: (usize, usize)) -> Result<IndexParams> {
+/// Which kernel of `index.wgsl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexKernel {
+    /// dst[o, j, i] = src[o, idx[j], i]
+    IndexSelect,
+    /// dst[o, idx[j], i] += src[o, j, i]
+    IndexAdd,
+    /// dst[o, j, i] = src[o, idx[o, j, i], i]
+    Gather,
+    /// dst[o, idx[o, j, i], i] += src[o, j, i]
+    ScatterAdd,
+}
+
+/// The problem: [outer, dim, inner] is the indexed tensor's view, `n_idx` the
+/// size of the indexed axis on the other side.
+pub(crate) struct IndexShape {
+    pub outer: usize,
+    pub dim: usize,
+    pub inner: usize,
+    pub n_idx: usize,
+}
+
+fn params(s: &IndexShape, j: (usize, usize)) -> Result<IndexParams> {
     Ok(IndexParams {
-        outer: check_u32("index outer", outer)?,
-        dim: check_u32("index dim", dim)?,
-        inner: check_u32("index inner", inner)?,
-        n_idx: check_u32("index count", n_idx)?,
+        outer: check_u32("index outer", s.outer)?,
+        dim: check_u32("index dim", s.dim)?,
+        inner: check_u32("index inner", s.inner)?,
+        n_idx: check_u32("index count", s.n_idx)?,
         j_begin: j.0 as u32,
         j_end: j.1 as u32,
         _pad0: 0,
@@ -37,68 +60,48 @@ fn params(outer: usize, dim: usize, inner: usize, n_idx: usize, j: (usize, usize
     })
 }
 
-/// dst[o, j, i] = src[o, idx[j], i]; dst is [outer, n_idx, inner].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn index_select(
+/// Selecting kernels write every element of `dst` ([outer, n_idx, inner]);
+/// adding kernels add into `dst` ([outer, dim, inner]), which must hold the base.
+pub(crate) fn launch(
     dev: &Device,
-    outer: usize,
-    dim: usize,
-    inner: usize,
-    n_idx: usize,
+    kernel: IndexKernel,
+    s: &IndexShape,
     src: &wgpu::Buffer,
     idx: &wgpu::Buffer,
     dst: &wgpu::Buffer,
 ) -> Result<()> {
-    let n = outer * n_idx * inner;
-    check_u32("index_select output", n)?;
-    let p = params(outer, dim, inner, n_idx, (0, n_idx))?;
-    dev.dispatch(&Dispatch {
-        source: INDEX,
-        entry: "index_select",
-        constants: &[],
-        params: bytemuck::bytes_of(&p),
-        inputs: &[src, idx],
-        outputs: &[dst],
-        workgroups: grid(
-            (n as u64).div_ceil(WG as u64),
-            dev.limits().max_compute_workgroups_per_dimension,
-        )?,
-    })
-}
-
-/// dst[o, idx[j], i] += src[o, j, i] for every j; dst ([outer, dim, inner]) must
-/// already hold the base values.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn scatter_add(
-    dev: &Device,
-    outer: usize,
-    dim: usize,
-    inner: usize,
-    n_idx: usize,
-    src: &wgpu::Buffer,
-    idx: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
-) -> Result<()> {
-    let n = outer * dim * inner;
-    check_u32("scatter_add output", n)?;
+    let (entry, adds) = match kernel {
+        IndexKernel::IndexSelect => ("index_select", false),
+        IndexKernel::IndexAdd => ("index_add", true),
+        IndexKernel::Gather => ("gather", false),
+        IndexKernel::ScatterAdd => ("scatter_add", true),
+    };
+    let n = s.outer * if adds { s.dim } else { s.n_idx } * s.inner;
+    check_u32("index op output", n)?;
+    check_u32("index op source", s.outer * s.n_idx * s.inner)?;
     let workgroups = grid(
         (n as u64).div_ceil(WG as u64),
         dev.limits().max_compute_workgroups_per_dimension,
     )?;
-    let mut j = 0;
-    while j < n_idx {
-        let end = (j + SCATTER_CHUNK).min(n_idx);
-        let p = params(outer, dim, inner, n_idx, (j, end))?;
+    let chunks: Vec<(usize, usize)> = if adds {
+        (0..s.n_idx)
+            .step_by(SCATTER_CHUNK)
+            .map(|j| (j, (j + SCATTER_CHUNK).min(s.n_idx)))
+            .collect()
+    } else {
+        vec![(0, s.n_idx)]
+    };
+    for j in chunks {
+        let p = params(s, j)?;
         dev.dispatch(&Dispatch {
             source: INDEX,
-            entry: "scatter_add",
+            entry,
             constants: &[],
             params: bytemuck::bytes_of(&p),
             inputs: &[src, idx],
             outputs: &[dst],
             workgroups,
         })?;
-        j = end;
     }
     Ok(())
 }

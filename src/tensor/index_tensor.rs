@@ -1,27 +1,40 @@
-//! `IndexTensor`: a 1-D list of u32 indices on the GPU (labels, gather rows).
+//! `IndexTensor`: u32 indices on the GPU (labels, rows to gather), with a shape.
 
 use std::sync::Arc;
 
 use crate::device::{Device, PooledBuffer};
 use crate::error::{Error, Result};
 
-/// Indices for `index_select` / `scatter_add`. The largest index is kept on
-/// the host so ops can reject out-of-range indices before any GPU work.
+/// Indices for `index_select`/`index_add` (1-D) and `gather`/`scatter_add`
+/// (the shape of the gathered result). The largest index is kept on the host
+/// so ops reject out-of-range indices before any GPU work.
 #[derive(Clone)]
 pub struct IndexTensor {
     storage: Arc<PooledBuffer>,
-    len: usize,
+    shape: Vec<usize>,
     max: Option<u32>,
 }
 
 impl IndexTensor {
-    /// Upload `indices` to `dev`.
+    /// Upload a 1-D list of indices to `dev`.
     pub fn new(dev: &Device, indices: &[u32]) -> Result<IndexTensor> {
+        IndexTensor::with_shape(dev, indices, &[indices.len()])
+    }
+
+    /// Upload indices with a shape (row-major), as `gather` and `scatter_add` take.
+    pub fn with_shape(dev: &Device, indices: &[u32], shape: &[usize]) -> Result<IndexTensor> {
+        let n: usize = shape.iter().product();
+        if n != indices.len() {
+            return Err(Error::invalid(
+                "IndexTensor",
+                format!("shape {shape:?} needs {n} indices but {} were given", indices.len()),
+            ));
+        }
         let storage = dev.alloc((indices.len() as u64) * 4)?;
         dev.upload(storage.buffer(), bytemuck::cast_slice(indices));
         Ok(IndexTensor {
             storage: Arc::new(storage),
-            len: indices.len(),
+            shape: shape.to_vec(),
             max: indices.iter().copied().max(),
         })
     }
@@ -39,12 +52,17 @@ impl IndexTensor {
 
     /// Number of indices.
     pub fn len(&self) -> usize {
-        self.len
+        self.shape.iter().product()
     }
 
     /// Whether there are no indices.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// The shape of the indices.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
     }
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
