@@ -3,24 +3,26 @@
 //! enough to need split-K, and gradient checks through every transpose flag.
 
 use crate::common::*;
+use balgan::Tensor;
 
+/// Runs on both tunings: `Gpu` (workgroup-memory tiles) and `Cpu` (register
+/// tiles, 4-wide when B allows).
 fn check(rng: &mut Rng, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
     let a = rng.uniform(numel(sa), -1.0, 1.0);
     let b = rng.uniform(numel(sb), -1.0, 1.0);
-    let y = tensor(&a, sa).matmul_t(&tensor(&b, sb), ta, tb).unwrap();
     let (want, shape) = reference::matmul(&to_f64(&a), sa, &to_f64(&b), sb, ta, tb);
-    assert_eq!(y.shape(), shape.as_slice(), "{sa:?} x {sb:?} ({ta}, {tb})");
     let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
     // K products of terms in [-1, 1] summed in f32 with fma: error grows like
     // sqrt(K)·ulp; 1e-6·K is a safe bound for K up to ~10^5.
     let tol = 1e-6 * (k as f64).max(1.0);
-    assert_close(
-        &format!("matmul {sa:?} x {sb:?} ta={ta} tb={tb}"),
-        &y.to_vec().unwrap(),
-        &want,
-        tol,
-        1e-5,
-    );
+    for (tuning, d) in tuned_devices() {
+        let at = Tensor::from_slice(d, &a, sa).unwrap();
+        let bt = Tensor::from_slice(d, &b, sb).unwrap();
+        let y = at.matmul_t(&bt, ta, tb).unwrap();
+        assert_eq!(y.shape(), shape.as_slice(), "{sa:?} x {sb:?} ({ta}, {tb})");
+        let what = format!("{tuning:?} matmul {sa:?} x {sb:?} ta={ta} tb={tb}");
+        assert_close(&what, &y.to_vec().unwrap(), &want, tol, 1e-5);
+    }
 }
 
 #[test]
@@ -34,6 +36,10 @@ fn matmul_matches_f64_reference_on_awkward_shapes() {
         (130, 33, 1),
         (1, 257, 129),
         (7, 0, 5),
+        (33, 9, 65),
+        (33, 9, 68),
+        (5, 3, 4),
+        (70, 130, 132),
     ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sa = if ta { vec![k, m] } else { vec![m, k] };

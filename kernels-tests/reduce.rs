@@ -3,6 +3,7 @@
 //! in a one-invocation-per-output kernel, and gradient checks.
 
 use crate::common::*;
+use balgan::Tensor;
 
 fn sum_ref(x: &[f64], shape: &[usize], axes: &[usize]) -> Vec<f64> {
     reference::reduce(x, shape, axes, 0.0, |a, b| a + b).0
@@ -43,9 +44,10 @@ fn norm(axes: &[isize], rank: usize) -> Vec<usize> {
 #[test]
 fn sum_mean_max_match_f64_reference() {
     let mut rng = Rng::new(20);
-    for (shape, axes) in CASES {
+    for ((shape, axes), (tuning, d)) in CASES.iter().flat_map(|c| tuned_devices().iter().map(move |d| (c, d))) {
+        let (shape, axes): (&[usize], &[isize]) = (shape, axes);
         let x = rng.uniform(numel(shape), -1.0, 1.0);
-        let t = tensor(&x, shape);
+        let t = Tensor::from_slice(d, &x, shape).unwrap();
         let ax = norm(axes, shape.len());
         let n: usize = ax.iter().map(|&a| shape[a]).product();
         let x64 = to_f64(&x);
@@ -54,7 +56,7 @@ fn sum_mean_max_match_f64_reference() {
         // keeps the error near a few ulps of the largest partial, ~1e-6·sqrt(n).
         let tol = 2e-6 * (n as f64).sqrt().max(1.0);
         assert_close(
-            &format!("sum {shape:?} {axes:?}"),
+            &format!("{tuning:?} sum {shape:?} {axes:?}"),
             &t.sum(axes, false).unwrap().to_vec().unwrap(),
             &want_sum,
             tol,
@@ -69,7 +71,7 @@ fn sum_mean_max_match_f64_reference() {
         assert_eq!(kd.shape(), kept.as_slice());
         let want_mean: Vec<f64> = want_sum.iter().map(|v| v / n as f64).collect();
         assert_close(
-            &format!("mean {shape:?} {axes:?}"),
+            &format!("{tuning:?} mean {shape:?} {axes:?}"),
             &t.mean(axes, false).unwrap().to_vec().unwrap(),
             &want_mean,
             tol / n as f64,
@@ -77,7 +79,7 @@ fn sum_mean_max_match_f64_reference() {
         );
         // max is exact: it returns one of the inputs.
         assert_close(
-            &format!("max {shape:?} {axes:?}"),
+            &format!("{tuning:?} max {shape:?} {axes:?}"),
             &t.max(axes, false).unwrap().to_vec().unwrap(),
             &max_ref(&x64, shape, &ax),
             0.0,
@@ -114,11 +116,15 @@ fn reductions_over_empty_axes_and_of_empty_tensors() {
 #[test]
 fn long_row_sum_is_not_cut_short_by_loop_limits() {
     let n = (1usize << 24) + 3;
-    let t = balgan::Tensor::ones(dev(), &[n]).unwrap();
-    let s = t.sum_all().unwrap().item().unwrap() as f64;
-    assert!((s - n as f64).abs() <= 2.0, "sum of {n} ones gave {s}");
-    let m = t.mean_all().unwrap().item().unwrap();
-    assert!((m - 1.0).abs() < 1e-6, "mean of ones gave {m}");
+    for (tuning, d) in tuned_devices() {
+        let t = Tensor::ones(d, &[n]).unwrap();
+        let s = t.sum_all().unwrap().item().unwrap() as f64;
+        assert!((s - n as f64).abs() <= 2.0, "{tuning:?}: sum of {n} ones gave {s}");
+        let m = t.mean_all().unwrap().item().unwrap();
+        assert!((m - 1.0).abs() < 1e-6, "{tuning:?}: mean of ones gave {m}");
+        let mx = t.max_all().unwrap().item().unwrap();
+        assert_eq!(mx, 1.0, "{tuning:?}: max of ones");
+    }
 }
 
 /// A middle axis of 70,001 (> 65,535) with inner size 3.
@@ -127,31 +133,46 @@ fn long_middle_axis_sum_and_max() {
     let mut rng = Rng::new(21);
     let shape = [2, 70_001, 3];
     let x = rng.uniform(numel(&shape), 0.0, 1.0);
-    let t = tensor(&x, &shape);
     let x64 = to_f64(&x);
     let want = sum_ref(&x64, &shape, &[1]);
-    assert_close(
-        "long middle sum",
-        &t.sum(&[1], false).unwrap().to_vec().unwrap(),
-        &want,
-        0.0,
-        1e-5,
-    );
-    assert_close(
-        "long middle max",
-        &t.max(&[1], false).unwrap().to_vec().unwrap(),
-        &max_ref(&x64, &shape, &[1]),
-        0.0,
-        0.0,
-    );
+    for (tuning, d) in tuned_devices() {
+        let t = Tensor::from_slice(d, &x, &shape).unwrap();
+        assert_close(
+            &format!("{tuning:?} long middle sum"),
+            &t.sum(&[1], false).unwrap().to_vec().unwrap(),
+            &want,
+            0.0,
+            1e-5,
+        );
+        assert_close(
+            &format!("{tuning:?} long middle max"),
+            &t.max(&[1], false).unwrap().to_vec().unwrap(),
+            &max_ref(&x64, &shape, &[1]),
+            0.0,
+            0.0,
+        );
+    }
 }
 
 #[test]
-fn max_propagates_nan() {
-    let t = tensor(&[1.0, f32::NAN, 3.0, 0.5, 0.25, 2.0], &[2, 3]);
-    let m = t.max(&[1], false).unwrap().to_vec().unwrap();
-    assert!(m[0].is_nan(), "a NaN in the row must show in the max: {m:?}");
-    assert_eq!(m[1], 2.0);
+fn max_and_sum_propagate_nan() {
+    // Short rows and rows long enough for the workgroup-per-row kernel.
+    for len in [3usize, 3000] {
+        let mut x = vec![0.5f32; 2 * len];
+        x[len / 2] = f32::NAN;
+        x[len + 1] = 2.0;
+        for (tuning, d) in tuned_devices() {
+            let t = Tensor::from_slice(d, &x, &[2, len]).unwrap();
+            let m = t.max(&[1], false).unwrap().to_vec().unwrap();
+            assert!(
+                m[0].is_nan(),
+                "{tuning:?}: a NaN in the row must show in the max: {m:?}"
+            );
+            assert_eq!(m[1], 2.0, "{tuning:?}");
+            let s = t.sum(&[1], false).unwrap().to_vec().unwrap();
+            assert!(s[0].is_nan() && s[1].is_finite(), "{tuning:?}: {s:?}");
+        }
+    }
 }
 
 #[test]

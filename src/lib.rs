@@ -28,7 +28,7 @@ pub mod optim;
 pub mod tensor;
 
 pub use autograd::{grad, grad_with, no_grad};
-pub use device::{Device, DeviceOptions};
+pub use device::{Device, DeviceOptions, Tuning};
 pub use error::{Error, Result};
 pub use tensor::{Generator, IndexTensor, Tensor};
 

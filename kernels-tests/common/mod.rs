@@ -8,7 +8,7 @@ pub mod reference;
 
 use std::sync::OnceLock;
 
-use balgan::{Device, Tensor};
+use balgan::{Device, DeviceOptions, Tensor, Tuning};
 
 /// The device every test uses, with output poisoning on: tensors start as NaN
 /// so an element a kernel never writes fails the comparison.
@@ -18,6 +18,24 @@ pub fn dev() -> &'static Device {
         let d = Device::new().expect("kernel tests need a GPU or lavapipe (apt-get install mesa-vulkan-drivers)");
         d.set_poison_outputs(true);
         d
+    })
+}
+
+/// One device per kernel tuning, so that kernels chosen by adapter type are
+/// all tested on any machine (on lavapipe `Auto` would only pick `Cpu`).
+pub fn tuned_devices() -> &'static [(Tuning, Device); 2] {
+    static DEVS: OnceLock<[(Tuning, Device); 2]> = OnceLock::new();
+    DEVS.get_or_init(|| {
+        [Tuning::Gpu, Tuning::Cpu].map(|tuning| {
+            let opts = DeviceOptions {
+                quiet: true,
+                tuning,
+                ..DeviceOptions::from_env()
+            };
+            let d = Device::with_options(opts).expect("kernel tests need a GPU or lavapipe");
+            d.set_poison_outputs(true);
+            (tuning, d)
+        })
     })
 }
 

@@ -13,8 +13,23 @@ pub struct DeviceOptions {
     pub adapter: Option<String>,
     /// Do not print the chosen adapter to stderr.
     pub quiet: bool,
-    /// Which matmul kernel to use; `Auto` picks by adapter type.
-    pub matmul: crate::kernels::matmul::MatmulKernel,
+    /// Which kernel variants to use; `Auto` picks by adapter type.
+    pub tuning: Tuning,
+}
+
+/// Kernel variants are tuned either for GPUs or for CPU drivers such as
+/// lavapipe, where a workgroup runs on one thread, invocations run as SIMD
+/// lanes, and every barrier suspends and resumes each invocation. Results are
+/// the same either way (to rounding); only speed differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tuning {
+    /// `Cpu` on CPU adapters, `Gpu` otherwise.
+    #[default]
+    Auto,
+    /// Workgroup-memory tiling and workgroup-wide trees.
+    Gpu,
+    /// Barrier-free register tiles and one invocation per reduced row.
+    Cpu,
 }
 
 impl DeviceOptions {
@@ -25,7 +40,7 @@ impl DeviceOptions {
             backend: get("BALGAN_BACKEND"),
             adapter: get("BALGAN_ADAPTER"),
             quiet: false,
-            matmul: Default::default(),
+            tuning: Tuning::Auto,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use adapter::DeviceOptions;
+pub use adapter::{DeviceOptions, Tuning};
 pub use pipelines::ShaderSource;
 pub use pool::MemoryStats;
 
@@ -38,7 +38,7 @@ pub(crate) struct DeviceInner {
     gpu_error: Arc<Mutex<Option<String>>>,
     /// Fill every new tensor with NaN before its kernel runs (tests).
     poison: AtomicBool,
-    matmul: crate::kernels::matmul::MatmulKernel,
+    tuning: Tuning,
     id: u64,
 }
 
@@ -120,6 +120,11 @@ impl Device {
                 info.name, info.backend, info.device_type
             );
         }
+        let tuning = match opts.tuning {
+            Tuning::Auto if info.device_type == wgpu::DeviceType::Cpu => Tuning::Cpu,
+            Tuning::Auto => Tuning::Gpu,
+            t => t,
+        };
         let recorder = Recorder::new(&device, limits.min_uniform_buffer_offset_alignment);
         Ok(Device {
             inner: Arc::new(DeviceInner {
@@ -132,7 +137,7 @@ impl Device {
                 recorder: Mutex::new(recorder),
                 gpu_error,
                 poison: AtomicBool::new(false),
-                matmul: opts.matmul,
+                tuning,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -154,9 +159,9 @@ impl Device {
         self.inner.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    /// The matmul kernel choice this device was opened with.
-    pub fn matmul_kernel(&self) -> crate::kernels::matmul::MatmulKernel {
-        self.inner.matmul
+    /// The kernel variants this device uses: `Gpu` or `Cpu`, never `Auto`.
+    pub fn tuning(&self) -> Tuning {
+        self.inner.tuning
     }
 
     /// The limits the device was opened with (the adapter's own).

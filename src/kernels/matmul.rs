@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{check_u32, reduce, MATMUL, MATMUL_VEC4};
-use crate::device::{Device, Dispatch};
+use crate::device::{Device, Dispatch, Tuning};
 use crate::error::{Error, Result};
 
 /// Mirrors `MatmulParams` in `shaders/matmul.wgsl`.
@@ -32,17 +32,6 @@ pub struct MatmulParams {
 /// Output tile edge (`TILE` in WGSL).
 pub(crate) const TILE: usize = 64;
 
-/// Which matmul kernel to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MatmulKernel {
-    /// `matmul_regtile` on CPU adapters, `matmul_tiled` on GPUs.
-    #[default]
-    Auto,
-    /// Workgroup-memory tiling with barriers: for GPUs.
-    Tiled,
-    /// Barrier-free register tiles: for CPU drivers (lavapipe).
-    RegisterTile,
-}
 /// Longest K range one workgroup walks; longer K is split. At 16 per step and
 /// ~24 loop iterations per step this stays far below lavapipe's 65,535.
 pub(crate) const MAX_K_CHUNK: usize = 8192;
@@ -90,11 +79,7 @@ pub(crate) fn launch(
     if s.k == 0 {
         return super::fill::launch(dev, out_n, 0.0, c);
     }
-    let regtile = match dev.matmul_kernel() {
-        MatmulKernel::Auto => dev.is_software(),
-        MatmulKernel::Tiled => false,
-        MatmulKernel::RegisterTile => true,
-    };
+    let regtile = dev.tuning() == Tuning::Cpu;
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
     let vec4 = regtile && !s.trans_b && s.n.is_multiple_of(4);
     let (source, entry, tile_m) = match (regtile, vec4) {

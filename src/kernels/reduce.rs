@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{check_u32, fill, grid, REDUCE, WG};
-use crate::device::{Device, Dispatch, PooledBuffer};
+use crate::device::{Device, Dispatch, PooledBuffer, Tuning};
 use crate::error::Result;
 
 /// Mirrors `ReduceParams` in `shaders/reduce.wgsl`.
@@ -59,10 +59,13 @@ pub(crate) fn launch(
     let mut current: Option<PooledBuffer> = None;
     let mut len = len;
     loop {
-        // Long rows: a workgroup per row chunk. Short rows (softmax, losses over
-        // classes): one invocation per row, as a workgroup's 256 invocations
-        // and barrier tree would mostly idle.
-        let (chunks, entry, groups) = if inner == 1 && len > MID_CHUNK {
+        // On GPUs, long rows get a workgroup per row chunk; short rows (softmax,
+        // losses over classes) one invocation per row, as a workgroup's 256
+        // invocations and barrier tree would mostly idle. CPU drivers always
+        // take one invocation per row chunk: 4.5 GB/s against 1.0 for
+        // workgroup trees on 2048-long rows (lavapipe, benches/bandwidth.rs).
+        let rows = inner == 1 && len > MID_CHUNK && dev.tuning() == Tuning::Gpu;
+        let (chunks, entry, groups) = if rows {
             let chunks = len.div_ceil(ROW_CHUNK);
             (chunks, "reduce_rows", (outer * chunks) as u64)
         } else {
