@@ -14,6 +14,9 @@ use std::time::Instant;
 
 use balgan::{Device, Tensor};
 
+/// A timed op: a closure producing a tensor.
+type Op<'a> = Box<dyn Fn() -> balgan::Result<Tensor> + 'a>;
+
 fn time(dev: &Device, reps: usize, f: &dyn Fn() -> balgan::Result<Tensor>) -> balgan::Result<f64> {
     f()?;
     dev.synchronize()?;
@@ -33,7 +36,7 @@ fn main() -> balgan::Result<()> {
     let x = Tensor::randn(&dev, &[rows, cols], 1)?;
     let y = Tensor::randn(&dev, &[rows, cols], 2)?;
     let bias = Tensor::randn(&dev, &[cols], 3)?;
-    let cases: Vec<(&str, usize, Box<dyn Fn() -> balgan::Result<Tensor>>)> = vec![
+    let cases: Vec<(&str, usize, Op)> = vec![
         ("relu(x)", 8, Box::new(|| x.relu())),
         ("x + y", 12, Box::new(|| x.add(&y))),
         ("x + bias (row broadcast)", 8, Box::new(|| x.add(&bias))),
