@@ -333,10 +333,6 @@ fn params_layouts_match_rust() {
             batch_shape, batch_strides_a, batch_strides_b
         }),
         rust_layout!(index::IndexParams in "index.wgsl" { outer, dim, inner, n_idx, j_begin, j_end, _pad0, _pad1 }),
-        rust_layout!(matmul::MatmulParams in "matmul_vec4.wgsl" {
-            m, n, k, batch, trans_a, trans_b, k_chunk, splits, batch_rank, _pad0, _pad1, _pad2,
-            batch_shape, batch_strides_a, batch_strides_b
-        }),
         rust_layout!(rng::RngParams in "rng.wgsl" { n, seed_lo, seed_hi, offset_lo, offset_hi, kind, a, b }),
         rust_layout!(optim::OptimParams in "optim.wgsl" {
             n, decoupled, first, nesterov, lr, beta1, beta2, eps, weight_decay, bc1, bc2, momentum, dampening,

@@ -1,11 +1,11 @@
 // Index kernels along one axis of a tensor viewed as [outer, dim, inner].
 //
-// index_select: dst[o, j, i] = src[o, idx[j], i]             (one invocation per output)
-// index_add:    dst[o, d, i] += Σ_{j: idx[j] = d} src[o, j, i]
-// gather:       dst[o, j, i] = src[o, idx[o, j, i], i]       (idx has the output's shape)
-// scatter_add:  dst[o, d, i] += Σ_{j: idx[o, j, i] = d} src[o, j, i]
+// select_along  index_select: dst[o, j, i] = src[o, idx[j], i]
+//               gather:       dst[o, j, i] = src[o, idx[o, j, i], i]   (idx shaped like dst)
+// add_along     index_add:    dst[o, d, i] += Σ_{j: idx[j] = d} src[o, j, i]
+//               scatter_add:  dst[o, d, i] += Σ_{j: idx[o, j, i] = d} src[o, j, i]
 //
-// The two adding kernels run one invocation per destination element, scanning
+// The adding kernel runs one invocation per destination element, scanning
 // indices j_begin..j_end (at most 4096; the launcher dispatches chunk after
 // chunk). Deterministic — no float atomics, a fixed summation order — and
 // bounded per invocation for lavapipe's 65,535-iteration loop limit. Cost is
@@ -28,8 +28,21 @@ struct IndexParams {
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
+// PER_ELEMENT (a pipeline constant) says where the index of element
+// (o, j, i) lives: idx[j] for index_select / index_add, idx[(o·n_idx + j)·inner + i]
+// (same shape as the element's tensor) for gather / scatter_add.
+override PER_ELEMENT: bool = false;
+
+fn index_at(o: u32, j: u32, i: u32) -> u32 {
+    if (PER_ELEMENT) {
+        return idx[(o * p.n_idx + j) * p.inner + i];
+    }
+    return idx[j];
+}
+
+// index_select / gather: one invocation per output element [outer, n_idx, inner].
 @compute @workgroup_size(256)
-fn index_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn select_along(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
     let t = linear_id(wid, nwg, lid);
     if (t >= p.outer * p.n_idx * p.inner) {
@@ -38,11 +51,12 @@ fn index_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let i = t % p.inner;
     let j = (t / p.inner) % p.n_idx;
     let o = t / (p.inner * p.n_idx);
-    dst[t] = src[(o * p.dim + idx[j]) * p.inner + i];
+    dst[t] = src[(o * p.dim + index_at(o, j, i)) * p.inner + i];
 }
 
+// index_add / scatter_add: one invocation per destination element [outer, dim, inner].
 @compute @workgroup_size(256)
-fn index_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn add_along(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let t = linear_id(wid, nwg, lid);
     if (t >= p.outer * p.dim * p.inner) {
@@ -53,40 +67,8 @@ fn index_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let o = t / (p.inner * p.dim);
     var acc = 0.0;
     for (var j = p.j_begin; j < p.j_end; j = j + 1u) {
-        if (idx[j] == d) {
+        if (index_at(o, j, i) == d) {
             acc = acc + src[(o * p.n_idx + j) * p.inner + i];
-        }
-    }
-    dst[t] = dst[t] + acc;
-}
-
-@compute @workgroup_size(256)
-fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let t = linear_id(wid, nwg, lid);
-    if (t >= p.outer * p.n_idx * p.inner) {
-        return;
-    }
-    let i = t % p.inner;
-    let o = t / (p.inner * p.n_idx);
-    dst[t] = src[(o * p.dim + idx[t]) * p.inner + i];
-}
-
-@compute @workgroup_size(256)
-fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let t = linear_id(wid, nwg, lid);
-    if (t >= p.outer * p.dim * p.inner) {
-        return;
-    }
-    let i = t % p.inner;
-    let d = (t / p.inner) % p.dim;
-    let o = t / (p.inner * p.dim);
-    var acc = 0.0;
-    for (var j = p.j_begin; j < p.j_end; j = j + 1u) {
-        let e = (o * p.n_idx + j) * p.inner + i;
-        if (idx[e] == d) {
-            acc = acc + src[e];
         }
     }
     dst[t] = dst[t] + acc;

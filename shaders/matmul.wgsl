@@ -20,6 +20,9 @@
 // and resumes each invocation): no workgroup memory and no barriers; each
 // invocation keeps a 4×8 tile of C in registers and reads A and B straight
 // from memory (the CPU caches do the reuse). 64 invocations cover 32×64.
+// matmul_regtile_vec4 (CPU drivers, B row-major with N % 4 = 0, so rows of B
+// and C start 16-byte aligned): the same with B read and C written 4 floats
+// at a time; per k, 4 scalars of A, 2 vec4 of B, 8 vec4 FMAs.
 
 struct MatmulParams {
     m: u32,
@@ -47,6 +50,25 @@ const BK: u32 = 16u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
+// The same buffers seen 4 floats at a time, for matmul_regtile_vec4 (naga and
+// WebGPU allow aliased bindings used by different entry points).
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
+
+// Element offsets of batch z in A and B (broadcast axes have stride 0).
+fn batch_offsets(z: u32) -> vec2<u32> {
+    var rem = z;
+    var off = vec2<u32>(0u, 0u);
+    for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
+        let du = u32(d);
+        let extent = p.batch_shape[du];
+        let idx = rem % extent;
+        rem = rem / extent;
+        off = off + idx * vec2<u32>(p.batch_strides_a[du], p.batch_strides_b[du]);
+    }
+    return off;
+}
+
 // As[k * 16 + m / 4][m % 4] and Bs[k * 16 + n / 4][n % 4].
 var<workgroup> As: array<vec4<f32>, 256>;
 var<workgroup> Bs: array<vec4<f32>, 256>;
@@ -55,18 +77,9 @@ var<workgroup> Bs: array<vec4<f32>, 256>;
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let z = wid.z / p.splits;
     let split = wid.z % p.splits;
-    // Batch offsets of A and B.
-    var rem = z;
-    var off_a = 0u;
-    var off_b = 0u;
-    for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
-        let du = u32(d);
-        let extent = p.batch_shape[du];
-        let idx = rem % extent;
-        rem = rem / extent;
-        off_a = off_a + idx * p.batch_strides_a[du];
-        off_b = off_b + idx * p.batch_strides_b[du];
-    }
+    let offs = batch_offsets(z);
+    let off_a = offs.x;
+    let off_b = offs.y;
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
     let tx = lid % 16u;
@@ -149,17 +162,9 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let z = wid.z / p.splits;
     let split = wid.z % p.splits;
-    var rem = z;
-    var off_a = 0u;
-    var off_b = 0u;
-    for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
-        let du = u32(d);
-        let extent = p.batch_shape[du];
-        let idx = rem % extent;
-        rem = rem / extent;
-        off_a = off_a + idx * p.batch_strides_a[du];
-        off_b = off_b + idx * p.batch_strides_b[du];
-    }
+    let offs = batch_offsets(z);
+    let off_a = offs.x;
+    let off_b = offs.y;
     // Element strides of A(row, k) and B(k, col) for either storage order.
     let a_row = select(p.k, 1u, p.trans_a == 1u);
     let a_k = select(1u, p.m, p.trans_a == 1u);
@@ -219,6 +224,70 @@ fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
                 if (col0 + 4u + j < p.n) {
                     c[out_base + row * p.n + col0 + 4u + j] = hi[i][j];
                 }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let z = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    let offs = batch_offsets(z);
+    let off_a = offs.x;
+    let off_b = offs.y;
+    let a_row = select(p.k, 1u, p.trans_a == 1u);
+    let a_k = select(1u, p.m, p.trans_a == 1u);
+    let n4 = p.n / 4u;
+    let row0 = wid.y * 32u + lid.y * 4u;
+    // Column quads: q0 = this invocation's first vec4 of C's row, q1 = the second.
+    let q0 = wid.x * 16u + lid.x * 2u;
+    let q1 = q0 + 1u;
+    var ra: vec4<u32>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        ra[i] = off_a + min(row0 + i, p.m - 1u) * a_row;
+    }
+    let qb0 = off_b / 4u + min(q0, n4 - 1u);
+    let qb1 = off_b / 4u + min(q1, n4 - 1u);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+    let k_begin = split * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, p.k);
+    for (var k = k_begin; k < k_end; k = k + 1u) {
+        let ka = k * a_k;
+        let kb = k * n4;
+        let b0 = b4[qb0 + kb];
+        let b1 = b4[qb1 + kb];
+        let a0 = a[ra.x + ka];
+        let a1 = a[ra.y + ka];
+        let a2 = a[ra.z + ka];
+        let a3 = a[ra.w + ka];
+        acc0 = fma(vec4<f32>(a0), b0, acc0);
+        acc1 = fma(vec4<f32>(a0), b1, acc1);
+        acc2 = fma(vec4<f32>(a1), b0, acc2);
+        acc3 = fma(vec4<f32>(a1), b1, acc3);
+        acc4 = fma(vec4<f32>(a2), b0, acc4);
+        acc5 = fma(vec4<f32>(a2), b1, acc5);
+        acc6 = fma(vec4<f32>(a3), b0, acc6);
+        acc7 = fma(vec4<f32>(a3), b1, acc7);
+    }
+    let out_base = (split * p.batch + z) * p.m * n4;
+    var lo = array<vec4<f32>, 4>(acc0, acc2, acc4, acc6);
+    var hi = array<vec4<f32>, 4>(acc1, acc3, acc5, acc7);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + i;
+        if (row < p.m) {
+            if (q0 < n4) {
+                c4[out_base + row * n4 + q0] = lo[i];
+            }
+            if (q1 < n4) {
+                c4[out_base + row * n4 + q1] = hi[i];
             }
         }
     }

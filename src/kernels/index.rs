@@ -38,6 +38,17 @@ pub(crate) enum IndexKernel {
     ScatterAdd,
 }
 
+impl IndexKernel {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            IndexKernel::IndexSelect => "index_select",
+            IndexKernel::IndexAdd => "index_add",
+            IndexKernel::Gather => "gather",
+            IndexKernel::ScatterAdd => "scatter_add",
+        }
+    }
+}
+
 /// The problem: [outer, dim, inner] is the indexed tensor's view, `n_idx` the
 /// size of the indexed axis on the other side.
 pub(crate) struct IndexShape {
@@ -70,12 +81,13 @@ pub(crate) fn launch(
     idx: &wgpu::Buffer,
     dst: &wgpu::Buffer,
 ) -> Result<()> {
-    let (entry, adds) = match kernel {
-        IndexKernel::IndexSelect => ("index_select", false),
-        IndexKernel::IndexAdd => ("index_add", true),
-        IndexKernel::Gather => ("gather", false),
-        IndexKernel::ScatterAdd => ("scatter_add", true),
+    let (adds, per_element) = match kernel {
+        IndexKernel::IndexSelect => (false, false),
+        IndexKernel::IndexAdd => (true, false),
+        IndexKernel::Gather => (false, true),
+        IndexKernel::ScatterAdd => (true, true),
     };
+    let entry = if adds { "add_along" } else { "select_along" };
     let n = s.outer * if adds { s.dim } else { s.n_idx } * s.inner;
     check_u32("index op output", n)?;
     check_u32("index op source", s.outer * s.n_idx * s.inner)?;
@@ -96,7 +108,7 @@ pub(crate) fn launch(
         dev.dispatch(&Dispatch {
             source: INDEX,
             entry,
-            constants: &[],
+            constants: &[("PER_ELEMENT", per_element as u8 as f64)],
             params: bytemuck::bytes_of(&p),
             inputs: &[src, idx],
             outputs: &[dst],

@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, reduce, MATMUL, MATMUL_VEC4};
+use super::{check_u32, reduce, MATMUL};
 use crate::device::{Device, Dispatch, Tuning};
 use crate::error::{Error, Result};
 
@@ -82,10 +82,10 @@ pub(crate) fn launch(
     let regtile = dev.tuning() == Tuning::Cpu;
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
     let vec4 = regtile && !s.trans_b && s.n.is_multiple_of(4);
-    let (source, entry, tile_m) = match (regtile, vec4) {
-        (true, true) => (MATMUL_VEC4, "matmul_regtile_vec4", 32),
-        (true, false) => (MATMUL, "matmul_regtile", 32),
-        _ => (MATMUL, "matmul_tiled", TILE),
+    let (entry, tile_m) = match (regtile, vec4) {
+        (true, true) => ("matmul_regtile_vec4", 32),
+        (true, false) => ("matmul_regtile", 32),
+        _ => ("matmul_tiled", TILE),
     };
     let splits = choose_splits(s.m, s.n, s.k, batch);
     let k_chunk = s.k.div_ceil(splits).div_ceil(16) * 16;
@@ -130,7 +130,7 @@ pub(crate) fn launch(
     }
     if splits == 1 {
         return dev.dispatch(&Dispatch {
-            source,
+            source: MATMUL,
             entry,
             constants: &[],
             params: bytemuck::bytes_of(&params),
@@ -141,7 +141,7 @@ pub(crate) fn launch(
     }
     let partial = dev.alloc_f32(out_n * splits)?;
     dev.dispatch(&Dispatch {
-        source,
+        source: MATMUL,
         entry,
         constants: &[],
         params: bytemuck::bytes_of(&params),

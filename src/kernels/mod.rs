@@ -40,26 +40,13 @@ pub(crate) const COPY: ShaderSource = shader!("copy.wgsl");
 pub(crate) const FILL: ShaderSource = shader!("fill.wgsl");
 pub(crate) const REDUCE: ShaderSource = shader!("reduce.wgsl");
 pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl");
-pub(crate) const MATMUL_VEC4: ShaderSource = shader!("matmul_vec4.wgsl");
 pub(crate) const INDEX: ShaderSource = shader!("index.wgsl");
 pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
 pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
-    vec![
-        UNARY,
-        BINARY,
-        WHERE,
-        COPY,
-        FILL,
-        REDUCE,
-        MATMUL,
-        MATMUL_VEC4,
-        INDEX,
-        RNG,
-        OPTIM,
-    ]
+    vec![UNARY, BINARY, WHERE, COPY, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM]
 }
 
 /// Invocations per workgroup of the 1-D kernels.

@@ -19,27 +19,8 @@ use crate::kernels::index::{launch, IndexKernel, IndexShape};
 use crate::tensor::shape::{axis as norm_axis, contiguous_strides};
 use crate::tensor::{IndexTensor, Tensor};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    IndexSelect,
-    IndexAdd,
-    Gather,
-    ScatterAdd,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::IndexSelect => "index_select",
-            Kind::IndexAdd => "index_add",
-            Kind::Gather => "gather",
-            Kind::ScatterAdd => "scatter_add",
-        }
-    }
-}
-
 struct IndexBackward {
-    kind: Kind,
+    kind: IndexKernel,
     axis: usize,
     idx: IndexTensor,
 }
@@ -52,13 +33,13 @@ impl Backward for IndexBackward {
     fn backward(&self, inputs: &[Tensor], g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let a = self.axis as isize;
         Ok(match self.kind {
-            Kind::IndexSelect => vec![Some(inputs[0].zeros_like()?.index_add(a, &self.idx, g)?)],
-            Kind::Gather => vec![Some(inputs[0].zeros_like()?.scatter_add(a, &self.idx, g)?)],
-            Kind::IndexAdd => vec![
+            IndexKernel::IndexSelect => vec![Some(inputs[0].zeros_like()?.index_add(a, &self.idx, g)?)],
+            IndexKernel::Gather => vec![Some(inputs[0].zeros_like()?.scatter_add(a, &self.idx, g)?)],
+            IndexKernel::IndexAdd => vec![
                 Some(g.clone()),
                 needs[1].then(|| g.index_select(a, &self.idx)).transpose()?,
             ],
-            Kind::ScatterAdd => vec![Some(g.clone()), needs[1].then(|| g.gather(a, &self.idx)).transpose()?],
+            IndexKernel::ScatterAdd => vec![Some(g.clone()), needs[1].then(|| g.gather(a, &self.idx)).transpose()?],
         })
     }
 }
@@ -72,20 +53,20 @@ fn view(shape: &[usize], axis: usize) -> (usize, usize, usize) {
 }
 
 /// Common checks; returns the normalised axis.
-fn prepare(kind: Kind, x: &Tensor, axis: isize, idx: &IndexTensor) -> Result<usize> {
+fn prepare(kind: IndexKernel, x: &Tensor, axis: isize, idx: &IndexTensor) -> Result<usize> {
     let op = kind.name();
     let a = norm_axis(op, axis, x.rank())?;
     if !x.device().same(idx.device()) {
         return Err(Error::DeviceMismatch { op });
     }
     idx.check_range(op, x.shape()[a])?;
-    if matches!(kind, Kind::IndexSelect | Kind::IndexAdd) && idx.shape().len() != 1 {
+    if matches!(kind, IndexKernel::IndexSelect | IndexKernel::IndexAdd) && idx.shape().len() != 1 {
         return Err(Error::invalid(
             op,
             format!("indices must be 1-D, got shape {:?}", idx.shape()),
         ));
     }
-    if matches!(kind, Kind::Gather | Kind::ScatterAdd) {
+    if matches!(kind, IndexKernel::Gather | IndexKernel::ScatterAdd) {
         let ok = idx.shape().len() == x.rank()
             && idx
                 .shape()
@@ -105,12 +86,41 @@ fn prepare(kind: Kind, x: &Tensor, axis: isize, idx: &IndexTensor) -> Result<usi
     Ok(a)
 }
 
+/// y = x picked at the indices (index_select / gather).
+fn select_at(kind: IndexKernel, x: &Tensor, axis: isize, idx: &IndexTensor) -> Result<Tensor> {
+    let a = prepare(kind, x, axis, idx)?;
+    let (outer, dim, inner) = view(x.shape(), a);
+    let mut shape = x.shape().to_vec();
+    shape[a] = if kind == IndexKernel::IndexSelect {
+        idx.len()
+    } else {
+        idx.shape()[a]
+    };
+    let out = Tensor::uninit(x.device(), &shape)?;
+    let s = IndexShape {
+        outer,
+        dim,
+        inner,
+        n_idx: shape[a],
+    };
+    launch(x.device(), kind, &s, x.buffer(), idx.buffer(), out.buffer())?;
+    Ok(Tensor::record(
+        out,
+        &[x],
+        IndexBackward {
+            kind,
+            axis: a,
+            idx: idx.clone(),
+        },
+    ))
+}
+
 /// y = base with `src` added at the indices (index_add / scatter_add).
-fn add_at(kind: Kind, base: &Tensor, axis: isize, idx: &IndexTensor, src: &Tensor) -> Result<Tensor> {
+fn add_at(kind: IndexKernel, base: &Tensor, axis: isize, idx: &IndexTensor, src: &Tensor) -> Result<Tensor> {
     let a = prepare(kind, base, axis, idx)?;
     base.same_device(kind.name(), src)?;
     let mut expect = base.shape().to_vec();
-    expect[a] = if kind == Kind::IndexAdd {
+    expect[a] = if kind == IndexKernel::IndexAdd {
         idx.len()
     } else {
         idx.shape()[a]
@@ -140,18 +150,13 @@ fn add_at(kind: Kind, base: &Tensor, axis: isize, idx: &IndexTensor, src: &Tenso
             strides: &strides,
         },
     )?;
-    let kernel = if kind == Kind::IndexAdd {
-        IndexKernel::IndexAdd
-    } else {
-        IndexKernel::ScatterAdd
-    };
     let shape = IndexShape {
         outer,
         dim,
         inner,
         n_idx: expect[a],
     };
-    launch(base.device(), kernel, &shape, src.buffer(), idx.buffer(), out.buffer())?;
+    launch(base.device(), kind, &shape, src.buffer(), idx.buffer(), out.buffer())?;
     Ok(Tensor::record(
         out,
         &[base, src],
@@ -166,77 +171,25 @@ fn add_at(kind: Kind, base: &Tensor, axis: isize, idx: &IndexTensor, src: &Tenso
 impl Tensor {
     /// Pick slices `idx` (1-D) along `axis`: the result has `idx.len()` there.
     pub fn index_select(&self, axis: isize, idx: &IndexTensor) -> Result<Tensor> {
-        let a = prepare(Kind::IndexSelect, self, axis, idx)?;
-        let (outer, dim, inner) = view(self.shape(), a);
-        let mut shape = self.shape().to_vec();
-        shape[a] = idx.len();
-        let out = Tensor::uninit(self.device(), &shape)?;
-        let s = IndexShape {
-            outer,
-            dim,
-            inner,
-            n_idx: idx.len(),
-        };
-        launch(
-            self.device(),
-            IndexKernel::IndexSelect,
-            &s,
-            self.buffer(),
-            idx.buffer(),
-            out.buffer(),
-        )?;
-        Ok(Tensor::record(
-            out,
-            &[self],
-            IndexBackward {
-                kind: Kind::IndexSelect,
-                axis: a,
-                idx: idx.clone(),
-            },
-        ))
+        select_at(IndexKernel::IndexSelect, self, axis, idx)
     }
 
     /// A copy of `self` with slice `src[.., j, ..]` added at position `idx[j]`
     /// along `axis` (the adjoint of [`Tensor::index_select`]).
     pub fn index_add(&self, axis: isize, idx: &IndexTensor, src: &Tensor) -> Result<Tensor> {
-        add_at(Kind::IndexAdd, self, axis, idx, src)
+        add_at(IndexKernel::IndexAdd, self, axis, idx, src)
     }
 
     /// Pick one element per output position: y[.., j, ..] = x[.., idx[.., j, ..], ..]
     /// along `axis`; `idx` has the result's shape, which matches `self` on every
     /// other axis (e.g. the logit of each sample's label: `idx` of shape [B, 1]).
     pub fn gather(&self, axis: isize, idx: &IndexTensor) -> Result<Tensor> {
-        let a = prepare(Kind::Gather, self, axis, idx)?;
-        let (outer, dim, inner) = view(self.shape(), a);
-        let out = Tensor::uninit(self.device(), idx.shape())?;
-        let s = IndexShape {
-            outer,
-            dim,
-            inner,
-            n_idx: idx.shape()[a],
-        };
-        launch(
-            self.device(),
-            IndexKernel::Gather,
-            &s,
-            self.buffer(),
-            idx.buffer(),
-            out.buffer(),
-        )?;
-        Ok(Tensor::record(
-            out,
-            &[self],
-            IndexBackward {
-                kind: Kind::Gather,
-                axis: a,
-                idx: idx.clone(),
-            },
-        ))
+        select_at(IndexKernel::Gather, self, axis, idx)
     }
 
     /// A copy of `self` with each `src` element added at the position its index
     /// names along `axis` (the adjoint of [`Tensor::gather`]).
     pub fn scatter_add(&self, axis: isize, idx: &IndexTensor, src: &Tensor) -> Result<Tensor> {
-        add_at(Kind::ScatterAdd, self, axis, idx, src)
+        add_at(IndexKernel::ScatterAdd, self, axis, idx, src)
     }
 }
