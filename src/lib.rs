@@ -23,6 +23,7 @@ pub mod autograd;
 pub mod device;
 mod error;
 pub mod kernels;
+pub mod nn;
 mod ops;
 pub mod optim;
 pub mod tensor;

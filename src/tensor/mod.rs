@@ -157,6 +157,49 @@ impl Tensor {
         }
     }
 
+    /// Overwrite this tensor's values with `src`'s, in place (same shape). Every
+    /// handle sharing the buffer sees the new values: this is how parameters
+    /// are loaded and how running statistics are updated. Not recorded on the
+    /// tape.
+    pub fn assign_(&self, src: &Tensor) -> Result<()> {
+        self.same_device("assign_", src)?;
+        if self.shape() != src.shape() {
+            return Err(Error::shape(
+                "assign_",
+                self.shape(),
+                src.shape(),
+                "assign needs equal shapes",
+            ));
+        }
+        if self.shares_storage(src) {
+            return Ok(());
+        }
+        let strides = shape::contiguous_strides(self.shape());
+        let view = |t: &Tensor| crate::kernels::copy::View {
+            buffer: t.buffer(),
+            offset: 0,
+            strides: &strides,
+        };
+        crate::kernels::copy::launch(self.device(), self.shape(), view(src), view(self))
+    }
+
+    /// Overwrite this tensor's values from the host, in place.
+    pub fn assign_slice_(&self, data: &[f32]) -> Result<()> {
+        if data.len() != self.numel() {
+            return Err(Error::invalid(
+                "assign_slice_",
+                format!(
+                    "tensor of shape {:?} needs {} values but {} were given",
+                    self.shape(),
+                    self.numel(),
+                    data.len()
+                ),
+            ));
+        }
+        self.device().upload(self.buffer(), bytemuck::cast_slice(data));
+        Ok(())
+    }
+
     /// Copy the values to the host (submits pending work and waits).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let bytes = self.device().read(self.buffer(), (self.numel() * 4) as u64)?;

@@ -1,0 +1,47 @@
+//! Layers with named parameters, built from ops.
+//!
+//! A layer is a struct holding its parameters as [`Tensor`] leaves (made with
+//! `requires_grad_()`), implementing [`Module`]. Names follow PyTorch's
+//! conventions (`weight`, `bias`, `running_mean`, …); containers prefix their
+//! children's names with the child's name and a dot (`0.weight`,
+//! `encoder.conv1.bias`), and those names are the keys in safetensors files.
+//! Parameters are updated in place by optimizers and by loading, so handles
+//! taken once (e.g. by an optimizer) stay valid.
+
+mod linear;
+mod sequential;
+
+pub use linear::Linear;
+pub use sequential::Sequential;
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// A layer or a composition of layers.
+pub trait Module: Send + Sync {
+    /// Run the layer. Training-mode behaviour (dropout, batch statistics)
+    /// follows [`Module::set_training`].
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Trainable parameters with their names, in a fixed order.
+    fn parameters(&self) -> Vec<(String, Tensor)>;
+
+    /// Non-trainable state saved with the parameters (e.g. batch norm's
+    /// running statistics), with names.
+    fn buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Switch between training (true) and evaluation (false) mode.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// Just the parameter tensors, for an optimizer.
+    fn parameter_tensors(&self) -> Vec<Tensor> {
+        self.parameters().into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+/// Prefix every name with `prefix.`.
+pub(crate) fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    named.into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)).collect()
+}
