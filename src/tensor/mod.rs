@@ -175,12 +175,23 @@ impl Tensor {
             return Ok(());
         }
         let strides = shape::contiguous_strides(self.shape());
-        let view = |t: &Tensor| crate::kernels::copy::View {
-            buffer: t.buffer(),
-            offset: 0,
-            strides: &strides,
-        };
-        crate::kernels::copy::launch(self.device(), self.shape(), view(src), view(self))
+        let strides = &strides;
+        let (from, to) = (src.buffer(), self.buffer());
+        use crate::kernels::copy::{launch, View};
+        launch(
+            self.device(),
+            self.shape(),
+            View {
+                buffer: from,
+                offset: 0,
+                strides,
+            },
+            View {
+                buffer: to,
+                offset: 0,
+                strides,
+            },
+        )
     }
 
     /// Overwrite this tensor's values from the host, in place.
