@@ -9,6 +9,7 @@ mod common;
 
 mod autograd;
 mod binary;
+mod conv2d;
 mod copy;
 mod errors;
 mod index;

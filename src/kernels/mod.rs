@@ -7,6 +7,7 @@
 //! naga's layout of the WGSL structs; the launchers are internal.
 
 pub mod binary;
+pub mod conv2d;
 pub mod copy;
 pub mod fill;
 pub mod index;
@@ -37,6 +38,7 @@ pub(crate) const UNARY: ShaderSource = shader!("unary.wgsl");
 pub(crate) const BINARY: ShaderSource = shader!("binary.wgsl");
 pub(crate) const WHERE: ShaderSource = shader!("where.wgsl");
 pub(crate) const COPY: ShaderSource = shader!("copy.wgsl");
+pub(crate) const CONV2D: ShaderSource = shader!("conv2d.wgsl");
 pub(crate) const FILL: ShaderSource = shader!("fill.wgsl");
 pub(crate) const REDUCE: ShaderSource = shader!("reduce.wgsl");
 pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl");
@@ -46,7 +48,7 @@ pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
-    vec![UNARY, BINARY, WHERE, COPY, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM]
+    vec![UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM]
 }
 
 /// Invocations per workgroup of the 1-D kernels.

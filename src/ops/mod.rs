@@ -2,6 +2,8 @@
 //! Each op = a forward that calls a kernel + a backward rule made of ops.
 
 mod binary;
+mod conv;
+pub use conv::{Conv2dOptions, ConvTranspose2dOptions};
 mod index;
 mod matmul;
 mod reduce;

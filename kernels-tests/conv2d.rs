@@ -1,0 +1,369 @@
+//! shaders/conv2d.wgsl: conv2d, conv_transpose2d and the weight-gradient
+//! correlation against f64 references on the awkward shapes the models use
+//! (kernel 5 stride 2 padding 2 output_padding 1; kernel 4 stride 2 padding 1;
+//! batch 1; 1×1 and 7×7 maps; 1, 3, 10 and 130 channels; dilation), the loop
+//! splits that keep lavapipe's 65,535-iteration limit away, and first- and
+//! second-order gradient checks through all three ops.
+
+use crate::common::*;
+use balgan::{Conv2dOptions, ConvTranspose2dOptions, Tensor};
+
+/// conv2d from the definition: y[n,o,oy,ox] = b[o] + Σ x[n,i,oy·s−p+ky·d, ox·s−p+kx·d]·w[o,i,ky,kx].
+fn conv_ref(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    b: Option<&[f64]>,
+    o: Conv2dOptions,
+) -> (Vec<f64>, [usize; 4]) {
+    let [n, ci, h, wd] = xs;
+    let [co, _, kh, kw] = ws;
+    let (ho, wo) = (
+        (h + 2 * o.padding.0 - o.dilation.0 * (kh - 1) - 1) / o.stride.0 + 1,
+        (wd + 2 * o.padding.1 - o.dilation.1 * (kw - 1) - 1) / o.stride.1 + 1,
+    );
+    let mut y = vec![0.0; n * co * ho * wo];
+    for b_ in 0..n {
+        for oc in 0..co {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = b.map_or(0.0, |b| b[oc]);
+                    for ic in 0..ci {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * o.stride.0 + ky * o.dilation.0) as isize - o.padding.0 as isize;
+                                let ix = (ox * o.stride.1 + kx * o.dilation.1) as isize - o.padding.1 as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    acc += x[((b_ * ci + ic) * h + iy as usize) * wd + ix as usize]
+                                        * w[((oc * ci + ic) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                    }
+                    y[((b_ * co + oc) * ho + oy) * wo + ox] = acc;
+                }
+            }
+        }
+    }
+    (y, [n, co, ho, wo])
+}
+
+/// conv_transpose2d from its scatter definition: every input element adds
+/// x[n,i,iy,ix]·w[i,o,ky,kx] to output (iy·s−p+ky·d, ix·s−p+kx·d) when inside.
+fn convt_ref(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    b: Option<&[f64]>,
+    o: ConvTranspose2dOptions,
+) -> (Vec<f64>, [usize; 4]) {
+    let [n, ci, h, wd] = xs;
+    let [_, co, kh, kw] = ws;
+    let c = o.conv;
+    let ho = (h - 1) * c.stride.0 + c.dilation.0 * (kh - 1) + o.output_padding.0 + 1 - 2 * c.padding.0;
+    let wo = (wd - 1) * c.stride.1 + c.dilation.1 * (kw - 1) + o.output_padding.1 + 1 - 2 * c.padding.1;
+    let mut y = vec![0.0; n * co * ho * wo];
+    for b_ in 0..n {
+        for oc in 0..co {
+            for k in 0..ho * wo {
+                y[(b_ * co + oc) * ho * wo + k] = b.map_or(0.0, |b| b[oc]);
+            }
+        }
+        for ic in 0..ci {
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let v = x[((b_ * ci + ic) * h + iy) * wd + ix];
+                    for oc in 0..co {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let oy = (iy * c.stride.0 + ky * c.dilation.0) as isize - c.padding.0 as isize;
+                                let ox = (ix * c.stride.1 + kx * c.dilation.1) as isize - c.padding.1 as isize;
+                                if oy >= 0 && ox >= 0 && (oy as usize) < ho && (ox as usize) < wo {
+                                    y[((b_ * co + oc) * ho + oy as usize) * wo + ox as usize] +=
+                                        v * w[((ic * co + oc) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (y, [n, co, ho, wo])
+}
+
+/// The weight gradient from its definition.
+fn wgrad_ref(x: &[f64], xs: [usize; 4], g: &[f64], gs: [usize; 4], k: (usize, usize), o: Conv2dOptions) -> Vec<f64> {
+    let [n, ci, h, wd] = xs;
+    let [_, co, ho, wo] = gs;
+    let mut dw = vec![0.0; co * ci * k.0 * k.1];
+    for oc in 0..co {
+        for ic in 0..ci {
+            for ky in 0..k.0 {
+                for kx in 0..k.1 {
+                    let mut acc = 0.0;
+                    for b_ in 0..n {
+                        for oy in 0..ho {
+                            for ox in 0..wo {
+                                let iy = (oy * o.stride.0 + ky * o.dilation.0) as isize - o.padding.0 as isize;
+                                let ix = (ox * o.stride.1 + kx * o.dilation.1) as isize - o.padding.1 as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    acc += g[((b_ * co + oc) * ho + oy) * wo + ox]
+                                        * x[((b_ * ci + ic) * h + iy as usize) * wd + ix as usize];
+                                }
+                            }
+                        }
+                    }
+                    dw[((oc * ci + ic) * k.0 + ky) * k.1 + kx] = acc;
+                }
+            }
+        }
+    }
+    dw
+}
+
+fn opts(k_s_p_d: (usize, usize, usize, usize)) -> Conv2dOptions {
+    let (_, s, p, d) = k_s_p_d;
+    Conv2dOptions {
+        stride: (s, s),
+        padding: (p, p),
+        dilation: (d, d),
+    }
+}
+
+/// (n, cin, h, w, cout, (k, stride, padding, dilation))
+const CASES: [(usize, usize, usize, usize, usize, (usize, usize, usize, usize)); 9] = [
+    (2, 3, 8, 8, 5, (4, 2, 1, 1)),   // the GANs' down-sampling conv
+    (1, 1, 7, 7, 3, (5, 2, 2, 1)),   // k5 s2 p2, batch 1, 7×7
+    (2, 10, 6, 5, 4, (3, 1, 1, 1)),  // non-square, 10 channels
+    (1, 3, 1, 1, 2, (1, 1, 0, 1)),   // 1×1 map, 1×1 kernel
+    (1, 2, 1, 1, 3, (3, 1, 1, 1)),   // 1×1 map, padded 3×3 kernel
+    (2, 130, 4, 4, 3, (3, 1, 1, 1)), // 130 channels
+    (1, 2, 9, 9, 2, (3, 2, 2, 2)),   // dilation 2
+    (3, 4, 5, 7, 6, (2, 3, 0, 1)),   // stride larger than the kernel
+    (1, 130, 3, 3, 2, (9, 1, 4, 1)), // Cin·kh·kw = 10,530 > 8,192: two channel passes
+];
+
+/// One tolerance for all: sums of up to K = Cin·kh·kw ≈ 10^4 products of
+/// values in [−1, 1], each f32 rounding ≤ 6e-8 relative: 1e-6·K absolute.
+fn tol(k: usize) -> f64 {
+    1e-6 * k as f64
+}
+
+#[test]
+fn conv2d_matches_f64_reference() {
+    let mut rng = Rng::new(70);
+    for (n, ci, h, w, co, ksp) in CASES {
+        let o = opts(ksp);
+        let k = ksp.0;
+        let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+        let wt = rng.uniform(co * ci * k * k, -1.0, 1.0);
+        let b = rng.uniform(co, -1.0, 1.0);
+        let (want, ys) = conv_ref(
+            &to_f64(&x),
+            [n, ci, h, w],
+            &to_f64(&wt),
+            [co, ci, k, k],
+            Some(&to_f64(&b)),
+            o,
+        );
+        let y = tensor(&x, &[n, ci, h, w])
+            .conv2d(&tensor(&wt, &[co, ci, k, k]), Some(&tensor(&b, &[co])), o)
+            .unwrap();
+        assert_eq!(y.shape(), &ys);
+        assert_close(
+            &format!("conv2d {:?} k{k} {o:?}", [n, ci, h, w]),
+            &y.to_vec().unwrap(),
+            &want,
+            tol(ci * k * k),
+            1e-6,
+        );
+        // Without bias.
+        let (want, _) = conv_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [co, ci, k, k], None, o);
+        let y = tensor(&x, &[n, ci, h, w])
+            .conv2d(&tensor(&wt, &[co, ci, k, k]), None, o)
+            .unwrap();
+        assert_close("conv2d no bias", &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_f64_reference() {
+    let mut rng = Rng::new(71);
+    // (n, cin, h, w, cout, (k, s, p, d), output_padding)
+    let cases = [
+        (2, 3, 4, 4, 5, (4, 2, 1, 1), 0),   // the GANs' up-sampling conv: 4 → 8
+        (1, 2, 4, 4, 3, (5, 2, 2, 1), 1),   // k5 s2 p2 op1: 4 → 8
+        (1, 130, 2, 2, 3, (4, 2, 1, 1), 0), // 130 channels
+        (2, 1, 1, 1, 10, (4, 1, 0, 1), 0),  // 1×1 → 4×4 (a "project and reshape" start)
+        (1, 3, 3, 5, 2, (3, 2, 1, 2), 1),   // dilation 2 with output padding
+        (1, 2, 7, 7, 1, (3, 1, 1, 1), 0),   // 7×7, stride 1
+    ];
+    for (n, ci, h, w, co, ksp, op) in cases {
+        let k = ksp.0;
+        let o = ConvTranspose2dOptions {
+            conv: opts(ksp),
+            output_padding: (op, op),
+        };
+        let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+        let wt = rng.uniform(ci * co * k * k, -1.0, 1.0);
+        let b = rng.uniform(co, -1.0, 1.0);
+        let (want, ys) = convt_ref(
+            &to_f64(&x),
+            [n, ci, h, w],
+            &to_f64(&wt),
+            [ci, co, k, k],
+            Some(&to_f64(&b)),
+            o,
+        );
+        let y = tensor(&x, &[n, ci, h, w])
+            .conv_transpose2d(&tensor(&wt, &[ci, co, k, k]), Some(&tensor(&b, &[co])), o)
+            .unwrap();
+        assert_eq!(y.shape(), &ys, "{o:?}");
+        assert_close(
+            &format!("conv_transpose2d {:?} k{k} {o:?}", [n, ci, h, w]),
+            &y.to_vec().unwrap(),
+            &want,
+            tol(ci * k * k),
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn weight_grad_matches_f64_reference() {
+    let mut rng = Rng::new(72);
+    for (n, ci, h, w, co, ksp) in CASES {
+        let o = opts(ksp);
+        let k = ksp.0;
+        let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+        let (ho, wo) = o.output_size((h, w), (k, k)).unwrap();
+        let g = rng.uniform(n * co * ho * wo, -1.0, 1.0);
+        let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, ho, wo], (k, k), o);
+        let dw = tensor(&x, &[n, ci, h, w])
+            .conv2d_weight_grad(&tensor(&g, &[n, co, ho, wo]), (k, k), o)
+            .unwrap();
+        assert_eq!(dw.shape(), &[co, ci, k, k]);
+        assert_close(
+            &format!("weight grad {:?} k{k} {o:?}", [n, ci, h, w]),
+            &dw.to_vec().unwrap(),
+            &want,
+            tol(n * ho * wo),
+            1e-6,
+        );
+    }
+}
+
+/// N·Ho·Wo = 2·200·200 = 80,000 > 65,535 positions per weight: a kernel with
+/// one invocation per weight walking every position would be cut short on
+/// lavapipe; the slabs of 4,096 positions keep it whole.
+#[test]
+fn weight_grad_over_more_positions_than_the_loop_limit() {
+    let mut rng = Rng::new(73);
+    let (n, ci, h, w, co, k) = (2, 1, 200, 200, 2, 3);
+    let o = Conv2dOptions::new(1, 1);
+    let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+    let g = rng.uniform(n * co * h * w, -1.0, 1.0);
+    let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, h, w], (k, k), o);
+    let dw = tensor(&x, &[n, ci, h, w])
+        .conv2d_weight_grad(&tensor(&g, &[n, co, h, w]), (k, k), o)
+        .unwrap();
+    // 80,000 terms of magnitude ≤ 1 summed as 20 Kahan-compensated slabs then pairwise.
+    assert_close(
+        "weight grad, 80,000 positions",
+        &dw.to_vec().unwrap(),
+        &want,
+        1e-3,
+        1e-5,
+    );
+}
+
+#[test]
+fn conv_gradients_first_and_second_order() {
+    let mut rng = Rng::new(74);
+    // (x shape, weight k, stride, padding, cout)
+    for (xs, k, s, p, co) in [
+        ([2usize, 2, 5, 5], 3usize, 2usize, 1usize, 3usize),
+        ([1, 3, 4, 4], 4, 2, 1, 2),
+        ([2, 1, 3, 3], 1, 1, 0, 2),
+    ] {
+        let o = Conv2dOptions::new(s, p);
+        let ci = xs[1];
+        let ws = [co, ci, k, k];
+        check_op(OpCheck {
+            name: &format!("conv2d {xs:?} k{k} s{s} p{p}"),
+            inputs: vec![
+                (rng.uniform(numel(&xs), -1.0, 1.0), xs.to_vec()),
+                (rng.uniform(numel(&ws), -0.5, 0.5), ws.to_vec()),
+                (rng.uniform(co, -0.5, 0.5), vec![co]),
+            ],
+            gpu: &|t| t[0].conv2d(&t[1], Some(&t[2]), o),
+            cpu: &|v| conv_ref(&v[0], xs, &v[1], ws, Some(&v[2]), o).0,
+            second_order: true,
+        });
+    }
+    // Transposed: k4 s2 p1 (4 → 8 up-sampling at small scale) and k5 s2 p2 op1.
+    for (xs, k, s, p, op, co) in [
+        ([1usize, 2, 2, 2], 4usize, 2usize, 1usize, 0usize, 3usize),
+        ([2, 2, 2, 3], 5, 2, 2, 1, 1),
+    ] {
+        let o = ConvTranspose2dOptions::new(s, p, op);
+        let ws = [xs[1], co, k, k];
+        check_op(OpCheck {
+            name: &format!("conv_transpose2d {xs:?} k{k} s{s} p{p} op{op}"),
+            inputs: vec![
+                (rng.uniform(numel(&xs), -1.0, 1.0), xs.to_vec()),
+                (rng.uniform(numel(&ws), -0.5, 0.5), ws.to_vec()),
+                (rng.uniform(co, -0.5, 0.5), vec![co]),
+            ],
+            gpu: &|t| t[0].conv_transpose2d(&t[1], Some(&t[2]), o),
+            cpu: &|v| convt_ref(&v[0], xs, &v[1], ws, Some(&v[2]), o).0,
+            second_order: true,
+        });
+    }
+    // The weight-gradient op itself (it sits inside double backward).
+    let (xs, k, o) = ([2usize, 2, 4, 4], 3usize, Conv2dOptions::new(1, 1));
+    let gs = [2usize, 3, 4, 4];
+    check_op(OpCheck {
+        name: "conv2d_weight_grad",
+        inputs: vec![
+            (rng.uniform(numel(&xs), -1.0, 1.0), xs.to_vec()),
+            (rng.uniform(numel(&gs), -1.0, 1.0), gs.to_vec()),
+        ],
+        gpu: &|t| t[0].conv2d_weight_grad(&t[1], (k, k), o),
+        cpu: &|v| wgrad_ref(&v[0], xs, &v[1], gs, (k, k), o),
+        second_order: true,
+    });
+}
+
+#[test]
+fn bad_convolutions_are_clear_errors() {
+    let x = Tensor::zeros(dev(), &[1, 3, 4, 4]).unwrap();
+    let w = Tensor::zeros(dev(), &[2, 4, 3, 3]).unwrap();
+    let e = x.conv2d(&w, None, Conv2dOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("input has 3 channels, weight expects 4"), "{e}");
+    let w = Tensor::zeros(dev(), &[2, 3, 5, 5]).unwrap();
+    let e = x.conv2d(&w, None, Conv2dOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("does not fit"), "{e}");
+    let w = Tensor::zeros(dev(), &[2, 3, 3, 3]).unwrap();
+    let b = Tensor::zeros(dev(), &[3]).unwrap();
+    assert!(
+        x.conv2d(&w, Some(&b), Conv2dOptions::default()).is_err(),
+        "bias of the wrong size"
+    );
+    assert!(x.conv2d(&w, None, Conv2dOptions::new(0, 0)).is_err(), "stride 0");
+    let flat = Tensor::zeros(dev(), &[3, 4, 4]).unwrap();
+    assert!(flat
+        .conv2d(&w, None, Conv2dOptions::default())
+        .unwrap_err()
+        .to_string()
+        .contains("must be 4-D"));
+    let wt = Tensor::zeros(dev(), &[3, 2, 4, 4]).unwrap();
+    let e = x
+        .conv_transpose2d(&wt, None, ConvTranspose2dOptions::new(2, 1, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output_padding"), "{e}");
+}

@@ -1,0 +1,197 @@
+//! Launcher for `shaders/conv2d.wgsl`: direct conv2d, transposed conv2d and
+//! the weight-gradient correlation, NCHW with PyTorch weight layouts.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_u32, grid, reduce, CONV2D, WG};
+use crate::device::{Device, Dispatch};
+use crate::error::Result;
+
+/// Mirrors `ConvParams` in `shaders/conv2d.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+pub struct ConvParams {
+    pub n: u32,
+    pub cin: u32,
+    pub h: u32,
+    pub w: u32,
+    pub cout: u32,
+    pub ho: u32,
+    pub wo: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub ph: u32,
+    pub pw: u32,
+    pub dh: u32,
+    pub dw: u32,
+    pub has_bias: u32,
+    pub ci_begin: u32,
+    pub ci_end: u32,
+    pub m_begin: u32,
+    pub m_end: u32,
+    pub accumulate: u32,
+    pub slab: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// Most (input channel × kernel tap) iterations one invocation runs per dispatch.
+pub(crate) const MAX_TAPS: usize = 8192;
+/// Most output positions one weight-gradient slab sums.
+pub(crate) const WGRAD_CHUNK: usize = 4096;
+
+/// Geometry of one convolution, in conv2d's terms: `h, w` are the input of
+/// the forward conv and `ho, wo` its output (for a transposed conv, its input
+/// and output are swapped relative to these).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvGeometry {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+}
+
+impl ConvGeometry {
+    fn params(&self) -> Result<ConvParams> {
+        let c = |what: &str, v: usize| check_u32(what, v);
+        check_u32("conv input elements", self.n * self.cin * self.h * self.w)?;
+        check_u32("conv output elements", self.n * self.cout * self.ho * self.wo)?;
+        Ok(ConvParams {
+            n: c("batch", self.n)?,
+            cin: c("channels", self.cin)?,
+            h: c("height", self.h)?,
+            w: c("width", self.w)?,
+            cout: c("channels", self.cout)?,
+            ho: c("height", self.ho)?,
+            wo: c("width", self.wo)?,
+            kh: c("kernel", self.kh)?,
+            kw: c("kernel", self.kw)?,
+            sh: c("stride", self.stride.0)?,
+            sw: c("stride", self.stride.1)?,
+            ph: c("padding", self.padding.0)?,
+            pw: c("padding", self.padding.1)?,
+            dh: c("dilation", self.dilation.0)?,
+            dw: c("dilation", self.dilation.1)?,
+            ..Default::default()
+        })
+    }
+}
+
+/// Which direct kernel: forward conv or its input adjoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConvKind {
+    /// y = conv2d(x, w): x [n, cin, h, w] → y [n, cout, ho, wo], w [cout, cin, kh, kw].
+    Forward,
+    /// y = conv_transpose2d(x, w): x [n, cin, h, w] → y [n, cout, ho, wo],
+    /// w [cin, cout, kh, kw]; here (h, w) is the *small* side.
+    Transpose,
+}
+
+/// Run conv2d or conv_transpose2d. For `Transpose`, `g` describes the
+/// transposed conv itself: input `cin × h × w`, output `cout × ho × wo`.
+pub(crate) fn launch(
+    dev: &Device,
+    kind: ConvKind,
+    g: &ConvGeometry,
+    x: &wgpu::Buffer,
+    w: &wgpu::Buffer,
+    bias: Option<&wgpu::Buffer>,
+    y: &wgpu::Buffer,
+) -> Result<()> {
+    let out_n = g.n * g.cout * g.ho * g.wo;
+    if out_n == 0 {
+        return Ok(());
+    }
+    let entry = match kind {
+        ConvKind::Forward => "conv2d_direct",
+        ConvKind::Transpose => "conv_transpose2d_direct",
+    };
+    let mut p = g.params()?;
+    p.has_bias = bias.is_some() as u32;
+    // Any buffer can stand in for a missing bias: it is never read.
+    let bias = bias.unwrap_or(w);
+    let workgroups = grid(
+        (out_n as u64).div_ceil(WG as u64),
+        dev.limits().max_compute_workgroups_per_dimension,
+    )?;
+    let per_channel = (g.kh * g.kw).max(1);
+    let ci_step = (MAX_TAPS / per_channel).max(1);
+    let mut ci = 0;
+    loop {
+        let end = (ci + ci_step).min(g.cin);
+        p.ci_begin = ci as u32;
+        p.ci_end = end as u32;
+        p.accumulate = (ci > 0) as u32;
+        dev.dispatch(&Dispatch {
+            source: CONV2D,
+            entry,
+            constants: &[],
+            params: bytemuck::bytes_of(&p),
+            inputs: &[x, w, bias],
+            outputs: &[y],
+            workgroups,
+        })?;
+        if end >= g.cin {
+            return Ok(());
+        }
+        ci = end;
+    }
+}
+
+/// dw[cout, cin, kh, kw] = Σ_{n, oy, ox} gy[n, cout, oy, ox] · x[n, cin, iy, ix] for the
+/// conv2d described by `g`, in slabs of at most `WGRAD_CHUNK` positions summed
+/// by the reduction kernel.
+pub(crate) fn weight_grad(
+    dev: &Device,
+    g: &ConvGeometry,
+    x: &wgpu::Buffer,
+    gy: &wgpu::Buffer,
+    dw: &wgpu::Buffer,
+) -> Result<()> {
+    let per_slab = g.cout * g.cin * g.kh * g.kw;
+    if per_slab == 0 {
+        return Ok(());
+    }
+    let positions = g.n * g.ho * g.wo;
+    let slabs = positions.div_ceil(WGRAD_CHUNK).max(1);
+    check_u32("weight-gradient partial sums", per_slab * slabs)?;
+    let mut p = g.params()?;
+    let workgroups = grid(
+        (per_slab as u64).div_ceil(WG as u64),
+        dev.limits().max_compute_workgroups_per_dimension,
+    )?;
+    let partial = if slabs > 1 {
+        Some(dev.alloc_f32(per_slab * slabs)?)
+    } else {
+        None
+    };
+    let out = partial.as_ref().map(|b| b.buffer()).unwrap_or(dw);
+    for s in 0..slabs {
+        p.slab = s as u32;
+        p.m_begin = (s * WGRAD_CHUNK) as u32;
+        p.m_end = ((s + 1) * WGRAD_CHUNK).min(positions) as u32;
+        dev.dispatch(&Dispatch {
+            source: CONV2D,
+            entry: "conv2d_weight_grad_direct",
+            constants: &[],
+            params: bytemuck::bytes_of(&p),
+            inputs: &[x, gy, x],
+            outputs: &[out],
+            workgroups,
+        })?;
+    }
+    match &partial {
+        Some(part) => reduce::launch(dev, reduce::ReduceOp::Sum, 1, slabs, per_slab, 1.0, part.buffer(), dw),
+        None => Ok(()),
+    }
+}
