@@ -146,16 +146,29 @@ const CASES: [(usize, usize, usize, usize, usize, (usize, usize, usize, usize));
     (1, 130, 3, 3, 2, (9, 1, 4, 1)), // Cin·kh·kw = 10,530 > 8,192: two channel passes
 ];
 
+/// Shapes large enough for the implicit GEMM (both output sides ≥ 16, ≥ 32
+/// taps), not multiples of the 64-wide tiles.
+const GEMM_CASES: [(usize, usize, usize, usize, usize, (usize, usize, usize, usize)); 4] = [
+    (2, 16, 6, 6, 20, (3, 1, 1, 1)),
+    (1, 64, 9, 7, 70, (4, 2, 1, 1)),
+    (3, 5, 8, 8, 17, (3, 2, 2, 2)),
+    (2, 33, 4, 4, 65, (1, 1, 0, 1)),
+];
+
 /// One tolerance for all: sums of up to K = Cin·kh·kw ≈ 10^4 products of
 /// values in [−1, 1], each f32 rounding ≤ 6e-8 relative: 1e-6·K absolute.
 fn tol(k: usize) -> f64 {
     1e-6 * k as f64
 }
 
+fn on_device(d: &balgan::Device, data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(d, data, shape).unwrap()
+}
+
 #[test]
 fn conv2d_matches_f64_reference() {
     let mut rng = Rng::new(70);
-    for (n, ci, h, w, co, ksp) in CASES {
+    for (n, ci, h, w, co, ksp) in CASES.into_iter().chain(GEMM_CASES) {
         let o = opts(ksp);
         let k = ksp.0;
         let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
@@ -169,23 +182,22 @@ fn conv2d_matches_f64_reference() {
             Some(&to_f64(&b)),
             o,
         );
-        let y = tensor(&x, &[n, ci, h, w])
-            .conv2d(&tensor(&wt, &[co, ci, k, k]), Some(&tensor(&b, &[co])), o)
-            .unwrap();
-        assert_eq!(y.shape(), &ys);
-        assert_close(
-            &format!("conv2d {:?} k{k} {o:?}", [n, ci, h, w]),
-            &y.to_vec().unwrap(),
-            &want,
-            tol(ci * k * k),
-            1e-6,
-        );
-        // Without bias.
-        let (want, _) = conv_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [co, ci, k, k], None, o);
-        let y = tensor(&x, &[n, ci, h, w])
-            .conv2d(&tensor(&wt, &[co, ci, k, k]), None, o)
-            .unwrap();
-        assert_close("conv2d no bias", &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+        let (want_nb, _) = conv_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [co, ci, k, k], None, o);
+        for (tuning, d) in tuned_devices() {
+            let (xt, wt_) = (on_device(d, &x, &[n, ci, h, w]), on_device(d, &wt, &[co, ci, k, k]));
+            let y = xt.conv2d(&wt_, Some(&on_device(d, &b, &[co])), o).unwrap();
+            assert_eq!(y.shape(), &ys);
+            let what = format!("{tuning:?} conv2d {:?} k{k} {o:?}", [n, ci, h, w]);
+            assert_close(&what, &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+            let y = xt.conv2d(&wt_, None, o).unwrap();
+            assert_close(
+                &format!("{what} without bias"),
+                &y.to_vec().unwrap(),
+                &want_nb,
+                tol(ci * k * k),
+                1e-6,
+            );
+        }
     }
 }
 
@@ -200,6 +212,8 @@ fn conv_transpose2d_matches_f64_reference() {
         (2, 1, 1, 1, 10, (4, 1, 0, 1), 0),  // 1×1 → 4×4 (a "project and reshape" start)
         (1, 3, 3, 5, 2, (3, 2, 1, 2), 1),   // dilation 2 with output padding
         (1, 2, 7, 7, 1, (3, 1, 1, 1), 0),   // 7×7, stride 1
+        (2, 20, 3, 3, 18, (4, 2, 1, 1), 0), // implicit GEMM: 3 → 6
+        (1, 40, 4, 5, 33, (5, 2, 2, 1), 1), // implicit GEMM with output padding
     ];
     for (n, ci, h, w, co, ksp, op) in cases {
         let k = ksp.0;
@@ -218,66 +232,63 @@ fn conv_transpose2d_matches_f64_reference() {
             Some(&to_f64(&b)),
             o,
         );
-        let y = tensor(&x, &[n, ci, h, w])
-            .conv_transpose2d(&tensor(&wt, &[ci, co, k, k]), Some(&tensor(&b, &[co])), o)
-            .unwrap();
-        assert_eq!(y.shape(), &ys, "{o:?}");
-        assert_close(
-            &format!("conv_transpose2d {:?} k{k} {o:?}", [n, ci, h, w]),
-            &y.to_vec().unwrap(),
-            &want,
-            tol(ci * k * k),
-            1e-6,
-        );
+        for (tuning, d) in tuned_devices() {
+            let xt = on_device(d, &x, &[n, ci, h, w]);
+            let y = xt
+                .conv_transpose2d(&on_device(d, &wt, &[ci, co, k, k]), Some(&on_device(d, &b, &[co])), o)
+                .unwrap();
+            assert_eq!(y.shape(), &ys, "{o:?}");
+            let what = format!("{tuning:?} conv_transpose2d {:?} k{k} {o:?}", [n, ci, h, w]);
+            assert_close(&what, &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+        }
     }
 }
 
 #[test]
 fn weight_grad_matches_f64_reference() {
     let mut rng = Rng::new(72);
-    for (n, ci, h, w, co, ksp) in CASES {
+    for (n, ci, h, w, co, ksp) in CASES.into_iter().chain(GEMM_CASES) {
         let o = opts(ksp);
         let k = ksp.0;
         let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
         let (ho, wo) = o.output_size((h, w), (k, k)).unwrap();
         let g = rng.uniform(n * co * ho * wo, -1.0, 1.0);
         let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, ho, wo], (k, k), o);
-        let dw = tensor(&x, &[n, ci, h, w])
-            .conv2d_weight_grad(&tensor(&g, &[n, co, ho, wo]), (k, k), o)
-            .unwrap();
-        assert_eq!(dw.shape(), &[co, ci, k, k]);
-        assert_close(
-            &format!("weight grad {:?} k{k} {o:?}", [n, ci, h, w]),
-            &dw.to_vec().unwrap(),
-            &want,
-            tol(n * ho * wo),
-            1e-6,
-        );
+        for (tuning, d) in tuned_devices() {
+            let xt = on_device(d, &x, &[n, ci, h, w]);
+            let dw = xt
+                .conv2d_weight_grad(&on_device(d, &g, &[n, co, ho, wo]), (k, k), o)
+                .unwrap();
+            assert_eq!(dw.shape(), &[co, ci, k, k]);
+            let what = format!("{tuning:?} weight grad {:?} k{k} {o:?}", [n, ci, h, w]);
+            assert_close(&what, &dw.to_vec().unwrap(), &want, tol(n * ho * wo), 1e-6);
+        }
     }
 }
 
 /// N·Ho·Wo = 2·200·200 = 80,000 > 65,535 positions per weight: a kernel with
 /// one invocation per weight walking every position would be cut short on
-/// lavapipe; the slabs of 4,096 positions keep it whole.
+/// lavapipe; slabs of 4,096 positions keep it whole. Cout = 2 runs the direct
+/// kernel, Cout = 16 with 36 taps the implicit GEMM; both tunings.
 #[test]
 fn weight_grad_over_more_positions_than_the_loop_limit() {
     let mut rng = Rng::new(73);
-    let (n, ci, h, w, co, k) = (2, 1, 200, 200, 2, 3);
-    let o = Conv2dOptions::new(1, 1);
-    let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
-    let g = rng.uniform(n * co * h * w, -1.0, 1.0);
-    let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, h, w], (k, k), o);
-    let dw = tensor(&x, &[n, ci, h, w])
-        .conv2d_weight_grad(&tensor(&g, &[n, co, h, w]), (k, k), o)
-        .unwrap();
-    // 80,000 terms of magnitude ≤ 1 summed as 20 Kahan-compensated slabs then pairwise.
-    assert_close(
-        "weight grad, 80,000 positions",
-        &dw.to_vec().unwrap(),
-        &want,
-        1e-3,
-        1e-5,
-    );
+    for (ci, co) in [(1usize, 2usize), (4, 16)] {
+        let (n, h, w, k) = (2, 200, 200, 3);
+        let o = Conv2dOptions::new(1, 1);
+        let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+        let g = rng.uniform(n * co * h * w, -1.0, 1.0);
+        let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, h, w], (k, k), o);
+        for (tuning, d) in tuned_devices() {
+            let xt = on_device(d, &x, &[n, ci, h, w]);
+            let dw = xt
+                .conv2d_weight_grad(&on_device(d, &g, &[n, co, h, w]), (k, k), o)
+                .unwrap();
+            // 80,000 terms of magnitude ≤ 1 summed in 20 slabs, then pairwise.
+            let what = format!("{tuning:?} weight grad {ci}→{co}, 80,000 positions");
+            assert_close(&what, &dw.to_vec().unwrap(), &want, 1e-3, 1e-5);
+        }
+    }
 }
 
 #[test]

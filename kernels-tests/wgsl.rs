@@ -329,7 +329,7 @@ fn params_layouts_match_rust() {
         rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
         rust_layout!(conv2d::ConvParams in "conv2d.wgsl" {
             n, cin, h, w, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, has_bias, ci_begin, ci_end, m_begin, m_end,
-            accumulate, slab, _pad1, _pad2
+            accumulate, slab, k_chunk, _pad2
         }),
         rust_layout!(reduce::ReduceParams in "reduce.wgsl" { outer, len, inner, chunks, op, scale, _pad0, _pad1 }),
         rust_layout!(matmul::MatmulParams in "matmul.wgsl" {

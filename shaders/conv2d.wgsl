@@ -14,6 +14,21 @@
 // input channels are walked in [ci_begin, ci_end) per dispatch (the launcher
 // splits Cin·kh·kw and accumulates), the weight gradient's sum in chunks.
 // `accumulate = 1` adds to the output instead of overwriting it (and skips the bias).
+//
+// conv_gemm_tiled / conv_gemm_regtile: the same three products as implicit
+// GEMMs, for larger channel counts. The im2col matrix is never stored: each
+// tile load gathers its element from the image (zero in the padding). MODE
+// (a pipeline constant) picks the problem:
+//   MODE 0, conv2d:           C[m, co] = Σ_k A[m, k]·B[k, co], m = (n, oy, ox),
+//                             k = (ci, ky, kx), A = im2col(x), B[k, co] = w[co, k]
+//   MODE 1, conv_transpose2d: the same with A[m, k] = x[n, ci, iy, ix] where
+//                             iy·sh = oy + ph − ky·dh (zero if not a whole step),
+//                             B[k, co] = w[ci, co, ky, kx]
+//   MODE 2, weight gradient:  C[co, k] = Σ_m g[n, co, oy, ox]·im2col(x)[m, k],
+//                             split along m into slabs of k_chunk positions
+// conv_gemm_tiled (GPUs) is matmul_tiled's 64×64 tile, K steps of 16 through
+// workgroup memory; conv_gemm_regtile (CPU drivers) keeps a 4×8 tile of C per
+// invocation with no workgroup memory and no barriers.
 
 struct ConvParams {
     n: u32,
@@ -38,7 +53,7 @@ struct ConvParams {
     m_end: u32,
     accumulate: u32,
     slab: u32,
-    _pad1: u32,
+    k_chunk: u32,
     _pad2: u32,
 }
 
@@ -159,4 +174,185 @@ fn conv2d_weight_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
         }
     }
     dst[p.slab * per_slab + t] = acc;
+}
+
+override MODE: u32 = 0u;
+
+// GEMM sizes of the problem MODE names.
+fn gemm_m() -> u32 {
+    if (MODE == 2u) {
+        return p.cout;
+    }
+    return p.n * p.ho * p.wo;
+}
+
+fn gemm_n() -> u32 {
+    if (MODE == 2u) {
+        return p.cin * p.kh * p.kw;
+    }
+    return p.cout;
+}
+
+fn gemm_k() -> u32 {
+    if (MODE == 2u) {
+        return p.n * p.ho * p.wo;
+    }
+    return p.cin * p.kh * p.kw;
+}
+
+// im2col(x)[m, k] of the forward conv (MODE 0 and 2), or the transposed conv's
+// gathered input (MODE 1). Zero outside the image.
+fn image_at(m: u32, k: u32) -> f32 {
+    let hw = p.ho * p.wo;
+    let n = m / hw;
+    let oy = (m % hw) / p.wo;
+    let ox = m % p.wo;
+    let taps = p.kh * p.kw;
+    let ci = k / taps;
+    let ky = (k % taps) / p.kw;
+    let kx = k % p.kw;
+    var iy: i32;
+    var ix: i32;
+    if (MODE == 1u) {
+        let ty = i32(oy + p.ph) - i32(ky * p.dh);
+        let tx = i32(ox + p.pw) - i32(kx * p.dw);
+        if (ty < 0 || tx < 0 || u32(ty) % p.sh != 0u || u32(tx) % p.sw != 0u) {
+            return 0.0;
+        }
+        iy = ty / i32(p.sh);
+        ix = tx / i32(p.sw);
+    } else {
+        iy = i32(oy * p.sh + ky * p.dh) - i32(p.ph);
+        ix = i32(ox * p.sw + kx * p.dw) - i32(p.pw);
+    }
+    if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
+        return 0.0;
+    }
+    return src[((n * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+}
+
+// A[row, k] of the GEMM (zero beyond its size).
+fn load_a(row: u32, k: u32, k_end: u32) -> f32 {
+    if (row >= gemm_m() || k >= k_end) {
+        return 0.0;
+    }
+    if (MODE == 2u) {
+        // g[n, co, oy, ox] with m = k = (n, oy, ox), co = row.
+        let hw = p.ho * p.wo;
+        return wt[((k / hw) * p.cout + row) * hw + k % hw];
+    }
+    return image_at(row, k);
+}
+
+// B[k, col] of the GEMM (zero beyond its size).
+fn load_b(k: u32, col: u32, k_end: u32) -> f32 {
+    if (col >= gemm_n() || k >= k_end) {
+        return 0.0;
+    }
+    if (MODE == 2u) {
+        return image_at(k, col);
+    }
+    let taps = p.kh * p.kw;
+    if (MODE == 1u) {
+        return wt[((k / taps) * p.cout + col) * taps + k % taps];
+    }
+    return wt[col * gemm_k() + k];
+}
+
+// C[row, col] = v: NCHW output (with bias) for MODE 0/1, a weight-gradient slab for MODE 2.
+fn store_c(row: u32, col: u32, v: f32, split: u32) {
+    if (row >= gemm_m() || col >= gemm_n()) {
+        return;
+    }
+    if (MODE == 2u) {
+        dst[(split * p.cout + row) * gemm_n() + col] = v;
+        return;
+    }
+    let hw = p.ho * p.wo;
+    var out = v;
+    if (p.has_bias == 1u) {
+        out = out + bias[col];
+    }
+    dst[((row / hw) * p.cout + col) * hw + row % hw] = out;
+}
+
+var<workgroup> As: array<vec4<f32>, 256>;
+var<workgroup> Bs: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(256)
+fn conv_gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let split = wid.z;
+    let row0 = wid.y * 64u;
+    let col0 = wid.x * 64u;
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let k_begin = split * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, gemm_k());
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + 16u) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let e = lid + r * 256u;
+            // A tile (mm, kk) with kk fastest; B tile (kk, nn) with nn fastest.
+            let mm = e / 16u;
+            let kk = e % 16u;
+            As[kk * 16u + mm / 4u][mm % 4u] = load_a(row0 + mm, k0 + kk, k_end);
+            let kb = e / 64u;
+            let nn = e % 64u;
+            Bs[kb * 16u + nn / 4u][nn % 4u] = load_b(k0 + kb, col0 + nn, k_end);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+            let av = As[kk * 16u + ty];
+            let bv = Bs[kk * 16u + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+        }
+        workgroupBarrier();
+    }
+    var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            store_c(row0 + ty * 4u + i, col0 + tx * 4u + j, rows[i][j], split);
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn conv_gemm_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let split = wid.z;
+    let row0 = wid.y * 32u + lid.y * 4u;
+    let col0 = wid.x * 64u + lid.x * 8u;
+    let k_begin = split * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, gemm_k());
+    var lo = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var hi = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var k = k_begin; k < k_end; k = k + 1u) {
+        let b0 = vec4<f32>(load_b(k, col0, k_end), load_b(k, col0 + 1u, k_end), load_b(k, col0 + 2u, k_end),
+                           load_b(k, col0 + 3u, k_end));
+        let b1 = vec4<f32>(load_b(k, col0 + 4u, k_end), load_b(k, col0 + 5u, k_end), load_b(k, col0 + 6u, k_end),
+                           load_b(k, col0 + 7u, k_end));
+        let a0 = load_a(row0, k, k_end);
+        let a1 = load_a(row0 + 1u, k, k_end);
+        let a2 = load_a(row0 + 2u, k, k_end);
+        let a3 = load_a(row0 + 3u, k, k_end);
+        lo[0] = fma(vec4<f32>(a0), b0, lo[0]);
+        hi[0] = fma(vec4<f32>(a0), b1, hi[0]);
+        lo[1] = fma(vec4<f32>(a1), b0, lo[1]);
+        hi[1] = fma(vec4<f32>(a1), b1, hi[1]);
+        lo[2] = fma(vec4<f32>(a2), b0, lo[2]);
+        hi[2] = fma(vec4<f32>(a2), b1, hi[2]);
+        lo[3] = fma(vec4<f32>(a3), b0, lo[3]);
+        hi[3] = fma(vec4<f32>(a3), b1, hi[3]);
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            store_c(row0 + i, col0 + j, lo[i][j], split);
+            store_c(row0 + i, col0 + 4u + j, hi[i][j], split);
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{check_u32, grid, reduce, CONV2D, WG};
-use crate::device::{Device, Dispatch};
+use crate::device::{Device, Dispatch, Tuning};
 use crate::error::Result;
 
 /// Mirrors `ConvParams` in `shaders/conv2d.wgsl`.
@@ -33,7 +33,7 @@ pub struct ConvParams {
     pub m_end: u32,
     pub accumulate: u32,
     pub slab: u32,
-    pub _pad1: u32,
+    pub k_chunk: u32,
     pub _pad2: u32,
 }
 
@@ -41,6 +41,59 @@ pub struct ConvParams {
 pub(crate) const MAX_TAPS: usize = 8192;
 /// Most output positions one weight-gradient slab sums.
 pub(crate) const WGRAD_CHUNK: usize = 4096;
+/// Longest reduction (Cin·kh·kw) the implicit GEMM takes for conv2d and
+/// conv_transpose2d; longer ones run the direct kernel in channel passes.
+pub(crate) const GEMM_MAX_K: usize = 8192;
+
+/// Whether a product of these sizes is worth the implicit GEMM: both output
+/// sides must fill a good part of a 64-wide tile and the reduction must be
+/// more than a few taps. Small channel counts (an RGB input, a 1-channel
+/// output) run the direct kernel.
+fn gemm_worth_it(rows: usize, cols: usize, depth: usize) -> bool {
+    rows >= 16 && cols >= 16 && depth >= 32
+}
+
+/// The implicit-GEMM entry for this device and its tile height.
+fn gemm_entry(dev: &Device) -> (&'static str, usize) {
+    match dev.tuning() {
+        Tuning::Cpu => ("conv_gemm_regtile", 32),
+        _ => ("conv_gemm_tiled", 64),
+    }
+}
+
+/// Record one implicit-GEMM dispatch of `MODE` over an `m × n` output in `splits` slabs.
+fn gemm(
+    dev: &Device,
+    mode: u32,
+    p: &ConvParams,
+    (m, n, splits): (usize, usize, usize),
+    inputs: [&wgpu::Buffer; 3],
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    let (entry, tile_m) = gemm_entry(dev);
+    let workgroups = [
+        n.div_ceil(64) as u32,
+        m.div_ceil(tile_m) as u32,
+        check_u32("conv splits", splits)?,
+    ];
+    let max = dev.limits().max_compute_workgroups_per_dimension;
+    if let Some(&w) = workgroups.iter().find(|&&w| w > max) {
+        return Err(crate::error::Error::LimitExceeded {
+            what: format!("convolution grid {workgroups:?}"),
+            requested: w as u64,
+            limit: max as u64,
+        });
+    }
+    dev.dispatch(&Dispatch {
+        source: CONV2D,
+        entry,
+        constants: &[("MODE", mode as f64)],
+        params: bytemuck::bytes_of(p),
+        inputs: &inputs,
+        outputs: &[out],
+        workgroups,
+    })
+}
 
 /// Geometry of one convolution, in conv2d's terms: `h, w` are the input of
 /// the forward conv and `ho, wo` its output (for a transposed conv, its input
@@ -120,6 +173,12 @@ pub(crate) fn launch(
     p.has_bias = bias.is_some() as u32;
     // Any buffer can stand in for a missing bias: it is never read.
     let bias = bias.unwrap_or(w);
+    let depth = g.cin * g.kh * g.kw;
+    if depth <= GEMM_MAX_K && gemm_worth_it(g.n * g.ho * g.wo, g.cout, depth) {
+        p.k_chunk = check_u32("conv reduction", depth)?;
+        let mode = if kind == ConvKind::Forward { 0 } else { 1 };
+        return gemm(dev, mode, &p, (g.n * g.ho * g.wo, g.cout, 1), [x, w, bias], y);
+    }
     let workgroups = grid(
         (out_n as u64).div_ceil(WG as u64),
         dev.limits().max_compute_workgroups_per_dimension,
@@ -166,16 +225,25 @@ pub(crate) fn weight_grad(
     let slabs = positions.div_ceil(WGRAD_CHUNK).max(1);
     check_u32("weight-gradient partial sums", per_slab * slabs)?;
     let mut p = g.params()?;
-    let workgroups = grid(
-        (per_slab as u64).div_ceil(WG as u64),
-        dev.limits().max_compute_workgroups_per_dimension,
-    )?;
     let partial = if slabs > 1 {
         Some(dev.alloc_f32(per_slab * slabs)?)
     } else {
         None
     };
     let out = partial.as_ref().map(|b| b.buffer()).unwrap_or(dw);
+    let depth = g.cin * g.kh * g.kw;
+    if gemm_worth_it(g.cout, depth, positions) {
+        p.k_chunk = WGRAD_CHUNK as u32;
+        gemm(dev, 2, &p, (g.cout, depth, slabs), [x, gy, x], out)?;
+        return match &partial {
+            Some(part) => reduce::launch(dev, reduce::ReduceOp::Sum, 1, slabs, per_slab, 1.0, part.buffer(), dw),
+            None => Ok(()),
+        };
+    }
+    let workgroups = grid(
+        (per_slab as u64).div_ceil(WG as u64),
+        dev.limits().max_compute_workgroups_per_dimension,
+    )?;
     for s in 0..slabs {
         p.slab = s as u32;
         p.m_begin = (s * WGRAD_CHUNK) as u32;
