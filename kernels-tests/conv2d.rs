@@ -134,7 +134,9 @@ fn opts(k_s_p_d: (usize, usize, usize, usize)) -> Conv2dOptions {
 }
 
 /// (n, cin, h, w, cout, (k, stride, padding, dilation))
-const CASES: [(usize, usize, usize, usize, usize, (usize, usize, usize, usize)); 9] = [
+type Case = (usize, usize, usize, usize, usize, (usize, usize, usize, usize));
+
+const CASES: [Case; 9] = [
     (2, 3, 8, 8, 5, (4, 2, 1, 1)),   // the GANs' down-sampling conv
     (1, 1, 7, 7, 3, (5, 2, 2, 1)),   // k5 s2 p2, batch 1, 7×7
     (2, 10, 6, 5, 4, (3, 1, 1, 1)),  // non-square, 10 channels
@@ -148,7 +150,8 @@ const CASES: [(usize, usize, usize, usize, usize, (usize, usize, usize, usize));
 
 /// Shapes large enough for the implicit GEMM (both output sides ≥ 16, ≥ 32
 /// taps), not multiples of the 64-wide tiles.
-const GEMM_CASES: [(usize, usize, usize, usize, usize, (usize, usize, usize, usize)); 4] = [
+const GEMM_CASES: [Case; 5] = [
+    (2, 8, 9, 9, 16, (3, 1, 1, 1)), // 81 output pixels: the CPU route's unfolded branch
     (2, 16, 6, 6, 20, (3, 1, 1, 1)),
     (1, 64, 9, 7, 70, (4, 2, 1, 1)),
     (3, 5, 8, 8, 17, (3, 2, 2, 2)),
@@ -289,6 +292,77 @@ fn weight_grad_over_more_positions_than_the_loop_limit() {
             assert_close(&what, &dw.to_vec().unwrap(), &want, 1e-3, 1e-5);
         }
     }
+}
+
+/// The CPU route cuts batches into im2col chunks of whole images; a budget of
+/// one image's columns forces one chunk per image (and a partial last chunk).
+#[test]
+fn cpu_route_splits_batches_into_chunks() {
+    let mut rng = Rng::new(75);
+    let opts = balgan::DeviceOptions {
+        quiet: true,
+        tuning: balgan::Tuning::Cpu,
+        ..balgan::DeviceOptions::from_env()
+    };
+    let d = balgan::Device::with_options(opts).unwrap();
+    d.set_poison_outputs(true);
+    let (n, ci, h, w, co, k) = (5, 16, 6, 6, 20, 3);
+    let o = Conv2dOptions::new(1, 1);
+    d.set_im2col_budget(2 * ci * k * k * h * w); // two images per chunk: 2 + 2 + 1
+    let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+    let wt = rng.uniform(co * ci * k * k, -1.0, 1.0);
+    let b = rng.uniform(co, -1.0, 1.0);
+    let g = rng.uniform(n * co * h * w, -1.0, 1.0);
+    let xt = on_device(&d, &x, &[n, ci, h, w]);
+    let y = xt
+        .conv2d(&on_device(&d, &wt, &[co, ci, k, k]), Some(&on_device(&d, &b, &[co])), o)
+        .unwrap();
+    let (want, _) = conv_ref(
+        &to_f64(&x),
+        [n, ci, h, w],
+        &to_f64(&wt),
+        [co, ci, k, k],
+        Some(&to_f64(&b)),
+        o,
+    );
+    assert_close("chunked conv2d", &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+    let dw = xt
+        .conv2d_weight_grad(&on_device(&d, &g, &[n, co, h, w]), (k, k), o)
+        .unwrap();
+    let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, h, w], (k, k), o);
+    assert_close(
+        "chunked weight grad",
+        &dw.to_vec().unwrap(),
+        &want,
+        tol(n * h * w),
+        1e-6,
+    );
+    let ot = ConvTranspose2dOptions::new(2, 1, 0);
+    let wt2 = rng.uniform(co * ci * 4 * 4, -1.0, 1.0);
+    let gt = on_device(&d, &g, &[n, co, h, w]);
+    let yt = gt
+        .conv_transpose2d(
+            &on_device(&d, &wt2, &[co, ci, 4, 4]),
+            Some(&on_device(&d, &b[..ci], &[ci])),
+            ot,
+        )
+        .unwrap();
+    let (want, ys) = convt_ref(
+        &to_f64(&g),
+        [n, co, h, w],
+        &to_f64(&wt2),
+        [co, ci, 4, 4],
+        Some(&to_f64(&b[..ci])),
+        ot,
+    );
+    assert_eq!(yt.shape(), &ys);
+    assert_close(
+        "chunked conv_transpose2d",
+        &yt.to_vec().unwrap(),
+        &want,
+        tol(co * 16),
+        1e-6,
+    );
 }
 
 #[test]

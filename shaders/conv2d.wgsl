@@ -27,8 +27,18 @@
 //   MODE 2, weight gradient:  C[co, k] = Σ_m g[n, co, oy, ox]·im2col(x)[m, k],
 //                             split along m into slabs of k_chunk positions
 // conv_gemm_tiled (GPUs) is matmul_tiled's 64×64 tile, K steps of 16 through
-// workgroup memory; conv_gemm_regtile (CPU drivers) keeps a 4×8 tile of C per
-// invocation with no workgroup memory and no barriers.
+// workgroup memory.
+//
+// CPU drivers take another route, because every gathered load above costs a
+// handful of integer divisions that a CPU pays in full: an explicit im2col of
+// a chunk of images (batch_begin..batch_end) into a buffer, then the
+// register-tiled matmul, and col2im to fold a transposed conv's columns back
+// into the image:
+//   im2col:   cols[b, k, pos] (cols_layout 0) or cols[k, b, pos] (cols_layout 1)
+//             = x[batch_begin + b, ci, iy, ix], k = (ci, ky, kx), pos = (oy, ox)
+//   col2im:   y[n, co, oy, ox] = bias[co] + Σ_{ky, kx} cols[b, (co, ky, kx), (iy, ix)]
+//             over the taps with iy·sh = oy + ph − ky·dh inside the input
+//   add_channel_bias: y[n, co, ·] += bias[co]
 
 struct ConvParams {
     n: u32,
@@ -54,7 +64,10 @@ struct ConvParams {
     accumulate: u32,
     slab: u32,
     k_chunk: u32,
-    _pad2: u32,
+    batch_begin: u32,
+    batch_end: u32,
+    cols_layout: u32,
+    _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
@@ -322,37 +335,81 @@ fn conv_gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     }
 }
 
-@compute @workgroup_size(8, 8)
-fn conv_gemm_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let split = wid.z;
-    let row0 = wid.y * 32u + lid.y * 4u;
-    let col0 = wid.x * 64u + lid.x * 8u;
-    let k_begin = split * p.k_chunk;
-    let k_end = min(k_begin + p.k_chunk, gemm_k());
-    var lo = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    var hi = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k = k_begin; k < k_end; k = k + 1u) {
-        let b0 = vec4<f32>(load_b(k, col0, k_end), load_b(k, col0 + 1u, k_end), load_b(k, col0 + 2u, k_end),
-                           load_b(k, col0 + 3u, k_end));
-        let b1 = vec4<f32>(load_b(k, col0 + 4u, k_end), load_b(k, col0 + 5u, k_end), load_b(k, col0 + 6u, k_end),
-                           load_b(k, col0 + 7u, k_end));
-        let a0 = load_a(row0, k, k_end);
-        let a1 = load_a(row0 + 1u, k, k_end);
-        let a2 = load_a(row0 + 2u, k, k_end);
-        let a3 = load_a(row0 + 3u, k, k_end);
-        lo[0] = fma(vec4<f32>(a0), b0, lo[0]);
-        hi[0] = fma(vec4<f32>(a0), b1, hi[0]);
-        lo[1] = fma(vec4<f32>(a1), b0, lo[1]);
-        hi[1] = fma(vec4<f32>(a1), b1, hi[1]);
-        lo[2] = fma(vec4<f32>(a2), b0, lo[2]);
-        hi[2] = fma(vec4<f32>(a2), b1, hi[2]);
-        lo[3] = fma(vec4<f32>(a3), b0, lo[3]);
-        hi[3] = fma(vec4<f32>(a3), b1, hi[3]);
+@compute @workgroup_size(256)
+fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    let nb = p.batch_end - p.batch_begin;
+    let taps = p.kh * p.kw;
+    let depth = p.cin * taps;
+    let hw = p.ho * p.wo;
+    if (t >= nb * depth * hw) {
+        return;
     }
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            store_c(row0 + i, col0 + j, lo[i][j], split);
-            store_c(row0 + i, col0 + 4u + j, hi[i][j], split);
+    let pos = t % hw;
+    var b: u32;
+    var k: u32;
+    if (p.cols_layout == 0u) {
+        b = t / (depth * hw);
+        k = (t / hw) % depth;
+    } else {
+        k = t / (nb * hw);
+        b = (t / hw) % nb;
+    }
+    let ci = k / taps;
+    let ky = (k % taps) / p.kw;
+    let kx = k % p.kw;
+    let iy = i32((pos / p.wo) * p.sh + ky * p.dh) - i32(p.ph);
+    let ix = i32((pos % p.wo) * p.sw + kx * p.dw) - i32(p.pw);
+    var v = 0.0;
+    if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
+        v = src[(((p.batch_begin + b) * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+    }
+    dst[t] = v;
+}
+
+// Here (h, w) is the transposed conv's small input and (ho, wo) its output;
+// `src` holds the chunk's columns [nb, cout·kh·kw, h·w].
+@compute @workgroup_size(256)
+fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    let nb = p.batch_end - p.batch_begin;
+    let hw = p.ho * p.wo;
+    if (t >= nb * p.cout * hw) {
+        return;
+    }
+    let ox = t % p.wo;
+    let oy = (t / p.wo) % p.ho;
+    let co = (t / hw) % p.cout;
+    let b = t / (hw * p.cout);
+    var acc = 0.0;
+    if (p.has_bias == 1u) {
+        acc = bias[co];
+    }
+    for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
+        let ty = i32(oy + p.ph) - i32(ky * p.dh);
+        if (ty < 0 || u32(ty) % p.sh != 0u || u32(ty) / p.sh >= p.h) {
+            continue;
+        }
+        for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
+            let tx = i32(ox + p.pw) - i32(kx * p.dw);
+            if (tx >= 0 && u32(tx) % p.sw == 0u && u32(tx) / p.sw < p.w) {
+                let row = (b * p.cout + co) * p.kh * p.kw + ky * p.kw + kx;
+                acc = acc + src[(row * p.h + u32(ty) / p.sh) * p.w + u32(tx) / p.sw];
+            }
         }
     }
+    dst[p.batch_begin * p.cout * hw + t] = acc;
+}
+
+@compute @workgroup_size(256)
+fn add_channel_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid);
+    let hw = p.ho * p.wo;
+    if (t >= p.n * p.cout * hw) {
+        return;
+    }
+    dst[t] = dst[t] + bias[(t / hw) % p.cout];
 }

@@ -4,6 +4,9 @@
 // (trans_a = 1). B is logically [K, N]: stored [K, N] (trans_b = 0) or [N, K]
 // (trans_b = 1). Transposes are index swaps in the tile loads, so backward
 // passes (dA = dC·Bᵀ, dB = Aᵀ·dC) need no copies.
+// A, B and C start at elements `a_offset`, `b_offset`, `c_offset` of their
+// buffers (B's and C's multiples of 4 for the 4-wide kernel), so products can
+// read from and land inside larger tensors.
 // Batch: z decodes over up to 4 batch axes (`batch_shape`) into element offsets
 // of A and B (`batch_strides_a/b`, 0 on a broadcast axis); C is contiguous.
 // Split-K: grid z = batch · splits; split s covers k in [s·k_chunk, (s+1)·k_chunk)
@@ -34,9 +37,9 @@ struct MatmulParams {
     k_chunk: u32,
     splits: u32,
     batch_rank: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    c_offset: u32,
+    a_offset: u32,
+    b_offset: u32,
     batch_shape: vec4<u32>,
     batch_strides_a: vec4<u32>,
     batch_strides_b: vec4<u32>,
@@ -58,7 +61,7 @@ const BK: u32 = 16u;
 // Element offsets of batch z in A and B (broadcast axes have stride 0).
 fn batch_offsets(z: u32) -> vec2<u32> {
     var rem = z;
-    var off = vec2<u32>(0u, 0u);
+    var off = vec2<u32>(p.a_offset, p.b_offset);
     for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
         let du = u32(d);
         let extent = p.batch_shape[du];
@@ -143,7 +146,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         workgroupBarrier();
     }
 
-    let out_base = (split * p.batch + z) * p.m * p.n;
+    let out_base = p.c_offset + (split * p.batch + z) * p.m * p.n;
     let col = col0 + tx * 4u;
     var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -211,7 +214,7 @@ fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         acc6 = fma(vec4<f32>(a3), b0, acc6);
         acc7 = fma(vec4<f32>(a3), b1, acc7);
     }
-    let out_base = (split * p.batch + z) * p.m * p.n;
+    let out_base = p.c_offset + (split * p.batch + z) * p.m * p.n;
     var lo = array<vec4<f32>, 4>(acc0, acc2, acc4, acc6);
     var hi = array<vec4<f32>, 4>(acc1, acc3, acc5, acc7);
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -277,7 +280,7 @@ fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
         acc6 = fma(vec4<f32>(a3), b0, acc6);
         acc7 = fma(vec4<f32>(a3), b1, acc7);
     }
-    let out_base = (split * p.batch + z) * p.m * n4;
+    let out_base = p.c_offset / 4u + (split * p.batch + z) * p.m * n4;
     var lo = array<vec4<f32>, 4>(acc0, acc2, acc4, acc6);
     var hi = array<vec4<f32>, 4>(acc1, acc3, acc5, acc7);
     for (var i = 0u; i < 4u; i = i + 1u) {

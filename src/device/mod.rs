@@ -39,6 +39,8 @@ pub(crate) struct DeviceInner {
     /// Fill every new tensor with NaN before its kernel runs (tests).
     poison: AtomicBool,
     tuning: Tuning,
+    /// Floats one im2col buffer may hold on the CPU route of convolutions.
+    im2col_budget: AtomicU64,
     id: u64,
 }
 
@@ -138,6 +140,7 @@ impl Device {
                 gpu_error,
                 poison: AtomicBool::new(false),
                 tuning,
+                im2col_budget: AtomicU64::new(16 << 20),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -162,6 +165,18 @@ impl Device {
     /// The kernel variants this device uses: `Gpu` or `Cpu`, never `Auto`.
     pub fn tuning(&self) -> Tuning {
         self.inner.tuning
+    }
+
+    /// How many floats the column buffer of a convolution may take when the
+    /// device runs the im2col route (CPU drivers); batches are processed in
+    /// chunks of whole images below it. Default 16 M floats (64 MiB); lower it
+    /// to save memory, raise it for fewer, larger dispatches.
+    pub fn set_im2col_budget(&self, floats: usize) {
+        self.inner.im2col_budget.store(floats.max(1) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn im2col_budget(&self) -> usize {
+        self.inner.im2col_budget.load(Ordering::Relaxed) as usize
     }
 
     /// The limits the device was opened with (the adapter's own).

@@ -3,7 +3,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, grid, reduce, CONV2D, WG};
+use super::matmul::{self, MatmulShape};
+use super::{check_u32, copy, grid, reduce, CONV2D, WG};
 use crate::device::{Device, Dispatch, Tuning};
 use crate::error::Result;
 
@@ -34,7 +35,10 @@ pub struct ConvParams {
     pub accumulate: u32,
     pub slab: u32,
     pub k_chunk: u32,
-    pub _pad2: u32,
+    pub batch_begin: u32,
+    pub batch_end: u32,
+    pub cols_layout: u32,
+    pub _pad3: u32,
 }
 
 /// Most (input channel × kernel tap) iterations one invocation runs per dispatch.
@@ -53,11 +57,229 @@ fn gemm_worth_it(rows: usize, cols: usize, depth: usize) -> bool {
     rows >= 16 && cols >= 16 && depth >= 32
 }
 
-/// The implicit-GEMM entry for this device and its tile height.
-fn gemm_entry(dev: &Device) -> (&'static str, usize) {
-    match dev.tuning() {
-        Tuning::Cpu => ("conv_gemm_regtile", 32),
-        _ => ("conv_gemm_tiled", 64),
+/// Images per im2col chunk when one image's columns take `per_image` floats
+/// (within [`Device::set_im2col_budget`]).
+fn chunk_images(dev: &Device, per_image: usize, n: usize) -> Result<usize> {
+    dev.check_binding_size("the im2col columns of one image", (per_image as u64) * 4)?;
+    Ok((dev.im2col_budget() / per_image.max(1)).clamp(1, n.max(1)))
+}
+
+fn dispatch_1d(
+    dev: &Device,
+    entry: &'static str,
+    p: &ConvParams,
+    threads: usize,
+    inputs: [&wgpu::Buffer; 3],
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    check_u32("conv threads", threads)?;
+    dev.dispatch(&Dispatch {
+        source: CONV2D,
+        entry,
+        constants: &[],
+        params: bytemuck::bytes_of(p),
+        inputs: &inputs,
+        outputs: &[out],
+        workgroups: grid(
+            (threads as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
+    })
+}
+
+/// Below this many output pixels per image, one image cannot fill a 64-wide
+/// matmul tile: the CPU route then folds the batch into the columns.
+const SMALL_MAP: usize = 64;
+
+/// CPU drivers: conv2d as im2col + matmul per chunk of images. Large maps:
+/// W [cout, K] times cols [nb, K, ho·wo], landing directly in y's NCHW slab.
+/// Small maps: cols [K, nb·ho·wo], one product [cout, nb·ho·wo], permuted into
+/// y. Then the bias.
+fn cpu_forward(
+    dev: &Device,
+    g: &ConvGeometry,
+    p: &ConvParams,
+    x: &wgpu::Buffer,
+    w: &wgpu::Buffer,
+    bias: Option<&wgpu::Buffer>,
+    y: &wgpu::Buffer,
+) -> Result<()> {
+    let (depth, hw) = (g.cin * g.kh * g.kw, g.ho * g.wo);
+    let folded = hw < SMALL_MAP;
+    let per_image = depth * hw + if folded { g.cout * hw } else { 0 };
+    let nb = chunk_images(dev, per_image, g.n)?;
+    let cols = dev.alloc_f32(nb * depth * hw)?;
+    let product = if folded {
+        Some(dev.alloc_f32(nb * g.cout * hw)?)
+    } else {
+        None
+    };
+    for n0 in (0..g.n).step_by(nb) {
+        let cnt = nb.min(g.n - n0);
+        let p = ConvParams {
+            batch_begin: n0 as u32,
+            batch_end: (n0 + cnt) as u32,
+            cols_layout: folded as u32,
+            ..*p
+        };
+        dispatch_1d(dev, "im2col", &p, cnt * depth * hw, [x, w, w], cols.buffer())?;
+        let (batch, n, out, c_offset): (&[usize], usize, &wgpu::Buffer, usize) = match &product {
+            Some(prod) => (&[], cnt * hw, prod.buffer(), 0),
+            None => (&[cnt], hw, y, n0 * g.cout * hw),
+        };
+        let shape = MatmulShape {
+            batch_shape: batch,
+            batch_strides_a: if folded { &[] } else { &[0] },
+            batch_strides_b: if folded { &[] } else { &[depth * hw] },
+            m: g.cout,
+            n,
+            k: depth,
+            trans_a: false,
+            trans_b: false,
+            a_offset: 0,
+            b_offset: 0,
+            c_offset,
+        };
+        matmul::launch(dev, &shape, w, cols.buffer(), out)?;
+        if let Some(prod) = &product {
+            // prod[co, b, pos] → y[n0 + b, co, pos]
+            copy::launch(
+                dev,
+                &[g.cout, cnt, hw],
+                copy::View {
+                    buffer: prod.buffer(),
+                    offset: 0,
+                    strides: &[cnt * hw, hw, 1],
+                },
+                copy::View {
+                    buffer: y,
+                    offset: n0 * g.cout * hw,
+                    strides: &[hw, g.cout * hw, 1],
+                },
+            )?;
+        }
+    }
+    match bias {
+        Some(b) => dispatch_1d(dev, "add_channel_bias", p, g.n * g.cout * hw, [x, w, b], y),
+        None => Ok(()),
+    }
+}
+
+/// CPU drivers: conv_transpose2d as matmul + col2im per chunk of images:
+/// cols [nb, cout·kh·kw, h·w] = Wᵀ [cout·kh·kw, cin] · x [nb, cin, h·w], then
+/// each output pixel gathers its taps (and the bias).
+fn cpu_transpose(
+    dev: &Device,
+    g: &ConvGeometry,
+    p: &ConvParams,
+    x: &wgpu::Buffer,
+    w: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Result<()> {
+    let (rows, hw_in) = (g.cout * g.kh * g.kw, g.h * g.w);
+    let nb = chunk_images(dev, rows * hw_in, g.n)?;
+    let cols = dev.alloc_f32(nb * rows * hw_in)?;
+    for n0 in (0..g.n).step_by(nb) {
+        let cnt = nb.min(g.n - n0);
+        let shape = MatmulShape {
+            batch_shape: &[cnt],
+            batch_strides_a: &[0],
+            batch_strides_b: &[g.cin * hw_in],
+            m: rows,
+            n: hw_in,
+            k: g.cin,
+            trans_a: true,
+            trans_b: false,
+            a_offset: 0,
+            b_offset: n0 * g.cin * hw_in,
+            c_offset: 0,
+        };
+        matmul::launch(dev, &shape, w, x, cols.buffer())?;
+        let p = ConvParams {
+            batch_begin: n0 as u32,
+            batch_end: (n0 + cnt) as u32,
+            ..*p
+        };
+        dispatch_1d(
+            dev,
+            "col2im",
+            &p,
+            cnt * g.cout * g.ho * g.wo,
+            [cols.buffer(), w, bias],
+            y,
+        )?;
+    }
+    Ok(())
+}
+
+/// CPU drivers: the weight gradient as gy [cout, nb·ho·wo] · colsᵀ per chunk
+/// of images (gy permuted to channel-major, cols in [K, nb, ho·wo] order),
+/// one slab per chunk, slabs summed.
+fn cpu_weight_grad(
+    dev: &Device,
+    g: &ConvGeometry,
+    p: &ConvParams,
+    x: &wgpu::Buffer,
+    gy: &wgpu::Buffer,
+    dw: &wgpu::Buffer,
+) -> Result<()> {
+    let (depth, hw) = (g.cin * g.kh * g.kw, g.ho * g.wo);
+    let nb = chunk_images(dev, (depth + g.cout) * hw, g.n)?;
+    let chunks = g.n.div_ceil(nb);
+    let per_slab = g.cout * depth;
+    let cols = dev.alloc_f32(nb * depth * hw)?;
+    let gyp = dev.alloc_f32(nb * g.cout * hw)?;
+    let partial = if chunks > 1 {
+        Some(dev.alloc_f32(chunks * per_slab)?)
+    } else {
+        None
+    };
+    let out = partial.as_ref().map(|b| b.buffer()).unwrap_or(dw);
+    for (c, n0) in (0..g.n).step_by(nb).enumerate() {
+        let cnt = nb.min(g.n - n0);
+        let p = ConvParams {
+            batch_begin: n0 as u32,
+            batch_end: (n0 + cnt) as u32,
+            cols_layout: 1,
+            ..*p
+        };
+        dispatch_1d(dev, "im2col", &p, cnt * depth * hw, [x, x, x], cols.buffer())?;
+        // gy[n0.., co, pos] → gyp[co, b, pos]
+        let src_strides = [hw, g.cout * hw, 1];
+        let dst_strides = [cnt * hw, hw, 1];
+        copy::launch(
+            dev,
+            &[g.cout, cnt, hw],
+            copy::View {
+                buffer: gy,
+                offset: n0 * g.cout * hw,
+                strides: &src_strides,
+            },
+            copy::View {
+                buffer: gyp.buffer(),
+                offset: 0,
+                strides: &dst_strides,
+            },
+        )?;
+        let shape = MatmulShape {
+            batch_shape: &[],
+            batch_strides_a: &[],
+            batch_strides_b: &[],
+            m: g.cout,
+            n: depth,
+            k: cnt * hw,
+            trans_a: false,
+            trans_b: true,
+            a_offset: 0,
+            b_offset: 0,
+            c_offset: c * per_slab,
+        };
+        matmul::launch(dev, &shape, gyp.buffer(), cols.buffer(), out)?;
+    }
+    match &partial {
+        Some(part) => reduce::launch(dev, reduce::ReduceOp::Sum, 1, chunks, per_slab, 1.0, part.buffer(), dw),
+        None => Ok(()),
     }
 }
 
@@ -70,7 +292,7 @@ fn gemm(
     inputs: [&wgpu::Buffer; 3],
     out: &wgpu::Buffer,
 ) -> Result<()> {
-    let (entry, tile_m) = gemm_entry(dev);
+    let (entry, tile_m) = ("conv_gemm_tiled", 64);
     let workgroups = [
         n.div_ceil(64) as u32,
         m.div_ceil(tile_m) as u32,
@@ -174,6 +396,14 @@ pub(crate) fn launch(
     // Any buffer can stand in for a missing bias: it is never read.
     let bias = bias.unwrap_or(w);
     let depth = g.cin * g.kh * g.kw;
+    // CPU drivers take the im2col route for every shape: its matmul is far
+    // faster there than any per-pixel loop, thin layers included.
+    if dev.tuning() == Tuning::Cpu {
+        return match kind {
+            ConvKind::Forward => cpu_forward(dev, g, &p, x, w, (p.has_bias == 1).then_some(bias), y),
+            ConvKind::Transpose => cpu_transpose(dev, g, &p, x, w, bias, y),
+        };
+    }
     if depth <= GEMM_MAX_K && gemm_worth_it(g.n * g.ho * g.wo, g.cout, depth) {
         p.k_chunk = check_u32("conv reduction", depth)?;
         let mode = if kind == ConvKind::Forward { 0 } else { 1 };
@@ -225,13 +455,16 @@ pub(crate) fn weight_grad(
     let slabs = positions.div_ceil(WGRAD_CHUNK).max(1);
     check_u32("weight-gradient partial sums", per_slab * slabs)?;
     let mut p = g.params()?;
+    let depth = g.cin * g.kh * g.kw;
+    if dev.tuning() == Tuning::Cpu {
+        return cpu_weight_grad(dev, g, &p, x, gy, dw);
+    }
     let partial = if slabs > 1 {
         Some(dev.alloc_f32(per_slab * slabs)?)
     } else {
         None
     };
     let out = partial.as_ref().map(|b| b.buffer()).unwrap_or(dw);
-    let depth = g.cin * g.kh * g.kw;
     if gemm_worth_it(g.cout, depth, positions) {
         p.k_chunk = WGRAD_CHUNK as u32;
         gemm(dev, 2, &p, (g.cout, depth, slabs), [x, gy, x], out)?;

@@ -21,9 +21,9 @@ pub struct MatmulParams {
     pub k_chunk: u32,
     pub splits: u32,
     pub batch_rank: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    pub c_offset: u32,
+    pub a_offset: u32,
+    pub b_offset: u32,
     pub batch_shape: [u32; 4],
     pub batch_strides_a: [u32; 4],
     pub batch_strides_b: [u32; 4],
@@ -47,6 +47,10 @@ pub(crate) struct MatmulShape<'a> {
     pub k: usize,
     pub trans_a: bool,
     pub trans_b: bool,
+    /// Element offsets of A, B and C in their buffers.
+    pub a_offset: usize,
+    pub b_offset: usize,
+    pub c_offset: usize,
 }
 
 /// How many K splits to use: enough to bound loops, and more when the output
@@ -81,7 +85,8 @@ pub(crate) fn launch(
     }
     let regtile = dev.tuning() == Tuning::Cpu;
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
-    let vec4 = regtile && !s.trans_b && s.n.is_multiple_of(4);
+    let vec4 =
+        regtile && !s.trans_b && s.n.is_multiple_of(4) && s.b_offset.is_multiple_of(4) && s.c_offset.is_multiple_of(4);
     let (entry, tile_m) = match (regtile, vec4) {
         (true, true) => ("matmul_regtile_vec4", 32),
         (true, false) => ("matmul_regtile", 32),
@@ -107,9 +112,9 @@ pub(crate) fn launch(
         k_chunk: k_chunk as u32,
         splits: splits as u32,
         batch_rank: s.batch_shape.len() as u32,
-        _pad0: 0,
-        _pad1: 0,
-        _pad2: 0,
+        c_offset: check_u32("matmul output offset", s.c_offset)?,
+        a_offset: check_u32("matmul A offset", s.a_offset)?,
+        b_offset: check_u32("matmul B offset", s.b_offset)?,
         batch_shape: pack(s.batch_shape),
         batch_strides_a: pack(s.batch_strides_a),
         batch_strides_b: pack(s.batch_strides_b),
@@ -139,6 +144,8 @@ pub(crate) fn launch(
             workgroups,
         });
     }
+    // Slabs start at 0 of their own buffer; the sum lands at c_offset.
+    let params = MatmulParams { c_offset: 0, ..params };
     let partial = dev.alloc_f32(out_n * splits)?;
     dev.dispatch(&Dispatch {
         source: MATMUL,
@@ -150,5 +157,25 @@ pub(crate) fn launch(
         workgroups,
     })?;
     // Sum the slabs: [1, splits, out_n] over the middle axis.
-    reduce::launch(dev, reduce::ReduceOp::Sum, 1, splits, out_n, 1.0, partial.buffer(), c)
+    if s.c_offset == 0 {
+        return reduce::launch(dev, reduce::ReduceOp::Sum, 1, splits, out_n, 1.0, partial.buffer(), c);
+    }
+    let sum = dev.alloc_f32(out_n)?;
+    reduce::launch(
+        dev,
+        reduce::ReduceOp::Sum,
+        1,
+        splits,
+        out_n,
+        1.0,
+        partial.buffer(),
+        sum.buffer(),
+    )?;
+    let one = [1usize];
+    let view = |buffer, offset| super::copy::View {
+        buffer,
+        offset,
+        strides: &one,
+    };
+    super::copy::launch(dev, &[out_n], view(sum.buffer(), 0), view(c, s.c_offset))
 }
