@@ -7,15 +7,18 @@
 
 mod common;
 
+mod attention;
 mod autograd;
 mod binary;
 mod conv2d;
 mod copy;
 mod errors;
+mod glu;
 mod index;
 mod matmul;
 mod optim;
 mod reduce;
 mod rng;
+mod softmax;
 mod unary;
 mod wgsl;

@@ -327,11 +327,13 @@ fn params_layouts_match_rust() {
             n, rank, src_offset, dst_offset, shape, src_strides, dst_strides
         }),
         rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
+        rust_layout!(glu::GluParams in "glu.wgsl" { n, half, inner, _pad0 }),
         rust_layout!(conv2d::ConvParams in "conv2d.wgsl" {
             n, cin, h, w, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, has_bias, ci_begin, ci_end, m_begin, m_end,
             accumulate, slab, k_chunk, batch_begin, batch_end, cols_layout, _pad3
         }),
         rust_layout!(reduce::ReduceParams in "reduce.wgsl" { outer, len, inner, chunks, op, scale, _pad0, _pad1 }),
+        rust_layout!(softmax::SoftmaxParams in "softmax.wgsl" { rows, len, inner, chunks, chunk, n, _pad0, _pad1 }),
         rust_layout!(matmul::MatmulParams in "matmul.wgsl" {
             m, n, k, batch, trans_a, trans_b, k_chunk, splits, batch_rank, c_offset, a_offset, b_offset,
             batch_shape, batch_strides_a, batch_strides_b

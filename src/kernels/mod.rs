@@ -10,11 +10,13 @@ pub mod binary;
 pub mod conv2d;
 pub mod copy;
 pub mod fill;
+pub mod glu;
 pub mod index;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod rng;
+pub mod softmax;
 pub mod unary;
 pub mod where_select;
 
@@ -45,10 +47,12 @@ pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl");
 pub(crate) const INDEX: ShaderSource = shader!("index.wgsl");
 pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
 pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
+pub(crate) const SOFTMAX: ShaderSource = shader!("softmax.wgsl");
+pub(crate) const GLU: ShaderSource = shader!("glu.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
-    vec![UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM]
+    vec![UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM, SOFTMAX, GLU]
 }
 
 /// Invocations per workgroup of the 1-D kernels.

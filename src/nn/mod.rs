@@ -8,9 +8,13 @@
 //! Parameters are updated in place by optimizers and by loading, so handles
 //! taken once (e.g. by an optimizer) stay valid.
 
+mod attention;
+mod glu;
 mod linear;
 mod sequential;
 
+pub use attention::SelfAttention;
+pub use glu::Glu;
 pub use linear::Linear;
 pub use sequential::Sequential;
 

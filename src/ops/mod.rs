@@ -4,8 +4,10 @@
 mod binary;
 mod conv;
 pub use conv::{Conv2dOptions, ConvTranspose2dOptions};
+mod glu;
 mod index;
 mod matmul;
 mod reduce;
 mod shape;
+mod softmax;
 mod unary;

@@ -1,0 +1,55 @@
+//! Launcher for `shaders/glu.wgsl`: y = a ⊗ σ(b) over an axis split in two
+//! halves, and the fused backward pass (da, db) from x and the upstream
+//! gradient. One invocation per output element in both directions.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_u32, grid, GLU, WG};
+use crate::device::{Device, Dispatch};
+use crate::error::Result;
+
+/// Mirrors `GluParams` in `shaders/glu.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct GluParams {
+    pub n: u32,
+    pub half: u32,
+    pub inner: u32,
+    pub _pad0: u32,
+}
+
+/// x viewed as [outer, 2·half, inner]. Forward (`g = None`): out = y, of
+/// shape [outer, half, inner]. Backward (`g` = dL/dy): out = dL/dx, of x's
+/// shape.
+pub(crate) fn launch(
+    dev: &Device,
+    outer: usize,
+    half: usize,
+    inner: usize,
+    x: &wgpu::Buffer,
+    g: Option<&wgpu::Buffer>,
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    // The kernels index x (twice the output's size) in u32.
+    check_u32("glu input elements", 2 * outer * half * inner)?;
+    let n = outer * half * inner;
+    let params = GluParams {
+        n: n as u32,
+        half: half as u32,
+        inner: inner as u32,
+        _pad0: 0,
+    };
+    let entry = if g.is_some() { "glu_backward" } else { "glu_forward" };
+    dev.dispatch(&Dispatch {
+        source: GLU,
+        entry,
+        constants: &[],
+        params: bytemuck::bytes_of(&params),
+        inputs: &[x, g.unwrap_or(x)],
+        outputs: &[out],
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
+    })
+}
