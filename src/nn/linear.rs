@@ -1,17 +1,18 @@
 //! Fully connected layer: y = x·W + b.
 
+use super::init::Init;
 use super::Module;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::{Generator, Tensor};
 
 /// y = x·W + b with W of shape [in, out] (stored input-major, so the forward
-/// product needs no transpose) and b of shape [out]. Accepts any number of
+/// product needs no transpose) and b of shape `[out]`. Accepts any number of
 /// leading batch axes.
 pub struct Linear {
     /// [in_features, out_features]
     pub weight: Tensor,
-    /// [out_features], if the layer has a bias.
+    /// `[out_features]`, if the layer has a bias.
     pub bias: Option<Tensor>,
 }
 
@@ -28,6 +29,33 @@ impl Linear {
             None
         };
         Ok(Linear { weight, bias })
+    }
+
+    /// Weights and bias drawn from the given initialisers (fans of the
+    /// weight: fan_in = `in_features`, fan_out = `out_features`); no bias
+    /// when `bias_init` is `None`. `Init::GlorotUniform` with
+    /// `Some(Init::Zeros)` gives Keras' `Dense` defaults.
+    pub fn with_init(
+        dev: &Device,
+        rng: &Generator,
+        in_features: usize,
+        out_features: usize,
+        weight_init: Init,
+        bias_init: Option<Init>,
+    ) -> Result<Linear> {
+        let weight = weight_init.parameter(dev, rng, &[in_features, out_features])?;
+        let bias = bias_init.map(|b| b.parameter(dev, rng, &[out_features])).transpose()?;
+        Ok(Linear { weight, bias })
+    }
+
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.weight.shape()[0]
+    }
+
+    /// Output features.
+    pub fn out_features(&self) -> usize {
+        self.weight.shape()[1]
     }
 
     /// A layer from existing tensors (they become leaves that require grad).

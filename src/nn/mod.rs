@@ -8,15 +8,40 @@
 //! Parameters are updated in place by optimizers and by loading, so handles
 //! taken once (e.g. by an optimizer) stay valid.
 
+mod activation;
 mod attention;
+mod concat;
+mod conv;
+mod dropout;
+mod embedding;
 mod glu;
+pub mod gradient_penalty;
+pub mod init;
 mod linear;
+pub mod loss;
+mod pool;
+mod reshape;
 mod sequential;
+pub mod serialize;
+mod transfer;
+mod upsample;
 
+pub use activation::{LeakyRelu, Relu, Sigmoid, Tanh};
 pub use attention::SelfAttention;
+pub use concat::Concat;
+pub use conv::{Conv2d, ConvTranspose2d};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use glu::Glu;
+pub use gradient_penalty::{gradient_penalty, gradient_penalty_with_alpha};
+pub use init::Init;
 pub use linear::Linear;
+pub use pool::{AvgPool2d, MaxPool2d};
+pub use reshape::{Flatten, Reshape};
 pub use sequential::Sequential;
+pub use serialize::{load, load_with_optimizer, save, save_with_optimizer, Checkpoint, CheckpointWriter};
+pub use transfer::transfer;
+pub use upsample::UpsampleNearest2d;
 
 use crate::error::Result;
 use crate::tensor::Tensor;

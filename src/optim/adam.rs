@@ -95,6 +95,41 @@ impl Adam {
         Ok(())
     }
 
+    /// The parameters, in the order given to [`Adam::new`].
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// The first- and second-moment estimates (m, v), one tensor per
+    /// parameter. `step` updates them in place, so writing into them (e.g.
+    /// with [`Tensor::assign_`] when a checkpoint is loaded) restores the state.
+    pub fn moments(&self) -> (&[Tensor], &[Tensor]) {
+        (&self.m, &self.v)
+    }
+
+    /// Updates applied to each parameter so far (its bias-correction step).
+    pub fn param_steps(&self) -> &[u64] {
+        &self.param_steps
+    }
+
+    /// Restore the step counters saved with a checkpoint: the number of
+    /// [`Adam::step`] calls and the per-parameter update counts.
+    pub fn set_step_counts(&mut self, steps: u64, param_steps: &[u64]) -> Result<()> {
+        if param_steps.len() != self.params.len() {
+            return Err(Error::invalid(
+                "Adam",
+                format!(
+                    "{} step counts given for {} parameters",
+                    param_steps.len(),
+                    self.params.len()
+                ),
+            ));
+        }
+        self.step = steps;
+        self.param_steps.copy_from_slice(param_steps);
+        Ok(())
+    }
+
     /// Clear the gradients of all parameters.
     pub fn zero_grad(&self) {
         self.params.iter().for_each(Tensor::zero_grad);

@@ -92,6 +92,40 @@ impl Sgd {
         Ok(())
     }
 
+    /// The parameters, in the order given to [`Sgd::new`].
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// The momentum buffers, one per parameter, updated in place by `step`
+    /// (write into them to restore a checkpoint).
+    pub fn momentum_buffers(&self) -> &[Tensor] {
+        &self.momentum
+    }
+
+    /// Whether each parameter's momentum buffer holds a value yet.
+    pub fn started(&self) -> &[bool] {
+        &self.started
+    }
+
+    /// Restore the counters saved with a checkpoint: the number of
+    /// [`Sgd::step`] calls and the started flags of the momentum buffers.
+    pub fn set_step_counts(&mut self, steps: u64, started: &[bool]) -> Result<()> {
+        if started.len() != self.params.len() {
+            return Err(Error::invalid(
+                "Sgd",
+                format!(
+                    "{} started flags given for {} parameters",
+                    started.len(),
+                    self.params.len()
+                ),
+            ));
+        }
+        self.step = steps;
+        self.started.copy_from_slice(started);
+        Ok(())
+    }
+
     /// Clear the gradients of all parameters.
     pub fn zero_grad(&self) {
         self.params.iter().for_each(Tensor::zero_grad);

@@ -1,0 +1,368 @@
+//! Loss functions. Each returns a rank-0 tensor on the tape and is
+//! differentiable twice (every piece is a differentiable op; masks of kinks
+//! are constants).
+//!
+//! **Reduction.** Unless a function says otherwise, the elementwise losses are
+//! averaged over every element ([`Reduction::Mean`], as PyTorch's default);
+//! the `_with` variants take a [`Reduction`]. The Gaussian KL divergence is
+//! summed over the latent axes and averaged over the batch
+//! ([`Reduction::BatchMean`]), the usual VAE convention.
+//!
+//! | loss | per element / per sample | default reduction |
+//! |---|---|---|
+//! | [`bce_with_logits`] | max(x, 0) − x·t + log(1 + e^{−\|x\|}) | mean |
+//! | [`cross_entropy`] | −log softmax(x)_y = logsumexp(x) − x_y | mean (weighted: Σ w_y·ce / Σ w_y) |
+//! | [`cross_entropy_soft`] | −Σ_k w_k·t_k·log softmax(x)_k | sum over classes, mean over batch |
+//! | [`mse`] | (a − b)² | mean |
+//! | [`l1`] | \|a − b\| | mean |
+//! | [`gaussian_kl`] | −½·Σ_d (1 + logvar − μ² − e^{logvar}) | mean over the batch |
+//! | [`lsgan_discriminator`] | ½(D(x) − b)² and ½(D(G(z)) − a)² | mean of each, summed |
+//! | [`lsgan_generator`] | ½(D(G(z)) − c)² | mean |
+//! | [`wasserstein_critic`] | D(G(z)) − D(x) | mean of each |
+//! | [`wasserstein_generator`] | −D(G(z)) | mean |
+//!
+//! The WGAN-GP gradient penalty is in [`super::gradient_penalty()`].
+
+use crate::autograd::{no_grad, Backward};
+use crate::error::{Error, Result};
+use crate::tensor::{IndexTensor, Tensor};
+
+/// How elementwise (or per-sample) losses become one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reduction {
+    /// The mean over all elements (for weighted cross-entropy: Σ w·ce / Σ w).
+    #[default]
+    Mean,
+    /// The sum over all elements.
+    Sum,
+    /// The sum over all elements divided by the batch size (axis 0): a sum per
+    /// sample, averaged over the batch.
+    BatchMean,
+    /// No reduction: the elementwise (or per-sample) losses.
+    None,
+}
+
+fn reduce(op: &'static str, t: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    if t.numel() == 0 {
+        return Err(Error::invalid(op, format!("empty input (shape {:?})", t.shape())));
+    }
+    match reduction {
+        Reduction::Mean => t.mean_all(),
+        Reduction::Sum => t.sum_all(),
+        Reduction::BatchMean => {
+            let batch = t.shape().first().copied().unwrap_or(1);
+            t.sum_all()?.mul_scalar(1.0 / batch as f32)
+        }
+        Reduction::None => Ok(t.clone()),
+    }
+}
+
+fn same_shape(op: &'static str, a: &Tensor, b: &Tensor, what: &str) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::shape(op, a.shape(), b.shape(), what));
+    }
+    Ok(())
+}
+
+/// log(1 + u) for u ∈ [0, 1], accurate for small u, with no graph:
+/// with w = fl(1 + u), log1p(u) = log(w)·u/(w − 1) (w − 1 is exact), and u
+/// itself where w rounds to 1.
+fn log1p_small(u: &Tensor) -> Result<Tensor> {
+    no_grad(|| {
+        let w = u.add_scalar(1.0)?;
+        let wm1 = w.add_scalar(-1.0)?;
+        let ratio = w.log()?.mul(u)?.div(&wm1)?;
+        let at_one = wm1.eq(&Tensor::scalar(u.device(), 0.0)?)?;
+        Tensor::where_(&at_one, u, &ratio)
+    })
+}
+
+/// The backward of softplus: d/dx log(1 + eˣ) = σ(x), itself differentiable
+/// (σ' = σ(1 − σ)), so second derivatives are exact everywhere, x = 0
+/// included.
+struct SoftplusBackward;
+
+impl Backward for SoftplusBackward {
+    fn name(&self) -> &'static str {
+        "softplus"
+    }
+
+    fn backward(&self, inputs: &[Tensor], g: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(g.mul(&inputs[0].sigmoid()?)?)])
+    }
+}
+
+/// softplus(x) = log(1 + eˣ), computed as max(x, 0) + log1p(e^{−|x|}), which
+/// never overflows (e^{−|x|} ≤ 1) and keeps full precision for large |x|.
+/// Derivative σ(x). The value is computed with no graph and the derivative
+/// recorded as one rule, rather than by composing relu and abs: their kinks at
+/// 0 (relu'(0) = sign(0) = 0) would give −t instead of ½ − t as the BCE
+/// gradient at a logit of exactly 0 (e.g. a zero-initialised output layer).
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    let out = no_grad(|| {
+        let tail = log1p_small(&x.abs()?.neg()?.exp()?)?;
+        x.relu()?.add(&tail)
+    })?;
+    Ok(Tensor::record(out, &[x], SoftplusBackward))
+}
+
+/// Binary cross-entropy on logits, mean over elements:
+/// mean(max(x, 0) − x·t + log(1 + e^{−|x|})) = mean(softplus(x) − x·t),
+/// which equals −t·log σ(x) − (1 − t)·log(1 − σ(x)) without overflow at any
+/// logit (±100 included). ∂/∂x = (σ(x) − t)/n, ∂/∂t = −x/n. `targets` must
+/// broadcast to the logits' shape (a `[1]` tensor of 1s for "real").
+pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    bce_with_logits_with(logits, targets, Reduction::Mean)
+}
+
+/// [`bce_with_logits`] against one target value for every element (1 for
+/// real, 0 for fake).
+pub fn bce_with_logits_scalar(logits: &Tensor, target: f32) -> Result<Tensor> {
+    let t = Tensor::scalar(logits.device(), target)?;
+    bce_with_logits_with(logits, &t, Reduction::Mean)
+}
+
+/// [`bce_with_logits`] with a chosen reduction.
+pub fn bce_with_logits_with(logits: &Tensor, targets: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    let elem = softplus(logits)?.sub(&logits.mul(targets)?)?;
+    if elem.shape() != logits.shape() {
+        return Err(Error::shape(
+            "bce_with_logits",
+            logits.shape(),
+            targets.shape(),
+            "targets must broadcast to the logits' shape",
+        ));
+    }
+    reduce("bce_with_logits", &elem, reduction)
+}
+
+/// log softmax along axis 1 of [B, K]: x − (m + log Σ_k e^{x_k − m}) with
+/// m = max_k x_k held constant (the result does not depend on m, so its
+/// gradient is zero; holding it constant avoids the max's tie mask).
+fn log_softmax_rows(x: &Tensor) -> Result<Tensor> {
+    let m = no_grad(|| x.max(&[1], true))?;
+    let lse = x.sub(&m)?.exp()?.sum(&[1], true)?.log()?.add(&m)?;
+    x.sub(&lse)
+}
+
+fn check_logits(op: &'static str, logits: &Tensor) -> Result<(usize, usize)> {
+    match *logits.shape() {
+        [b, k] if b > 0 && k > 0 => Ok((b, k)),
+        _ => Err(Error::invalid(
+            op,
+            format!("logits must be [B, K] with B, K ≥ 1, got {:?}", logits.shape()),
+        )),
+    }
+}
+
+fn check_weights(op: &'static str, weights: Option<&Tensor>, k: usize) -> Result<Option<Tensor>> {
+    match weights {
+        Some(w) if w.shape() != [k] => Err(Error::shape(op, w.shape(), &[k], "class weights must be [K]")),
+        // Class weights are constants of the loss.
+        Some(w) => Ok(Some(w.detach())),
+        None => Ok(None),
+    }
+}
+
+/// Softmax cross-entropy of logits [B, K] against integer labels, mean over
+/// the batch: mean_i (logsumexp(x_i) − x_{i, y_i}). Labels are an
+/// [`IndexTensor`] of shape `[B]` or `[B, 1]`, each < K. ∂/∂x_i = (softmax(x_i) −
+/// onehot(y_i))/B.
+pub fn cross_entropy(logits: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
+    cross_entropy_with(logits, labels, None, Reduction::Mean)
+}
+
+/// Cross-entropy with per-class weights w `[K]` (the cost-sensitive term of
+/// CostSensitive-ACGAN), reduced as PyTorch does:
+/// Σ_i w_{y_i}·ce_i / Σ_i w_{y_i}. Weights are constants (no gradient).
+pub fn cross_entropy_weighted(logits: &Tensor, labels: &IndexTensor, weights: &Tensor) -> Result<Tensor> {
+    cross_entropy_with(logits, labels, Some(weights), Reduction::Mean)
+}
+
+/// Cross-entropy with optional class weights and a reduction. Per sample
+/// l_i = w_{y_i}·(logsumexp(x_i) − x_{i, y_i}) (w = 1 without weights);
+/// `Mean` gives Σ l_i / Σ w_{y_i} (= the plain mean without weights), `Sum`
+/// Σ l_i, `BatchMean` Σ l_i / B, `None` the `[B]` vector of l_i.
+pub fn cross_entropy_with(
+    logits: &Tensor,
+    labels: &IndexTensor,
+    weights: Option<&Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    const OP: &str = "cross_entropy";
+    let (b, k) = check_logits(OP, logits)?;
+    let weights = check_weights(OP, weights, k)?;
+    let logp = log_softmax_rows(logits)?;
+    // The true class's log-probability and weight, both [B].
+    let (logp_y, w_y) = match *labels.shape() {
+        [n, 1] if n == b => {
+            let lp = logp.gather(1, labels)?.reshape(&[b])?;
+            let w = match &weights {
+                Some(w) => Some(
+                    w.reshape(&[1, k])?
+                        .broadcast_to(&[b, k])?
+                        .gather(1, labels)?
+                        .reshape(&[b])?,
+                ),
+                None => None,
+            };
+            (lp, w)
+        }
+        [n] if n == b => {
+            let lp = logp.mul(&one_hot(logits, labels, k)?)?.sum(&[1], false)?;
+            let w = weights.as_ref().map(|w| w.index_select(0, labels)).transpose()?;
+            (lp, w)
+        }
+        _ => {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "labels must be [B] or [B, 1] with B = {b} (the logits are {:?}), got {:?}",
+                    logits.shape(),
+                    labels.shape()
+                ),
+            ))
+        }
+    };
+    let per_sample = match &w_y {
+        Some(w) => logp_y.mul(w)?.neg()?,
+        None => logp_y.neg()?,
+    };
+    match (reduction, &w_y) {
+        (Reduction::Mean, Some(w)) => per_sample.sum_all()?.div(&w.sum_all()?),
+        _ => reduce(OP, &per_sample, reduction),
+    }
+}
+
+/// One-hot rows for `labels` [B]: rows of the K×K identity picked by
+/// `index_select` (a constant).
+fn one_hot(like: &Tensor, labels: &IndexTensor, k: usize) -> Result<Tensor> {
+    let mut eye = vec![0.0f32; k * k];
+    for i in 0..k {
+        eye[i * k + i] = 1.0;
+    }
+    Tensor::from_slice(like.device(), &eye, &[k, k])?.index_select(0, labels)
+}
+
+/// Cross-entropy against class-probability targets t [B, K] (one-hot or
+/// soft), with optional class weights w `[K]`:
+/// (1/B)·Σ_i −Σ_k w_k·t_ik·log softmax(x_i)_k. As in PyTorch, probability
+/// targets are averaged over the batch, not divided by the weights' sum.
+pub fn cross_entropy_soft(logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>) -> Result<Tensor> {
+    const OP: &str = "cross_entropy_soft";
+    let (b, k) = check_logits(OP, logits)?;
+    same_shape(OP, logits, targets, "targets must be [B, K] like the logits")?;
+    let weights = check_weights(OP, weights, k)?;
+    let mut terms = log_softmax_rows(logits)?.mul(targets)?;
+    if let Some(w) = &weights {
+        terms = terms.mul(w)?;
+    }
+    terms.sum_all()?.mul_scalar(-1.0 / b as f32)
+}
+
+/// Mean squared error, mean((a − b)²) over all elements; a and b have one
+/// shape. ∂/∂a = 2(a − b)/n.
+pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    mse_with(a, b, Reduction::Mean)
+}
+
+/// [`mse`] with a chosen reduction (`BatchMean`: summed squared error per
+/// sample, averaged over the batch).
+pub fn mse_with(a: &Tensor, b: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    same_shape("mse", a, b, "prediction and target must have one shape")?;
+    reduce("mse", &a.sub(b)?.square()?, reduction)
+}
+
+/// Mean absolute error, mean(|a − b|); ∂/∂a = sign(a − b)/n (0 where a = b).
+pub fn l1(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    l1_with(a, b, Reduction::Mean)
+}
+
+/// [`l1`] with a chosen reduction.
+pub fn l1_with(a: &Tensor, b: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    same_shape("l1", a, b, "prediction and target must have one shape")?;
+    reduce("l1", &a.sub(b)?.abs()?, reduction)
+}
+
+/// KL(N(μ, e^{logvar}) ‖ N(0, I)) of a VAE's posterior, summed over the
+/// latent axes and averaged over the batch (axis 0):
+/// (1/B)·Σ_i −½·Σ_d (1 + logvar_id − μ_id² − e^{logvar_id}).
+/// ∂/∂μ = μ/B, ∂/∂logvar = ½(e^{logvar} − 1)/B.
+pub fn gaussian_kl(mu: &Tensor, logvar: &Tensor) -> Result<Tensor> {
+    gaussian_kl_with(mu, logvar, Reduction::BatchMean)
+}
+
+/// [`gaussian_kl`] with a chosen reduction of the elementwise terms
+/// −½(1 + logvar − μ² − e^{logvar}).
+pub fn gaussian_kl_with(mu: &Tensor, logvar: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    same_shape("gaussian_kl", mu, logvar, "μ and log-variance must have one shape")?;
+    let terms = logvar.sub(&mu.square()?)?.sub(&logvar.exp()?)?.affine(-0.5, -0.5)?;
+    reduce("gaussian_kl", &terms, reduction)
+}
+
+/// The targets of least-squares GAN losses: the discriminator pushes fakes
+/// to `a` and reals to `b`; the generator pushes fakes to `c`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LsganTargets {
+    /// The discriminator's target for fakes.
+    pub a: f32,
+    /// The discriminator's target for reals.
+    pub b: f32,
+    /// The generator's target for its fakes.
+    pub c: f32,
+}
+
+impl LsganTargets {
+    /// a = −1, b = 1, c = 0 (the alternative in the LSGAN paper).
+    pub const SYMMETRIC: LsganTargets = LsganTargets {
+        a: -1.0,
+        b: 1.0,
+        c: 0.0,
+    };
+}
+
+impl Default for LsganTargets {
+    /// a = 0, b = c = 1.
+    fn default() -> Self {
+        LsganTargets { a: 0.0, b: 1.0, c: 1.0 }
+    }
+}
+
+/// LSGAN discriminator loss on linear outputs:
+/// ½·mean((D(x) − b)²) + ½·mean((D(G(z)) − a)²).
+pub fn lsgan_discriminator(d_real: &Tensor, d_fake: &Tensor, targets: LsganTargets) -> Result<Tensor> {
+    let real = reduce(
+        "lsgan_discriminator",
+        &d_real.add_scalar(-targets.b)?.square()?,
+        Reduction::Mean,
+    )?;
+    let fake = reduce(
+        "lsgan_discriminator",
+        &d_fake.add_scalar(-targets.a)?.square()?,
+        Reduction::Mean,
+    )?;
+    real.add(&fake)?.mul_scalar(0.5)
+}
+
+/// LSGAN generator loss: ½·mean((D(G(z)) − c)²).
+pub fn lsgan_generator(d_fake: &Tensor, targets: LsganTargets) -> Result<Tensor> {
+    reduce(
+        "lsgan_generator",
+        &d_fake.add_scalar(-targets.c)?.square()?,
+        Reduction::Mean,
+    )?
+    .mul_scalar(0.5)
+}
+
+/// Wasserstein critic loss: mean(D(G(z))) − mean(D(x)) (the critic minimises
+/// it; add [`super::gradient_penalty()`] for WGAN-GP).
+pub fn wasserstein_critic(d_real: &Tensor, d_fake: &Tensor) -> Result<Tensor> {
+    let fake = reduce("wasserstein_critic", d_fake, Reduction::Mean)?;
+    let real = reduce("wasserstein_critic", d_real, Reduction::Mean)?;
+    fake.sub(&real)
+}
+
+/// Wasserstein generator loss: −mean(D(G(z))).
+pub fn wasserstein_generator(d_fake: &Tensor) -> Result<Tensor> {
+    reduce("wasserstein_generator", d_fake, Reduction::Mean)?.neg()
+}
