@@ -9,7 +9,7 @@ use crate::common::*;
 use balgan::{Conv2dOptions, ConvTranspose2dOptions, Tensor};
 
 /// conv2d from the definition: y[n,o,oy,ox] = b[o] + Σ x[n,i,oy·s−p+ky·d, ox·s−p+kx·d]·w[o,i,ky,kx].
-fn conv_ref(
+pub(crate) fn conv_ref(
     x: &[f64],
     xs: [usize; 4],
     w: &[f64],

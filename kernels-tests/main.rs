@@ -12,6 +12,7 @@ mod autograd;
 mod binary;
 mod conv2d;
 mod copy;
+mod critic;
 mod errors;
 mod glu;
 mod index;
