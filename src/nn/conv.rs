@@ -44,7 +44,7 @@ impl Conv2d {
         let (kh, kw) = kernel_of(kernel)?;
         let b = default_bound(cin * kh * kw);
         let init = Init::Uniform { low: -b, high: b };
-        Conv2d::with_init(dev, rng, (cin, cout), (kh, kw), options, bias.then_some(init), init)
+        Conv2d::with_init(dev, rng, (cin, cout), (kh, kw), options, init, bias.then_some(init))
     }
 
     /// Weight and bias from the given initialisers, e.g. `Init::DCGAN` and
@@ -55,8 +55,8 @@ impl Conv2d {
         (cin, cout): (usize, usize),
         kernel: (usize, usize),
         options: Conv2dOptions,
-        bias: Option<Init>,
         weight_init: Init,
+        bias: Option<Init>,
     ) -> Result<Conv2d> {
         let (kh, kw) = kernel_of(kernel)?;
         let weight = weight_init.parameter(dev, rng, &[cout, cin, kh, kw])?;
@@ -97,7 +97,7 @@ impl ConvTranspose2d {
         let (kh, kw) = kernel_of(kernel)?;
         let b = default_bound(cout * kh * kw);
         let init = Init::Uniform { low: -b, high: b };
-        ConvTranspose2d::with_init(dev, rng, (cin, cout), (kh, kw), options, bias.then_some(init), init)
+        ConvTranspose2d::with_init(dev, rng, (cin, cout), (kh, kw), options, init, bias.then_some(init))
     }
 
     /// Weight and bias from the given initialisers.
@@ -107,8 +107,8 @@ impl ConvTranspose2d {
         (cin, cout): (usize, usize),
         kernel: (usize, usize),
         options: ConvTranspose2dOptions,
-        bias: Option<Init>,
         weight_init: Init,
+        bias: Option<Init>,
     ) -> Result<ConvTranspose2d> {
         let (kh, kw) = kernel_of(kernel)?;
         let weight = weight_init.parameter(dev, rng, &[cin, cout, kh, kw])?;
