@@ -9,6 +9,7 @@ mod common;
 
 mod attention;
 mod autograd;
+mod batchnorm;
 mod binary;
 mod conv2d;
 mod copy;

@@ -328,6 +328,7 @@ fn params_layouts_match_rust() {
         }),
         rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
         rust_layout!(glu::GluParams in "glu.wgsl" { n, half, inner, _pad0 }),
+        rust_layout!(batchnorm::BatchNormParams in "batchnorm.wgsl" { n, c, s, m, total, chunk, parts, out_parts, flags, eps, momentum, _pad0 }),
         rust_layout!(conv2d::ConvParams in "conv2d.wgsl" {
             n, cin, h, w, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, has_bias, ci_begin, ci_end, m_begin, m_end,
             accumulate, slab, k_chunk, batch_begin, batch_end, cols_layout, _pad3

@@ -6,6 +6,7 @@
 //! The `*Params` structs are public so that tests can check them against
 //! naga's layout of the WGSL structs; the launchers are internal.
 
+pub mod batchnorm;
 pub mod binary;
 pub mod conv2d;
 pub mod copy;
@@ -49,10 +50,11 @@ pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
 pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
 pub(crate) const SOFTMAX: ShaderSource = shader!("softmax.wgsl");
 pub(crate) const GLU: ShaderSource = shader!("glu.wgsl");
+pub(crate) const BATCHNORM: ShaderSource = shader!("batchnorm.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
-    vec![UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM, SOFTMAX, GLU]
+    vec![UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM, SOFTMAX, GLU, BATCHNORM]
 }
 
 /// Invocations per workgroup of the 1-D kernels.

@@ -10,6 +10,7 @@
 
 mod activation;
 mod attention;
+mod batchnorm;
 mod concat;
 mod conv;
 mod dropout;
@@ -28,6 +29,7 @@ mod upsample;
 
 pub use activation::{LeakyRelu, Relu, Sigmoid, Tanh};
 pub use attention::SelfAttention;
+pub use batchnorm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use concat::Concat;
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use dropout::Dropout;

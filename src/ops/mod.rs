@@ -1,6 +1,7 @@
 //! The differentiable functions users call, as methods on [`Tensor`](crate::Tensor).
 //! Each op = a forward that calls a kernel + a backward rule made of ops.
 
+mod batchnorm;
 mod binary;
 mod conv;
 pub use conv::{Conv2dOptions, ConvTranspose2dOptions};
