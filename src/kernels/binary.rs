@@ -1,4 +1,4 @@
-//! Launcher for `shaders/binary.wgsl`: out[i] = f(a[i'], b[i'']) with broadcasting.
+//! Launcher for `shaders/binary.wgsl`: `out[i] = f(a[i'], b[i''])` with broadcasting.
 
 use bytemuck::{Pod, Zeroable};
 

@@ -1,4 +1,4 @@
-//! Launcher for `shaders/fill.wgsl`: dst[i] = value.
+//! Launcher for `shaders/fill.wgsl`: `dst[i] = value`.
 
 use bytemuck::{Pod, Zeroable};
 

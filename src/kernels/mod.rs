@@ -54,7 +54,9 @@ pub(crate) const BATCHNORM: ShaderSource = shader!("batchnorm.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
-    vec![UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM, SOFTMAX, GLU, BATCHNORM]
+    vec![
+        UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM, SOFTMAX, GLU, BATCHNORM,
+    ]
 }
 
 /// Invocations per workgroup of the 1-D kernels.

@@ -1,4 +1,4 @@
-//! Launcher for `shaders/unary.wgsl`: out[i] = f(a[i]).
+//! Launcher for `shaders/unary.wgsl`: `out[i] = f(a[i])`.
 
 use bytemuck::{Pod, Zeroable};
 

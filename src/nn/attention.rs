@@ -55,9 +55,9 @@ pub struct SelfAttention {
     pub value_bias: Tensor,
     /// v: [C, C'', 1, 1]
     pub out_weight: Tensor,
-    /// [C]
+    /// `[C]`
     pub out_bias: Tensor,
-    /// γ: [1]
+    /// γ: `[1]`
     pub gamma: Tensor,
 }
 

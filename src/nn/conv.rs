@@ -85,7 +85,7 @@ pub struct ConvTranspose2d {
 }
 
 impl ConvTranspose2d {
-    /// PyTorch-initialised layer: fan_in = out·kh·kw (weight.shape[1]·kh·kw).
+    /// PyTorch-initialised layer: fan_in = out·kh·kw (`weight.shape[1]`·kh·kw).
     pub fn new(
         dev: &Device,
         rng: &Generator,

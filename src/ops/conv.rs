@@ -273,7 +273,7 @@ fn record(out: Tensor, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, rule: impl
 
 impl Tensor {
     /// 2-D convolution (cross-correlation, as in every framework): x [N, Cin, H, W],
-    /// w [Cout, Cin, kh, kw], optional bias [Cout] → [N, Cout, Ho, Wo] with
+    /// w [Cout, Cin, kh, kw], optional bias `[Cout]` → [N, Cout, Ho, Wo] with
     /// Ho = ⌊(H + 2·ph − dh·(kh−1) − 1)/sh⌋ + 1.
     pub fn conv2d(&self, w: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
         const OP: &str = "conv2d";
@@ -327,7 +327,7 @@ impl Tensor {
     }
 
     /// Transposed 2-D convolution (the gradient of conv2d with respect to its
-    /// input): x [N, Cin, H, W], w [Cin, Cout, kh, kw], optional bias [Cout] →
+    /// input): x [N, Cin, H, W], w [Cin, Cout, kh, kw], optional bias `[Cout]` →
     /// [N, Cout, Ho, Wo] with Ho = (H−1)·sh − 2·ph + dh·(kh−1) + oph + 1.
     pub fn conv_transpose2d(&self, w: &Tensor, bias: Option<&Tensor>, opts: ConvTranspose2dOptions) -> Result<Tensor> {
         const OP: &str = "conv_transpose2d";
