@@ -153,6 +153,36 @@ fn bias_grad(g: &Tensor) -> Result<Tensor> {
     g.sum(&[0, 2, 3], false)
 }
 
+/// conv2d's gradient with respect to its input of shape `x_shape`: the
+/// transposed conv of the output gradient `g` with the weight `w`, with the
+/// output padding that gives back x's size exactly (the rows and columns a
+/// strided conv skipped at the end).
+fn input_grad(g: &Tensor, w: &Tensor, x_shape: &[usize], opts: Conv2dOptions) -> Result<Tensor> {
+    let k = (w.shape()[2], w.shape()[3]);
+    let base = ConvTranspose2dOptions {
+        conv: opts,
+        output_padding: (0, 0),
+    };
+    let size = base.output_size((g.shape()[2], g.shape()[3]), k);
+    let pad = size.and_then(|(bh, bw)| Some((x_shape[2].checked_sub(bh)?, x_shape[3].checked_sub(bw)?)));
+    let Some(output_padding) = pad else {
+        return Err(Error::shape(
+            "conv2d backward",
+            g.shape(),
+            x_shape,
+            "output gradient does not match the input size",
+        ));
+    };
+    g.conv_transpose2d(
+        w,
+        None,
+        ConvTranspose2dOptions {
+            conv: opts,
+            output_padding,
+        },
+    )
+}
+
 struct Conv2dBackward {
     opts: Conv2dOptions,
 }
@@ -166,20 +196,7 @@ impl Backward for Conv2dBackward {
         let (x, w) = (&inputs[0], &inputs[1]);
         let (kh, kw) = (w.shape()[2], w.shape()[3]);
         let dx = if needs[0] {
-            // The transposed conv of g must give back x's size exactly.
-            let (h, wd) = (x.shape()[2], x.shape()[3]);
-            let base = ConvTranspose2dOptions {
-                conv: self.opts,
-                output_padding: (0, 0),
-            };
-            let (bh, bw) = base
-                .output_size((g.shape()[2], g.shape()[3]), (kh, kw))
-                .unwrap_or((0, 0));
-            let opts = ConvTranspose2dOptions {
-                conv: self.opts,
-                output_padding: (h - bh, wd - bw),
-            };
-            Some(g.conv_transpose2d(w, None, opts)?)
+            Some(input_grad(g, w, x.shape(), self.opts)?)
         } else {
             None
         };
@@ -237,21 +254,8 @@ impl Backward for WeightGradBackward {
 
     fn backward(&self, inputs: &[Tensor], up: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let (x, gy) = (&inputs[0], &inputs[1]);
-        let (kh, kw) = (up.shape()[2], up.shape()[3]);
         let dx = if needs[0] {
-            let (h, wd) = (x.shape()[2], x.shape()[3]);
-            let base = ConvTranspose2dOptions {
-                conv: self.opts,
-                output_padding: (0, 0),
-            };
-            let (bh, bw) = base
-                .output_size((gy.shape()[2], gy.shape()[3]), (kh, kw))
-                .unwrap_or((0, 0));
-            let opts = ConvTranspose2dOptions {
-                conv: self.opts,
-                output_padding: (h - bh, wd - bw),
-            };
-            Some(gy.conv_transpose2d(up, None, opts)?)
+            Some(input_grad(gy, up, x.shape(), self.opts)?)
         } else {
             None
         };
