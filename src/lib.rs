@@ -20,9 +20,11 @@
 //! [`Tensor`]), [`optim`].
 
 pub mod autograd;
+pub mod data;
 pub mod device;
 mod error;
 pub mod kernels;
+pub mod metrics;
 pub mod nn;
 mod ops;
 pub mod optim;

@@ -1,0 +1,2 @@
+//! Measures of generated images and of classifiers trained on rebalanced data:
+//! FID (GPU matrix square root), SSIM, and the imbalanced-classification measures.
