@@ -11,6 +11,7 @@ mod attention;
 mod autograd;
 mod batchnorm;
 mod binary;
+mod classifier;
 mod conv2d;
 mod copy;
 mod critic;

@@ -1,2 +1,4 @@
 //! Measures of generated images and of classifiers trained on rebalanced data:
 //! FID (GPU matrix square root), SSIM, and the imbalanced-classification measures.
+
+pub mod classifier;
