@@ -20,6 +20,7 @@
 //! [`Tensor`]), [`optim`].
 
 pub mod autograd;
+pub mod cli;
 pub mod data;
 pub mod device;
 mod error;

@@ -1,4 +1,5 @@
 //! Measures of generated images and of classifiers trained on rebalanced data:
 //! FID (GPU matrix square root), SSIM, and the imbalanced-classification measures.
 
+pub mod classification;
 pub mod classifier;

@@ -1,0 +1,134 @@
+//! `balgan data summary`: load a dataset and print its per-class counts and
+//! imbalance rate, then the counts every imbalance recipe would keep.
+
+use std::path::PathBuf;
+
+use crate::data::cifar::cifar10;
+use crate::data::dataset::{Dataset, Split};
+use crate::data::fashion_mnist::fashion_mnist;
+use crate::data::folder::image_folder;
+use crate::data::imbalance::{counts_table, Recipe};
+use crate::error::{Error, Result};
+
+/// Which dataset to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKind {
+    /// IDX files; found without flags when the Debian package is installed.
+    FashionMnist,
+    /// CIFAR-10 binary batches in a directory.
+    Cifar10,
+    /// One sub-folder of images per class.
+    Folder,
+}
+
+impl std::str::FromStr for DatasetKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DatasetKind> {
+        match s.to_ascii_lowercase().as_str() {
+            "fashion-mnist" | "fashion_mnist" | "fmnist" => Ok(DatasetKind::FashionMnist),
+            "cifar10" | "cifar-10" => Ok(DatasetKind::Cifar10),
+            "folder" | "image-folder" => Ok(DatasetKind::Folder),
+            other => Err(Error::invalid(
+                "--dataset",
+                format!("unknown dataset '{other}'; use fashion-mnist, cifar10 or folder"),
+            )),
+        }
+    }
+}
+
+/// Options of `balgan data summary`.
+#[derive(Debug, Clone)]
+pub struct SummaryOptions {
+    pub dataset: DatasetKind,
+    /// Where the files are (required for cifar10 and folder).
+    pub data: Option<PathBuf>,
+    pub split: Split,
+    /// Square size images from folders are resized to.
+    pub size: usize,
+    /// Recipes to show; empty: the published ones for this dataset.
+    pub recipes: Vec<Recipe>,
+    pub seed: u64,
+}
+
+/// Load the dataset the options name.
+pub fn load(opts: &SummaryOptions) -> Result<Dataset> {
+    let need_path = |what: &str| {
+        opts.data.clone().ok_or_else(|| {
+            Error::invalid(
+                "--data",
+                format!("{what} needs --data DIR (the directory that holds it)"),
+            )
+        })
+    };
+    match opts.dataset {
+        DatasetKind::FashionMnist => fashion_mnist(opts.split, opts.data.as_deref()),
+        DatasetKind::Cifar10 => cifar10(&need_path("cifar10")?, opts.split),
+        DatasetKind::Folder => image_folder(&need_path("an image folder")?, opts.size),
+    }
+}
+
+/// The recipes the papers used on this dataset, in the order they are printed.
+pub fn published_recipes(kind: DatasetKind) -> Vec<Recipe> {
+    let forms: &[&str] = match kind {
+        DatasetKind::FashionMnist => &[
+            "ir:5",
+            "ir:20",
+            "ir:50",
+            "ir:100",
+            "bagan-gp:fashion-mnist",
+            "aggan:fashion-mnist",
+            "aggan-pair:5,7,ir=100",
+            "step:mu=0.1,rho=20",
+            "discard:class=0,rate=0.95",
+        ],
+        DatasetKind::Cifar10 => &[
+            "ir:5",
+            "ir:20",
+            "ir:50",
+            "ir:100",
+            "bagan-gp:cifar10",
+            "aggan:cifar10",
+            "discard:class=0,rate=0.95",
+        ],
+        DatasetKind::Folder => &["ir:5", "ir:20", "ir:50", "ir:100"],
+    };
+    forms.iter().filter_map(|f| f.parse().ok()).collect()
+}
+
+/// Print the dataset's summary and the counts under each recipe.
+pub fn summary(opts: &SummaryOptions) -> Result<()> {
+    let ds = load(opts)?;
+    print!("{}", ds.summary());
+    let recipes = if opts.recipes.is_empty() {
+        published_recipes(opts.dataset)
+    } else {
+        opts.recipes.clone()
+    };
+    let available = ds.class_counts();
+    let names: Vec<&str> = ds.class_names().iter().map(String::as_str).collect();
+    for r in &recipes {
+        println!();
+        match r.counts(&available) {
+            Ok(counts) => {
+                // Draw the selection too, so the printed counts are the ones a run gets.
+                let kept = r.select(ds.labels(), ds.num_classes(), opts.seed)?;
+                let mut drawn = vec![0usize; ds.num_classes()];
+                for &i in &kept {
+                    drawn[ds.labels()[i] as usize] += 1;
+                }
+                if drawn != counts {
+                    return Err(Error::invalid(
+                        "data summary",
+                        format!("recipe {r} drew {drawn:?} but planned {counts:?}"),
+                    ));
+                }
+                println!("recipe {r} (seed {}): {} images", opts.seed, kept.len());
+                print!("{}", counts_table(&names, &drawn));
+            }
+            // A recipe the user asked for must apply; the default list may skip one.
+            Err(e) if opts.recipes.is_empty() => println!("recipe {r}: not applicable here: {e}"),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
