@@ -7,6 +7,8 @@ pub mod cifar;
 pub mod folder;
 pub mod fashion_mnist;
 pub mod batch;
+pub mod grid;
+pub mod export;
 pub use batch::{BatchOptions, Batcher, Batches};
 pub use cifar::cifar10;
 pub use dataset::{Dataset, Split};

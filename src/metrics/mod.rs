@@ -3,3 +3,4 @@
 
 pub mod classification;
 pub mod classifier;
+pub mod ssim;

@@ -1,0 +1,371 @@
+//! SSIM against a CPU f64 reference written from Wang et al.'s formula with
+//! tf.image.ssim's settings (11×11 Gaussian window, σ = 1.5, K1 = 0.01,
+//! K2 = 0.03, valid filtering, mean over the map and the channels), plus its
+//! algebraic properties, closed forms and error paths.
+//!
+//! The reference builds the 2-D window directly as exp(−(i² + j²)/(2σ²))
+//! normalised over all 121 taps (not as the product of 1-D windows the GPU
+//! uses) and takes the variances around the windowed means in two passes,
+//! Σ w·(x − μx)², rather than as E[x²] − μx².
+
+use balgan::metrics::ssim::{pair_by_class, ssim, ssim_per_class};
+use balgan::Tensor;
+
+use crate::common::{base_seed, dev, tensor, Rng};
+
+/// The 11×11 window, from the formula.
+fn window() -> Vec<f64> {
+    let mut w = Vec::with_capacity(121);
+    for i in 0..11 {
+        for j in 0..11 {
+            let (di, dj) = (i as f64 - 5.0, j as f64 - 5.0);
+            w.push((-(di * di + dj * dj) / (2.0 * 1.5 * 1.5)).exp());
+        }
+    }
+    let s: f64 = w.iter().sum();
+    w.into_iter().map(|v| v / s).collect()
+}
+
+/// SSIM of each pair of [n, c, h, w] images, in f64.
+fn ssim_ref(a: &[f32], b: &[f32], shape: [usize; 4], l: f64) -> Vec<f64> {
+    let [n, c, h, w] = shape;
+    let win = window();
+    let (c1, c2) = ((0.01 * l).powi(2), (0.03 * l).powi(2));
+    let (ho, wo) = (h - 10, w - 10);
+    (0..n)
+        .map(|i| {
+            let mut total = 0.0;
+            for ch in 0..c {
+                let base = (i * c + ch) * h * w;
+                let px = |v: &[f32], y: usize, x: usize| v[base + y * w + x] as f64;
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let (mut mx, mut my) = (0.0, 0.0);
+                        for ky in 0..11 {
+                            for kx in 0..11 {
+                                let wt = win[ky * 11 + kx];
+                                mx += wt * px(a, oy + ky, ox + kx);
+                                my += wt * px(b, oy + ky, ox + kx);
+                            }
+                        }
+                        let (mut vx, mut vy, mut cxy) = (0.0, 0.0, 0.0);
+                        for ky in 0..11 {
+                            for kx in 0..11 {
+                                let wt = win[ky * 11 + kx];
+                                let dx = px(a, oy + ky, ox + kx) - mx;
+                                let dy = px(b, oy + ky, ox + kx) - my;
+                                vx += wt * dx * dx;
+                                vy += wt * dy * dy;
+                                cxy += wt * dx * dy;
+                            }
+                        }
+                        total +=
+                            ((2.0 * mx * my + c1) * (2.0 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+                    }
+                }
+            }
+            total / (c * ho * wo) as f64
+        })
+        .collect()
+}
+
+/// A pair of images with a real structural relation: b = 0.7·a + 0.3·noise,
+/// both spanning [lo, hi].
+fn pair(rng: &mut Rng, shape: [usize; 4], lo: f32, hi: f32) -> (Vec<f32>, Vec<f32>) {
+    let n: usize = shape.iter().product();
+    let a = rng.uniform(n, lo, hi);
+    let noise = rng.uniform(n, lo, hi);
+    let b = a.iter().zip(&noise).map(|(x, z)| 0.7 * x + 0.3 * z).collect();
+    (a, b)
+}
+
+fn run(a: &[f32], b: &[f32], shape: [usize; 4], l: f32) -> Vec<f64> {
+    ssim(&tensor(a, &shape), &tensor(b, &shape), l).expect("ssim")
+}
+
+/// Tolerance against the f64 reference: the GPU works in f32 and forms the
+/// variances as E[x²+y²] − (μx² + μy²), a difference of numbers of size ≤ L²/2
+/// with rounding error ~1e-7·L². Divided by σx² + σy² + c2, which for these
+/// uniform random images is ≳ 0.1·(L/2)² (a uniform value's variance is a
+/// twelfth of its range squared), that is ~1e-6 relative per map position at
+/// most, less in the mean (observed ≤ 4e-7 on lavapipe): 1e-5 leaves a 25×
+/// margin over the observed error.
+const REF_TOL: f64 = 1e-5;
+
+fn check_against_ref(what: &str, a: &[f32], b: &[f32], shape: [usize; 4], l: f32) {
+    let got = run(a, b, shape, l);
+    let want = ssim_ref(a, b, shape, l as f64);
+    assert_eq!(got.len(), shape[0], "{what}: one value per pair");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= REF_TOL,
+            "{what} pair {i}: GPU {g} vs reference {w} (seed {})",
+            base_seed()
+        );
+    }
+}
+
+#[test]
+fn ssim_matches_f64_reference() {
+    let mut rng = Rng::new(0x5519);
+    // Minimal 11×11 (a 1×1 map), odd sizes, H ≠ W, 1 and 3 channels, 28×28.
+    for shape in [
+        [3, 1, 11, 11],
+        [2, 3, 13, 17],
+        [2, 1, 19, 12],
+        [2, 3, 15, 11],
+        [2, 1, 28, 28],
+    ] {
+        let (a, b) = pair(&mut rng, shape, -1.0, 1.0);
+        check_against_ref(&format!("{shape:?}"), &a, &b, shape, 2.0);
+        // Unrelated images too (SSIM near 0, cs terms of both signs).
+        let c = rng.uniform(a.len(), -1.0, 1.0);
+        check_against_ref(&format!("{shape:?} independent"), &a, &c, shape, 2.0);
+    }
+}
+
+#[test]
+fn ssim_of_identical_images_is_one() {
+    let mut rng = Rng::new(0x1d);
+    for shape in [[4, 1, 11, 11], [2, 3, 20, 13]] {
+        let a = rng.uniform(shape.iter().product(), -1.0, 1.0);
+        // Numerator and denominator are formed from the same f32 values
+        // (2·μ·μ vs μ² + μ², 2·E[x·x] vs E[x² + x²]), so the ratio is 1 up to a
+        // few f32 roundings: 1e-6.
+        for (i, s) in run(&a, &a, shape, 2.0).iter().enumerate() {
+            assert!((s - 1.0).abs() <= 1e-6, "SSIM(x, x) pair {i} of {shape:?} = {s}");
+        }
+    }
+}
+
+#[test]
+fn ssim_is_symmetric() {
+    let mut rng = Rng::new(0x5e);
+    let shape = [3, 3, 16, 12];
+    let (a, b) = pair(&mut rng, shape, -1.0, 1.0);
+    let ab = run(&a, &b, shape, 2.0);
+    let ba = run(&b, &a, shape, 2.0);
+    // Every term is symmetric and f32 + and · commute: equal to rounding (1e-6).
+    for (i, (x, y)) in ab.iter().zip(&ba).enumerate() {
+        assert!((x - y).abs() <= 1e-6, "pair {i}: SSIM(a, b) = {x}, SSIM(b, a) = {y}");
+        assert!(*x < 0.99, "pair {i}: different images must score below 1, got {x}");
+    }
+}
+
+#[test]
+fn constant_shift_lowers_ssim() {
+    let mut rng = Rng::new(0xc5);
+    let shape = [2, 1, 16, 16];
+    // Positive means: with μx > 0 the luminance term 1 − d²/(μx² + (μx + d)² + c1)
+    // falls monotonically in the shift d (around μx ≈ 0 it need not).
+    let a = rng.uniform(shape.iter().product(), 0.0, 0.5);
+    let shifted = |d: f32| -> Vec<f32> { a.iter().map(|x| x + d).collect() };
+    let s: Vec<Vec<f64>> = [0.1f32, 0.3, 0.5]
+        .iter()
+        .map(|&d| run(&a, &shifted(d), shape, 2.0))
+        .collect();
+    for i in 0..2 {
+        assert!(
+            s[0][i] < 1.0 - 1e-4 && s[1][i] < s[0][i] && s[2][i] < s[1][i],
+            "pair {i}: SSIM must fall as the shift grows, got {:?}",
+            s.iter().map(|v| v[i]).collect::<Vec<_>>()
+        );
+    }
+    // A shift leaves σ and σxy unchanged (cs = 1), so it lowers SSIM only
+    // through the luminance term: check it against the reference too.
+    check_against_ref("shift 0.3", &a, &shifted(0.3), shape, 2.0);
+}
+
+#[test]
+fn data_range_enters_as_the_formula_says() {
+    // Constant images p and q: σ = σxy = 0, so cs = c2/c2 = 1 and
+    // SSIM = (2pq + c1)/(p² + q² + c1), c1 = (0.01·L)², exactly.
+    let shape = [1, 1, 12, 14];
+    let n = 12 * 14;
+    let (p, q) = (0.5f32, 0.25f32);
+    for l in [1.0f32, 2.0, 255.0] {
+        let got = run(&vec![p; n], &vec![q; n], shape, l)[0];
+        let c1 = (0.01 * l as f64).powi(2);
+        let (p, q) = (p as f64, q as f64);
+        let want = (2.0 * p * q + c1) / (p * p + q * q + c1);
+        // f32 filtering: the window's f32 sum is 1 only to ~1e-7, and the
+        // variance E[x²+y²] − (μx² + μy²) of values of size p² + q² ≈ 0.31 is
+        // left with ~1e-7 of rounding, against c2 = (0.03·L)² ≥ 9e-4: up to
+        // ~1e-4 relative in cs for L = 1. Tolerance 2e-4.
+        assert!((got - want).abs() <= 2e-4, "L = {l}: SSIM {got}, formula {want}");
+    }
+    // On real images each range against the reference with that range, the
+    // images scaled to it; a larger L (larger c1, c2) on the same pair moves
+    // SSIM towards 1.
+    let mut rng = Rng::new(0xda7a);
+    let shape = [2, 3, 14, 13];
+    let (a, b) = pair(&mut rng, shape, 0.0, 1.0);
+    check_against_ref("[0, 1], L = 1", &a, &b, shape, 1.0);
+    let bytes = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| (x * 255.0).round()).collect() };
+    check_against_ref("bytes, L = 255", &bytes(&a), &bytes(&b), shape, 255.0);
+    let signed = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| 2.0 * x - 1.0).collect() };
+    check_against_ref("[-1, 1], L = 2", &signed(&a), &signed(&b), shape, 2.0);
+    let small = run(&a, &b, shape, 1.0);
+    let large = run(&a, &b, shape, 4.0);
+    for (i, (lg, sm)) in large.iter().zip(&small).enumerate() {
+        assert!(lg > sm, "pair {i}: L = 4 gives {lg}, L = 1 gives {sm}");
+    }
+}
+
+#[test]
+fn ssim_rejects_bad_inputs() {
+    let d = dev();
+    let a = Tensor::zeros(d, &[2, 1, 16, 16]).unwrap();
+    let b = Tensor::zeros(d, &[2, 1, 16, 15]).unwrap();
+    let e = ssim(&a, &b, 2.0).expect_err("mismatched shapes must fail").to_string();
+    assert!(e.contains("shape"), "message should name the shape mismatch: {e}");
+    let b3 = Tensor::zeros(d, &[3, 1, 16, 16]).unwrap();
+    assert!(ssim(&a, &b3, 2.0).is_err(), "different batch sizes must fail");
+    for small in [[1, 1, 10, 16], [1, 1, 16, 10], [1, 3, 8, 8]] {
+        let x = Tensor::zeros(d, &small).unwrap();
+        let e = ssim(&x, &x, 2.0)
+            .expect_err("images below the window must fail")
+            .to_string();
+        assert!(e.contains("11×11"), "message should state the window size: {e}");
+    }
+    let flat = Tensor::zeros(d, &[2, 256]).unwrap();
+    assert!(ssim(&flat, &flat, 2.0).is_err(), "rank-2 input must fail");
+    for l in [0.0f32, -1.0, f32::NAN] {
+        assert!(ssim(&a, &a, l).is_err(), "data range {l} must fail");
+    }
+}
+
+#[test]
+fn per_class_pairing_is_fixed_and_matches_pairwise_ssim() {
+    let gen_labels = [0, 1, 0, 2, 0, 1, 0];
+    let real_labels = [1, 0, 3, 1, 1, 0, 1];
+    let pairs = pair_by_class(&gen_labels, &real_labels, 4, 7).unwrap();
+    assert_eq!(
+        pairs,
+        pair_by_class(&gen_labels, &real_labels, 4, 7).unwrap(),
+        "same seed, same pairs"
+    );
+    // Class 0: 4 generated (0, 2, 4, 6), 2 real (1, 5), cycled: every real
+    // image twice, each generated image once, in order.
+    let p0 = &pairs[0];
+    assert_eq!(p0.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0, 2, 4, 6]);
+    assert_eq!(p0[0].1, p0[2].1);
+    assert_eq!(p0[1].1, p0[3].1);
+    let mut r: Vec<usize> = vec![p0[0].1, p0[1].1];
+    r.sort();
+    assert_eq!(r, vec![1, 5]);
+    // Class 1: 2 generated, 4 real: two distinct real images of class 1.
+    assert_eq!(pairs[1].len(), 2);
+    assert!(pairs[1].iter().all(|p| [0, 3, 4, 6].contains(&p.1)) && pairs[1][0].1 != pairs[1][1].1);
+    // Class 2 has no real image, class 3 no generated one.
+    assert!(pairs[2].is_empty() && pairs[3].is_empty());
+    // Some seed must reorder a class of 3 real images (6 orders).
+    let many_real = [0usize; 3];
+    let orders: std::collections::HashSet<Vec<(usize, usize)>> = (0..20)
+        .map(|s| pair_by_class(&[0, 0, 0], &many_real, 1, s).unwrap()[0].clone())
+        .collect();
+    assert!(orders.len() > 1, "the seed must change the pairing");
+    assert!(
+        pair_by_class(&[0, 5], &[0], 4, 0).is_err(),
+        "label ≥ num_classes must fail"
+    );
+
+    // The per-class means equal the mean of pairwise SSIM over those pairs.
+    let mut rng = Rng::new(0xc1a55);
+    let chw = 12 * 12;
+    let gen = rng.uniform(gen_labels.len() * chw, -1.0, 1.0);
+    let real: Vec<f32> = (0..real_labels.len() * chw)
+        .map(|i| 0.6 * gen[i % gen.len()] + 0.4 * (rng.unit() as f32 * 2.0 - 1.0))
+        .collect();
+    let gt = tensor(&gen, &[gen_labels.len(), 1, 12, 12]);
+    let rt = tensor(&real, &[real_labels.len(), 1, 12, 12]);
+    let got = ssim_per_class(&gt, &gen_labels, &rt, &real_labels, 4, 2.0, 7).unwrap();
+    assert_eq!(got.len(), 4);
+    assert!(
+        got[2].is_none() && got[3].is_none(),
+        "classes without pairs give None: {got:?}"
+    );
+    for (k, class_pairs) in pairs.iter().enumerate().take(2) {
+        let vals: Vec<f64> = class_pairs
+            .iter()
+            .map(|&(g, r)| {
+                ssim_ref(
+                    &gen[g * chw..(g + 1) * chw],
+                    &real[r * chw..(r + 1) * chw],
+                    [1, 1, 12, 12],
+                    2.0,
+                )[0]
+            })
+            .collect();
+        let want = vals.iter().sum::<f64>() / vals.len() as f64;
+        let g = got[k].expect("class with pairs");
+        assert!((g - want).abs() <= REF_TOL, "class {k}: {g} vs reference {want}");
+    }
+}
+
+#[test]
+fn large_sets_are_split_into_passes_consistently() {
+    // 260 pairs of 128×128 = 4.26M floats per map, above the 2²² floats of
+    // one pass, so ssim runs two passes; each pair's value must not depend on
+    // which pass it fell into: compare with the pairs evaluated in small sets,
+    // and the last pair with the reference.
+    let mut rng = Rng::new(0x1a26e);
+    let shape = [260, 1, 128, 128];
+    let (a, b) = pair(&mut rng, shape, -1.0, 1.0);
+    let all = run(&a, &b, shape, 2.0);
+    assert_eq!(all.len(), 260);
+    let img = 128 * 128;
+    for start in [0usize, 100, 255] {
+        let part = [5, 1, 128, 128];
+        let sub = run(
+            &a[start * img..(start + 5) * img],
+            &b[start * img..(start + 5) * img],
+            part,
+            2.0,
+        );
+        for (i, s) in sub.iter().enumerate() {
+            // Same kernels on the same data: equal up to reduction order (1e-6).
+            assert!(
+                (s - all[start + i]).abs() <= 1e-6,
+                "pair {}: {s} alone vs {} in the set",
+                start + i,
+                all[start + i]
+            );
+        }
+    }
+    let want = ssim_ref(&a[259 * img..], &b[259 * img..], [1, 1, 128, 128], 2.0)[0];
+    assert!(
+        (all[259] - want).abs() <= REF_TOL,
+        "last pair: {} vs reference {want}",
+        all[259]
+    );
+}
+
+#[test]
+fn per_class_rejects_bad_inputs() {
+    let d = dev();
+    let g = Tensor::zeros(d, &[2, 1, 12, 12]).unwrap();
+    let r = Tensor::zeros(d, &[3, 1, 12, 13]).unwrap();
+    assert!(
+        ssim_per_class(&g, &[0, 1], &r, &[0, 1, 1], 2, 2.0, 0).is_err(),
+        "different image sizes"
+    );
+    let r = Tensor::zeros(d, &[3, 1, 12, 12]).unwrap();
+    assert!(
+        ssim_per_class(&g, &[0], &r, &[0, 1, 1], 2, 2.0, 0).is_err(),
+        "label count"
+    );
+    assert!(
+        ssim_per_class(&g, &[0, 1], &r, &[0, 1, 2], 2, 2.0, 0).is_err(),
+        "label ≥ classes"
+    );
+    assert!(
+        ssim_per_class(&g, &[0, 1], &r, &[0, 1, 1], 2, 0.0, 0).is_err(),
+        "data range 0"
+    );
+    let small = Tensor::zeros(d, &[1, 1, 8, 8]).unwrap();
+    let e = ssim_per_class(&small, &[0], &small, &[1], 2, 2.0, 0)
+        .expect_err("below the window")
+        .to_string();
+    assert!(e.contains("11×11"), "message should state the window size: {e}");
+}
