@@ -20,6 +20,7 @@ mod critic;
 mod data;
 mod errors;
 mod export;
+mod fid;
 mod glu;
 mod imbalance;
 mod index;

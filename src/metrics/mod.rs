@@ -3,4 +3,7 @@
 
 pub mod classification;
 pub mod classifier;
+pub mod fid;
+pub mod npy;
+pub mod sqrtm;
 pub mod ssim;
