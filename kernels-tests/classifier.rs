@@ -9,7 +9,7 @@ use balgan::Generator;
 
 /// 3 classes of 8×8 grey images: a bright top half, bottom half or left half,
 /// plus uniform noise of amplitude 0.5 (values in [-1, 1]).
-fn synthetic(rng: &mut Rng, per_class: usize) -> (Vec<f32>, Vec<u32>) {
+pub(crate) fn synthetic(rng: &mut Rng, per_class: usize) -> (Vec<f32>, Vec<u32>) {
     let mut data = Vec::new();
     let mut labels = Vec::new();
     for i in 0..3 * per_class {

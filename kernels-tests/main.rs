@@ -19,6 +19,7 @@ mod copy;
 mod critic;
 mod data;
 mod errors;
+mod evaluate;
 mod export;
 mod fid;
 mod glu;

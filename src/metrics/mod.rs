@@ -3,6 +3,7 @@
 
 pub mod classification;
 pub mod classifier;
+pub mod evaluate;
 pub mod fid;
 pub mod npy;
 pub mod sqrtm;

@@ -1,0 +1,135 @@
+//! The measuring protocols: the feature extractor is trained once on the
+//! balanced split and then reused from its file; per-class FID separates
+//! matching from mismatched classes; the downstream training sets have the
+//! documented counts; the downstream report is computed on the whole test set.
+
+use crate::classifier::synthetic;
+use crate::common::*;
+use balgan::data::Dataset;
+use balgan::metrics::classifier::TrainConfig;
+use balgan::metrics::evaluate::{downstream, feature_extractor, features, fid_per_class, training_set, TrainingData};
+
+fn dataset(rng: &mut Rng, per_class: usize) -> Dataset {
+    let (data, labels) = synthetic(rng, per_class);
+    let names = vec!["top".to_string(), "bottom".to_string(), "left".to_string()];
+    Dataset::new(data, [labels.len(), 1, 8, 8], labels, names).unwrap()
+}
+
+/// Keep `keep[c]` images of class c.
+fn imbalanced(ds: &Dataset, keep: [usize; 3]) -> Dataset {
+    let mut left = keep;
+    let idx: Vec<usize> = (0..ds.len())
+        .filter(|&i| {
+            let c = ds.labels()[i] as usize;
+            let take = left[c] > 0;
+            if take {
+                left[c] -= 1;
+            }
+            take
+        })
+        .collect();
+    ds.try_subset(&idx).unwrap()
+}
+
+#[test]
+fn training_sets_have_the_documented_counts() {
+    let mut rng = Rng::new(110);
+    let train = imbalanced(&dataset(&mut rng, 20), [20, 7, 3]);
+    let gen = dataset(&mut rng, 4);
+    let plain = training_set(&train, TrainingData::Imbalanced, 1).unwrap();
+    assert_eq!(plain.class_counts(), vec![20, 7, 3]);
+    let over = training_set(&train, TrainingData::Oversampled, 1).unwrap();
+    assert_eq!(
+        over.class_counts(),
+        vec![20, 20, 20],
+        "every class repeated up to the majority"
+    );
+    // Repeats are spread evenly: each of the 3 images of class 2 appears 6 or 7 times.
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..over.len() {
+        if over.labels()[i] == 2 {
+            *seen
+                .entry(over.image(i).iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                .or_insert(0) += 1;
+        }
+    }
+    assert!(seen.values().all(|&k| k == 6 || k == 7), "{seen:?}");
+    let with = training_set(&train, TrainingData::WithGenerated(&gen), 1).unwrap();
+    assert_eq!(with.class_counts(), vec![24, 11, 7]);
+    let wrong = Dataset::new(
+        vec![0.0; 16],
+        [1, 1, 4, 4],
+        vec![0],
+        vec!["a".into(), "b".into(), "c".into()],
+    )
+    .unwrap();
+    assert!(
+        training_set(&train, TrainingData::WithGenerated(&wrong), 1).is_err(),
+        "mismatched image size"
+    );
+}
+
+#[test]
+fn feature_extractor_is_trained_once_then_reused_and_separates_classes() {
+    let d = dev();
+    let mut rng = Rng::new(111);
+    let train = dataset(&mut rng, 30);
+    let real = dataset(&mut rng, 12);
+    let cfg = TrainConfig {
+        epochs: 8,
+        batch_size: 16,
+        lr: 3e-3,
+        seed: 2,
+    };
+    let dir = std::env::temp_dir().join(format!("balgan-extractor-{}", base_seed()));
+    let cache = dir.join("extractor.safetensors");
+    let clf = feature_extractor(d, &train, &cache, 4, &cfg).unwrap();
+    assert!(cache.exists(), "the trained extractor is saved");
+    let again = feature_extractor(d, &train, &cache, 4, &cfg).unwrap();
+    let (a, b) = (
+        features(d, &clf, &real).unwrap().to_vec().unwrap(),
+        features(d, &again, &real).unwrap().to_vec().unwrap(),
+    );
+    assert_eq!(a, b, "the reused extractor gives the same features");
+
+    // Generated = real images of the same classes (another draw): small FID per class;
+    // generated with the labels rotated (top labelled bottom, …): large FID.
+    let same = dataset(&mut rng, 12);
+    let rotated = Dataset::new(
+        same.images().to_vec(),
+        same.shape(),
+        same.labels().iter().map(|l| (l + 1) % 3).collect(),
+        same.class_names().to_vec(),
+    )
+    .unwrap();
+    let good = fid_per_class(d, &clf, &real, &same).unwrap();
+    let bad = fid_per_class(d, &clf, &real, &rotated).unwrap();
+    for c in 0..3 {
+        let (g, b) = (good[c].unwrap(), bad[c].unwrap());
+        assert!(g < b, "class {c}: matching images give FID {g}, mismatched {b}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn downstream_reports_on_the_whole_test_set() {
+    let d = dev();
+    let mut rng = Rng::new(112);
+    let train = imbalanced(&dataset(&mut rng, 30), [30, 30, 6]);
+    let test = dataset(&mut rng, 10);
+    let cfg = TrainConfig {
+        epochs: 8,
+        batch_size: 16,
+        lr: 3e-3,
+        seed: 3,
+    };
+    let cm = downstream(d, &train, &test, TrainingData::Oversampled, 4, &cfg).unwrap();
+    assert_eq!(cm.total(), 30, "every test image is counted");
+    // Separable classes: even the minority class is learnt.
+    assert!(cm.acsa() > 0.8, "ACSA {}\n{}", cm.acsa(), cm.report());
+    assert!(
+        cm.report().contains("G-mean") || cm.report().to_lowercase().contains("g-mean"),
+        "{}",
+        cm.report()
+    );
+}

@@ -1,0 +1,203 @@
+//! The two ways balgan measures generated data with its classifier CNN
+//! ([`Classifier`](super::classifier::Classifier)):
+//!
+//! - **Per-class FID on learned features.** [`feature_extractor`] trains the
+//!   classifier on the *balanced* training split (every class cut to the size of
+//!   the smallest, from a seed) once, saves it as safetensors and reuses the file
+//!   afterwards; [`fid_per_class`] compares generated and real test images of each
+//!   class in its pooled features. Reports must say these are balgan-classifier
+//!   features, not Inception-v3 ones, so the numbers are comparable only with each
+//!   other.
+//! - **Downstream classification.** [`downstream`] trains a fresh classifier on
+//!   the imbalanced training set, on it oversampled (minority images repeated up to
+//!   the majority count), or on it plus generated images, and reports the
+//!   imbalanced-classification measures on the balanced test set.
+
+use std::path::Path;
+
+use super::classification::ConfusionMatrix;
+use super::classifier::{Classifier, Images, TrainConfig};
+use super::fid::fid;
+use crate::data::imbalance::balanced;
+use crate::data::Dataset;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::nn::{self, Module};
+use crate::tensor::{Generator, Tensor};
+
+fn images(ds: &Dataset) -> Images<'_> {
+    Images {
+        data: ds.images(),
+        shape: ds.shape(),
+    }
+}
+
+fn fresh(dev: &Device, ds: &Dataset, width: usize, seed: u64) -> Result<Classifier> {
+    Classifier::new(dev, &Generator::new(seed), ds.channels(), ds.num_classes(), width)
+}
+
+/// The feature extractor for `train`'s kind of images: loaded from `cache` when
+/// the file exists, otherwise trained on the balanced training split and saved
+/// there (atomically). Returned in evaluation mode.
+pub fn feature_extractor(
+    dev: &Device,
+    train: &Dataset,
+    cache: &Path,
+    width: usize,
+    cfg: &TrainConfig,
+) -> Result<Classifier> {
+    let mut clf = fresh(dev, train, width, cfg.seed)?;
+    if cache.exists() {
+        clf.set_training(false);
+        nn::load(cache, &clf, true).map_err(|e| {
+            Error::invalid(
+                "feature extractor",
+                format!("{e} (delete {} to train a new one)", cache.display()),
+            )
+        })?;
+        return Ok(clf);
+    }
+    let smallest = train.class_counts().into_iter().min().unwrap_or(0);
+    if smallest < 2 {
+        return Err(Error::invalid(
+            "feature extractor",
+            "every class needs at least 2 training images",
+        ));
+    }
+    let keep = balanced(train.labels(), smallest, cfg.seed)?;
+    let bal = train.try_subset(&keep)?;
+    clf.fit(dev, images(&bal), bal.labels(), cfg, |_, _, _| {})?;
+    if let Some(dir) = cache.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    nn::save(cache, &clf)?;
+    Ok(clf)
+}
+
+/// Pooled features [N, F] of every image of `ds`, on the device.
+pub fn features(dev: &Device, clf: &Classifier, ds: &Dataset) -> Result<Tensor> {
+    let f = clf.extract_features(dev, images(ds), 256)?;
+    let width = f.len() / ds.len().max(1);
+    Tensor::from_slice(dev, &f, &[ds.len(), width])
+}
+
+/// FID between the generated and the real images of each class, in the
+/// extractor's features; `None` for a class with fewer than 2 images on either side.
+pub fn fid_per_class(dev: &Device, clf: &Classifier, real: &Dataset, generated: &Dataset) -> Result<Vec<Option<f64>>> {
+    if real.num_classes() != generated.num_classes() {
+        return Err(Error::invalid(
+            "fid_per_class",
+            format!(
+                "{} real classes but {} generated",
+                real.num_classes(),
+                generated.num_classes()
+            ),
+        ));
+    }
+    let (fr, fg) = (features(dev, clf, real)?, features(dev, clf, generated)?);
+    let (ir, ig) = (real.class_indices(), generated.class_indices());
+    ir.iter()
+        .zip(&ig)
+        .map(|(r, g)| {
+            if r.len() < 2 || g.len() < 2 {
+                return Ok(None);
+            }
+            let pick = |f: &Tensor, idx: &[usize]| -> Result<Tensor> {
+                let it = crate::tensor::IndexTensor::from_usize(dev, idx)?;
+                f.index_select(0, &it)
+            };
+            Ok(Some(fid(&pick(&fr, r)?, &pick(&fg, g)?)?))
+        })
+        .collect()
+}
+
+/// What the downstream classifier trains on.
+#[derive(Clone, Copy)]
+pub enum TrainingData<'a> {
+    /// The imbalanced training set as it is.
+    Imbalanced,
+    /// Every class's images repeated (in a seeded order) up to the largest class's count.
+    Oversampled,
+    /// The training set plus these generated images.
+    WithGenerated(&'a Dataset),
+}
+
+/// The training set `mode` describes.
+pub fn training_set(train: &Dataset, mode: TrainingData<'_>, seed: u64) -> Result<Dataset> {
+    match mode {
+        TrainingData::Imbalanced => Ok(train.try_subset(&(0..train.len()).collect::<Vec<_>>())?),
+        TrainingData::Oversampled => {
+            let by_class = train.class_indices();
+            let target = by_class.iter().map(Vec::len).max().unwrap_or(0);
+            let mut keep = Vec::new();
+            for (c, idx) in by_class.iter().enumerate() {
+                if idx.is_empty() {
+                    continue;
+                }
+                let order = balanced_cycle(idx, target, seed ^ (c as u64 + 1));
+                keep.extend(order);
+            }
+            keep.sort_unstable();
+            train.try_subset(&keep)
+        }
+        TrainingData::WithGenerated(gen) => {
+            if gen.shape()[1..] != train.shape()[1..] || gen.num_classes() != train.num_classes() {
+                return Err(Error::invalid(
+                    "training set",
+                    format!(
+                        "generated images {:?} with {} classes do not match the training images {:?} with {} classes",
+                        gen.shape(),
+                        gen.num_classes(),
+                        train.shape(),
+                        train.num_classes()
+                    ),
+                ));
+            }
+            let mut data = train.images().to_vec();
+            data.extend_from_slice(gen.images());
+            let mut labels = train.labels().to_vec();
+            labels.extend_from_slice(gen.labels());
+            let mut shape = train.shape();
+            shape[0] += gen.len();
+            Dataset::new(data, shape, labels, train.class_names().to_vec())
+        }
+    }
+}
+
+/// `target` indices drawn from `idx`: all of them as often as they fit, then a
+/// seeded selection for the remainder (so repeats are spread evenly).
+fn balanced_cycle(idx: &[usize], target: usize, seed: u64) -> Vec<usize> {
+    let mut out = Vec::with_capacity(target);
+    while out.len() + idx.len() <= target {
+        out.extend_from_slice(idx);
+    }
+    let rest = target - out.len();
+    if rest > 0 {
+        let labels = vec![0u32; idx.len()];
+        if let Ok(pick) = balanced(&labels, rest, seed) {
+            out.extend(pick.into_iter().map(|i| idx[i]));
+        }
+    }
+    out
+}
+
+/// Train a fresh classifier on `mode`'s training set and return the confusion
+/// matrix on the (balanced) test set: `.report()` prints accuracy, per-class
+/// precision/recall/F1/F-β, macro F1, ACSA and G-mean.
+pub fn downstream(
+    dev: &Device,
+    train: &Dataset,
+    test: &Dataset,
+    mode: TrainingData<'_>,
+    width: usize,
+    cfg: &TrainConfig,
+) -> Result<ConfusionMatrix> {
+    let set = training_set(train, mode, cfg.seed)?;
+    let mut clf = fresh(dev, &set, width, cfg.seed)?;
+    clf.fit(dev, images(&set), set.labels(), cfg, |_, _, _| {})?;
+    let pred = clf.predict(dev, images(test), 256)?;
+    ConfusionMatrix::from_predictions(test.labels(), &pred, test.num_classes())
+}
