@@ -1,8 +1,9 @@
 //! IDX files (the MNIST and Fashion-MNIST format), gzipped or not.
 //!
 //! An IDX file is a big-endian header — the magic number `0x00000803` for
-//! 8-bit images of rank 3 (`[N, rows, cols]`) or `0x00000801` for 8-bit labels
-//! of rank 1 (`[N]`), then one u32 per dimension — followed by exactly the
+//! 8-bit images of rank 3 (`[N, rows, cols]`), `0x00000804` for colour images
+//! of rank 4 (`[N, C, rows, cols]`, as balgan exports RGB sets) or `0x00000801`
+//! for 8-bit labels of rank 1 (`[N]`), then one u32 per dimension — followed by exactly the
 //! product of the dimensions in bytes. Gzip is detected by its magic bytes
 //! (`1f 8b`), not by the file name.
 
@@ -17,6 +18,9 @@ use crate::error::{Error, Result};
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 pub const IDX_IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of unsigned bytes with 4 dimensions: colour
+/// images `[N, C, rows, cols]`, as `data::export` writes RGB sets.
+pub const IDX_IMAGES4_MAGIC: u32 = 0x0000_0804;
 /// Magic number of an IDX file of unsigned bytes with 1 dimension (labels).
 pub const IDX_LABELS_MAGIC: u32 = 0x0000_0801;
 
@@ -76,10 +80,10 @@ struct Idx {
     data: Vec<u8>,
 }
 
-fn read_idx(path: &Path, magic: u32, rank: usize, what: &str) -> Result<Idx> {
+/// Reads an IDX file whose magic number is one of `accepts` (magic, rank).
+fn read_idx(path: &Path, accepts: &[(u32, usize)], what: &str) -> Result<Idx> {
     let (mut r, gz) = open_maybe_gz(path)?;
-    let header_len = 4 + 4 * rank;
-    let header = read_up_to(path, &mut r, header_len as u64, gz)?;
+    let mut header = read_up_to(path, &mut r, 4, gz)?;
     if header.len() < 4 {
         return Err(format_err(
             path,
@@ -90,19 +94,23 @@ fn read_idx(path: &Path, magic: u32, rank: usize, what: &str) -> Result<Idx> {
         ));
     }
     let found = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-    if found != magic {
+    let Some(&(_, rank)) = accepts.iter().find(|(m, _)| *m == found) else {
+        let expected: Vec<String> = accepts.iter().map(|(m, _)| format!("0x{m:08x}")).collect();
         return Err(format_err(
             path,
             format!(
-                "not an IDX {what} file: magic number 0x{found:08x}, expected 0x{magic:08x}{}",
-                if found == IDX_IMAGES_MAGIC || found == IDX_LABELS_MAGIC {
+                "not an IDX {what} file: magic number 0x{found:08x}, expected {}{}",
+                expected.join(" or "),
+                if found == IDX_IMAGES_MAGIC || found == IDX_IMAGES4_MAGIC || found == IDX_LABELS_MAGIC {
                     " (images and labels swapped?)"
                 } else {
                     ""
                 }
             ),
         ));
-    }
+    };
+    let header_len = 4 + 4 * rank;
+    header.extend(read_up_to(path, &mut r, 4 * rank as u64, gz)?);
     if header.len() < header_len {
         return Err(format_err(
             path,
@@ -146,29 +154,35 @@ fn read_idx(path: &Path, magic: u32, rank: usize, what: &str) -> Result<Idx> {
     Ok(Idx { dims, data })
 }
 
-/// Reads an IDX image file: returns the pixels and `[N, rows, cols]`.
-pub fn read_idx_images(path: &Path) -> Result<(Vec<u8>, [usize; 3])> {
-    let idx = read_idx(path, IDX_IMAGES_MAGIC, 3, "images")?;
-    let [n, h, w] = [idx.dims[0], idx.dims[1], idx.dims[2]];
-    if h == 0 || w == 0 {
-        return Err(format_err(path, format!("images of {h} x {w} pixels have no pixels")));
+/// Reads an IDX image file: returns the pixels and `[N, C, rows, cols]` (C = 1
+/// for the rank-3 grey format).
+pub fn read_idx_images(path: &Path) -> Result<(Vec<u8>, [usize; 4])> {
+    let idx = read_idx(path, &[(IDX_IMAGES_MAGIC, 3), (IDX_IMAGES4_MAGIC, 4)], "images")?;
+    let [n, c, h, w] = match idx.dims[..] {
+        [n, h, w] => [n, 1, h, w],
+        [n, c, h, w] => [n, c, h, w],
+        _ => unreachable!("read_idx returns the accepted rank"),
+    };
+    if h == 0 || w == 0 || c == 0 {
+        return Err(format_err(path, format!("images of {c} x {h} x {w} have no pixels")));
     }
-    Ok((idx.data, [n, h, w]))
+    Ok((idx.data, [n, c, h, w]))
 }
 
 /// Reads an IDX label file.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
-    Ok(read_idx(path, IDX_LABELS_MAGIC, 1, "labels")?.data)
+    Ok(read_idx(path, &[(IDX_LABELS_MAGIC, 1)], "labels")?.data)
 }
 
-/// Loads an IDX image file and its IDX label file as a one-channel dataset.
+/// Loads an IDX image file and its IDX label file as a dataset (one channel
+/// for rank-3 files, C channels for rank-4 ones).
 ///
 /// With `class_names`, every label must be below their number; without, the
 /// classes are named `"0"`, `"1"`, … up to the largest label. Fails with a
 /// message naming the file for a wrong magic number, a truncated or oversized
 /// file, a corrupt gzip stream, or image and label counts that differ.
 pub fn load_idx(images: &Path, labels: &Path, class_names: Option<&[&str]>) -> Result<Dataset> {
-    let (pixels, [n, h, w]) = read_idx_images(images)?;
+    let (pixels, [n, c, h, w]) = read_idx_images(images)?;
     let lab = read_idx_labels(labels)?;
     if lab.len() != n {
         return Err(format_err(
@@ -196,5 +210,5 @@ pub fn load_idx(images: &Path, labels: &Path, class_names: Option<&[&str]>) -> R
             ),
         ));
     }
-    Dataset::from_u8(&pixels, [n, 1, h, w], lab.into_iter().map(u32::from).collect(), names)
+    Dataset::from_u8(&pixels, [n, c, h, w], lab.into_iter().map(u32::from).collect(), names)
 }
