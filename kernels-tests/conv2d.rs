@@ -215,6 +215,7 @@ fn conv_transpose2d_matches_f64_reference() {
         (2, 1, 1, 1, 10, (4, 1, 0, 1), 0),  // 1×1 → 4×4 (a "project and reshape" start)
         (1, 3, 3, 5, 2, (3, 2, 1, 2), 1),   // dilation 2 with output padding
         (1, 2, 7, 7, 1, (3, 1, 1, 1), 0),   // 7×7, stride 1
+        (1, 2, 9, 8, 3, (3, 1, 1, 1), 0),   // 72 input pixels: the CPU route's unfolded branch
         (2, 20, 3, 3, 18, (4, 2, 1, 1), 0), // implicit GEMM: 3 → 6
         (1, 40, 4, 5, 33, (5, 2, 2, 1), 1), // implicit GEMM with output padding
     ];

@@ -369,7 +369,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 
 // Here (h, w) is the transposed conv's small input and (ho, wo) its output;
-// `src` holds the chunk's columns [nb, cout·kh·kw, h·w].
+// `src` holds the chunk's columns, [nb, cout·kh·kw, h·w] (cols_layout 0) or
+// [cout·kh·kw, nb, h·w] (cols_layout 1, small maps).
 @compute @workgroup_size(256)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -395,8 +396,14 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
             let tx = i32(ox + p.pw) - i32(kx * p.dw);
             if (tx >= 0 && u32(tx) % p.sw == 0u && u32(tx) / p.sw < p.w) {
-                let row = (b * p.cout + co) * p.kh * p.kw + ky * p.kw + kx;
-                acc = acc + src[(row * p.h + u32(ty) / p.sh) * p.w + u32(tx) / p.sw];
+                let tap = co * p.kh * p.kw + ky * p.kw + kx;
+                let pos = (u32(ty) / p.sh) * p.w + u32(tx) / p.sw;
+                // cols_layout 0: [nb, cout·kh·kw, h·w]; 1: [cout·kh·kw, nb, h·w].
+                var at = ((b * p.cout * p.kh * p.kw) + tap) * p.h * p.w + pos;
+                if (p.cols_layout == 1u) {
+                    at = (tap * nb + b) * p.h * p.w + pos;
+                }
+                acc = acc + src[at];
             }
         }
     }

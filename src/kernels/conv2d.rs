@@ -166,8 +166,10 @@ fn cpu_forward(
 }
 
 /// CPU drivers: conv_transpose2d as matmul + col2im per chunk of images:
-/// cols [nb, cout·kh·kw, h·w] = Wᵀ [cout·kh·kw, cin] · x [nb, cin, h·w], then
-/// each output pixel gathers its taps (and the bias).
+/// cols = Wᵀ [cout·kh·kw, cin] · x, then each output pixel gathers its taps (and
+/// the bias). Large maps: one product per image, x [nb, cin, h·w] → cols
+/// [nb, cout·kh·kw, h·w]. Small maps: x permuted to [cin, nb·h·w] and one
+/// product → cols [cout·kh·kw, nb·h·w], so the matmul's tiles stay full.
 fn cpu_transpose(
     dev: &Device,
     g: &ConvGeometry,
@@ -178,27 +180,68 @@ fn cpu_transpose(
     y: &wgpu::Buffer,
 ) -> Result<()> {
     let (rows, hw_in) = (g.cout * g.kh * g.kw, g.h * g.w);
-    let nb = chunk_images(dev, rows * hw_in, g.n)?;
+    let folded = hw_in < SMALL_MAP;
+    let per_image = rows * hw_in + if folded { g.cin * hw_in } else { 0 };
+    let nb = chunk_images(dev, per_image, g.n)?;
     let cols = dev.alloc_f32(nb * rows * hw_in)?;
+    let xp = if folded {
+        Some(dev.alloc_f32(nb * g.cin * hw_in)?)
+    } else {
+        None
+    };
     for n0 in (0..g.n).step_by(nb) {
         let cnt = nb.min(g.n - n0);
-        let shape = MatmulShape {
-            batch_shape: &[cnt],
-            batch_strides_a: &[0],
-            batch_strides_b: &[g.cin * hw_in],
-            m: rows,
-            n: hw_in,
-            k: g.cin,
-            trans_a: true,
-            trans_b: false,
-            a_offset: 0,
-            b_offset: n0 * g.cin * hw_in,
-            c_offset: 0,
+        let shape = match &xp {
+            Some(xp) => {
+                // x[n0 + b, ci, pos] → xp[ci, b, pos]
+                copy::launch(
+                    dev,
+                    &[g.cin, cnt, hw_in],
+                    copy::View {
+                        buffer: x,
+                        offset: n0 * g.cin * hw_in,
+                        strides: &[hw_in, g.cin * hw_in, 1],
+                    },
+                    copy::View {
+                        buffer: xp.buffer(),
+                        offset: 0,
+                        strides: &[cnt * hw_in, hw_in, 1],
+                    },
+                )?;
+                MatmulShape {
+                    batch_shape: &[],
+                    batch_strides_a: &[],
+                    batch_strides_b: &[],
+                    m: rows,
+                    n: cnt * hw_in,
+                    k: g.cin,
+                    trans_a: true,
+                    trans_b: false,
+                    a_offset: 0,
+                    b_offset: 0,
+                    c_offset: 0,
+                }
+            }
+            None => MatmulShape {
+                batch_shape: &[cnt],
+                batch_strides_a: &[0],
+                batch_strides_b: &[g.cin * hw_in],
+                m: rows,
+                n: hw_in,
+                k: g.cin,
+                trans_a: true,
+                trans_b: false,
+                a_offset: 0,
+                b_offset: n0 * g.cin * hw_in,
+                c_offset: 0,
+            },
         };
-        matmul::launch(dev, &shape, w, x, cols.buffer())?;
+        let b_buf = xp.as_ref().map(|b| b.buffer()).unwrap_or(x);
+        matmul::launch(dev, &shape, w, b_buf, cols.buffer())?;
         let p = ConvParams {
             batch_begin: n0 as u32,
             batch_end: (n0 + cnt) as u32,
+            cols_layout: folded as u32,
             ..*p
         };
         dispatch_1d(
