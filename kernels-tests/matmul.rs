@@ -40,6 +40,8 @@ fn matmul_matches_f64_reference_on_awkward_shapes() {
         (33, 9, 68),
         (5, 3, 4),
         (70, 130, 132),
+        (33, 12, 65), // K % 4 = 0: the dot-product kernel when B is transposed
+        (5, 8, 3),
     ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sa = if ta { vec![k, m] } else { vec![m, k] };
@@ -60,6 +62,8 @@ fn batched_matmul_broadcasts_batch_axes() {
     // N a multiple of 4: the 4-wide register-tile kernel, batch slabs aligned.
     check(&mut rng, &[2, 1, 5, 3], &[4, 3, 8], false, false);
     check(&mut rng, &[3, 2, 7, 5], &[3, 1, 7, 12], true, false);
+    // K % 4 = 0 with B transposed: the dot-product register-tile kernel.
+    check(&mut rng, &[2, 3, 5, 8], &[2, 1, 6, 8], false, true);
 }
 
 /// K = 70,001 > 65,535: one invocation walking all of K would be cut short by
@@ -70,6 +74,7 @@ fn deep_products_use_split_k_and_stay_exact() {
     check(&mut rng, &[70_001, 2], &[70_001, 4], true, false);
     check(&mut rng, &[3, 70_001], &[70_001, 5], false, false);
     check(&mut rng, &[3, 70_001], &[70_001, 8], false, false);
+    check(&mut rng, &[3, 70_000], &[5, 70_000], false, true);
 }
 
 #[test]

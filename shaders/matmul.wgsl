@@ -26,6 +26,10 @@
 // matmul_regtile_vec4 (CPU drivers, B row-major with N % 4 = 0, so rows of B
 // and C start 16-byte aligned): the same with B read and C written 4 floats
 // at a time; per k, 4 scalars of A, 2 vec4 of B, 8 vec4 FMAs.
+// matmul_regtile_dot4 (CPU drivers, A row-major and B stored transposed [N, K]
+// with K % 4 = 0 — the dx = dy·Wᵀ of a linear layer): both operands are read
+// along K 4 floats at a time; per 4 k, 4 vec4 of A, 8 vec4 of B, 32 dot
+// products into a 4×8 register tile.
 
 struct MatmulParams {
     m: u32,
@@ -55,6 +59,7 @@ const BK: u32 = 16u;
 
 // The same buffers seen 4 floats at a time, for matmul_regtile_vec4 (naga and
 // WebGPU allow aliased bindings used by different entry points).
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
 
@@ -291,6 +296,57 @@ fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
             }
             if (q1 < n4) {
                 c4[out_base + row * n4 + q1] = hi[i];
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let z = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    let offs = batch_offsets(z);
+    let k4 = p.k / 4u;
+    let row0 = wid.y * 32u + lid.y * 4u;
+    let col0 = wid.x * 64u + lid.x * 8u;
+    // Rows of A and B in vec4 units; out-of-range rows and columns read a clamped one and are not written.
+    var ra: array<u32, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        ra[i] = offs.x / 4u + min(row0 + i, p.m - 1u) * k4;
+    }
+    var rb: array<u32, 8>;
+    for (var j = 0u; j < 8u; j = j + 1u) {
+        rb[j] = offs.y / 4u + min(col0 + j, p.n - 1u) * k4;
+    }
+    var acc: array<array<f32, 8>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 8u; j = j + 1u) {
+            acc[i][j] = 0.0;
+        }
+    }
+    let q_begin = split * p.k_chunk / 4u;
+    let q_end = min(q_begin + p.k_chunk / 4u, k4);
+    for (var q = q_begin; q < q_end; q = q + 1u) {
+        let a0 = a4[ra[0] + q];
+        let a1 = a4[ra[1] + q];
+        let a2 = a4[ra[2] + q];
+        let a3 = a4[ra[3] + q];
+        for (var j = 0u; j < 8u; j = j + 1u) {
+            let bv = b4[rb[j] + q];
+            acc[0][j] = acc[0][j] + dot(a0, bv);
+            acc[1][j] = acc[1][j] + dot(a1, bv);
+            acc[2][j] = acc[2][j] + dot(a2, bv);
+            acc[3][j] = acc[3][j] + dot(a3, bv);
+        }
+    }
+    let out_base = p.c_offset + (split * p.batch + z) * p.m * p.n;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + i;
+        if (row < p.m) {
+            for (var j = 0u; j < 8u; j = j + 1u) {
+                if (col0 + j < p.n) {
+                    c[out_base + row * p.n + col0 + j] = acc[i][j];
+                }
             }
         }
     }

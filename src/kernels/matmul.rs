@@ -87,9 +87,18 @@ pub(crate) fn launch(
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
     let vec4 =
         regtile && !s.trans_b && s.n.is_multiple_of(4) && s.b_offset.is_multiple_of(4) && s.c_offset.is_multiple_of(4);
-    let (entry, tile_m) = match (regtile, vec4) {
-        (true, true) => ("matmul_regtile_vec4", 32),
-        (true, false) => ("matmul_regtile", 32),
+    // Dot products over 4-wide K slices need A row-major and B transposed, K and
+    // both offsets multiples of 4 (so every row starts 16-byte aligned).
+    let dot4 = regtile
+        && !s.trans_a
+        && s.trans_b
+        && s.k.is_multiple_of(4)
+        && s.a_offset.is_multiple_of(4)
+        && s.b_offset.is_multiple_of(4);
+    let (entry, tile_m) = match (regtile, vec4, dot4) {
+        (true, true, _) => ("matmul_regtile_vec4", 32),
+        (true, false, true) => ("matmul_regtile_dot4", 32),
+        (true, false, false) => ("matmul_regtile", 32),
         _ => ("matmul_tiled", TILE),
     };
     let splits = choose_splits(s.m, s.n, s.k, batch);
