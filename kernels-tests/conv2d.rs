@@ -136,7 +136,7 @@ fn opts(k_s_p_d: (usize, usize, usize, usize)) -> Conv2dOptions {
 /// (n, cin, h, w, cout, (k, stride, padding, dilation))
 type Case = (usize, usize, usize, usize, usize, (usize, usize, usize, usize));
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 10] = [
     (2, 3, 8, 8, 5, (4, 2, 1, 1)),   // the GANs' down-sampling conv
     (1, 1, 7, 7, 3, (5, 2, 2, 1)),   // k5 s2 p2, batch 1, 7×7
     (2, 10, 6, 5, 4, (3, 1, 1, 1)),  // non-square, 10 channels
@@ -146,6 +146,7 @@ const CASES: [Case; 9] = [
     (1, 2, 9, 9, 2, (3, 2, 2, 2)),   // dilation 2
     (3, 4, 5, 7, 6, (2, 3, 0, 1)),   // stride larger than the kernel
     (1, 130, 3, 3, 2, (9, 1, 4, 1)), // Cin·kh·kw = 10,530 > 8,192: two channel passes
+    (1, 2, 19, 21, 3, (3, 2, 1, 1)), // 10×11 outputs: CPU im2col runs of 64 start mid-row
 ];
 
 /// Shapes large enough for the implicit GEMM (both output sides ≥ 16, ≥ 32
@@ -218,6 +219,8 @@ fn conv_transpose2d_matches_f64_reference() {
         (1, 2, 9, 8, 3, (3, 1, 1, 1), 0),   // 72 input pixels: the CPU route's unfolded branch
         (2, 20, 3, 3, 18, (4, 2, 1, 1), 0), // implicit GEMM: 3 → 6
         (1, 40, 4, 5, 33, (5, 2, 2, 1), 1), // implicit GEMM with output padding
+        (2, 3, 5, 6, 4, (4, 2, 1, 1), 1),   // 11×13 outputs: CPU col2im runs start mid-row
+        (1, 2, 8, 9, 3, (3, 2, 1, 3), 0),   // dilation 3 > stride 2, unfolded CPU columns
     ];
     for (n, ci, h, w, co, ksp, op) in cases {
         let k = ksp.0;

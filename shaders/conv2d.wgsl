@@ -335,6 +335,15 @@ fn conv_gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     }
 }
 
+// Output positions one im2col/col2im invocation walks (`CONV_RUN` in the
+// launcher). Index divisions are done once per run, not per element: CPU
+// drivers have no vector integer division, so the per-element decoding of the
+// former one-invocation-per-element kernels (8 divisions for im2col, up to 70
+// for col2im's 4×4 stride-2 taps) made them run at ~0.2 GB/s.
+const RUN: u32 = 64u;
+
+// One invocation per (row, run): row = (b, k) (cols_layout 0) or (k, b)
+// (cols_layout 1), run = RUN consecutive output positions of that row.
 @compute @workgroup_size(256)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -343,71 +352,148 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let taps = p.kh * p.kw;
     let depth = p.cin * taps;
     let hw = p.ho * p.wo;
-    if (t >= nb * depth * hw) {
+    let runs = (hw + RUN - 1u) / RUN;
+    if (t >= nb * depth * runs) {
         return;
     }
-    let pos = t % hw;
+    let row = t / runs;
+    let pos0 = (t - row * runs) * RUN;
     var b: u32;
     var k: u32;
     if (p.cols_layout == 0u) {
-        b = t / (depth * hw);
-        k = (t / hw) % depth;
+        b = row / depth;
+        k = row - b * depth;
     } else {
-        k = t / (nb * hw);
-        b = (t / hw) % nb;
+        k = row / nb;
+        b = row - k * nb;
     }
     let ci = k / taps;
-    let ky = (k % taps) / p.kw;
-    let kx = k % p.kw;
-    let iy = i32((pos / p.wo) * p.sh + ky * p.dh) - i32(p.ph);
-    let ix = i32((pos % p.wo) * p.sw + kx * p.dw) - i32(p.pw);
-    var v = 0.0;
-    if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
-        v = src[(((p.batch_begin + b) * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+    let tap = k - ci * taps;
+    let ky = tap / p.kw;
+    let kx = tap - ky * p.kw;
+    let oy0 = pos0 / p.wo;
+    let ox0 = pos0 - oy0 * p.wo;
+    // Input coordinates of the run's first position; they step by (sh, sw).
+    var iy = i32(oy0 * p.sh + ky * p.dh) - i32(p.ph);
+    var ix = i32(ox0 * p.sw + kx * p.dw) - i32(p.pw);
+    let ix_first = i32(kx * p.dw) - i32(p.pw);
+    var ox = ox0;
+    let plane = ((p.batch_begin + b) * p.cin + ci) * p.h * p.w;
+    let out = row * hw;
+    let stop = min(pos0 + RUN, hw);
+    for (var pos = pos0; pos < stop; pos = pos + 1u) {
+        var v = 0.0;
+        if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
+            v = src[plane + u32(iy) * p.w + u32(ix)];
+        }
+        dst[out + pos] = v;
+        ox = ox + 1u;
+        ix = ix + i32(p.sw);
+        if (ox == p.wo) {
+            ox = 0u;
+            ix = ix_first;
+            iy = iy + i32(p.sh);
+        }
     }
-    dst[t] = v;
+}
+
+// (q, r) = divmod(v, d) stepped down by (dq, dr) = divmod(step, d), d > 0,
+// r kept in [0, d): the quotient and remainder of v − step without a division.
+fn step_down(qr: vec2<i32>, dq: i32, dr: i32, d: i32) -> vec2<i32> {
+    var q = qr.x - dq;
+    var r = qr.y - dr;
+    if (r < 0) {
+        r = r + d;
+        q = q - 1;
+    }
+    return vec2<i32>(q, r);
 }
 
 // Here (h, w) is the transposed conv's small input and (ho, wo) its output;
 // `src` holds the chunk's columns, [nb, cout·kh·kw, h·w] (cols_layout 0) or
-// [cout·kh·kw, nb, h·w] (cols_layout 1, small maps).
+// [cout·kh·kw, nb, h·w] (cols_layout 1, small maps). One invocation per
+// (b, co, run of RUN output positions). For output row oy and tap ky the
+// input row is ty / sh with ty = oy + ph − ky·dh, taken when ty ≥ 0,
+// sh | ty and ty / sh < h; (ty / sh, ty % sh) is carried from tap to tap and
+// from pixel to pixel by additions (likewise for x).
 @compute @workgroup_size(256)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let t = linear_id(wid, nwg, lid);
     let nb = p.batch_end - p.batch_begin;
     let hw = p.ho * p.wo;
-    if (t >= nb * p.cout * hw) {
+    let runs = (hw + RUN - 1u) / RUN;
+    if (t >= nb * p.cout * runs) {
         return;
     }
-    let ox = t % p.wo;
-    let oy = (t / p.wo) % p.ho;
-    let co = (t / hw) % p.cout;
-    let b = t / (hw * p.cout);
-    var acc = 0.0;
+    let plane = t / runs;
+    let pos0 = (t - plane * runs) * RUN;
+    let b = plane / p.cout;
+    let co = plane - b * p.cout;
+    var b0 = 0.0;
     if (p.has_bias == 1u) {
-        acc = bias[co];
+        b0 = bias[co];
     }
-    for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
-        let ty = i32(oy + p.ph) - i32(ky * p.dh);
-        if (ty < 0 || u32(ty) % p.sh != 0u || u32(ty) / p.sh >= p.h) {
-            continue;
-        }
-        for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
-            let tx = i32(ox + p.pw) - i32(kx * p.dw);
-            if (tx >= 0 && u32(tx) % p.sw == 0u && u32(tx) / p.sw < p.w) {
-                let tap = co * p.kh * p.kw + ky * p.kw + kx;
-                let pos = (u32(ty) / p.sh) * p.w + u32(tx) / p.sw;
-                // cols_layout 0: [nb, cout·kh·kw, h·w]; 1: [cout·kh·kw, nb, h·w].
-                var at = ((b * p.cout * p.kh * p.kw) + tap) * p.h * p.w + pos;
-                if (p.cols_layout == 1u) {
-                    at = (tap * nb + b) * p.h * p.w + pos;
+    let sh = i32(p.sh);
+    let sw = i32(p.sw);
+    let dqy = i32(p.dh / p.sh);
+    let dry = i32(p.dh % p.sh);
+    let dqx = i32(p.dw / p.sw);
+    let drx = i32(p.dw % p.sw);
+    let oy0 = pos0 / p.wo;
+    let ox0 = pos0 - oy0 * p.wo;
+    // divmod(oy + ph, sh) and divmod(ox + pw, sw) of the current pixel.
+    var qry = vec2<i32>(i32((oy0 + p.ph) / p.sh), i32((oy0 + p.ph) % p.sh));
+    let qrx_first = vec2<i32>(i32(p.pw / p.sw), i32(p.pw % p.sw));
+    var qrx = vec2<i32>(i32((ox0 + p.pw) / p.sw), i32((ox0 + p.pw) % p.sw));
+    var ox = ox0;
+    let taps = p.kh * p.kw;
+    let hin = i32(p.h);
+    let win = i32(p.w);
+    let in_hw = p.h * p.w;
+    // Element of tap 0 of (b, co) at input position 0, and the stride between taps.
+    var base = (b * p.cout * taps + co * taps) * in_hw;
+    var tap_stride = in_hw;
+    if (p.cols_layout == 1u) {
+        base = (co * taps * nb + b) * in_hw;
+        tap_stride = nb * in_hw;
+    }
+    let out = p.batch_begin * p.cout * hw + plane * hw;
+    let stop = min(pos0 + RUN, hw);
+    for (var pos = pos0; pos < stop; pos = pos + 1u) {
+        var acc = b0;
+        var y = qry;
+        for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
+            if (y.x >= 0 && y.y == 0 && y.x < hin) {
+                var x = qrx;
+                for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
+                    if (x.x >= 0 && x.y == 0 && x.x < win) {
+                        let tap = ky * p.kw + kx;
+                        acc = acc + src[base + tap * tap_stride + u32(y.x) * p.w + u32(x.x)];
+                    }
+                    x = step_down(x, dqx, drx, sw);
                 }
-                acc = acc + src[at];
+            }
+            y = step_down(y, dqy, dry, sh);
+        }
+        dst[out + pos] = acc;
+        // Next pixel: ox + 1, wrapping to the next row.
+        ox = ox + 1u;
+        qrx.y = qrx.y + 1;
+        if (qrx.y == sw) {
+            qrx.y = 0;
+            qrx.x = qrx.x + 1;
+        }
+        if (ox == p.wo) {
+            ox = 0u;
+            qrx = qrx_first;
+            qry.y = qry.y + 1;
+            if (qry.y == sh) {
+                qry.y = 0;
+                qry.x = qry.x + 1;
             }
         }
     }
-    dst[p.batch_begin * p.cout * hw + t] = acc;
 }
 
 @compute @workgroup_size(256)

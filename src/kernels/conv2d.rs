@@ -87,6 +87,10 @@ fn dispatch_1d(
     })
 }
 
+/// Output positions one `im2col`/`col2im` invocation walks (`RUN` in WGSL):
+/// the index divisions are paid once per run instead of once per element.
+const CONV_RUN: usize = 64;
+
 /// Below this many output pixels per image, one image cannot fill a 64-wide
 /// matmul tile: the CPU route then folds the batch into the columns.
 const SMALL_MAP: usize = 64;
@@ -122,7 +126,14 @@ fn cpu_forward(
             cols_layout: folded as u32,
             ..*p
         };
-        dispatch_1d(dev, "im2col", &p, cnt * depth * hw, [x, w, w], cols.buffer())?;
+        dispatch_1d(
+            dev,
+            "im2col",
+            &p,
+            cnt * depth * hw.div_ceil(CONV_RUN),
+            [x, w, w],
+            cols.buffer(),
+        )?;
         let (batch, n, out, c_offset): (&[usize], usize, &wgpu::Buffer, usize) = match &product {
             Some(prod) => (&[], cnt * hw, prod.buffer(), 0),
             None => (&[cnt], hw, y, n0 * g.cout * hw),
@@ -248,7 +259,7 @@ fn cpu_transpose(
             dev,
             "col2im",
             &p,
-            cnt * g.cout * g.ho * g.wo,
+            cnt * g.cout * (g.ho * g.wo).div_ceil(CONV_RUN),
             [cols.buffer(), w, bias],
             y,
         )?;
@@ -287,7 +298,14 @@ fn cpu_weight_grad(
             cols_layout: 1,
             ..*p
         };
-        dispatch_1d(dev, "im2col", &p, cnt * depth * hw, [x, x, x], cols.buffer())?;
+        dispatch_1d(
+            dev,
+            "im2col",
+            &p,
+            cnt * depth * hw.div_ceil(CONV_RUN),
+            [x, x, x],
+            cols.buffer(),
+        )?;
         // gy[n0.., co, pos] → gyp[co, b, pos]
         let src_strides = [hw, g.cout * hw, 1];
         let dst_strides = [cnt * hw, hw, 1];
