@@ -239,6 +239,11 @@ impl Device {
     fn wait(&self, idx: Option<wgpu::SubmissionIndex>) -> Result<()> {
         let deadline = Instant::now() + readback_timeout();
         loop {
+            // No submission may run while a thread polls: wgpu-core 30.0.1 can
+            // panic in `maintain` when a submit races a wait from another thread
+            // (fixed upstream in gfx-rs/wgpu#9958). Every submit goes through the
+            // recorder, so holding its lock serialises the two.
+            let _no_submit = lock(&self.inner.recorder);
             let res = self.inner.device.poll(wgpu::PollType::Wait {
                 submission_index: idx.clone(),
                 timeout: Some(Duration::from_secs(5)),
