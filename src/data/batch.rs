@@ -79,10 +79,10 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// A small host random stream (SplitMix64) for index shuffling.
-struct HostRng(u64);
+pub(crate) struct HostRng(u64);
 
 impl HostRng {
-    fn for_epoch(seed: u64, epoch: u64) -> HostRng {
+    pub(crate) fn for_epoch(seed: u64, epoch: u64) -> HostRng {
         HostRng(mix(seed ^ mix(epoch.wrapping_add(0x6A09_E667_F3BC_C909))))
     }
 
@@ -92,7 +92,7 @@ impl HostRng {
     }
 
     /// Uniform on `0..n` without modulo bias (Lemire's method), `n >= 1`.
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         let n = n as u64;
         let threshold = n.wrapping_neg() % n;
         loop {

@@ -131,6 +131,30 @@ impl Dataset {
         })
     }
 
+    /// The same images resized to `size`×`size` (bilinear, `cv2.INTER_LINEAR`'s
+    /// sampling, as BAGAN-GP and SGBGAN resize every dataset to 64×64); a copy
+    /// when the images already have that size.
+    pub fn resized(&self, size: usize) -> Result<Dataset> {
+        if size == 0 {
+            return Err(Error::invalid("Dataset::resized", "the size must be at least 1"));
+        }
+        if self.height == size && self.width == size {
+            return Ok(self.clone());
+        }
+        let mut images = Vec::with_capacity(self.len() * self.channels * size * size);
+        for i in 0..self.len() {
+            images.extend(super::folder::resize_bilinear_f32(
+                self.image(i),
+                self.channels,
+                self.height,
+                self.width,
+                size,
+            ));
+        }
+        let shape = [self.len(), self.channels, size, size];
+        Ok(Dataset::new(images, shape, self.labels.clone(), self.class_names.clone())?.with_name(self.name.clone()))
+    }
+
     /// A dataset from 8-bit pixels (`[N, C, H, W]`), scaled with [`scale_pixel`].
     pub fn from_u8(pixels: &[u8], shape: [usize; 4], labels: Vec<u32>, class_names: Vec<String>) -> Result<Dataset> {
         Dataset::new(

@@ -60,6 +60,22 @@ fn is_image_name(path: &Path) -> bool {
 /// [-1, 1], bilinear with `cv2.INTER_LINEAR`'s sampling: source coordinate
 /// `(d + 0.5)·(src/dst) − 0.5`, clamped to the image.
 pub fn resize_bilinear(pixels: &[u8], channels: usize, height: usize, width: usize, size: usize) -> Vec<f32> {
+    resize_with(pixels, scale_pixel, channels, height, width, size)
+}
+
+/// [`resize_bilinear`] for pixels already in floats (kept in their range).
+pub fn resize_bilinear_f32(pixels: &[f32], channels: usize, height: usize, width: usize, size: usize) -> Vec<f32> {
+    resize_with(pixels, |v| v, channels, height, width, size)
+}
+
+fn resize_with<T: Copy>(
+    pixels: &[T],
+    value: impl Fn(T) -> f32,
+    channels: usize,
+    height: usize,
+    width: usize,
+    size: usize,
+) -> Vec<f32> {
     let taps = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
         let scale = src as f64 / dst as f64;
         (0..dst)
@@ -81,8 +97,8 @@ pub fn resize_bilinear(pixels: &[u8], channels: usize, height: usize, width: usi
             let r0 = &plane[y0 * width..(y0 + 1) * width];
             let r1 = &plane[y1 * width..(y1 + 1) * width];
             for &(x0, x1, fx) in &xs {
-                let top = scale_pixel(r0[x0]) * (1.0 - fx) + scale_pixel(r0[x1]) * fx;
-                let bottom = scale_pixel(r1[x0]) * (1.0 - fx) + scale_pixel(r1[x1]) * fx;
+                let top = value(r0[x0]) * (1.0 - fx) + value(r0[x1]) * fx;
+                let bottom = value(r1[x0]) * (1.0 - fx) + value(r1[x1]) * fx;
                 out.push(top * (1.0 - fy) + bottom * fy);
             }
         }
