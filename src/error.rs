@@ -52,6 +52,18 @@ pub enum Error {
     #[error("{op}: tensors live on different devices")]
     DeviceMismatch { op: &'static str },
 
+    /// Training produced a NaN or infinite loss.
+    #[error(
+        "training diverged: {loss} became {value} at step {step} ({phase} phase). Nothing after the last good \
+         checkpoint was saved; resume from it with a lower learning rate (or a smaller gradient-penalty weight)"
+    )]
+    Diverged {
+        step: u64,
+        phase: String,
+        loss: String,
+        value: f32,
+    },
+
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -26,6 +26,7 @@ pub mod device;
 mod error;
 pub mod kernels;
 pub mod metrics;
+pub mod models;
 pub mod nn;
 mod ops;
 pub mod optim;

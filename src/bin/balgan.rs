@@ -4,13 +4,24 @@
 //!   with the fix, when there is none).
 //! - `balgan data summary`: a dataset's per-class counts and imbalance rate,
 //!   and the counts under each imbalance recipe.
+//! - `balgan train`, `generate`, `rebalance`, `eval`, `report`: train a
+//!   balancing model into a run directory and use it.
+//! - `balgan demo`: SGBGAN on Fashion-MNIST at IR 100 within a time budget,
+//!   evaluated and reported.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use balgan::cli::data::{summary, DatasetKind, SummaryOptions};
+use balgan::cli::demo::{demo, DemoArgs};
+use balgan::cli::eval::{eval, EvalArgs};
+use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
+use balgan::cli::report::report;
+use balgan::cli::run::DataConfig;
+use balgan::cli::train::{resume, train, TrainArgs};
 use balgan::data::imbalance::Recipe;
 use balgan::data::Split;
+use balgan::models::ModelKind;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -29,6 +40,143 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Train a balancing model into a run directory (or continue one with --resume).
+    Train(Box<TrainCli>),
+    /// Per-class FID and SSIM of a run's generated images, and the downstream classifier measures.
+    Eval {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// Test images per class to compare with (as many are generated).
+        #[arg(long, default_value_t = 1000)]
+        per_class: usize,
+        /// Training images per class for the FID feature extractor.
+        #[arg(long, default_value_t = 500)]
+        extractor_per_class: usize,
+        /// Epochs of each downstream classifier.
+        #[arg(long, default_value_t = 10)]
+        downstream_epochs: usize,
+        /// Skip the downstream classifiers (imbalanced, oversampled, with generated images).
+        #[arg(long)]
+        no_downstream: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Generate images of chosen classes from a run: OUT/<class>/syn_<seed>_<i>.png and a manifest.
+    Generate {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// A class name or index, or `all` (repeatable).
+        #[arg(long = "class", required = true)]
+        classes: Vec<String>,
+        /// Images per class.
+        #[arg(long)]
+        count: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write the run's training set plus generated images so every class reaches the majority count.
+    Rebalance {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// Output directory (an image folder under OUT/images and/or IDX files, and manifest.csv).
+        #[arg(long)]
+        out: PathBuf,
+        /// folder, idx or both.
+        #[arg(long, default_value = "both")]
+        format: RebalanceFormat,
+        /// Images per class after rebalancing (default: the largest class's count).
+        #[arg(long)]
+        target: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write RUN/report.md: training summary, per-class FID/SSIM, samples and loss plots.
+    Report {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// SGBGAN on Fashion-MNIST at IR 100 within a time budget, then eval and report.
+    Demo {
+        /// Wall-clock budget (default: 15 on a GPU, 12 on a CPU adapter such as lavapipe).
+        #[arg(long)]
+        budget_minutes: Option<f64>,
+        /// Run directory (default: runs/demo, or runs/demo-N when that exists).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory holding Fashion-MNIST (or set BALGAN_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainCli {
+    /// Continue the run in this directory from its last checkpoint (other options are ignored).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// sgbgan, bagan-gp, bagan, dcgan, cwgan-gp or cwgan-gp-wasserstein.
+    #[arg(long, default_value = "sgbgan")]
+    model: ModelKind,
+    /// fashion-mnist (default), cifar10 or folder (one sub-folder per class).
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: DatasetKind,
+    /// Directory holding the dataset (or set BALGAN_DATA for Fashion-MNIST).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Imbalance recipe applied to the training split, e.g. ir:100, bagan-gp:fashion-mnist.
+    #[arg(long)]
+    imbalance: Option<Recipe>,
+    /// Side the images are resized to (BAGAN-GP and SGBGAN use 64).
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    /// Adversarial epochs (default: the model's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Pre-training epochs: autoencoder or SA-GVAE (default: the model's).
+    #[arg(long)]
+    ae_epochs: Option<usize>,
+    /// Batch size (default 128).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Seed of everything: weights, batches, noise, the imbalance selection.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run directory (default: runs/MODEL-DATASET-RECIPE).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a checkpoint every this many steps.
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Stop (resumably) after this many minutes.
+    #[arg(long)]
+    budget_minutes: Option<f64>,
+    /// Share of the budget for pre-training.
+    #[arg(long, default_value_t = 0.3)]
+    pretrain_share: f64,
+    /// Any model setting as key=value (e.g. gp_weight=10, critic_init=random, gp_alpha=normal).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -93,10 +241,136 @@ fn info() -> balgan::Result<()> {
     Ok(())
 }
 
+fn device(quiet: bool) -> balgan::Result<balgan::Device> {
+    balgan::Device::with_options(balgan::DeviceOptions {
+        quiet,
+        ..balgan::DeviceOptions::from_env()
+    })
+}
+
+fn train_command(t: TrainCli) -> balgan::Result<()> {
+    let dev = device(t.quiet)?;
+    if let Some(dir) = t.resume {
+        resume(&dev, &dir, t.budget_minutes, t.quiet)?;
+        return Ok(());
+    }
+    let dataset = match t.dataset {
+        DatasetKind::FashionMnist => "fashion-mnist",
+        DatasetKind::Cifar10 => "cifar10",
+        DatasetKind::Folder => "folder",
+    };
+    let args = TrainArgs {
+        model: t.model,
+        data: DataConfig {
+            dataset: dataset.into(),
+            path: t.data,
+            imbalance: t.imbalance.map(|r| r.to_string()),
+            image_size: t.image_size,
+            seed: t.seed,
+            holdout: 0.2,
+        },
+        epochs: t.epochs,
+        ae_epochs: t.ae_epochs,
+        batch: t.batch,
+        seed: t.seed,
+        out: t.out,
+        checkpoint_every: t.checkpoint_every,
+        budget_minutes: t.budget_minutes,
+        pretrain_share: t.pretrain_share,
+        quiet: t.quiet,
+        set: t.set,
+    };
+    train(&dev, &args)?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info(),
+        Command::Train(t) => train_command(*t),
+        Command::Eval {
+            run,
+            per_class,
+            extractor_per_class,
+            downstream_epochs,
+            no_downstream,
+            seed,
+            quiet,
+        } => device(quiet).and_then(|dev| {
+            eval(
+                &dev,
+                &EvalArgs {
+                    run,
+                    per_class: Some(per_class),
+                    extractor_per_class,
+                    extractor_epochs: 10,
+                    downstream: !no_downstream,
+                    downstream_epochs,
+                    seed,
+                    quiet,
+                },
+            )
+            .map(|_| ())
+        }),
+        Command::Generate {
+            run,
+            classes,
+            count,
+            out,
+            seed,
+            quiet,
+        } => device(quiet).and_then(|dev| {
+            generate(
+                &dev,
+                &GenerateArgs {
+                    run,
+                    classes,
+                    count,
+                    out,
+                    seed,
+                    quiet,
+                },
+            )
+        }),
+        Command::Rebalance {
+            run,
+            out,
+            format,
+            target,
+            seed,
+            quiet,
+        } => device(quiet).and_then(|dev| {
+            rebalance(
+                &dev,
+                &RebalanceArgs {
+                    run,
+                    out,
+                    format,
+                    target,
+                    seed,
+                    quiet,
+                },
+            )
+        }),
+        Command::Report { run, quiet } => report(&run, quiet).map(|_| ()),
+        Command::Demo {
+            budget_minutes,
+            out,
+            data,
+            quiet,
+        } => device(quiet).and_then(|dev| {
+            demo(
+                &dev,
+                &DemoArgs {
+                    budget_minutes,
+                    out,
+                    data,
+                    quiet,
+                },
+            )
+            .map(|_| ())
+        }),
         Command::Data {
             command:
                 DataCommand::Summary {

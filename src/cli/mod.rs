@@ -3,3 +3,10 @@
 //! parses the arguments and reports errors.
 
 pub mod data;
+pub mod demo;
+pub mod eval;
+pub mod generate;
+pub mod plot;
+pub mod report;
+pub mod run;
+pub mod train;

@@ -1,0 +1,327 @@
+//! `balgan eval --run RUN`: measure a trained run against the test split.
+//!
+//! - **Per-class FID** between generated images of a class and that class's
+//!   test images, in the pooled features of balgan's classifier CNN (not
+//!   Inception-v3: the numbers compare only with other balgan runs). The
+//!   extractor is trained once on the dataset's *full* training split, cut to
+//!   the same number of images per class (`--extractor-per-class`), so it does
+//!   not depend on the run's imbalance; it is cached in `RUN/eval/`.
+//! - **Per-class SSIM** (`tf.image.ssim`, data range 2 for images in [−1, 1])
+//!   between generated and test images of the class, over a fixed seeded pairing.
+//! - **Downstream classification** (unless `--no-downstream`): a fresh
+//!   classifier trained on the imbalanced training set, on it oversampled, and
+//!   on it plus generated images up to the majority count; accuracy, ACSA,
+//!   macro F1 and G-mean on the balanced test set.
+//!
+//! Results go to `RUN/eval.toml`, which `balgan report` reads.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::run::{generate_images, reference_data, test_data, training_data, write_text, RunDir};
+use crate::data::{Dataset, Split};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::metrics::classifier::TrainConfig;
+use crate::metrics::evaluate::{downstream, feature_extractor, fid_per_class, TrainingData};
+use crate::metrics::ssim::ssim_per_class;
+use crate::tensor::Tensor;
+
+/// Options of `balgan eval`.
+#[derive(Debug, Clone)]
+pub struct EvalArgs {
+    pub run: PathBuf,
+    /// Real test images per class used (`None`: all); generated images per
+    /// class: the same number.
+    pub per_class: Option<usize>,
+    pub extractor_per_class: usize,
+    pub extractor_epochs: usize,
+    pub downstream: bool,
+    pub downstream_epochs: usize,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+impl Default for EvalArgs {
+    fn default() -> Self {
+        EvalArgs {
+            run: PathBuf::new(),
+            per_class: Some(1000),
+            extractor_per_class: 500,
+            extractor_epochs: 10,
+            downstream: true,
+            downstream_epochs: 10,
+            seed: 0,
+            quiet: false,
+        }
+    }
+}
+
+/// One class's measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassEval {
+    pub name: String,
+    pub train_images: usize,
+    pub test_images: usize,
+    pub generated: usize,
+    pub fid: Option<f64>,
+    pub ssim: Option<f64>,
+}
+
+/// One downstream classifier's measures on the balanced test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownstreamEval {
+    pub training: String,
+    pub images: usize,
+    pub accuracy: f64,
+    pub acsa: f64,
+    pub macro_f1: f64,
+    pub g_mean: f64,
+    pub recalls: Vec<f64>,
+}
+
+/// `eval.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalResults {
+    pub step: u64,
+    pub features: String,
+    pub classes: Vec<ClassEval>,
+    /// Mean FID over the minority classes (all but the largest).
+    pub minority_fid: Option<f64>,
+    pub minority_ssim: Option<f64>,
+    pub downstream: Vec<DownstreamEval>,
+    pub seconds: f64,
+}
+
+impl EvalResults {
+    pub fn read(run: &RunDir) -> Result<Option<EvalResults>> {
+        let p = run.eval_path();
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::Io {
+            path: p.display().to_string(),
+            source: e,
+        })?;
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::invalid("eval", format!("{}: {e}", p.display())))
+    }
+}
+
+fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let vals: Vec<f64> = v.flatten().collect();
+    (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+fn say(quiet: bool, s: impl AsRef<str>) {
+    if !quiet {
+        println!("{}", s.as_ref());
+    }
+}
+
+/// Run the evaluation and write `eval.toml`.
+pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
+    let started = Instant::now();
+    let run = RunDir::open(&args.run)?;
+    let cfg = run.read_config()?;
+    let (mut model, state) = run.load_model(dev, &cfg)?;
+    let train = training_data(&cfg.data)?;
+    let test = test_data(&cfg.data, args.per_class, args.seed)?;
+    let k = train.num_classes();
+    if test.num_classes() != k {
+        return Err(Error::invalid(
+            "eval",
+            format!("the test split has {} classes but training had {k}", test.num_classes()),
+        ));
+    }
+
+    // The feature extractor, from the full training split.
+    let eval_dir = run.root.join("eval");
+    let cache = eval_dir.join(format!(
+        "extractor-{}-{}px-{}pc.safetensors",
+        cfg.data.dataset, cfg.data.image_size, args.extractor_per_class
+    ));
+    // With the cache in place the training set only supplies the image shape.
+    let reference = if cache.exists() {
+        train.clone()
+    } else {
+        let full = reference_data(&cfg.data, args.extractor_per_class, args.seed)?;
+        say(
+            args.quiet,
+            format!(
+                "training the feature extractor on {} training images ({} per class at most)",
+                full.len(),
+                args.extractor_per_class
+            ),
+        );
+        full
+    };
+    let tc = TrainConfig {
+        epochs: args.extractor_epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let extractor = feature_extractor(dev, &reference, &cache, 32, &tc)?;
+
+    // Generated images, as many per class as there are test images.
+    let counts = test.class_counts();
+    let per = counts.iter().copied().max().unwrap_or(0);
+    say(args.quiet, format!("generating {per} images per class"));
+    let classes: Vec<u32> = (0..k as u32).collect();
+    let (images, labels) = generate_images(model.as_mut(), &classes, per, args.seed ^ 0xE7A1)?;
+    let mut shape = test.shape();
+    shape[0] = labels.len();
+    let generated = Dataset::new(images, shape, labels, test.class_names().to_vec())?;
+
+    say(args.quiet, "per-class FID and SSIM");
+    let fids = fid_per_class(dev, &extractor, &test, &generated)?;
+    let ssims = if cfg.data.image_size >= 11 {
+        let g = Tensor::from_slice(dev, generated.images(), &generated.shape())?;
+        let r = Tensor::from_slice(dev, test.images(), &test.shape())?;
+        let gl: Vec<usize> = generated.labels().iter().map(|&l| l as usize).collect();
+        let rl: Vec<usize> = test.labels().iter().map(|&l| l as usize).collect();
+        ssim_per_class(&g, &gl, &r, &rl, k, 2.0, args.seed)?
+    } else {
+        vec![None; k]
+    };
+    let train_counts = train.class_counts();
+    let gen_counts = generated.class_counts();
+    let class_evals: Vec<ClassEval> = (0..k)
+        .map(|c| ClassEval {
+            name: train.class_names()[c].clone(),
+            train_images: train_counts[c],
+            test_images: counts[c],
+            generated: gen_counts[c],
+            fid: fids[c],
+            ssim: ssims[c],
+        })
+        .collect();
+    let majority = (0..k).max_by_key(|&c| train_counts[c]).unwrap_or(0);
+    let minority_fid = mean(
+        class_evals
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != majority)
+            .map(|(_, e)| e.fid),
+    );
+    let minority_ssim = mean(
+        class_evals
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != majority)
+            .map(|(_, e)| e.ssim),
+    );
+
+    let mut rows = Vec::new();
+    if args.downstream {
+        // Generated images up to the majority count, for the third classifier.
+        let target = train_counts.iter().copied().max().unwrap_or(0);
+        let mut add_images = Vec::new();
+        let mut add_labels = Vec::new();
+        for (c, &have) in train_counts.iter().enumerate() {
+            let need = target - have;
+            if need > 0 {
+                let (im, lb) = generate_images(model.as_mut(), &[c as u32], need, args.seed ^ 0x5EB1 ^ c as u64)?;
+                add_images.extend(im);
+                add_labels.extend(lb);
+            }
+        }
+        let mut shape = train.shape();
+        shape[0] = add_labels.len();
+        let extra = Dataset::new(add_images, shape, add_labels, train.class_names().to_vec())?;
+        let dc = TrainConfig {
+            epochs: args.downstream_epochs,
+            seed: args.seed,
+            ..TrainConfig::default()
+        };
+        for (name, mode, n) in [
+            ("imbalanced (real only)", TrainingData::Imbalanced, train.len()),
+            (
+                "oversampled (repeated minority images)",
+                TrainingData::Oversampled,
+                target * k,
+            ),
+            (
+                "real + generated (rebalanced)",
+                TrainingData::WithGenerated(&extra),
+                train.len() + extra.len(),
+            ),
+        ] {
+            say(args.quiet, format!("downstream classifier: {name}, {n} images"));
+            let cm = downstream(dev, &train, &test, mode, 32, &dc)?;
+            let s = cm.summary();
+            rows.push(DownstreamEval {
+                training: name.to_string(),
+                images: n,
+                accuracy: s.accuracy,
+                acsa: s.acsa,
+                macro_f1: s.macro_f1,
+                g_mean: s.g_mean,
+                recalls: cm.recalls(),
+            });
+        }
+    }
+    let results = EvalResults {
+        step: state.step,
+        features: format!(
+            "balgan classifier CNN (width 32) pooled features, trained on ≤ {} images per class of the {} split at {}×{}",
+            args.extractor_per_class,
+            Split::Train.as_str(),
+            cfg.data.image_size,
+            cfg.data.image_size
+        ),
+        classes: class_evals,
+        minority_fid,
+        minority_ssim,
+        downstream: rows,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let text = toml::to_string_pretty(&results).map_err(|e| Error::invalid("eval", e.to_string()))?;
+    write_text(&run.eval_path(), &text)?;
+    if !args.quiet {
+        print!("{}", table(&results));
+        println!("written: {}", run.eval_path().display());
+    }
+    Ok(results)
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
+}
+
+/// The per-class table and the downstream table, in markdown.
+pub fn table(r: &EvalResults) -> String {
+    let mut s = String::new();
+    s.push_str("| class | train images | test images | generated | FID ↓ | SSIM |\n|---|---:|---:|---:|---:|---:|\n");
+    for c in &r.classes {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            c.name,
+            c.train_images,
+            c.test_images,
+            c.generated,
+            opt(c.fid, 2),
+            opt(c.ssim, 3)
+        ));
+    }
+    s.push_str(&format!(
+        "| **minority mean** | | | | {} | {} |\n",
+        opt(r.minority_fid, 2),
+        opt(r.minority_ssim, 3)
+    ));
+    if !r.downstream.is_empty() {
+        s.push_str(
+            "\n| classifier trained on | images | accuracy | ACSA | macro F1 | G-mean |\n|---|---:|---:|---:|---:|---:|\n",
+        );
+        for d in &r.downstream {
+            s.push_str(&format!(
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+                d.training, d.images, d.accuracy, d.acsa, d.macro_f1, d.g_mean
+            ));
+        }
+    }
+    s
+}

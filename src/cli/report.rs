@@ -1,0 +1,171 @@
+//! `balgan report --run RUN`: `RUN/report.md` with what was trained, how the
+//! training went (phases, steps, time, whether a budget cut it short), the
+//! per-class FID/SSIM and downstream tables of `balgan eval`, the final sample
+//! grid and the loss curves as PNG plots (`RUN/plots/`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::eval::{table, EvalResults};
+use super::plot::{plot_lines, Series};
+use super::run::{write_text, RunDir};
+use super::train::History;
+use crate::error::{Error, Result};
+
+/// Loss columns of `losses.csv`, per phase: phase → (column → points).
+type Curves = BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>;
+
+fn read_curves(run: &RunDir) -> Result<(Vec<String>, Curves)> {
+    let path = run.losses_path();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok((Vec::new(), Curves::new()));
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    if header.len() < 4 || header[0] != "step" {
+        return Err(Error::invalid(
+            "report",
+            format!("{}: not a balgan loss log (header {:?})", path.display(), header),
+        ));
+    }
+    let mut order = Vec::new();
+    let mut curves = Curves::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let Some(step) = f.first().and_then(|s| s.parse::<f64>().ok()) else {
+            continue;
+        };
+        let phase = f.get(1).copied().unwrap_or("").to_string();
+        if !order.contains(&phase) {
+            order.push(phase.clone());
+        }
+        let entry = curves.entry(phase).or_default();
+        for (name, v) in header.iter().zip(&f).skip(3) {
+            if let Ok(v) = v.parse::<f64>() {
+                entry.entry(name.to_string()).or_default().push((step, v));
+            }
+        }
+    }
+    Ok((order, curves))
+}
+
+fn minutes(s: f64) -> String {
+    format!("{:.1} min", s / 60.0)
+}
+
+/// Write `report.md` (and its plots); returns its path.
+pub fn report(run_dir: &std::path::Path, quiet: bool) -> Result<PathBuf> {
+    let run = RunDir::open(run_dir)?;
+    let cfg = run.read_config()?;
+    let history = History::read(&run);
+    let eval = EvalResults::read(&run)?;
+    let m = &cfg.model;
+    let mut md = String::new();
+    md.push_str(&format!(
+        "# {} on {} ({})\n\n",
+        m.model.title(),
+        cfg.data.dataset,
+        cfg.data.imbalance.as_deref().unwrap_or("as published")
+    ));
+    let adapter = std::fs::read_to_string(run.adapter_path()).unwrap_or_default();
+    md.push_str(&format!(
+        "- adapter: {}\n- images {}×{}×{}, {} classes; batch {}, latent {}, seed {}\n",
+        adapter.trim(),
+        m.channels,
+        m.image_size,
+        m.image_size,
+        m.classes,
+        m.batch,
+        m.latent,
+        cfg.train.seed
+    ));
+    md.push_str(&format!(
+        "- optimiser: pre-training Adam lr {} (β {}, {}); G lr {}, D lr {} (β {}, {}); critic steps per G step {}; gradient-penalty weight {}\n",
+        m.ae_lr, m.ae_beta1, m.ae_beta2, m.g_lr, m.d_lr, m.beta1, m.beta2, m.n_critic, m.gp_weight
+    ));
+    md.push_str(&format!("- configuration: `{}`\n\n", run.config_path().display()));
+
+    md.push_str("## Training\n\n");
+    if history.phases.is_empty() {
+        md.push_str("No phase has finished yet.\n\n");
+    } else {
+        md.push_str("| phase | epochs | steps | time | note |\n|---|---:|---:|---:|---|\n");
+        for p in &history.phases {
+            md.push_str(&format!(
+                "| {} | {}/{} | {} | {} | {} |\n",
+                p.name,
+                p.epochs_completed,
+                p.epochs_planned,
+                p.steps,
+                minutes(p.seconds),
+                p.cut_short.as_deref().unwrap_or("")
+            ));
+        }
+        md.push('\n');
+    }
+    if let Some(s) = &history.stopped {
+        md.push_str(&format!("Training stopped: {s}.\n\n"));
+    } else if history.finished {
+        md.push_str(&format!("Training finished after {} steps.\n\n", history.steps));
+    }
+
+    md.push_str("## Per-class quality\n\n");
+    match &eval {
+        Some(e) => {
+            md.push_str(&format!(
+                "Checkpoint step {}. FID in {}: comparable only with other balgan runs, not with Inception-v3 FIDs. \
+                 SSIM as `tf.image.ssim` between generated and test images of the class.\n\n",
+                e.step, e.features
+            ));
+            md.push_str(&table(e));
+            md.push('\n');
+        }
+        None => md.push_str(&format!(
+            "Not measured yet: run `balgan eval --run {}`, then `balgan report` again.\n\n",
+            run.root.display()
+        )),
+    }
+
+    md.push_str("## Samples\n\nOne row per class (top: class 0), from the last checkpoint.\n\n");
+    let grid = run.samples_dir().join("final.png");
+    if grid.is_file() {
+        md.push_str("![samples](samples/final.png)\n\n");
+    } else {
+        md.push_str("No sample grid yet.\n\n");
+    }
+
+    md.push_str("## Losses\n\n");
+    let (order, curves) = read_curves(&run)?;
+    std::fs::create_dir_all(run.plots_dir()).map_err(|e| Error::Io {
+        path: run.plots_dir().display().to_string(),
+        source: e,
+    })?;
+    for phase in &order {
+        let series: Vec<Series> = curves[phase]
+            .iter()
+            .map(|(name, pts)| Series {
+                name: name.clone(),
+                points: pts.clone(),
+            })
+            .collect();
+        let file = format!("{phase}-losses.png");
+        match plot_lines(
+            &run.plots_dir().join(&file),
+            &format!("{} — {phase}", m.model.title()),
+            "step",
+            &series,
+            (900, 500),
+        ) {
+            Ok(()) => md.push_str(&format!("![{phase} losses](plots/{file})\n\n")),
+            Err(e) => md.push_str(&format!("({phase}: no plot: {e})\n\n")),
+        }
+    }
+    if order.is_empty() {
+        md.push_str("No losses logged yet.\n");
+    }
+    write_text(&run.report_path(), &md)?;
+    if !quiet {
+        println!("report: {}", run.report_path().display());
+    }
+    Ok(run.report_path())
+}

@@ -1,0 +1,369 @@
+//! The run directory every training command writes and every later command
+//! (`generate`, `rebalance`, `eval`, `report`, `train --resume`) reads:
+//!
+//! ```text
+//! RUN/
+//!   config.toml                 what was trained on what (data, model, loop settings)
+//!   adapter.txt                 the adapter the run trained on
+//!   checkpoints/last.safetensors  model + optimizers + RNG + loop state (atomic)
+//!   losses.csv                  every step's losses
+//!   samples/*.png               a grid per epoch, a row per class
+//!   eval.toml, report.md, plots/  written by `balgan eval` / `balgan report`
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{load, DatasetKind, SummaryOptions};
+use crate::data::imbalance::Recipe;
+use crate::data::{Dataset, Split};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::models::trainer::{restore, TrainState};
+use crate::models::{build, BalancingModel, ModelConfig};
+use crate::tensor::Generator;
+
+/// Which data a run trains on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    /// `fashion-mnist`, `cifar10` or `folder`.
+    pub dataset: String,
+    /// Where the files are (`None`: the default place for Fashion-MNIST).
+    pub path: Option<PathBuf>,
+    /// The imbalance recipe applied to the training split (`None`: as is).
+    pub imbalance: Option<String>,
+    /// Side the images are resized to.
+    pub image_size: usize,
+    /// Seed of the recipe's selection (and of the folder hold-out split).
+    pub seed: u64,
+    /// Images per class held out for evaluation from an image folder (which
+    /// has no test split of its own); 0.2 by default.
+    #[serde(default = "default_holdout")]
+    pub holdout: f64,
+}
+
+fn default_holdout() -> f64 {
+    0.2
+}
+
+/// Loop settings of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopConfig {
+    pub seed: u64,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+    /// Wall-clock budget in minutes for all of training (`None`: none).
+    pub budget_minutes: Option<f64>,
+    /// Share of the budget for pre-training (the rest is adversarial).
+    pub pretrain_share: f64,
+}
+
+/// The whole `config.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    #[serde(rename = "loop")]
+    pub train: LoopConfig,
+    /// Class names in label order (the class map generate/eval reuse).
+    pub class_names: Vec<String>,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>) -> RunDir {
+        RunDir { root: root.into() }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn adapter_path(&self) -> PathBuf {
+        self.root.join("adapter.txt")
+    }
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.root.join("checkpoints").join("last.safetensors")
+    }
+    pub fn losses_path(&self) -> PathBuf {
+        self.root.join("losses.csv")
+    }
+    pub fn samples_dir(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    pub fn eval_path(&self) -> PathBuf {
+        self.root.join("eval.toml")
+    }
+    pub fn report_path(&self) -> PathBuf {
+        self.root.join("report.md")
+    }
+    pub fn plots_dir(&self) -> PathBuf {
+        self.root.join("plots")
+    }
+    pub fn history_path(&self) -> PathBuf {
+        self.root.join("history.toml")
+    }
+
+    /// Create the directory and its sub-folders.
+    pub fn create(&self) -> Result<()> {
+        for d in [
+            self.root.clone(),
+            self.root.join("checkpoints"),
+            self.samples_dir(),
+            self.plots_dir(),
+        ] {
+            std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+        }
+        Ok(())
+    }
+
+    /// Fails with a clear message when `root` is not a run directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<RunDir> {
+        let run = RunDir::new(root);
+        if !run.config_path().is_file() {
+            return Err(Error::invalid(
+                "--run",
+                format!(
+                    "{} is not a run directory (no config.toml); pass the directory `balgan train` wrote",
+                    run.root.display()
+                ),
+            ));
+        }
+        Ok(run)
+    }
+
+    pub fn read_config(&self) -> Result<RunConfig> {
+        let p = self.config_path();
+        let text = std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))?;
+        toml::from_str(&text).map_err(|e| Error::invalid("config", format!("{}: {e}", p.display())))
+    }
+
+    pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {
+        let text = toml::to_string_pretty(cfg).map_err(|e| Error::invalid("config", e.to_string()))?;
+        write_text(&self.config_path(), &text)
+    }
+
+    /// Build the run's model and load its last checkpoint; returns the saved state.
+    pub fn load_model(&self, dev: &Device, cfg: &RunConfig) -> Result<(Box<dyn BalancingModel>, TrainState)> {
+        let ckpt = self.checkpoint_path();
+        if !ckpt.is_file() {
+            return Err(Error::invalid(
+                "--run",
+                format!(
+                    "{} has no checkpoint yet ({} is missing); train first",
+                    self.root.display(),
+                    ckpt.display()
+                ),
+            ));
+        }
+        let mut model = build(dev, &cfg.model, cfg.train.seed)?;
+        let rng = Generator::new(noise_seed(cfg.train.seed));
+        let state = restore(model.as_mut(), &ckpt, cfg.train.seed, &rng)?;
+        Ok((model, state))
+    }
+}
+
+/// Write a text file atomically.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    crate::data::export::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+}
+
+/// The seed of a run's device noise stream, derived from the run's seed.
+pub fn noise_seed(seed: u64) -> u64 {
+    seed ^ 0x0BA1_6A40_0000_0000
+}
+
+fn kind(cfg: &DataConfig) -> Result<DatasetKind> {
+    cfg.dataset.parse()
+}
+
+fn raw(cfg: &DataConfig, split: Split) -> Result<Dataset> {
+    load(&SummaryOptions {
+        dataset: kind(cfg)?,
+        data: cfg.path.clone(),
+        split,
+        size: cfg.image_size,
+        recipes: Vec::new(),
+        seed: cfg.seed,
+    })
+}
+
+/// An image folder has no test split: hold out `holdout` of every class
+/// (seeded), the same way for training and evaluation.
+fn folder_split(all: &Dataset, cfg: &DataConfig, split: Split) -> Result<Dataset> {
+    if !(0.0..1.0).contains(&cfg.holdout) {
+        return Err(Error::invalid("holdout", format!("{} must be in [0, 1)", cfg.holdout)));
+    }
+    let mut keep = Vec::new();
+    for (c, idx) in all.class_indices().iter().enumerate() {
+        let labels = vec![0u32; idx.len()];
+        let n_test = ((idx.len() as f64) * cfg.holdout).round() as usize;
+        let n_test = n_test.min(idx.len().saturating_sub(1));
+        let test: Vec<usize> = if n_test == 0 {
+            Vec::new()
+        } else {
+            crate::data::imbalance::balanced(&labels, n_test, cfg.seed ^ (c as u64 + 17))?
+                .into_iter()
+                .map(|i| idx[i])
+                .collect()
+        };
+        match split {
+            Split::Test => keep.extend(test),
+            _ => keep.extend(idx.iter().copied().filter(|i| !test.contains(i))),
+        }
+    }
+    keep.sort_unstable();
+    all.try_subset(&keep)
+}
+
+/// The run's training set: the training split under the imbalance recipe,
+/// resized to the model's side.
+pub fn training_data(cfg: &DataConfig) -> Result<Dataset> {
+    let ds = if kind(cfg)? == DatasetKind::Folder {
+        folder_split(&raw(cfg, Split::Train)?, cfg, Split::Train)?
+    } else {
+        raw(cfg, Split::Train)?
+    };
+    let ds = match &cfg.imbalance {
+        Some(r) => {
+            let recipe: Recipe = r.parse()?;
+            let keep = recipe.select(ds.labels(), ds.num_classes(), cfg.seed)?;
+            ds.try_subset(&keep)?
+        }
+        None => ds,
+    };
+    if let Some(c) = ds.class_counts().iter().position(|&n| n == 0) {
+        return Err(Error::invalid(
+            "data",
+            format!(
+                "class {c} ('{}') has no training images; every class needs at least one",
+                ds.class_names()[c]
+            ),
+        ));
+    }
+    ds.resized(cfg.image_size)
+}
+
+/// The run's evaluation set: the dataset's test split (an image folder's
+/// held-out part), at most `per_class` images of each class (a seeded
+/// choice), resized to the model's side.
+pub fn test_data(cfg: &DataConfig, per_class: Option<usize>, seed: u64) -> Result<Dataset> {
+    let ds = if kind(cfg)? == DatasetKind::Folder {
+        folder_split(&raw(cfg, Split::Train)?, cfg, Split::Test)?
+    } else {
+        raw(cfg, Split::Test)?
+    };
+    cap_per_class(&ds, per_class, seed)?.resized(cfg.image_size)
+}
+
+/// The dataset's whole training split (no imbalance recipe), at most
+/// `per_class` images of each class, resized: what the FID feature extractor
+/// learns from, the same for every run on the dataset.
+pub fn reference_data(cfg: &DataConfig, per_class: usize, seed: u64) -> Result<Dataset> {
+    let ds = if kind(cfg)? == DatasetKind::Folder {
+        folder_split(&raw(cfg, Split::Train)?, cfg, Split::Train)?
+    } else {
+        raw(cfg, Split::Train)?
+    };
+    cap_per_class(&ds, Some(per_class), seed)?.resized(cfg.image_size)
+}
+
+/// At most `per_class` images of each class (a seeded choice, dataset order kept).
+pub fn cap_per_class(ds: &Dataset, per_class: Option<usize>, seed: u64) -> Result<Dataset> {
+    let Some(cap) = per_class else {
+        return Ok(ds.clone());
+    };
+    let mut keep = Vec::new();
+    for (c, idx) in ds.class_indices().iter().enumerate() {
+        if idx.len() <= cap {
+            keep.extend(idx);
+        } else {
+            let zeros = vec![0u32; idx.len()];
+            keep.extend(
+                crate::data::imbalance::balanced(&zeros, cap, seed ^ (c as u64 + 1))?
+                    .into_iter()
+                    .map(|i| idx[i]),
+            );
+        }
+    }
+    keep.sort_unstable();
+    ds.try_subset(&keep)
+}
+
+/// Class names or indices → labels (`all` for every class).
+pub fn parse_classes(names: &[String], wanted: &[String]) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for w in wanted {
+        if w.eq_ignore_ascii_case("all") {
+            out.extend(0..names.len() as u32);
+            continue;
+        }
+        let found = names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(w))
+            .or_else(|| w.parse::<usize>().ok().filter(|&i| i < names.len()));
+        match found {
+            Some(i) => out.push(i as u32),
+            None => {
+                return Err(Error::invalid(
+                    "--class",
+                    format!(
+                        "unknown class '{w}'; the run's classes are {} (names or indices 0–{}, or 'all')",
+                        names.join(", "),
+                        names.len() - 1
+                    ),
+                ))
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// Generate `count` images of each class in `classes` with a sample stream
+/// seeded by `seed`, in chunks (bounded memory). Returns host images
+/// [N, C, S, S] in [−1, 1] and labels, class by class.
+pub fn generate_images(
+    model: &mut dyn BalancingModel,
+    classes: &[u32],
+    count: usize,
+    seed: u64,
+) -> Result<(Vec<f32>, Vec<u32>)> {
+    const CHUNK: usize = 256;
+    let rng = Generator::new(seed);
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for &c in classes {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            let y = vec![c; n];
+            let x = model.sample(&y, &rng)?;
+            let v = x.to_vec()?;
+            if let Some(bad) = v.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Diverged {
+                    step: 0,
+                    phase: "generation".into(),
+                    loss: format!("generated pixel {bad} of class {c}"),
+                    value: v[bad],
+                });
+            }
+            images.extend(v);
+            labels.extend(y);
+            left -= n;
+        }
+    }
+    Ok((images, labels))
+}

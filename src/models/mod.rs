@@ -1,0 +1,351 @@
+//! The published balancing models, built from [`crate::nn`], and the trainer
+//! loop they share.
+//!
+//! Every model implements [`BalancingModel`]: a list of training phases (an
+//! autoencoder or VAE pre-training, then the adversarial phase), one
+//! optimisation step per mini-batch, class-conditional sampling, and its
+//! checkpoint contents. [`trainer`] runs the phases, logs the losses, stops on
+//! NaN/Inf and writes resumable checkpoints; [`build`] makes a model from a
+//! [`ModelConfig`]. `docs/MODELS.md` lists each model's layers, losses and
+//! hyper-parameters with their sources, and the choices the papers leave open.
+
+pub mod bagan;
+pub mod bagan_gp;
+pub mod blocks;
+pub mod cwgan_gp;
+pub mod dcgan;
+pub mod gp_adversarial;
+pub mod sa_gvae;
+pub mod sgbgan;
+pub mod trainer;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::batch::HostRng;
+use crate::data::Dataset;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::nn::{Checkpoint, CheckpointWriter};
+use crate::tensor::{Generator, IndexTensor, Tensor};
+
+pub use blocks::Geometry;
+
+/// Which model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// SA-GVAE pre-training, weight transfer, then BAGAN-GP's adversarial phase with λ = 5.
+    Sgbgan,
+    /// Supervised autoencoder pre-training, then the GP adversarial phase with λ = 10.
+    BaganGp,
+    /// Autoencoder, class-conditional latent Gaussians, a (K+1)-way discriminator.
+    Bagan,
+    /// Conditional DCGAN (non-saturating loss, no penalty).
+    Dcgan,
+    /// BAGAN-GP's cWGAN-GP baseline: its conditional critic and loss (sigmoid
+    /// cross-entropy with a wrong-label term + 10·GP), no autoencoder.
+    CwganGp,
+    /// A true conditional WGAN-GP: Wasserstein critic loss + 10·GP.
+    CwganGpWasserstein,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::Sgbgan,
+        ModelKind::BaganGp,
+        ModelKind::Bagan,
+        ModelKind::Dcgan,
+        ModelKind::CwganGp,
+        ModelKind::CwganGpWasserstein,
+    ];
+
+    /// The command-line name (`sgbgan`, `bagan-gp`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Sgbgan => "sgbgan",
+            ModelKind::BaganGp => "bagan-gp",
+            ModelKind::Bagan => "bagan",
+            ModelKind::Dcgan => "dcgan",
+            ModelKind::CwganGp => "cwgan-gp",
+            ModelKind::CwganGpWasserstein => "cwgan-gp-wasserstein",
+        }
+    }
+
+    /// The display name (`SGBGAN`, `BAGAN-GP`, …).
+    pub fn title(self) -> &'static str {
+        match self {
+            ModelKind::Sgbgan => "SGBGAN",
+            ModelKind::BaganGp => "BAGAN-GP",
+            ModelKind::Bagan => "BAGAN",
+            ModelKind::Dcgan => "DCGAN",
+            ModelKind::CwganGp => "cWGAN-GP",
+            ModelKind::CwganGpWasserstein => "cWGAN-GP (Wasserstein)",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ModelKind> {
+        let s = s.to_ascii_lowercase().replace('_', "-");
+        ModelKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            Error::invalid(
+                "--model",
+                format!("unknown model '{s}'; use one of {}", names.join(", ")),
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How BAGAN-GP's discriminator body starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticInit {
+    /// The trained encoder's convolutions (the paper).
+    Encoder,
+    /// Fresh weights (the "cWGAN-like" variant the public code instantiates).
+    Random,
+}
+
+/// How the gradient penalty's interpolation weight α is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlphaDistribution {
+    /// α ~ U(0, 1), as WGAN-GP and SGBGAN (the default).
+    Uniform,
+    /// α ~ N(0, 1), as BAGAN-GP's public code draws it.
+    Normal,
+}
+
+/// Everything that fixes a model: its kind, image geometry and
+/// hyper-parameters. Serialised into the run directory's `config.toml`, so
+/// `generate` rebuilds the same model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub model: ModelKind,
+    pub channels: usize,
+    pub image_size: usize,
+    pub classes: usize,
+    pub latent: usize,
+    pub batch: usize,
+    /// Pre-training epochs (autoencoder or VAE); 0 skips the phase.
+    pub ae_epochs: usize,
+    /// Adversarial epochs.
+    pub gan_epochs: usize,
+    pub ae_lr: f32,
+    pub ae_beta1: f32,
+    pub ae_beta2: f32,
+    pub g_lr: f32,
+    pub d_lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    /// Gradient-penalty weight λ.
+    pub gp_weight: f32,
+    /// Critic steps per generator step.
+    pub n_critic: usize,
+    pub critic_init: CriticInit,
+    pub gp_alpha: AlphaDistribution,
+}
+
+impl ModelConfig {
+    /// The published hyper-parameters of `model` (see `docs/MODELS.md`) for
+    /// images of `channels`×`size`×`size` in `classes` classes.
+    pub fn defaults(model: ModelKind, channels: usize, image_size: usize, classes: usize) -> ModelConfig {
+        let mut c = ModelConfig {
+            model,
+            channels,
+            image_size,
+            classes,
+            latent: 128,
+            batch: 128,
+            ae_epochs: 30,
+            gan_epochs: 100,
+            ae_lr: 2e-4,
+            ae_beta1: 0.5,
+            ae_beta2: 0.9,
+            g_lr: 2e-4,
+            d_lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.9,
+            gp_weight: 10.0,
+            n_critic: 5,
+            critic_init: CriticInit::Encoder,
+            gp_alpha: AlphaDistribution::Uniform,
+        };
+        match model {
+            ModelKind::Sgbgan => c.gp_weight = 5.0,
+            ModelKind::BaganGp => {}
+            ModelKind::CwganGp | ModelKind::CwganGpWasserstein => {
+                c.ae_epochs = 0;
+                c.critic_init = CriticInit::Random;
+                if model == ModelKind::CwganGpWasserstein {
+                    // WGAN-GP's own optimiser settings.
+                    c.g_lr = 1e-4;
+                    c.d_lr = 1e-4;
+                    c.beta1 = 0.0;
+                }
+            }
+            ModelKind::Bagan => {
+                c.latent = 100;
+                c.ae_epochs = 50;
+                c.gan_epochs = 50;
+                c.ae_lr = 5e-5;
+                c.ae_beta1 = 0.5;
+                c.ae_beta2 = 0.999;
+                c.g_lr = 5e-5;
+                c.d_lr = 5e-5;
+                c.beta2 = 0.999;
+                c.n_critic = 1;
+                c.gp_weight = 0.0;
+            }
+            ModelKind::Dcgan => {
+                c.latent = 100;
+                c.ae_epochs = 0;
+                c.beta2 = 0.999;
+                c.n_critic = 1;
+                c.gp_weight = 0.0;
+            }
+        }
+        c
+    }
+
+    pub fn geometry(&self) -> Result<Geometry> {
+        Geometry::new(self.channels, self.image_size, self.classes, self.latent)
+    }
+
+    /// Checks the numbers a user can set.
+    pub fn validate(&self) -> Result<()> {
+        self.geometry()?;
+        if self.batch < 2 {
+            return Err(Error::invalid(
+                "--batch",
+                format!("batch {} is too small: batch norm needs at least 2 images", self.batch),
+            ));
+        }
+        if self.n_critic == 0 {
+            return Err(Error::invalid(
+                "n_critic",
+                "at least one critic step per generator step",
+            ));
+        }
+        for (name, v) in [
+            ("ae_lr", self.ae_lr),
+            ("g_lr", self.g_lr),
+            ("d_lr", self.d_lr),
+            ("gp_weight", self.gp_weight),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::invalid("config", format!("{name} = {v} must be finite and ≥ 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One training phase: a name for logs and files, and its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phase {
+    pub name: &'static str,
+    pub epochs: usize,
+    /// Names of the losses a step of this phase reports (the CSV columns).
+    pub losses: Vec<&'static str>,
+}
+
+/// One mini-batch of real images with their labels (on the device and on
+/// the host: the host copy draws the wrong labels without a readback).
+pub struct Batch<'a> {
+    /// [B, C, S, S] in [−1, 1].
+    pub images: &'a Tensor,
+    pub labels: &'a IndexTensor,
+    pub host_labels: &'a [u32],
+}
+
+/// What a step may draw randomness from. Both streams are functions of the
+/// run's seed and the step number, so a resumed run draws exactly what the
+/// uninterrupted one would have.
+pub struct StepContext<'a> {
+    /// Device noise (Philox); its offset is saved in checkpoints.
+    pub rng: &'a Generator,
+    /// Global step number (0-based, across phases).
+    pub step: u64,
+    /// Step number within the current phase.
+    pub phase_step: u64,
+    pub seed: u64,
+}
+
+impl StepContext<'_> {
+    /// `n` labels uniform on `0..classes` from a host stream keyed by
+    /// (seed, step, salt).
+    pub fn uniform_labels(&self, n: usize, classes: usize, salt: u64) -> Vec<u32> {
+        let mut r = HostRng::for_epoch(self.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), self.step);
+        (0..n).map(|_| r.below(classes) as u32).collect()
+    }
+
+    /// For each label, a different label drawn uniformly from the other classes.
+    pub fn wrong_labels(&self, labels: &[u32], classes: usize, salt: u64) -> Vec<u32> {
+        let mut r = HostRng::for_epoch(self.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), self.step);
+        labels
+            .iter()
+            .map(|&l| ((l as usize + 1 + r.below(classes - 1)) % classes) as u32)
+            .collect()
+    }
+}
+
+/// A balancing model: phases of training, then class-conditional sampling.
+pub trait BalancingModel {
+    fn config(&self) -> &ModelConfig;
+
+    /// The phases in order (pre-training phases with 0 epochs are listed too;
+    /// the trainer skips them).
+    fn phases(&self) -> Vec<Phase>;
+
+    /// The phase the model is in (the one sampling uses).
+    fn phase(&self) -> usize;
+
+    /// Enter `phase`. `data` is `Some` when the phase begins in this run (a
+    /// model may use it, e.g. BAGAN fits its class latents, SGBGAN transfers
+    /// the VAE's weights), `None` when resuming from a checkpoint (the state
+    /// is loaded next).
+    fn enter_phase(&mut self, phase: usize, data: Option<&Dataset>, ctx: &StepContext) -> Result<()>;
+
+    /// One optimisation step of the current phase. Returns the losses it
+    /// computed, named as in [`Phase::losses`] (a step may report a subset:
+    /// a critic-only step has no generator loss). Nothing is read back.
+    fn train_step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>>;
+
+    /// Images [N, C, S, S] in [−1, 1] of the given classes, in evaluation
+    /// mode, without a graph.
+    fn sample(&mut self, labels: &[u32], rng: &Generator) -> Result<Tensor>;
+
+    /// Write the model's tensors and optimizer states (everything the current
+    /// phase needs to resume).
+    fn save(&self, w: &mut CheckpointWriter) -> Result<()>;
+
+    /// Restore what [`BalancingModel::save`] wrote for the current phase.
+    fn load(&mut self, c: &Checkpoint) -> Result<()>;
+}
+
+/// Build `cfg`'s model on `dev`, its weights drawn from `seed`.
+pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn BalancingModel>> {
+    cfg.validate()?;
+    let rng = Generator::new(seed);
+    Ok(match cfg.model {
+        ModelKind::Sgbgan => Box::new(sgbgan::Sgbgan::new(dev, &rng, cfg.clone())?),
+        ModelKind::BaganGp => Box::new(bagan_gp::BaganGp::new(dev, &rng, cfg.clone())?),
+        ModelKind::CwganGp | ModelKind::CwganGpWasserstein => Box::new(cwgan_gp::CwganGp::new(dev, &rng, cfg.clone())?),
+        ModelKind::Bagan => bagan::Bagan::new(dev, &rng, cfg.clone())?,
+        ModelKind::Dcgan => dcgan::Dcgan::new(dev, &rng, cfg.clone())?,
+    })
+}
+
+/// Gaussian noise [n, latent] from the device stream.
+pub fn latent_noise(dev: &Device, rng: &Generator, n: usize, latent: usize) -> Result<Tensor> {
+    rng.normal(dev, &[n, latent], 0.0, 1.0)
+}

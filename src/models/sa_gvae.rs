@@ -1,0 +1,132 @@
+//! SA-GVAE, SGBGAN's pre-training model: BAGAN-GP's supervised autoencoder
+//! made variational, with GLU convolutions and a self-attention block in the
+//! encoder and a self-attention block in the decoder.
+//!
+//! encoder (GLU convs + SA) → flatten → μ and log σ² heads (Dense, linear) →
+//! z = μ + exp(½·log σ²)·ε, ε ~ N(0, I) → z ⊙ e(y) → decoder (transposed
+//! convs with batch norm + SA) → tanh.
+//!
+//! Loss (paper eq. 10), each term summed over a sample and averaged over the
+//! batch: KL(q(z|x) ‖ N(0, I)) + BCE between the input and the reconstruction,
+//! both mapped to [0, 1], + squared error between them. With the decoder's
+//! logits a, the reconstruction is tanh(a) and (tanh(a) + 1)/2 = σ(2a), so
+//! the cross-entropy is taken on the logits 2a (stable, no clipping).
+
+use super::blocks::{ConvDecoder, ConvEncoder, Geometry, LabelledLatent};
+use super::{latent_noise, Batch};
+use crate::autograd::no_grad;
+use crate::device::Device;
+use crate::error::Result;
+use crate::nn::loss::{bce_with_logits_with, gaussian_kl, mse_with, Reduction};
+use crate::nn::{Init, Linear, Module};
+use crate::tensor::{Generator, IndexTensor, Tensor};
+
+/// The SA-GVAE. Parameter names: `encoder.*`, `mu.*`, `logvar.*`,
+/// `embedding.*`, `decoder.*`.
+pub struct SaGvae {
+    pub encoder: ConvEncoder,
+    pub mu: Linear,
+    pub logvar: Linear,
+    pub embedding: LabelledLatent,
+    pub decoder: ConvDecoder,
+    geometry: Geometry,
+}
+
+/// The terms of one batch's loss (on the tape).
+pub struct VaeLoss {
+    pub total: Tensor,
+    pub kl: Tensor,
+    pub bce: Tensor,
+    pub mse: Tensor,
+}
+
+impl SaGvae {
+    pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<SaGvae> {
+        let head = || Linear::with_init(dev, rng, g.features(), g.latent, Init::GlorotUniform, Some(Init::Zeros));
+        Ok(SaGvae {
+            encoder: ConvEncoder::new(dev, rng, g, true, true)?,
+            mu: head()?,
+            logvar: head()?,
+            embedding: LabelledLatent::new(dev, rng, g)?,
+            decoder: ConvDecoder::new(dev, rng, g, true)?,
+            geometry: *g,
+        })
+    }
+
+    /// μ and log σ² of q(z | x), each [B, L].
+    pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let h = self.encoder.forward(x)?;
+        let b = h.shape()[0];
+        let h = h.reshape(&[b, h.numel() / b.max(1)])?;
+        Ok((self.mu.forward(&h)?, self.logvar.forward(&h)?))
+    }
+
+    /// The loss of reconstructing `batch` with noise ε from `rng`.
+    pub fn loss(&self, batch: &Batch, rng: &Generator) -> Result<VaeLoss> {
+        let x = batch.images;
+        let (mu, logvar) = self.encode(x)?;
+        let eps = latent_noise(x.device(), rng, mu.shape()[0], self.geometry.latent)?;
+        let z = mu.add(&logvar.mul_scalar(0.5)?.exp()?.mul(&eps)?)?;
+        let logits = self.decoder.logits(&self.embedding.apply(&z, batch.labels)?)?;
+        let kl = gaussian_kl(&mu, &logvar)?;
+        let bce = bce_with_logits_with(&logits.mul_scalar(2.0)?, &x.affine(0.5, 0.5)?, Reduction::BatchMean)?;
+        let mse = mse_with(&logits.tanh()?, x, Reduction::BatchMean)?;
+        Ok(VaeLoss {
+            total: kl.add(&bce)?.add(&mse)?,
+            kl,
+            bce,
+            mse,
+        })
+    }
+
+    /// Decoded prior samples z ~ N(0, I) of the given classes, in evaluation mode.
+    pub fn sample(&mut self, dev: &Device, labels: &[u32], rng: &Generator) -> Result<Tensor> {
+        self.decoder.set_training(false);
+        let out = no_grad(|| -> Result<Tensor> {
+            let y = IndexTensor::new(dev, labels)?;
+            let z = latent_noise(dev, rng, labels.len(), self.geometry.latent)?;
+            self.decoder.forward(&self.embedding.apply(&z, &y)?)
+        });
+        self.decoder.set_training(true);
+        out
+    }
+}
+
+impl Module for SaGvae {
+    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
+        Err(crate::error::Error::invalid(
+            "SaGvae",
+            "needs labels: use loss(batch, rng)",
+        ))
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        let mut p = crate::nn::prefixed("encoder", self.encoder.parameters());
+        p.extend(crate::nn::prefixed("mu", self.mu.parameters()));
+        p.extend(crate::nn::prefixed("logvar", self.logvar.parameters()));
+        p.extend(crate::nn::prefixed("embedding", self.embedding.parameters()));
+        p.extend(crate::nn::prefixed("decoder", self.decoder.parameters()));
+        p
+    }
+
+    fn buffers(&self) -> Vec<(String, Tensor)> {
+        crate::nn::prefixed("decoder", self.decoder.buffers())
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.decoder.set_training(training);
+    }
+}
+
+/// The names a VAE step reports.
+pub const VAE_LOSSES: [&str; 4] = ["loss", "kl", "bce", "mse"];
+
+/// The named terms of a VAE step, detached for logging.
+pub fn vae_losses(l: &VaeLoss) -> Vec<(&'static str, Tensor)> {
+    vec![
+        ("loss", l.total.detach()),
+        ("kl", l.kl.detach()),
+        ("bce", l.bce.detach()),
+        ("mse", l.mse.detach()),
+    ]
+}
