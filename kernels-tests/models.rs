@@ -429,3 +429,34 @@ fn a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
         }
     }
 }
+
+/// Ends the first phase at a given step (a time budget's pre-training share).
+struct EndPhaseAt(u64);
+
+impl TrainHooks for EndPhaseAt {
+    fn control(&mut self, state: &TrainState) -> Control {
+        if state.phase == 0 && state.step == self.0 {
+            Control::EndPhase("budget".into())
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+#[test]
+fn a_phase_ended_early_hands_over_to_full_epochs_of_the_next() {
+    let data = patterns(16, 3, 1, 8, 9);
+    let opts = TrainOptions {
+        seed: 3,
+        checkpoint_every: 0,
+        log_every: 4,
+    };
+    let mut m = build(dev(), &tiny_cfg(ModelKind::Sgbgan), 2).unwrap();
+    let rng = Generator::new(5);
+    let st = trainer::start(m.as_mut(), &data, &opts, &rng).unwrap();
+    let (st, out) = trainer::train(dev(), m.as_mut(), &data, st, &opts, &rng, &mut EndPhaseAt(2)).unwrap();
+    assert_eq!(out, trainer::Outcome::Finished);
+    // 2 pre-training steps, then 2 whole adversarial epochs of 4 batches.
+    assert_eq!(st.step, 2 + 2 * 4);
+    assert_eq!(m.phase(), 1);
+}

@@ -55,7 +55,8 @@ pub enum Error {
     /// Training produced a NaN or infinite loss.
     #[error(
         "training diverged: {loss} became {value} at step {step} ({phase} phase). Nothing after the last good \
-         checkpoint was saved; resume from it with a lower learning rate (or a smaller gradient-penalty weight)"
+         checkpoint was saved; lower the learning rates (g_lr, d_lr, ae_lr) or gp_weight under [model] in the \
+         run's config.toml, then continue with `balgan train --resume RUN`"
     )]
     Diverged {
         step: u64,

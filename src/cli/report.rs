@@ -65,7 +65,7 @@ pub fn report(run_dir: &std::path::Path, quiet: bool) -> Result<PathBuf> {
         "# {} on {} ({})\n\n",
         m.model.title(),
         cfg.data.dataset,
-        cfg.data.imbalance.as_deref().unwrap_or("as published")
+        cfg.data.imbalance.as_deref().unwrap_or("as is")
     ));
     let adapter = std::fs::read_to_string(run.adapter_path()).unwrap_or_default();
     md.push_str(&format!(

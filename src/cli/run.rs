@@ -353,12 +353,14 @@ pub fn generate_images(
             let x = model.sample(&y, &rng)?;
             let v = x.to_vec()?;
             if let Some(bad) = v.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Diverged {
-                    step: 0,
-                    phase: "generation".into(),
-                    loss: format!("generated pixel {bad} of class {c}"),
-                    value: v[bad],
-                });
+                return Err(Error::invalid(
+                    "generate",
+                    format!(
+                        "the model produced a non-finite pixel ({}) for class {c}: its weights have diverged; \
+                         train it again (or from an earlier copy of the run) with lower learning rates",
+                        v[bad]
+                    ),
+                ));
             }
             images.extend(v);
             labels.extend(y);

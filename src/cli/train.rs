@@ -89,6 +89,12 @@ pub fn apply_overrides(cfg: &ModelConfig, set: &[String]) -> Result<ModelConfig>
             .split_once('=')
             .ok_or_else(|| Error::invalid("--set", format!("'{kv}' is not key=value")))?;
         let k = k.trim().replace('-', "_");
+        if ["model", "channels", "image_size", "classes"].contains(&k.as_str()) {
+            return Err(Error::invalid(
+                "--set",
+                format!("'{k}' comes from the data and the command line (--model, --image-size), not from --set"),
+            ));
+        }
         if !table.contains_key(&k) {
             let keys: Vec<&String> = table.keys().collect();
             return Err(Error::invalid(
@@ -152,6 +158,18 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
     }
     let model_cfg = apply_overrides(&model_cfg, &args.set)?;
     model_cfg.validate()?;
+    if data.len() < model_cfg.batch {
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "the training set has {} images, fewer than one batch of {}; lower --batch",
+                data.len(),
+                model_cfg.batch
+            ),
+        ));
+    }
+    // Everything that can be refused is checked before the directory exists.
+    let mut model = build(dev, &model_cfg, args.seed)?;
     let cfg = RunConfig {
         data: data_cfg,
         model: model_cfg,
@@ -181,10 +199,12 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
         );
         print!("{}", counts_table(&names, &data.class_counts()));
     }
-    let mut model = build(dev, &cfg.model, cfg.train.seed)?;
     let rng = Generator::new(noise_seed(cfg.train.seed));
     let opts = options(&cfg);
     let state = trainer::start(model.as_mut(), &data, &opts, &rng)?;
+    // A step-0 checkpoint: a run killed before its first periodic checkpoint
+    // still resumes.
+    trainer::write_checkpoint(&run.checkpoint_path(), model.as_ref(), &state, &[])?;
     let history = History {
         adapter: dev.describe(),
         ..History::default()
@@ -213,7 +233,6 @@ pub fn resume(dev: &Device, dir: &Path, budget_minutes: Option<f64>, quiet: bool
     rng.set_offset(state.rng_offset);
     truncate_csv(&run.losses_path(), state.step)?;
     let mut history = History::read(&run);
-    history.phases.retain(|p| p.steps > 0);
     history.stopped = None;
     if !quiet {
         println!(
@@ -330,12 +349,14 @@ struct RunHooks<'a> {
     grid_seed: u64,
     started: Instant,
     phase_started: Instant,
-    phase_start_step: u64,
     checkpoint_every_epoch_meta: String,
     budget: Option<Duration>,
     pretrain_share: f64,
     history: History,
     last: Vec<(&'static str, f32)>,
+    /// No terminal to draw bars on (a log file, CI): print a plain line now and then.
+    plain: bool,
+    last_line: Instant,
 }
 
 impl<'a> RunHooks<'a> {
@@ -376,7 +397,6 @@ impl<'a> RunHooks<'a> {
             grid_seed: cfg.train.seed ^ 0x6121_D000,
             started: Instant::now(),
             phase_started: Instant::now(),
-            phase_start_step: 0,
             checkpoint_every_epoch_meta: cfg.model.model.name().to_string(),
             budget: cfg
                 .train
@@ -385,6 +405,8 @@ impl<'a> RunHooks<'a> {
             pretrain_share: cfg.train.pretrain_share.clamp(0.0, 1.0),
             history,
             last: Vec::new(),
+            plain: !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            last_line: Instant::now(),
         })
     }
 
@@ -415,7 +437,7 @@ impl<'a> RunHooks<'a> {
 
     fn record_phase(&mut self, state: &TrainState, early: Option<&str>) {
         let p = &self.phases[state.phase];
-        let steps = state.step - self.phase_start_step;
+        let steps = state.phase_step;
         let epochs_completed = if early.is_some() { state.epoch } else { p.epochs };
         let rec = PhaseRecord {
             name: p.name.to_string(),
@@ -427,7 +449,7 @@ impl<'a> RunHooks<'a> {
         };
         // A resumed phase extends its earlier record.
         if let Some(prev) = self.history.phases.iter_mut().find(|r| r.name == rec.name) {
-            prev.steps += rec.steps;
+            prev.steps = rec.steps;
             prev.seconds += rec.seconds;
             prev.epochs_completed = rec.epochs_completed;
             prev.cut_short = rec.cut_short;
@@ -441,7 +463,6 @@ impl TrainHooks for RunHooks<'_> {
     fn on_phase(&mut self, phase: usize, info: &Phase, state: &TrainState, total_steps: u64) -> Result<()> {
         self.finish_bar();
         self.phase_started = Instant::now();
-        self.phase_start_step = state.step;
         let bar = if self.quiet {
             ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::hidden())
         } else {
@@ -495,6 +516,22 @@ impl TrainHooks for RunHooks<'_> {
                 }
             }
             bar.set_message(msg.join("  "));
+            if self.plain && self.last_line.elapsed() >= Duration::from_secs(30) {
+                self.last_line = Instant::now();
+                let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
+                let rate = bar.per_sec();
+                let eta = if rate > 0.0 {
+                    (len.saturating_sub(pos)) as f64 / rate
+                } else {
+                    0.0
+                };
+                println!(
+                    "{} step {pos}/{len}, {rate:.2} steps/s, ETA {:.0} min: {}",
+                    self.phases[l.phase].name,
+                    eta / 60.0,
+                    msg.join("  ")
+                );
+            }
         }
         Ok(())
     }
@@ -506,7 +543,7 @@ impl TrainHooks for RunHooks<'_> {
             return Ok(());
         }
         if let Some(bar) = &self.bar {
-            bar.println(format!(
+            let line = format!(
                 "{name} epoch {}/{}: {}",
                 state.epoch,
                 self.phases[state.phase].epochs,
@@ -516,7 +553,12 @@ impl TrainHooks for RunHooks<'_> {
                     .map(|(n, v)| format!("{n} {v:.4}"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            );
+            if self.plain {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         Ok(())
     }

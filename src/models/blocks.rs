@@ -40,10 +40,16 @@ impl Geometry {
     /// Checks the numbers: 1 or 3 channels (any positive count works, but the
     /// grids and exports want 1 or 3), an even side of at least 8, ≥ 2 classes.
     pub fn new(channels: usize, size: usize, classes: usize, latent: usize) -> Result<Geometry> {
-        if channels == 0 || classes < 2 || latent == 0 {
+        if classes < 2 {
             return Err(Error::invalid(
                 "model",
-                format!("needs ≥ 1 channel, ≥ 2 classes and a latent size ≥ 1 (got {channels}, {classes}, {latent})"),
+                format!("the data has {classes} class; balancing needs at least 2 (an image folder needs one sub-folder per class)"),
+            ));
+        }
+        if channels == 0 || latent == 0 {
+            return Err(Error::invalid(
+                "model",
+                format!("needs ≥ 1 channel and a latent size ≥ 1 (got {channels} and {latent})"),
             ));
         }
         if size < 8 || !size.is_multiple_of(2) {
@@ -102,7 +108,11 @@ impl Geometry {
     /// side is at most 16 (16×16 for 64×64 images, as SAGAN); the decoder puts
     /// its block on the feature map of the same side.
     pub fn attention_stage(&self) -> usize {
-        self.stage_sides().iter().position(|&s| s <= 16).unwrap_or(0)
+        let sides = self.stage_sides();
+        sides
+            .iter()
+            .position(|&s| s <= 16)
+            .unwrap_or(sides.len().saturating_sub(1))
     }
 }
 

@@ -112,7 +112,9 @@ impl GpAdversarial {
         };
         let alpha = match self.alpha {
             AlphaDistribution::Uniform => ctx.rng.uniform(dev, &[b], 0.0, 1.0)?,
-            AlphaDistribution::Normal => ctx.rng.normal(dev, &[b], 0.0, 1.0)?,
+            // The public code interpolates x̂ = x + α(x̃ − x), centred on the real
+            // images; in this function's x̂ = x̃ + α'(x − x̃) that is α' = 1 − α.
+            AlphaDistribution::Normal => ctx.rng.normal(dev, &[b], 0.0, 1.0)?.affine(-1.0, 1.0)?,
         };
         let gp = gradient_penalty_with_alpha(
             |x| self.critic.score(x, batch.labels),

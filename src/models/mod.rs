@@ -229,6 +229,22 @@ impl ModelConfig {
                 format!("batch {} is too small: batch norm needs at least 2 images", self.batch),
             ));
         }
+        if self.ae_epochs == 0 && self.gan_epochs == 0 {
+            return Err(Error::invalid(
+                "--epochs",
+                "every phase has 0 epochs: nothing would be trained",
+            ));
+        }
+        for (name, b) in [
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("ae_beta1", self.ae_beta1),
+            ("ae_beta2", self.ae_beta2),
+        ] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::invalid("config", format!("{name} = {b} must be in [0, 1)")));
+            }
+        }
         if self.n_critic == 0 {
             return Err(Error::invalid(
                 "n_critic",

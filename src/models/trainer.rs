@@ -324,7 +324,20 @@ pub fn train(
 ) -> Result<(TrainState, Outcome)> {
     let phases = model.phases();
     let batch_size = model.config().batch;
-    if data.channels() != model.config().channels || data.height() != model.config().image_size {
+    if data.num_classes() != model.config().classes {
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "the model has {} classes but the dataset {}; the run's data changed since it was configured",
+                model.config().classes,
+                data.num_classes()
+            ),
+        ));
+    }
+    if data.channels() != model.config().channels
+        || data.height() != model.config().image_size
+        || data.width() != model.config().image_size
+    {
         return Err(Error::invalid(
             "train",
             format!(
@@ -424,6 +437,7 @@ pub fn train(
         }
         st.phase += 1;
         st.epoch = 0;
+        st.batch = 0;
         st.phase_step = 0;
         begin(model, data, &mut st, &phases, opts, rng)?;
         save(model, &mut st, hooks)?;
