@@ -113,7 +113,7 @@ enum Command {
     },
     /// SGBGAN on Fashion-MNIST at IR 100 within a time budget, then eval and report.
     Demo {
-        /// Wall-clock budget (default: 15 on a GPU, 12 on a CPU adapter such as lavapipe).
+        /// Training budget in minutes (default: 15 on a GPU, 8 on a CPU adapter such as lavapipe); evaluation follows.
         #[arg(long)]
         budget_minutes: Option<f64>,
         /// Run directory (default: runs/demo, or runs/demo-N when that exists).
