@@ -116,15 +116,51 @@ fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
 }
 
-fn say(quiet: bool, s: impl AsRef<str>) {
-    if !quiet {
-        println!("{}", s.as_ref());
+/// Announce a stage. With a terminal, a spinner shows the stage's elapsed time
+/// until the next stage starts (the classifiers train for minutes on CPU
+/// adapters and report nothing in between).
+struct Stages {
+    quiet: bool,
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl Stages {
+    fn say(&mut self, s: impl AsRef<str>) {
+        if let Some(sp) = self.spinner.take() {
+            sp.finish();
+        }
+        if self.quiet {
+            return;
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let sp = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+                sp.set_style(style);
+            }
+            sp.set_message(s.as_ref().to_string());
+            sp.enable_steady_tick(std::time::Duration::from_millis(200));
+            self.spinner = Some(sp);
+        } else {
+            println!("{}", s.as_ref());
+        }
+    }
+}
+
+impl Drop for Stages {
+    fn drop(&mut self) {
+        if let Some(sp) = self.spinner.take() {
+            sp.finish();
+        }
     }
 }
 
 /// Run the evaluation and write `eval.toml`.
 pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let started = Instant::now();
+    let mut stages = Stages {
+        quiet: args.quiet,
+        spinner: None,
+    };
     let run = RunDir::open(&args.run)?;
     let cfg = run.read_config()?;
     let (mut model, state) = run.load_model(dev, &cfg)?;
@@ -149,14 +185,11 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         train.clone()
     } else {
         let full = reference_data(&cfg.data, args.extractor_per_class, args.seed)?;
-        say(
-            args.quiet,
-            format!(
-                "training the feature extractor on {} training images ({} per class at most)",
-                full.len(),
-                args.extractor_per_class
-            ),
-        );
+        stages.say(format!(
+            "training the feature extractor on {} training images ({} per class at most)",
+            full.len(),
+            args.extractor_per_class
+        ));
         full
     };
     let tc = TrainConfig {
@@ -169,14 +202,14 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     // Generated images, as many per class as there are test images.
     let counts = test.class_counts();
     let per = counts.iter().copied().max().unwrap_or(0);
-    say(args.quiet, format!("generating {per} images per class"));
+    stages.say(format!("generating {per} images per class"));
     let classes: Vec<u32> = (0..k as u32).collect();
     let (images, labels) = generate_images(model.as_mut(), &classes, per, args.seed ^ 0xE7A1)?;
     let mut shape = test.shape();
     shape[0] = labels.len();
     let generated = Dataset::new(images, shape, labels, test.class_names().to_vec())?;
 
-    say(args.quiet, "per-class FID and SSIM");
+    stages.say("per-class FID and SSIM");
     let fids = fid_per_class(dev, &extractor, &test, &generated)?;
     let ssims = if cfg.data.image_size >= 11 {
         let g = Tensor::from_slice(dev, generated.images(), &generated.shape())?;
@@ -250,7 +283,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
                 train.len() + extra.len(),
             ),
         ] {
-            say(args.quiet, format!("downstream classifier: {name}, {n} images"));
+            stages.say(format!("downstream classifier: {name}, {n} images"));
             let cm = downstream(dev, &train, &test, mode, 32, &dc)?;
             let s = cm.summary();
             rows.push(DownstreamEval {
@@ -281,6 +314,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     };
     let text = toml::to_string_pretty(&results).map_err(|e| Error::invalid("eval", e.to_string()))?;
     write_text(&run.eval_path(), &text)?;
+    drop(stages);
     if !args.quiet {
         print!("{}", table(&results));
         println!("written: {}", run.eval_path().display());
