@@ -131,6 +131,8 @@ fn train_eval_report_and_resume_work_from_the_command_line() {
     assert_eq!(eval.matches("[[classes]]").count(), 3, "{eval}");
     assert_eq!(eval.matches("\nfid = ").count(), 3, "{eval}");
     assert_eq!(eval.matches("\nssim = ").count(), 3, "{eval}");
+    assert_eq!(eval.matches("\nwithin_generated = ").count(), 3, "{eval}");
+    assert_eq!(eval.matches("\nwithin_real = ").count(), 3, "{eval}");
 
     let (ok, _, err) = balgan(&["report", "--run", s(&run), "--quiet"]);
     assert!(ok, "{err}");

@@ -8,7 +8,7 @@
 //! uses) and takes the variances around the windowed means in two passes,
 //! Σ w·(x − μx)², rather than as E[x²] − μx².
 
-use balgan::metrics::ssim::{pair_by_class, ssim, ssim_per_class};
+use balgan::metrics::ssim::{pair_by_class, ssim, ssim_per_class, within_class_ssim};
 use balgan::Tensor;
 
 use crate::common::{base_seed, dev, tensor, Rng};
@@ -368,4 +368,50 @@ fn per_class_rejects_bad_inputs() {
         .expect_err("below the window")
         .to_string();
     assert!(e.contains("11×11"), "message should state the window size: {e}");
+}
+
+/// Within-class SSIM, the diversity measure: a class whose images are all the
+/// same image scores 1, a class of independent noise images scores near 0
+/// (SSIM of independent uniform noise has mean ≈ 0; 16 pairs of 16×16 maps
+/// leave a spread of a few hundredths, hence the 0.1 bound), one image gives
+/// `None`, and the collapse warning follows the margin.
+#[test]
+fn within_class_ssim_separates_collapsed_from_varied_classes() {
+    let side = 16;
+    let per = side * side;
+    let mut rng = Rng::new(0xD1_5E);
+    let one = rng.uniform(per, -1.0, 1.0);
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    for _ in 0..16 {
+        data.extend_from_slice(&one); // class 0: one image repeated
+        labels.push(0);
+        data.extend(rng.uniform(per, -1.0, 1.0)); // class 1: independent noise
+        labels.push(1);
+    }
+    data.extend(rng.uniform(per, -1.0, 1.0)); // class 2: a single image
+    labels.push(2);
+    let x = tensor(&data, &[labels.len(), 1, side, side]);
+    let w = within_class_ssim(&x, &labels, 4, 2.0).unwrap();
+    assert!((w[0].unwrap() - 1.0).abs() < 1e-5, "{w:?}");
+    assert!(w[1].unwrap().abs() < 0.1, "{w:?}");
+    assert_eq!(w[2], None);
+    assert_eq!(w[3], None);
+    assert!(
+        within_class_ssim(&x, &labels, 2, 2.0).is_err(),
+        "label 2 with 2 classes"
+    );
+
+    let class = |g: f64, r: f64| balgan::cli::eval::ClassEval {
+        name: "c".into(),
+        train_images: 1,
+        test_images: 1,
+        generated: 1,
+        fid: None,
+        ssim: None,
+        within_generated: Some(g),
+        within_real: Some(r),
+    };
+    assert!(class(w[0].unwrap(), w[1].unwrap()).collapse_suspected());
+    assert!(!class(w[1].unwrap(), w[1].unwrap()).collapse_suspected());
 }

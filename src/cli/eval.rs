@@ -26,7 +26,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::metrics::classifier::TrainConfig;
 use crate::metrics::evaluate::{downstream, feature_extractor, fid_per_class, TrainingData};
-use crate::metrics::ssim::ssim_per_class;
+use crate::metrics::ssim::{ssim_per_class, within_class_ssim};
 use crate::tensor::Tensor;
 
 /// Options of `balgan eval`.
@@ -68,7 +68,25 @@ pub struct ClassEval {
     pub generated: usize,
     pub fid: Option<f64>,
     pub ssim: Option<f64>,
+    /// Mean SSIM between pairs of generated images of the class (diversity:
+    /// lower is more varied), and the same among its real test images.
+    #[serde(default)]
+    pub within_generated: Option<f64>,
+    #[serde(default)]
+    pub within_real: Option<f64>,
 }
+
+impl ClassEval {
+    /// Generated images of the class are much more alike than real ones: the
+    /// generator may have collapsed (a margin of 0.25 in SSIM).
+    pub fn collapse_suspected(&self) -> bool {
+        matches!((self.within_generated, self.within_real), (Some(g), Some(r)) if g > r + COLLAPSE_MARGIN)
+    }
+}
+
+/// How much more alike (in within-class SSIM) generated images may be than
+/// real ones before the report warns of mode collapse.
+pub const COLLAPSE_MARGIN: f64 = 0.25;
 
 /// One downstream classifier's measures on the balanced test set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,14 +229,18 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
 
     stages.say("per-class FID and SSIM");
     let fids = fid_per_class(dev, &extractor, &test, &generated)?;
-    let ssims = if cfg.data.image_size >= 11 {
+    let (ssims, within_gen, within_real) = if cfg.data.image_size >= 11 {
         let g = Tensor::from_slice(dev, generated.images(), &generated.shape())?;
         let r = Tensor::from_slice(dev, test.images(), &test.shape())?;
         let gl: Vec<usize> = generated.labels().iter().map(|&l| l as usize).collect();
         let rl: Vec<usize> = test.labels().iter().map(|&l| l as usize).collect();
-        ssim_per_class(&g, &gl, &r, &rl, k, 2.0, args.seed)?
+        (
+            ssim_per_class(&g, &gl, &r, &rl, k, 2.0, args.seed)?,
+            within_class_ssim(&g, &gl, k, 2.0)?,
+            within_class_ssim(&r, &rl, k, 2.0)?,
+        )
     } else {
-        vec![None; k]
+        (vec![None; k], vec![None; k], vec![None; k])
     };
     let train_counts = train.class_counts();
     let gen_counts = generated.class_counts();
@@ -230,6 +252,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             generated: gen_counts[c],
             fid: fids[c],
             ssim: ssims[c],
+            within_generated: within_gen[c],
+            within_real: within_real[c],
         })
         .collect();
     let majority = (0..k).max_by_key(|&c| train_counts[c]).unwrap_or(0);
@@ -329,23 +353,42 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// The per-class table and the downstream table, in markdown.
 pub fn table(r: &EvalResults) -> String {
     let mut s = String::new();
-    s.push_str("| class | train images | test images | generated | FID ↓ | SSIM |\n|---|---:|---:|---:|---:|---:|\n");
+    s.push_str(
+        "| class | train images | test images | generated | FID ↓ | SSIM | within-class SSIM, generated / real |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
     for c in &r.classes {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} / {}{} |\n",
             c.name,
             c.train_images,
             c.test_images,
             c.generated,
             opt(c.fid, 2),
-            opt(c.ssim, 3)
+            opt(c.ssim, 3),
+            opt(c.within_generated, 3),
+            opt(c.within_real, 3),
+            if c.collapse_suspected() { " ⚠" } else { "" }
         ));
     }
     s.push_str(&format!(
-        "| **minority mean** | | | | {} | {} |\n",
+        "| **minority mean** | | | | {} | {} | |\n",
         opt(r.minority_fid, 2),
         opt(r.minority_ssim, 3)
     ));
+    let collapsed: Vec<&str> = r
+        .classes
+        .iter()
+        .filter(|c| c.collapse_suspected())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !collapsed.is_empty() {
+        s.push_str(&format!(
+            "\n⚠ possible mode collapse: the generated images of {} are much more alike than the real ones \
+             (within-class SSIM more than {COLLAPSE_MARGIN} above the real images').\n",
+            collapsed.join(", ")
+        ));
+    }
     if !r.downstream.is_empty() {
         s.push_str(
             "\n| classifier trained on | images | accuracy | ACSA | macro F1 | G-mean |\n|---|---:|---:|---:|---:|---:|\n",

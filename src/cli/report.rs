@@ -114,7 +114,10 @@ pub fn report(run_dir: &std::path::Path, quiet: bool) -> Result<PathBuf> {
         Some(e) => {
             md.push_str(&format!(
                 "Checkpoint step {}. FID in {}: comparable only with other balgan runs, not with Inception-v3 FIDs. \
-                 SSIM as `tf.image.ssim` between generated and test images of the class.\n\n",
+                 SSIM as `tf.image.ssim` between generated and test images of the class. Within-class SSIM \
+                 is the mean SSIM between pairs of different images of one class, a diversity measure (lower \
+                 is more varied), for the generated and for the real test images; ⚠ marks a class whose \
+                 generated images are much more alike than the real ones (possible mode collapse).\n\n",
                 e.step, e.features
             ));
             md.push_str(&table(e));

@@ -333,3 +333,49 @@ pub fn ssim_per_class(
         })
         .collect())
 }
+
+/// Within-class similarity, a diversity measure (USERS: "all samples of a
+/// class identical"): per class with n ≥ 2 images, the mean SSIM between image
+/// i and image (i + ⌈n/2⌉) mod n of the class (in label order), so every pair
+/// holds two different images and the pairing is fixed. High values mean the
+/// images of the class look alike; a generator that collapsed to one image
+/// per class scores 1. Compare with the same measure on real images. `None`
+/// for a class with fewer than 2 images.
+pub fn within_class_ssim(
+    images: &Tensor,
+    labels: &[usize],
+    num_classes: usize,
+    data_range: f32,
+) -> Result<Vec<Option<f64>>> {
+    const OP: &str = "within_class_ssim";
+    let (n, _, _, _) = dims(OP, images)?;
+    if labels.len() != n {
+        return Err(Error::invalid(OP, format!("{} labels for {n} images", labels.len())));
+    }
+    let mut by_class = vec![Vec::new(); num_classes];
+    for (i, &l) in labels.iter().enumerate() {
+        if l >= num_classes {
+            return Err(Error::invalid(
+                OP,
+                format!("label {l} at index {i} is not below {num_classes}"),
+            ));
+        }
+        by_class[l].push(i);
+    }
+    let dev = images.device();
+    let mut out = Vec::with_capacity(num_classes);
+    for idx in &by_class {
+        let m = idx.len();
+        if m < 2 {
+            out.push(None);
+            continue;
+        }
+        let shift = m.div_ceil(2);
+        let other: Vec<usize> = (0..m).map(|i| idx[(i + shift) % m]).collect();
+        let x = images.index_select(0, &IndexTensor::from_usize(dev, idx)?)?;
+        let y = images.index_select(0, &IndexTensor::from_usize(dev, &other)?)?;
+        let v = no_grad(|| ssim(&x, &y, data_range))?;
+        out.push(Some(v.iter().sum::<f64>() / m as f64));
+    }
+    Ok(out)
+}
