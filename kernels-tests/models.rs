@@ -334,9 +334,15 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
         checkpoint_every: 0,
         log_every: 3,
     };
-    for kind in [ModelKind::Sgbgan, ModelKind::BaganGp] {
+    for kind in [
+        ModelKind::Sgbgan,
+        ModelKind::BaganGp,
+        ModelKind::Bagan,
+        ModelKind::Dcgan,
+    ] {
         let cfg = tiny_cfg(kind);
-        // 4 steps of pre-training, then 8 adversarial steps.
+        // 4 steps of pre-training (none for DCGAN), then 8 adversarial steps.
+        let total = if kind == ModelKind::Dcgan { 8 } else { 12 };
         let uninterrupted = {
             let mut m = build(dev(), &cfg, 2).unwrap();
             let rng = Generator::new(77);
@@ -347,12 +353,12 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
             };
             let (st, out) = trainer::train(dev(), m.as_mut(), &data, st, &opts, &rng, &mut hooks).unwrap();
             assert_eq!(out, trainer::Outcome::Finished);
-            assert_eq!(st.step, 12);
+            assert_eq!(st.step, total);
             final_tensors(m.as_ref())
         };
-        // Interrupted in the pre-training phase (the transfer happens after
-        // the resume) and in the adversarial phase between a critic and a
-        // generator step.
+        // Interrupted in the pre-training phase (the transfer, or BAGAN's class
+        // latents, happen after the resume) and in the adversarial phase
+        // between a critic and a generator step (DCGAN: twice adversarial).
         for stop in [2u64, 7] {
             let path = temp_path(&format!("{kind}-{stop}"));
             {
@@ -374,7 +380,7 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
             assert_eq!(st.step, stop);
             let mut hooks = Hooks { path, stop_at: None };
             let (st, _) = trainer::train(dev(), m.as_mut(), &data, st, &opts, &rng, &mut hooks).unwrap();
-            assert_eq!(st.step, 12);
+            assert_eq!(st.step, total);
             let resumed = final_tensors(m.as_ref());
             assert_eq!(resumed.len(), uninterrupted.len());
             for ((na, a), (nb, b)) in uninterrupted.iter().zip(&resumed) {
