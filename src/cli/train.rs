@@ -349,7 +349,6 @@ struct RunHooks<'a> {
     grid_seed: u64,
     started: Instant,
     phase_started: Instant,
-    checkpoint_every_epoch_meta: String,
     budget: Option<Duration>,
     pretrain_share: f64,
     history: History,
@@ -397,7 +396,6 @@ impl<'a> RunHooks<'a> {
             grid_seed: cfg.train.seed ^ 0x6121_D000,
             started: Instant::now(),
             phase_started: Instant::now(),
-            checkpoint_every_epoch_meta: cfg.model.model.name().to_string(),
             budget: cfg
                 .train
                 .budget_minutes
@@ -571,12 +569,7 @@ impl TrainHooks for RunHooks<'_> {
     }
 
     fn checkpoint(&mut self, model: &dyn BalancingModel, state: &TrainState) -> Result<()> {
-        trainer::write_checkpoint(
-            &self.run.checkpoint_path(),
-            model,
-            state,
-            &[("run.model", self.checkpoint_every_epoch_meta.clone())],
-        )
+        trainer::write_checkpoint(&self.run.checkpoint_path(), model, state, &[])
     }
 
     fn control(&mut self, state: &TrainState) -> Control {
