@@ -91,9 +91,11 @@ use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::loss::{cross_entropy, mse};
-use crate::nn::{transfer, Checkpoint, CheckpointWriter, Conv2d, Dropout, Init, Linear, Module, UpsampleNearest2d};
+use crate::nn::{
+    transfer, Checkpoint, CheckpointWriter, Conv2d, Dropout, Flatten, Init, Linear, Module, UpsampleNearest2d,
+};
 use crate::ops::Conv2dOptions;
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::Adam;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// LeakyReLU slope of the encoder (Keras' default `alpha`).
@@ -285,8 +287,7 @@ impl Module for BaganEncoder {
         for (conv, drop) in self.convs.iter().zip(&self.dropouts) {
             h = drop.forward(&conv.forward(&h)?.leaky_relu(SLOPE)?)?;
         }
-        let b = h.shape()[0];
-        h.reshape(&[b, h.numel() / b.max(1)])
+        Flatten.forward(&h)
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
@@ -702,15 +703,7 @@ impl Bagan {
         let plan = Plan::new(&cfg)?;
         let dropout_rng = Arc::new(Generator::new(rng.seed() ^ DROPOUT_STREAM));
         let autoencoder = BaganAutoencoder::new(dev, rng, &plan, &dropout_rng)?;
-        let opt_ae = Adam::new(
-            &autoencoder.parameter_tensors(),
-            AdamConfig {
-                lr: cfg.ae_lr,
-                beta1: cfg.ae_beta1,
-                beta2: cfg.ae_beta2,
-                ..Default::default()
-            },
-        )?;
+        let opt_ae = Adam::new(&autoencoder.parameter_tensors(), cfg.pretraining_adam())?;
         Ok(Bagan {
             cfg,
             plan,
@@ -782,15 +775,7 @@ impl Bagan {
     }
 
     fn adam(&self, lr: f32, params: &[Tensor]) -> Result<Adam> {
-        Adam::new(
-            params,
-            AdamConfig {
-                lr,
-                beta1: self.cfg.beta1,
-                beta2: self.cfg.beta2,
-                ..Default::default()
-            },
-        )
+        Adam::new(params, self.cfg.adversarial_adam(lr))
     }
 
     fn adversarial_step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {

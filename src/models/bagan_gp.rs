@@ -9,14 +9,14 @@ use super::blocks::{
     ConditionalCritic, ConditionalGenerator, ConvDecoder, ConvEncoder, Geometry, LabelledLatent, SLOPE,
 };
 use super::gp_adversarial::{CriticLoss, GpAdversarial};
-use super::{latent_noise, BalancingModel, Batch, CriticInit, ModelConfig, Phase, StepContext};
+use super::{adversarial_stream, latent_noise, BalancingModel, Batch, CriticInit, ModelConfig, Phase, StepContext};
 use crate::autograd::no_grad;
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::loss::l1;
-use crate::nn::{transfer, Checkpoint, CheckpointWriter, Init, Linear, Module};
-use crate::optim::{Adam, AdamConfig};
+use crate::nn::{transfer, Checkpoint, CheckpointWriter, Flatten, Init, Linear, Module};
+use crate::optim::Adam;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// BAGAN-GP's supervised autoencoder. Names: `encoder.*`, `latent.*`,
@@ -40,12 +40,8 @@ impl SupervisedAutoencoder {
 
     /// Reconstruction of `x` conditioned on `labels`, in [−1, 1].
     pub fn reconstruct(&self, x: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
-        let h = self.encoder.forward(x)?;
-        let b = h.shape()[0];
-        let z = self
-            .latent
-            .forward(&h.reshape(&[b, h.numel() / b.max(1)])?)?
-            .leaky_relu(SLOPE)?;
+        let h = Flatten.forward(&self.encoder.forward(x)?)?;
+        let z = self.latent.forward(&h)?.leaky_relu(SLOPE)?;
         self.decoder.forward(&self.embedding.apply(&z, labels)?)
     }
 }
@@ -90,15 +86,7 @@ impl BaganGp {
     pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<BaganGp> {
         let geometry = cfg.geometry()?;
         let autoencoder = SupervisedAutoencoder::new(dev, rng, &geometry)?;
-        let opt_ae = Adam::new(
-            &autoencoder.parameter_tensors(),
-            AdamConfig {
-                lr: cfg.ae_lr,
-                beta1: cfg.ae_beta1,
-                beta2: cfg.ae_beta2,
-                ..Default::default()
-            },
-        )?;
+        let opt_ae = Adam::new(&autoencoder.parameter_tensors(), cfg.pretraining_adam())?;
         Ok(BaganGp {
             cfg,
             geometry,
@@ -139,7 +127,7 @@ impl BalancingModel for BaganGp {
         match phase {
             0 => {}
             1 => {
-                let rng = Generator::new(ctx.seed ^ 0x5EED_0000_0000_0001);
+                let rng = adversarial_stream(ctx.seed);
                 let g = ConditionalGenerator::new(&self.dev, &rng, &self.geometry, false)?;
                 let d = ConditionalCritic::new(&self.dev, &rng, &self.geometry, false, false)?;
                 if data.is_some() {

@@ -19,7 +19,7 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::{BatchNorm2d, Conv2d, ConvTranspose2d, Embedding, Init, Linear, Module, SelfAttention};
+use crate::nn::{BatchNorm2d, Conv2d, ConvTranspose2d, Embedding, Flatten, Init, Linear, Module, SelfAttention};
 use crate::ops::{Conv2dOptions, ConvTranspose2dOptions};
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
@@ -444,9 +444,7 @@ impl ConditionalCritic {
 
     /// Images [B, C, S, S] with their labels → logits [B, 1].
     pub fn score(&self, x: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
-        let h = self.body.forward(x)?;
-        let b = h.shape()[0];
-        self.head.score(&h.reshape(&[b, h.numel() / b.max(1)])?, labels)
+        self.head.score(&Flatten.forward(&self.body.forward(x)?)?, labels)
     }
 }
 

@@ -37,9 +37,9 @@ use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::loss::bce_with_logits_scalar;
-use crate::nn::{BatchNorm2d, Checkpoint, CheckpointWriter, Conv2d, ConvTranspose2d, Init, Linear, Module};
+use crate::nn::{BatchNorm2d, Checkpoint, CheckpointWriter, Conv2d, ConvTranspose2d, Flatten, Init, Linear, Module};
 use crate::ops::{Conv2dOptions, ConvTranspose2dOptions};
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::Adam;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// Salt of the host stream of fake labels.
@@ -201,8 +201,7 @@ impl DcganDiscriminator {
             }
             h = h.leaky_relu(SLOPE)?;
         }
-        let b = h.shape()[0];
-        self.head.score(&h.reshape(&[b, h.numel() / b.max(1)])?, labels)
+        self.head.score(&Flatten.forward(&h)?, labels)
     }
 }
 
@@ -268,15 +267,9 @@ impl Dcgan {
         let geometry = cfg.geometry()?;
         let generator = DcganGenerator::new(dev, rng, &geometry)?;
         let discriminator = DcganDiscriminator::new(dev, rng, &geometry)?;
-        let adam = |lr: f32| AdamConfig {
-            lr,
-            beta1: cfg.beta1,
-            beta2: cfg.beta2,
-            ..Default::default()
-        };
         Ok(Dcgan {
-            opt_g: Adam::new(&generator.parameter_tensors(), adam(cfg.g_lr))?,
-            opt_d: Adam::new(&discriminator.parameter_tensors(), adam(cfg.d_lr))?,
+            opt_g: Adam::new(&generator.parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
+            opt_d: Adam::new(&discriminator.parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
             cfg,
             dev: dev.clone(),
             geometry,

@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::nn::gradient_penalty_with_alpha;
 use crate::nn::loss::bce_with_logits_scalar;
 use crate::nn::{Checkpoint, CheckpointWriter, Module};
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::Adam;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// Which critic loss.
@@ -61,15 +61,9 @@ impl GpAdversarial {
         critic: ConditionalCritic,
         loss: CriticLoss,
     ) -> Result<GpAdversarial> {
-        let adam = |lr: f32| AdamConfig {
-            lr,
-            beta1: cfg.beta1,
-            beta2: cfg.beta2,
-            ..Default::default()
-        };
         Ok(GpAdversarial {
-            opt_g: Adam::new(&generator.parameter_tensors(), adam(cfg.g_lr))?,
-            opt_d: Adam::new(&critic.parameter_tensors(), adam(cfg.d_lr))?,
+            opt_g: Adam::new(&generator.parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
+            opt_d: Adam::new(&critic.parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
             generator,
             critic,
             loss,

@@ -26,6 +26,7 @@ use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::{Checkpoint, CheckpointWriter};
+use crate::optim::AdamConfig;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 pub use blocks::Geometry;
@@ -216,6 +217,26 @@ impl ModelConfig {
         c
     }
 
+    /// Adam for the pre-training phase (autoencoder or VAE).
+    pub fn pretraining_adam(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.ae_lr,
+            beta1: self.ae_beta1,
+            beta2: self.ae_beta2,
+            ..Default::default()
+        }
+    }
+
+    /// Adam for one adversarial player with learning rate `lr` (`g_lr` or `d_lr`).
+    pub fn adversarial_adam(&self, lr: f32) -> AdamConfig {
+        AdamConfig {
+            lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            ..Default::default()
+        }
+    }
+
     pub fn geometry(&self) -> Result<Geometry> {
         Geometry::new(self.channels, self.image_size, self.classes, self.latent)
     }
@@ -359,6 +380,12 @@ pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn Balan
         ModelKind::Bagan => bagan::Bagan::new(dev, &rng, cfg.clone())?,
         ModelKind::Dcgan => dcgan::Dcgan::new(dev, &rng, cfg.clone())?,
     })
+}
+
+/// The stream the adversarial players of an autoencoder-initialised model
+/// are drawn from (their weights are then transferred or loaded over them).
+pub fn adversarial_stream(seed: u64) -> Generator {
+    Generator::new(seed ^ 0x5EED_0000_0000_0001)
 }
 
 /// Gaussian noise [n, latent] from the device stream.

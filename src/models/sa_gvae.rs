@@ -18,7 +18,7 @@ use crate::autograd::no_grad;
 use crate::device::Device;
 use crate::error::Result;
 use crate::nn::loss::{bce_with_logits_with, gaussian_kl, mse_with, Reduction};
-use crate::nn::{Init, Linear, Module};
+use crate::nn::{Flatten, Init, Linear, Module};
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// The SA-GVAE. Parameter names: `encoder.*`, `mu.*`, `logvar.*`,
@@ -55,9 +55,7 @@ impl SaGvae {
 
     /// μ and log σ² of q(z | x), each [B, L].
     pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.encoder.forward(x)?;
-        let b = h.shape()[0];
-        let h = h.reshape(&[b, h.numel() / b.max(1)])?;
+        let h = Flatten.forward(&self.encoder.forward(x)?)?;
         Ok((self.mu.forward(&h)?, self.logvar.forward(&h)?))
     }
 

@@ -6,12 +6,12 @@
 use super::blocks::{ConditionalCritic, ConditionalGenerator, Geometry};
 use super::gp_adversarial::{CriticLoss, GpAdversarial};
 use super::sa_gvae::{vae_losses, SaGvae, VAE_LOSSES};
-use super::{BalancingModel, Batch, ModelConfig, Phase, StepContext};
+use super::{adversarial_stream, BalancingModel, Batch, ModelConfig, Phase, StepContext};
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::{transfer, Checkpoint, CheckpointWriter, Module};
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::Adam;
 use crate::tensor::{Generator, Tensor};
 
 /// Phase 0: the SA-GVAE; phase 1: adversarial.
@@ -29,15 +29,7 @@ impl Sgbgan {
     pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Sgbgan> {
         let geometry = cfg.geometry()?;
         let vae = SaGvae::new(dev, rng, &geometry)?;
-        let opt_vae = Adam::new(
-            &vae.parameter_tensors(),
-            AdamConfig {
-                lr: cfg.ae_lr,
-                beta1: cfg.ae_beta1,
-                beta2: cfg.ae_beta2,
-                ..Default::default()
-            },
-        )?;
+        let opt_vae = Adam::new(&vae.parameter_tensors(), cfg.pretraining_adam())?;
         Ok(Sgbgan {
             cfg,
             geometry,
@@ -52,7 +44,7 @@ impl Sgbgan {
     /// The generator and critic of the adversarial phase, freshly drawn from
     /// a stream of their own (weights are transferred or loaded over them).
     fn players(&self, seed: u64) -> Result<(ConditionalGenerator, ConditionalCritic)> {
-        let rng = Generator::new(seed ^ 0x5EED_0000_0000_0001);
+        let rng = adversarial_stream(seed);
         Ok((
             ConditionalGenerator::new(&self.dev, &rng, &self.geometry, true)?,
             ConditionalCritic::new(&self.dev, &rng, &self.geometry, true, true)?,
