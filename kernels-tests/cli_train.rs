@@ -15,7 +15,7 @@ use crate::common::{dev, Rng};
 
 const SIDE: u32 = 12;
 
-fn balgan(args: &[&str]) -> (bool, String, String) {
+pub(crate) fn balgan(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_balgan"))
         .args(args)
         .output()
@@ -27,10 +27,10 @@ fn balgan(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("balgan-cli-train-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -45,7 +45,7 @@ impl Drop for TempDir {
 }
 
 /// 3 classes of 10 images: a class-specific bar position plus noise.
-fn image_folder(root: &Path) {
+pub(crate) fn image_folder(root: &Path) {
     let mut rng = Rng::new(0xF01D);
     for (k, name) in ["circle", "square", "star"].iter().enumerate() {
         let d = root.join(name);
@@ -63,7 +63,7 @@ fn image_folder(root: &Path) {
     }
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

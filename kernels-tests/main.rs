@@ -37,6 +37,7 @@ mod optim;
 mod plot;
 mod reduce;
 mod rng;
+mod run_safety;
 mod serialize;
 mod softmax;
 mod ssim;

@@ -65,6 +65,19 @@ pub enum Error {
         value: f32,
     },
 
+    /// A tensor about to be saved holds NaN or ±Inf (a checkpoint is never
+    /// written from a diverged model).
+    #[error(
+        "{path}: not written, tensor '{tensor}' holds {value} at element {index}; the model has diverged \
+         (lower the learning rates), the file on disk was left as it was"
+    )]
+    NonFinite {
+        path: String,
+        tensor: String,
+        index: usize,
+        value: f32,
+    },
+
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -18,7 +18,7 @@ use balgan::cli::eval::{eval, EvalArgs};
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
 use balgan::cli::report::report;
 use balgan::cli::run::DataConfig;
-use balgan::cli::train::{resume, train, TrainArgs};
+use balgan::cli::train::{resume_with, train, validate_budget, ResumeOptions, TrainArgs};
 use balgan::data::imbalance::Recipe;
 use balgan::data::Split;
 use balgan::models::ModelKind;
@@ -174,6 +174,10 @@ struct TrainCli {
     /// Any model setting as key=value (e.g. gp_weight=10, critic_init=random, gp_alpha=normal).
     #[arg(long = "set")]
     set: Vec<String>,
+    /// With --resume: continue although the training data changed since the
+    /// run started (otherwise refused, with the difference).
+    #[arg(long)]
+    allow_data_change: bool,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
@@ -249,9 +253,19 @@ fn device(quiet: bool) -> balgan::Result<balgan::Device> {
 }
 
 fn train_command(t: TrainCli) -> balgan::Result<()> {
+    // Flags first: a bad number costs nothing, not even the device's start.
+    validate_budget(t.budget_minutes, t.pretrain_share)?;
     let dev = device(t.quiet)?;
     if let Some(dir) = t.resume {
-        resume(&dev, &dir, t.budget_minutes, t.quiet)?;
+        resume_with(
+            &dev,
+            &dir,
+            &ResumeOptions {
+                budget_minutes: t.budget_minutes,
+                quiet: t.quiet,
+                allow_data_change: t.allow_data_change,
+            },
+        )?;
         return Ok(());
     }
     let dataset = match t.dataset {

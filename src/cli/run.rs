@@ -97,6 +97,11 @@ impl RunDir {
     pub fn checkpoint_path(&self) -> PathBuf {
         self.root.join("checkpoints").join("last.safetensors")
     }
+    /// The checkpoint before the last one: its parameters have produced a
+    /// finite loss, so it survives a last checkpoint that a divergence spoilt.
+    pub fn previous_checkpoint_path(&self) -> PathBuf {
+        self.root.join("checkpoints").join("previous.safetensors")
+    }
     pub fn losses_path(&self) -> PathBuf {
         self.root.join("losses.csv")
     }
@@ -114,6 +119,119 @@ impl RunDir {
     }
     pub fn history_path(&self) -> PathBuf {
         self.root.join("history.toml")
+    }
+
+    /// Refuse a directory `train` must not write into: a run already (resume
+    /// it instead) or a folder holding anything else (the user's files).
+    /// A missing or empty directory is fine.
+    pub fn check_new(&self) -> Result<()> {
+        let shown = self.root.display();
+        if self.config_path().exists() {
+            return Err(Error::invalid(
+                "train",
+                format!("{shown} already holds a run; continue it with `balgan train --resume {shown}` or choose another --out"),
+            ));
+        }
+        if self.root.exists() && !self.root.is_dir() {
+            return Err(Error::invalid(
+                "--out",
+                format!("{shown} is a file, not a directory; choose another --out"),
+            ));
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            if !names.is_empty() {
+                names.sort();
+                let n = names.len();
+                let shown_names = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                let more = if n > 5 {
+                    format!(" and {} more", n - 5)
+                } else {
+                    String::new()
+                };
+                return Err(Error::invalid(
+                    "--out",
+                    format!(
+                        "{shown} is not empty and is not a balgan run (it holds {shown_names}{more}); \
+                         balgan writes only into a new or empty directory: choose another --out"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove what a killed process left behind: temporary files of
+    /// interrupted atomic writes. Returns what was removed.
+    pub fn remove_stale_temporaries(&self) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        for d in [
+            self.root.clone(),
+            self.root.join("checkpoints"),
+            self.samples_dir(),
+            self.plots_dir(),
+        ] {
+            removed.extend(crate::data::export::remove_stale_temporaries(&d));
+        }
+        removed
+    }
+
+    /// Write a training checkpoint: the one on disk becomes
+    /// `previous.safetensors`, the new one `last.safetensors` (each step
+    /// atomic, so a kill at any point leaves a loadable `last`). Nothing is
+    /// written, and nothing moves, if the model holds NaN or ±Inf.
+    pub fn save_checkpoint(
+        &self,
+        model: &dyn BalancingModel,
+        state: &TrainState,
+        metadata: &[(&str, String)],
+    ) -> Result<()> {
+        let last = self.checkpoint_path();
+        let bytes = crate::models::trainer::encode_checkpoint(&last, model, state, metadata)?;
+        if last.is_file() {
+            let prev = self.previous_checkpoint_path();
+            let tmp = self
+                .root
+                .join("checkpoints")
+                .join(format!(".previous.safetensors.tmp-{}-0", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(&last, &tmp).is_err() {
+                std::fs::copy(&last, &tmp).map_err(|e| io_err(&tmp, e))?;
+            }
+            std::fs::rename(&tmp, &prev).map_err(|e| io_err(&prev, e))?;
+        }
+        crate::data::export::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))
+    }
+
+    /// The training step a checkpoint file holds, if it reads.
+    pub fn checkpoint_step(path: &Path) -> Option<u64> {
+        let c = crate::nn::Checkpoint::open(path).ok()?;
+        c.metadata("train.step")?.parse().ok()
+    }
+
+    /// After a divergence first seen at step `step`: a last checkpoint at
+    /// that step or later holds the parameters that diverged, so the
+    /// previous one takes its place. Returns the step of the checkpoint that
+    /// is now `last` (`None`: there is none).
+    pub fn keep_last_good(&self, step: u64) -> Result<Option<u64>> {
+        let last = self.checkpoint_path();
+        let last_step = RunDir::checkpoint_step(&last);
+        match last_step {
+            Some(s) if s < step => Ok(Some(s)),
+            _ => {
+                let prev = self.previous_checkpoint_path();
+                match RunDir::checkpoint_step(&prev) {
+                    Some(p) if p < step => {
+                        std::fs::rename(&prev, &last).map_err(|e| io_err(&last, e))?;
+                        Ok(Some(p))
+                    }
+                    _ => Ok(last_step.filter(|&s| s < step)),
+                }
+            }
+        }
     }
 
     /// Create the directory and its sub-folders.
@@ -141,6 +259,7 @@ impl RunDir {
                 ),
             ));
         }
+        run.remove_stale_temporaries();
         Ok(run)
     }
 
@@ -157,7 +276,16 @@ impl RunDir {
 
     /// Build the run's model and load its last checkpoint; returns the saved state.
     pub fn load_model(&self, dev: &Device, cfg: &RunConfig) -> Result<(Box<dyn BalancingModel>, TrainState)> {
-        let ckpt = self.checkpoint_path();
+        self.load_model_from(dev, cfg, &self.checkpoint_path())
+    }
+
+    /// Build the run's model and load the checkpoint `ckpt`.
+    pub fn load_model_from(
+        &self,
+        dev: &Device,
+        cfg: &RunConfig,
+        ckpt: &Path,
+    ) -> Result<(Box<dyn BalancingModel>, TrainState)> {
         if !ckpt.is_file() {
             return Err(Error::invalid(
                 "--run",
@@ -170,7 +298,7 @@ impl RunDir {
         }
         let mut model = build(dev, &cfg.model, cfg.train.seed)?;
         let rng = Generator::new(noise_seed(cfg.train.seed));
-        let state = restore(model.as_mut(), &ckpt, cfg.train.seed, &rng)?;
+        let state = restore(model.as_mut(), ckpt, cfg.train.seed, &rng)?;
         Ok((model, state))
     }
 }

@@ -58,7 +58,12 @@ pub struct History {
     pub stopped: Option<String>,
     pub finished: bool,
     pub steps: u64,
+    /// The adapter training runs on now.
     pub adapter: String,
+    /// Things a later reader must know (an adapter switch, a resume on
+    /// changed data, a generator never updated), each with its step.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 impl History {
@@ -127,16 +132,8 @@ fn default_out(args: &TrainArgs) -> PathBuf {
 pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
     let out = args.out.clone().unwrap_or_else(|| default_out(args));
     let run = RunDir::new(&out);
-    if run.config_path().exists() {
-        return Err(Error::invalid(
-            "train",
-            format!(
-                "{} already holds a run; continue it with `balgan train --resume {}` or choose another --out",
-                out.display(),
-                out.display()
-            ),
-        ));
-    }
+    run.check_new()?;
+    validate_budget(args.budget_minutes, args.pretrain_share)?;
     // An absolute data path, so later commands work from any directory.
     let mut data_cfg = args.data.clone();
     if let Some(p) = &data_cfg.path {
@@ -182,10 +179,32 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
         },
         class_names: data.class_names().to_vec(),
     };
+    check_generator_updates(&cfg.model, data.len())?;
+    let existed = out.exists();
     run.create()?;
-    run.write_config(&cfg)?;
+    let result = start_run(dev, &run, &cfg, model.as_mut(), &data, args.quiet);
+    if result.is_err() && !made_progress(&run) {
+        // A run that could not take one step (a model too large for the
+        // device, say) is of no use and would block the name: remove it.
+        remove_run_files(&run, existed);
+    }
+    result?;
+    Ok(run)
+}
+
+/// The part of [`train`] after the directory exists.
+fn start_run(
+    dev: &Device,
+    run: &RunDir,
+    cfg: &RunConfig,
+    model: &mut dyn BalancingModel,
+    data: &crate::data::Dataset,
+    quiet: bool,
+) -> Result<()> {
+    let out = &run.root;
+    run.write_config(cfg)?;
     write_text(&run.adapter_path(), &format!("{}\n", dev.describe()))?;
-    if !args.quiet {
+    if !quiet {
         let names: Vec<&str> = data.class_names().iter().map(String::as_str).collect();
         println!(
             "training {} on {} ({} images, {}×{}×{}) into {}",
@@ -200,40 +219,164 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
         print!("{}", counts_table(&names, &data.class_counts()));
     }
     let rng = Generator::new(noise_seed(cfg.train.seed));
-    let opts = options(&cfg);
-    let state = trainer::start(model.as_mut(), &data, &opts, &rng)?;
+    let opts = options(cfg);
+    let fingerprint = DataFingerprint::of(data);
+    let state = trainer::start(model, data, &opts, &rng)?;
     // A step-0 checkpoint: a run killed before its first periodic checkpoint
     // still resumes.
-    trainer::write_checkpoint(&run.checkpoint_path(), model.as_ref(), &state, &[])?;
+    run.save_checkpoint(model, &state, &fingerprint.metadata())?;
     let history = History {
         adapter: dev.describe(),
         ..History::default()
     };
-    run_loop(dev, &run, &cfg, model.as_mut(), state, &data, &rng, history, args.quiet)?;
-    Ok(run)
+    run_loop(dev, run, cfg, model, state, data, &rng, history, quiet, &fingerprint)
+}
+
+/// Whether a run has trained at least one step (its loss log has a row).
+fn made_progress(run: &RunDir) -> bool {
+    std::fs::read_to_string(run.losses_path()).is_ok_and(|t| t.lines().count() > 1)
+}
+
+/// Remove what `train` wrote into a run directory that never trained: the
+/// directory itself when `train` made it, else only the files it wrote.
+fn remove_run_files(run: &RunDir, existed: bool) {
+    if !existed {
+        let _ = std::fs::remove_dir_all(&run.root);
+        return;
+    }
+    for f in [
+        run.config_path(),
+        run.adapter_path(),
+        run.losses_path(),
+        run.history_path(),
+    ] {
+        let _ = std::fs::remove_file(f);
+    }
+    for d in [run.root.join("checkpoints"), run.samples_dir(), run.plots_dir()] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// The longest budget accepted: a year.
+const MAX_BUDGET_MINUTES: f64 = 525_600.0;
+
+/// `--budget-minutes` and `--pretrain-share` (also as read from a run's
+/// config.toml, which a user may have edited).
+pub fn validate_budget(budget_minutes: Option<f64>, pretrain_share: f64) -> Result<()> {
+    if let Some(m) = budget_minutes {
+        if !m.is_finite() || m <= 0.0 || m > MAX_BUDGET_MINUTES {
+            return Err(Error::invalid(
+                "--budget-minutes",
+                format!(
+                    "{m} is not a usable budget: give a number of minutes above 0 and at most {MAX_BUDGET_MINUTES} \
+                     (a year), or leave it out to train every epoch"
+                ),
+            ));
+        }
+    }
+    if !pretrain_share.is_finite() || !(0.0..=1.0).contains(&pretrain_share) {
+        return Err(Error::invalid(
+            "--pretrain-share",
+            format!("{pretrain_share} must be a number from 0 to 1 (the share of the budget for pre-training)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse a run whose adversarial phase would end before the generator's
+/// first update: it is updated after every `n_critic`-th critic step, and
+/// a phase has `epochs × ⌊images / batch⌋` steps.
+fn check_generator_updates(cfg: &ModelConfig, images: usize) -> Result<()> {
+    let per_epoch = images / cfg.batch.max(1);
+    let steps = per_epoch * cfg.gan_epochs;
+    if cfg.gan_epochs > 0 && steps < cfg.n_critic {
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "the adversarial phase would take {steps} critic steps ({per_epoch} batches of {} per epoch × {} epochs), \
+                 but the generator is updated once every n_critic = {} critic steps, so it would never be trained; \
+                 raise --epochs, lower --batch, add images or lower n_critic (--set n_critic=…)",
+                cfg.batch, cfg.gan_epochs, cfg.n_critic
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Continue a run from its last checkpoint. `budget_minutes` replaces the
 /// run's budget (counted from now) when given.
 pub fn resume(dev: &Device, dir: &Path, budget_minutes: Option<f64>, quiet: bool) -> Result<RunDir> {
+    resume_with(
+        dev,
+        dir,
+        &ResumeOptions {
+            budget_minutes,
+            quiet,
+            ..ResumeOptions::default()
+        },
+    )
+}
+
+/// What `balgan train --resume` takes besides the run.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeOptions {
+    /// Replaces the run's budget (counted from now) when given.
+    pub budget_minutes: Option<f64>,
+    pub quiet: bool,
+    /// Continue although the training data differs from what the run
+    /// started on (`--allow-data-change`).
+    pub allow_data_change: bool,
+}
+
+/// Continue a run from its last checkpoint.
+pub fn resume_with(dev: &Device, dir: &Path, opts: &ResumeOptions) -> Result<RunDir> {
+    let quiet = opts.quiet;
     let run = RunDir::open(dir)?;
     let mut cfg = run.read_config()?;
-    if budget_minutes.is_some() {
-        cfg.train.budget_minutes = budget_minutes;
+    if opts.budget_minutes.is_some() {
+        cfg.train.budget_minutes = opts.budget_minutes;
     }
+    validate_budget(cfg.train.budget_minutes, cfg.train.pretrain_share)?;
+    cfg.model.validate()?;
     let data = training_data(&cfg.data)?;
-    let (mut model, state) = run.load_model(dev, &cfg)?;
+    let (mut model, state, saved_fingerprint) = load_for_resume(dev, &run, &cfg, quiet)?;
     if state.finished {
         if !quiet {
             println!("{} finished training already (step {})", run.root.display(), state.step);
         }
         return Ok(run);
     }
+    let fingerprint = DataFingerprint::of(&data);
+    if let Some(saved) = &saved_fingerprint {
+        if saved.hash != fingerprint.hash {
+            let diff = saved.describe_change(&fingerprint, data.class_names());
+            if !opts.allow_data_change {
+                return Err(Error::invalid(
+                    "resume",
+                    format!(
+                        "the training data changed since {} started: {diff}. Resuming would continue on other \
+                         data (and for an image folder, another hold-out). Restore the data, or pass \
+                         --allow-data-change to continue on the new data knowingly",
+                        run.root.display()
+                    ),
+                ));
+            }
+            if !quiet {
+                println!("note: the training data changed ({diff}); continuing on the new data as asked");
+            }
+        }
+    }
     let rng = Generator::new(noise_seed(cfg.train.seed));
     rng.set_offset(state.rng_offset);
     truncate_csv(&run.losses_path(), state.step)?;
     let mut history = History::read(&run);
     history.stopped = None;
+    if saved_fingerprint.as_ref().is_some_and(|f| f.hash != fingerprint.hash) {
+        history
+            .events
+            .push(format!("step {}: resumed on changed training data", state.step));
+    }
+    record_adapter(dev, &run, &mut history, state.step, quiet)?;
     if !quiet {
         println!(
             "resuming {} at step {} (phase {}, epoch {}, batch {})",
@@ -244,8 +387,105 @@ pub fn resume(dev: &Device, dir: &Path, budget_minutes: Option<f64>, quiet: bool
             state.batch
         );
     }
-    run_loop(dev, &run, &cfg, model.as_mut(), state, &data, &rng, history, quiet)?;
+    run_loop(
+        dev,
+        &run,
+        &cfg,
+        model.as_mut(),
+        state,
+        &data,
+        &rng,
+        history,
+        quiet,
+        &fingerprint,
+    )?;
     Ok(run)
+}
+
+/// Load the run's last checkpoint; when it is unreadable (corrupt), fall
+/// back to the previous one, keeping the damaged file aside.
+fn load_for_resume(
+    dev: &Device,
+    run: &RunDir,
+    cfg: &RunConfig,
+    quiet: bool,
+) -> Result<(Box<dyn BalancingModel>, TrainState, Option<DataFingerprint>)> {
+    let last = run.checkpoint_path();
+    let prev = run.previous_checkpoint_path();
+    let first = run.load_model_from(dev, cfg, &last);
+    let (model, state, path) = match first {
+        Ok((m, s)) => (m, s, last),
+        Err(e) if last.is_file() && prev.is_file() && crate::nn::Checkpoint::open(&last).is_err() => {
+            let aside = run.root.join("checkpoints").join("last.safetensors.corrupt");
+            let (m, s) = run.load_model_from(dev, cfg, &prev).map_err(|e2| {
+                Error::invalid(
+                    "resume",
+                    format!("{e}; the previous checkpoint does not load either: {e2}"),
+                )
+            })?;
+            std::fs::rename(&last, &aside).map_err(|err| Error::Io {
+                path: aside.display().to_string(),
+                source: err,
+            })?;
+            std::fs::copy(&prev, &last).map_err(|err| Error::Io {
+                path: last.display().to_string(),
+                source: err,
+            })?;
+            if !quiet {
+                println!(
+                    "warning: {e}\nresuming from the previous checkpoint (step {}) instead; the damaged file is kept as {}",
+                    s.step,
+                    aside.display()
+                );
+            }
+            (m, s, last)
+        }
+        Err(e) => return Err(e),
+    };
+    let fingerprint = crate::nn::Checkpoint::open(&path)
+        .ok()
+        .and_then(|c| DataFingerprint::read(&c));
+    Ok((model, state, fingerprint))
+}
+
+/// Compare the adapter with the one the run trained on so far; a switch is
+/// said and recorded (adapter.txt gains a line, history.toml an event):
+/// bit-identical continuation is only promised on the same adapter.
+fn record_adapter(dev: &Device, run: &RunDir, history: &mut History, step: u64, quiet: bool) -> Result<()> {
+    let now = dev.describe();
+    let before = if history.adapter.is_empty() {
+        std::fs::read_to_string(run.adapter_path())
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .last()
+                    .map(|l| l.rsplit_once(": ").map_or(l, |(_, a)| a).trim().to_string())
+            })
+            .unwrap_or_default()
+    } else {
+        history.adapter.clone()
+    };
+    if before.is_empty() || before == now {
+        history.adapter = now;
+        return Ok(());
+    }
+    if !quiet {
+        println!(
+            "note: this run trained on {before} and continues on {now}; the results will differ in the last bits \
+             from an uninterrupted run (bit-identical resumption holds on the same adapter only)"
+        );
+    }
+    history
+        .events
+        .push(format!("step {step}: adapter changed from {before} to {now}"));
+    history.adapter = now.clone();
+    let mut text = std::fs::read_to_string(run.adapter_path()).unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("from step {step}: {now}\n"));
+    write_text(&run.adapter_path(), &text)?;
+    history.write(run)
 }
 
 fn options(cfg: &RunConfig) -> TrainOptions {
@@ -289,14 +529,21 @@ fn run_loop(
     rng: &Generator,
     history: History,
     quiet: bool,
+    fingerprint: &DataFingerprint,
 ) -> Result<()> {
     let phases = model.phases();
-    let mut hooks = RunHooks::new(run, cfg, &phases, history, quiet)?;
+    let mut hooks = RunHooks::new(run, cfg, &phases, history, quiet, fingerprint.metadata())?;
     let result = trainer::train(dev, model, data, state, &options(cfg), rng, &mut hooks);
     hooks.finish_bar();
     match result {
         Ok((st, outcome)) => {
             hooks.history.steps = st.step;
+            let never = generator_never_updated(cfg, &hooks.history);
+            if let Some(msg) = &never {
+                if !hooks.history.events.contains(msg) {
+                    hooks.history.events.push(msg.clone());
+                }
+            }
             match &outcome {
                 Outcome::Finished => hooks.history.finished = true,
                 Outcome::Stopped(r) => {
@@ -318,16 +565,21 @@ fn run_loop(
                 println!("checkpoint: {}", run.checkpoint_path().display());
                 println!("samples:    {}", run.samples_dir().join("final.png").display());
             }
+            if let Some(msg) = never {
+                eprintln!("warning: {msg}");
+            }
             Ok(())
         }
-        Err(e @ Error::Diverged { .. }) => {
+        Err(e @ Error::Diverged { step, .. }) => {
             hooks.history.stopped = Some(e.to_string());
             let _ = hooks.history.write(run);
             let ckpt = run.checkpoint_path();
-            let kept = if ckpt.is_file() {
-                format!("the last good checkpoint is {}", ckpt.display())
-            } else {
-                "no checkpoint had been written yet".to_string()
+            let kept = match run.keep_last_good(step)? {
+                Some(good) => format!(
+                    "The last good checkpoint, {} (step {good}), is kept: it resumes",
+                    ckpt.display()
+                ),
+                None => "No healthy checkpoint had been written yet: train again with lower learning rates".to_string(),
             };
             Err(Error::invalid("train", format!("{e}. {kept}")))
         }
@@ -340,6 +592,8 @@ const GRID_PER_CLASS: usize = 10;
 
 struct RunHooks<'a> {
     run: &'a RunDir,
+    /// Written into every checkpoint (the data fingerprint).
+    metadata: Vec<(&'static str, String)>,
     phases: Vec<Phase>,
     columns: Vec<&'static str>,
     csv: BufWriter<File>,
@@ -359,7 +613,14 @@ struct RunHooks<'a> {
 }
 
 impl<'a> RunHooks<'a> {
-    fn new(run: &'a RunDir, cfg: &RunConfig, phases: &[Phase], history: History, quiet: bool) -> Result<RunHooks<'a>> {
+    fn new(
+        run: &'a RunDir,
+        cfg: &RunConfig,
+        phases: &[Phase],
+        history: History,
+        quiet: bool,
+        metadata: Vec<(&'static str, String)>,
+    ) -> Result<RunHooks<'a>> {
         let mut columns: Vec<&'static str> = Vec::new();
         for p in phases {
             for l in &p.losses {
@@ -387,6 +648,7 @@ impl<'a> RunHooks<'a> {
         }
         Ok(RunHooks {
             run,
+            metadata,
             phases: phases.to_vec(),
             columns,
             csv,
@@ -396,10 +658,11 @@ impl<'a> RunHooks<'a> {
             grid_seed: cfg.train.seed ^ 0x6121_D000,
             started: Instant::now(),
             phase_started: Instant::now(),
+            // validate_budget has bounded it: the conversion cannot fail.
             budget: cfg
                 .train
                 .budget_minutes
-                .map(|m| Duration::from_secs_f64(m.max(0.0) * 60.0)),
+                .and_then(|m| Duration::try_from_secs_f64(m.max(0.0) * 60.0).ok()),
             pretrain_share: cfg.train.pretrain_share.clamp(0.0, 1.0),
             history,
             last: Vec::new(),
@@ -569,7 +832,8 @@ impl TrainHooks for RunHooks<'_> {
     }
 
     fn checkpoint(&mut self, model: &dyn BalancingModel, state: &TrainState) -> Result<()> {
-        trainer::write_checkpoint(&self.run.checkpoint_path(), model, state, &[])
+        let meta: Vec<(&str, String)> = self.metadata.iter().map(|(k, v)| (*k, v.clone())).collect();
+        self.run.save_checkpoint(model, state, &meta)
     }
 
     fn control(&mut self, state: &TrainState) -> Control {
@@ -594,5 +858,97 @@ impl TrainHooks for RunHooks<'_> {
             ));
         }
         Control::Continue
+    }
+}
+
+/// A message when the adversarial phase ran fewer critic steps than one
+/// generator update needs (a run stopped by its budget early, say).
+fn generator_never_updated(cfg: &RunConfig, history: &History) -> Option<String> {
+    if cfg.model.gan_epochs == 0 {
+        return None;
+    }
+    let steps = history
+        .phases
+        .iter()
+        .find(|p| p.name == "adversarial")
+        .map_or(0, |p| p.steps);
+    (steps < cfg.model.n_critic as u64).then(|| {
+        format!(
+            "the generator was never updated: the adversarial phase took {steps} critic steps and the generator is \
+             updated after every {} (n_critic), so the samples are the untrained or pre-trained generator's; \
+             train longer (--budget-minutes, --epochs) or on more data",
+            cfg.model.n_critic
+        )
+    })
+}
+
+/// What identifies a run's training split: the image count, the count per
+/// class and a CRC-32 of every label and pixel. Saved in every checkpoint,
+/// compared on resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFingerprint {
+    pub images: usize,
+    pub counts: Vec<usize>,
+    pub hash: String,
+}
+
+impl DataFingerprint {
+    pub fn of(data: &crate::data::Dataset) -> DataFingerprint {
+        let mut h = crc32fast::Hasher::new();
+        for d in data.shape() {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        h.update(bytemuck::cast_slice(data.labels()));
+        h.update(bytemuck::cast_slice(data.images()));
+        DataFingerprint {
+            images: data.len(),
+            counts: data.class_counts(),
+            hash: format!("crc32:{:08x}", h.finalize()),
+        }
+    }
+
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        let counts: Vec<String> = self.counts.iter().map(usize::to_string).collect();
+        vec![
+            ("data.fingerprint", self.hash.clone()),
+            ("data.images", self.images.to_string()),
+            ("data.class_counts", counts.join(",")),
+        ]
+    }
+
+    /// From a checkpoint's metadata (`None`: written before fingerprints).
+    pub fn read(c: &crate::nn::Checkpoint) -> Option<DataFingerprint> {
+        Some(DataFingerprint {
+            hash: c.metadata("data.fingerprint")?.to_string(),
+            images: c.metadata("data.images")?.parse().ok()?,
+            counts: c
+                .metadata("data.class_counts")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().ok())
+                .collect::<Option<Vec<usize>>>()?,
+        })
+    }
+
+    /// The difference from `now`, in words.
+    pub fn describe_change(&self, now: &DataFingerprint, names: &[String]) -> String {
+        let mut parts = Vec::new();
+        if self.counts.len() != now.counts.len() {
+            parts.push(format!("{} classes then, {} now", self.counts.len(), now.counts.len()));
+        } else {
+            for (c, (a, b)) in self.counts.iter().zip(&now.counts).enumerate() {
+                if a != b {
+                    let name = names.get(c).map_or_else(|| c.to_string(), |n| format!("'{n}'"));
+                    parts.push(format!("class {name} had {a} images, now {b}"));
+                }
+            }
+        }
+        if parts.is_empty() {
+            parts.push(format!(
+                "the same {} images per class, but other images or labels (fingerprint {} then, {} now)",
+                now.images, self.hash, now.hash
+            ));
+        }
+        parts.join("; ")
     }
 }

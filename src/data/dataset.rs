@@ -141,6 +141,11 @@ impl Dataset {
         if self.height == size && self.width == size {
             return Ok(self.clone());
         }
+        check_host_memory(
+            "resizing the images",
+            &[self.len(), self.channels, size, size],
+            "a smaller --image-size",
+        )?;
         let mut images = Vec::with_capacity(self.len() * self.channels * size * size);
         for i in 0..self.len() {
             images.extend(super::folder::resize_bilinear_f32(
@@ -397,5 +402,46 @@ impl Dataset {
             );
         }
         s
+    }
+}
+
+/// Refuse to allocate `dims` (multiplied) f32 values on the host when that is
+/// more than the memory available (Linux: `MemAvailable` in /proc/meminfo;
+/// elsewhere only an overflowing size is refused), before trying: an
+/// allocation failure aborts the process instead of returning an error.
+pub fn check_host_memory(what: &str, dims: &[usize], fix: &str) -> Result<()> {
+    let bytes = dims
+        .iter()
+        .try_fold(4u128, |acc, &d| acc.checked_mul(d as u128))
+        .unwrap_or(u128::MAX);
+    let limit = available_host_memory().map_or(isize::MAX as u128, |a| a as u128);
+    if bytes > limit {
+        return Err(Error::invalid(
+            "memory",
+            format!(
+                "{what} needs {} of host memory ({} f32 values) but {} is available; use {fix}",
+                human_bytes(bytes),
+                dims.iter().map(usize::to_string).collect::<Vec<_>>().join(" × "),
+                human_bytes(limit)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The memory the system can still give (Linux), in bytes.
+pub fn available_host_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+fn human_bytes(b: u128) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    if b as f64 >= GIB / 10.0 {
+        format!("{:.1} GiB", b as f64 / GIB)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
     }
 }

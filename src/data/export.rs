@@ -60,12 +60,64 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io:
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable; not every platform can open a
+        // directory, and the data is already safe, so failures are ignored.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io_err(path, e)
     })
+}
+
+/// Remove the temporary files [`write_atomic`] leaves in `dir` when its
+/// process is killed mid-write (`.NAME.tmp-PID-N`), for processes that are no
+/// longer running (on systems without `/proc`, those of other processes
+/// older than an hour). Returns what was removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let proc_fs = Path::new("/proc/self").exists();
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temporary_owner(&name) else {
+            continue;
+        };
+        let stale = if pid == me {
+            false
+        } else if proc_fs {
+            !Path::new("/proc").join(pid.to_string()).exists()
+        } else {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600)
+        };
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// The PID in a temporary file name `.NAME.tmp-PID-N`.
+fn temporary_owner(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 /// The IDX bytes of unsigned-byte data with the given sizes.

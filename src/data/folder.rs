@@ -205,6 +205,11 @@ pub fn image_folder(root: &Path, size: usize) -> Result<Dataset> {
     }
     let all_grey = decoded.iter().all(|d| d.grey);
     let channels = if all_grey { 1 } else { 3 };
+    super::dataset::check_host_memory(
+        &format!("{} images at {size}×{size}", decoded.len()),
+        &[decoded.len(), channels, size, size],
+        "a smaller --image-size (or --size)",
+    )?;
     let mut images = Vec::with_capacity(decoded.len() * channels * size * size);
     for d in decoded {
         let planes = if d.grey && channels == 3 {

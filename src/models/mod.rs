@@ -266,6 +266,9 @@ impl ModelConfig {
                 return Err(Error::invalid("config", format!("{name} = {b} must be in [0, 1)")));
             }
         }
+        if self.latent == 0 {
+            return Err(Error::invalid("latent", "the latent size must be at least 1"));
+        }
         if self.n_critic == 0 {
             return Err(Error::invalid(
                 "n_critic",

@@ -100,12 +100,24 @@ impl TrainState {
 }
 
 /// Write a checkpoint of `model` at `state` (atomically) with extra metadata.
+/// A model holding NaN or ±Inf is not written: [`Error::Diverged`].
 pub fn write_checkpoint(
     path: &Path,
     model: &dyn BalancingModel,
     state: &TrainState,
     metadata: &[(&str, String)],
 ) -> Result<()> {
+    let bytes = encode_checkpoint(path, model, state, metadata)?;
+    crate::data::export::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
+}
+
+/// The bytes [`write_checkpoint`] writes, after the same checks.
+pub fn encode_checkpoint(
+    path: &Path,
+    model: &dyn BalancingModel,
+    state: &TrainState,
+    metadata: &[(&str, String)],
+) -> Result<Vec<u8>> {
     let mut w = CheckpointWriter::new();
     model.save(&mut w)?;
     state.write(&mut w);
@@ -113,7 +125,23 @@ pub fn write_checkpoint(
     for (k, v) in metadata {
         w.set_metadata(k, v.clone());
     }
-    w.write(path)
+    w.encode(path).map_err(|e| match e {
+        Error::NonFinite { tensor, value, .. } => {
+            let phases = model.phases();
+            let phase = phases
+                .get(state.phase)
+                .or(phases.last())
+                .map_or("training", |p| p.name)
+                .to_string();
+            Error::Diverged {
+                step: state.step,
+                phase,
+                loss: format!("checkpoint tensor '{tensor}'"),
+                value,
+            }
+        }
+        e => e,
+    })
 }
 
 /// Open a checkpoint, put `model` in the phase it was written in and load

@@ -22,7 +22,12 @@
 //! **Writing** is atomic: the file is written to a temporary file in the same
 //! directory, flushed to disk (fsync), then renamed over the target, so a
 //! crash or an error leaves either the old file or the new one, never a
-//! partial one, and no temporary file behind.
+//! partial one (a temporary file a killed process left behind is removed
+//! by [`crate::data::export::remove_stale_temporaries`]). The bytes depend on
+//! the state alone (tensors and metadata in name order), so `cmp` can compare
+//! two checkpoints, and metadata `checksum` holds the CRC-32 of the header
+//! and the data, verified on load. Tensors holding NaN or ±Inf are refused
+//! ([`Error::NonFinite`]) unless [`CheckpointWriter::allow_non_finite`].
 //!
 //! **Loading** writes into the existing tensors in place ([`Tensor::assign_slice_`]),
 //! so handles held elsewhere (an optimizer's parameter list) stay valid. Every
@@ -32,14 +37,12 @@
 //! F32, a truncated or corrupt file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use safetensors::tensor::TensorInfo;
-use safetensors::{Dtype, SafeTensors, View};
+use safetensors::{Dtype, SafeTensors};
 
 use super::Module;
 use crate::error::{Error, Result};
@@ -181,6 +184,7 @@ fn param_names(owner: &dyn Module, opt: &dyn OptimizerState) -> Result<Vec<Strin
 pub struct CheckpointWriter {
     tensors: Vec<(String, Tensor)>,
     metadata: BTreeMap<String, String>,
+    allow_non_finite: bool,
 }
 
 impl CheckpointWriter {
@@ -233,11 +237,40 @@ impl CheckpointWriter {
         self
     }
 
+    /// Write tensors holding NaN or ±Inf too (by default [`CheckpointWriter::write`]
+    /// refuses them with [`Error::NonFinite`], so a diverged model never
+    /// replaces a healthy checkpoint). For saving a broken state to inspect it.
+    pub fn allow_non_finite(&mut self, allow: bool) -> &mut CheckpointWriter {
+        self.allow_non_finite = allow;
+        self
+    }
+
     /// Read every tensor back from the GPU and write the file atomically
-    /// (temporary file in the same directory, fsync, rename).
+    /// (temporary file in the same directory, fsync, rename). The bytes are
+    /// a function of the state alone (tensors and metadata in name order) and
+    /// carry a checksum ([`CHECKSUM_KEY`]). Fails with [`Error::NonFinite`],
+    /// writing nothing, when a tensor holds NaN or ±Inf (unless
+    /// [`CheckpointWriter::allow_non_finite`]).
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
+        let bytes = self.encode(path)?;
+        // A mistyped directory is an error, not a new folder.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            return Err(Error::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("the directory {} does not exist", dir.display()),
+                ),
+            });
+        }
+        crate::data::export::write_atomic(path, |w| w.write_all(&bytes))
+    }
+
+    /// The file's bytes, checked as [`CheckpointWriter::write`] checks them
+    /// (`path` only names the file in errors).
+    pub fn encode(&self, path: impl AsRef<Path>) -> Result<Vec<u8>> {
+        let shown = path.as_ref().display().to_string();
         let mut seen = HashSet::new();
         let dups: Vec<&str> = self
             .tensors
@@ -257,96 +290,123 @@ impl CheckpointWriter {
                 format!("{shown}: the metadata key 'format' is reserved"),
             ));
         }
-        let mut views = Vec::with_capacity(self.tensors.len());
-        for (name, t) in &self.tensors {
-            let data: Vec<u8> = t.to_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect();
-            views.push((
-                name.clone(),
-                HostF32 {
-                    shape: t.shape().to_vec(),
-                    data,
-                },
-            ));
-        }
-        let mut meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        meta.insert("format".to_string(), "balgan".to_string());
-        let bytes = safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::invalid("save", format!("{shown}: could not encode the checkpoint: {e}")))?;
-        write_atomic(path, &bytes)
-    }
-}
-
-/// A host copy of an f32 tensor in safetensors' little-endian byte order.
-struct HostF32 {
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-impl View for HostF32 {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        (&self.data[..]).into()
-    }
-
-    fn data_len(&self) -> usize {
-        self.data.len()
-    }
-}
-
-/// Write `bytes` to `path` through a temporary sibling file: create it
-/// (never an existing file), write, fsync, rename over `path`, fsync the
-/// directory. On any error the temporary file is removed and `path` is left
-/// as it was.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let Some(file_name) = path.file_name() else {
-        return Err(Error::invalid(
-            "save",
-            format!("{}: the path names no file", path.display()),
-        ));
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let attempt = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    };
-    match attempt() {
-        Ok(()) => {
-            // Make the rename itself durable; not every platform can open a
-            // directory, and the data is already safe, so failures are ignored.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
+        let mut sorted: Vec<&(String, Tensor)> = self.tensors.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut entries = Vec::with_capacity(sorted.len());
+        let mut data = Vec::new();
+        for (name, t) in sorted {
+            let values = t.to_vec()?;
+            if !self.allow_non_finite {
+                if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                    return Err(Error::NonFinite {
+                        path: shown,
+                        tensor: name.clone(),
+                        index: i,
+                        value: *v,
+                    });
+                }
             }
-            Ok(())
+            let start = data.len();
+            data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+            entries.push(HeaderEntry {
+                name: name.clone(),
+                shape: t.shape().to_vec(),
+                offsets: (start, data.len()),
+            });
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(io_err(e))
-        }
+        let mut meta = self.metadata.clone();
+        meta.insert("format".to_string(), "balgan".to_string());
+        meta.remove(CHECKSUM_KEY);
+        let checksum = checksum(&encode_header(&entries, &meta), &data);
+        meta.insert(CHECKSUM_KEY.to_string(), checksum);
+        let header = encode_header(&entries, &meta);
+        let mut bytes = Vec::with_capacity(8 + header.len() + data.len());
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&data);
+        Ok(bytes)
     }
+}
+
+/// The metadata key of a checkpoint's checksum: `crc32:` and eight hex digits,
+/// the CRC-32 of the canonical header without this entry followed by the
+/// tensor data. It covers every tensor byte, every shape and every metadata
+/// value, so a flipped byte is caught on load.
+pub const CHECKSUM_KEY: &str = "checksum";
+
+/// One tensor's line in a safetensors header.
+struct HeaderEntry {
+    name: String,
+    shape: Vec<usize>,
+    offsets: (usize, usize),
+}
+
+/// A safetensors header with a fixed layout: `__metadata__` first, then the
+/// tensors by name, keys sorted, no white space, padded with spaces to a
+/// multiple of 8 bytes. Two writes of the same state give the same bytes.
+fn encode_header(entries: &[HeaderEntry], meta: &BTreeMap<String, String>) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""));
+    let mut out = String::from("{");
+    out.push_str("\"__metadata__\":{");
+    let fields: Vec<String> = meta.iter().map(|(k, v)| format!("{}:{}", q(k), q(v))).collect();
+    out.push_str(&fields.join(","));
+    out.push('}');
+    for e in entries {
+        let shape: Vec<String> = e.shape.iter().map(usize::to_string).collect();
+        out.push_str(&format!(
+            ",{}:{{\"data_offsets\":[{},{}],\"dtype\":\"F32\",\"shape\":[{}]}}",
+            q(&e.name),
+            e.offsets.0,
+            e.offsets.1,
+            shape.join(",")
+        ));
+    }
+    out.push('}');
+    while out.len() % 8 != 0 {
+        out.push(' ');
+    }
+    out
+}
+
+fn checksum(header: &str, data: &[u8]) -> String {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header.as_bytes());
+    h.update(data);
+    format!("crc32:{:08x}", h.finalize())
+}
+
+/// Recompute a checkpoint's checksum from what was read and compare.
+fn verify_checksum(
+    shown: &str,
+    stored: &str,
+    infos: &HashMap<String, TensorInfo>,
+    metadata: &HashMap<String, String>,
+    data: &[u8],
+) -> Result<()> {
+    let mut entries: Vec<HeaderEntry> = infos
+        .iter()
+        .map(|(name, info)| HeaderEntry {
+            name: name.clone(),
+            shape: info.shape.clone(),
+            offsets: info.data_offsets,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let all_f32 = infos.values().all(|i| i.dtype == Dtype::F32);
+    let mut meta: BTreeMap<String, String> = metadata.clone().into_iter().collect();
+    meta.remove(CHECKSUM_KEY);
+    let actual = checksum(&encode_header(&entries, &meta), data);
+    if !all_f32 || actual != stored {
+        return Err(Error::invalid(
+            "load",
+            format!(
+                "{shown}: checksum mismatch (the file records {stored}, its contents give {actual}): \
+                 the file is corrupt (a damaged disk or copy, or an edit); use another checkpoint \
+                 (a run keeps the one before as checkpoints/previous.safetensors) or train again"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What a load did: the keys written, and (lenient mode) the module tensors
@@ -393,8 +453,12 @@ impl Checkpoint {
                 ),
             )
         })?;
-        let infos = meta.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
+        let infos: HashMap<String, TensorInfo> =
+            meta.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
         let metadata = meta.metadata().clone().unwrap_or_default();
+        if let Some(stored) = metadata.get(CHECKSUM_KEY) {
+            verify_checksum(&shown, stored, &infos, &metadata, &bytes[8 + header_len..])?;
+        }
         Ok(Checkpoint {
             path: shown,
             bytes,
