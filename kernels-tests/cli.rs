@@ -39,9 +39,40 @@ fn data_summary_prints_fashion_mnist_under_a_recipe() {
 
 #[test]
 fn bad_arguments_are_explained() {
-    let (ok, _, err) = balgan(&["data", "summary", "--imbalance", "ir:0.5"]);
-    assert!(!ok);
-    assert!(err.to_lowercase().contains("ir"), "{err}");
+    // A bad recipe is named before any dataset is looked for, so a machine
+    // without Fashion-MNIST gets the same error (--data names a missing folder).
+    let missing = std::env::temp_dir().join(format!("balgan-cli-no-data-{}", std::process::id()));
+    let missing = missing.to_str().unwrap();
+    for (args, want) in [
+        (
+            &["data", "summary", "--imbalance", "ir:0.5"][..],
+            "IR must be at least 1, got 0.5",
+        ),
+        (
+            &["data", "summary", "--imbalance", "ir:0.5", "--data", missing],
+            "IR must be at least 1, got 0.5",
+        ),
+        (
+            &[
+                "data",
+                "summary",
+                "--imbalance",
+                "discard:class=0,rate=1.5",
+                "--data",
+                missing,
+            ],
+            "rate must lie in [0, 1), got 1.5",
+        ),
+        (
+            &["train", "--imbalance", "step:mu=0,rho=10", "--data", missing],
+            "μ must lie in (0, 1], got 0",
+        ),
+    ] {
+        let (ok, _, err) = balgan(args);
+        assert!(!ok, "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("not found"), "{args:?} looked for the data first: {err}");
+    }
     let (ok, _, err) = balgan(&["data", "summary", "--dataset", "cifar10"]);
     assert!(!ok);
     assert!(err.contains("--data"), "{err}");

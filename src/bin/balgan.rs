@@ -142,7 +142,7 @@ struct TrainCli {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Imbalance recipe applied to the training split, e.g. ir:100, bagan-gp:fashion-mnist.
-    #[arg(long)]
+    #[arg(long, value_parser = recipe_arg)]
     imbalance: Option<Recipe>,
     /// Side the images are resized to (BAGAN-GP and SGBGAN use 64).
     #[arg(long, default_value_t = 64)]
@@ -199,7 +199,7 @@ enum DataCommand {
         /// An imbalance recipe, e.g. ir:100, bagan-gp:fashion-mnist, aggan:fashion-mnist,
         /// step:mu=0.1,rho=20, discard:class=0,rate=0.95 (repeatable; default: the
         /// published ones for the dataset).
-        #[arg(long = "imbalance")]
+        #[arg(long = "imbalance", value_parser = recipe_arg)]
         recipes: Vec<Recipe>,
         /// Seed of the random selection.
         #[arg(long, default_value_t = 0)]
@@ -239,6 +239,15 @@ fn info() -> balgan::Result<()> {
     }
     println!("self-test    ok");
     Ok(())
+}
+
+/// An imbalance recipe from the command line, its data-independent numbers
+/// checked (IR ≥ 1, rates below 1, ...), so that a bad one is reported before
+/// any device is opened or dataset looked for.
+fn recipe_arg(s: &str) -> balgan::Result<Recipe> {
+    let r: Recipe = s.parse()?;
+    r.check()?;
+    Ok(r)
 }
 
 fn device(quiet: bool) -> balgan::Result<balgan::Device> {
