@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::common::fashion_mnist_or_skip;
+
 fn balgan(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_balgan"))
         .args(args)
@@ -16,8 +18,7 @@ fn balgan(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn data_summary_prints_fashion_mnist_under_a_recipe() {
-    if !std::path::Path::new("/usr/share/datasets/fashion-mnist").is_dir() {
-        eprintln!("note: Fashion-MNIST is not installed (dataset-fashion-mnist); skipping");
+    if !fashion_mnist_or_skip() {
         return;
     }
     let (ok, out, err) = balgan(&[
