@@ -13,7 +13,7 @@ use balgan::data::folder::image_folder;
 use balgan::data::idx::load_idx;
 use balgan::Tensor;
 
-use crate::common::{dev, Rng};
+use crate::common::{ci_from, data_or_skip, dev, fashion_mnist_or_skip, Rng};
 
 /// A fresh folder under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -485,11 +485,10 @@ fn fashion_mnist_from_balgan_data_variable() {
 
 #[test]
 fn fashion_mnist_debian_package() {
-    let dir = Path::new(FASHION_MNIST_DEBIAN_DIR);
-    if !dir.is_dir() {
-        println!("skipped: {FASHION_MNIST_DEBIAN_DIR} is absent (apt-get install dataset-fashion-mnist)");
+    if !fashion_mnist_or_skip() {
         return;
     }
+    let dir = Path::new(FASHION_MNIST_DEBIAN_DIR);
     let (img, _) = locate_fashion_mnist(Split::Train, Some(dir)).unwrap();
     assert!(img.starts_with(dir));
     for (split, n) in [(Split::Train, 60_000), (Split::Test, 10_000)] {
@@ -505,6 +504,31 @@ fn fashion_mnist_debian_package() {
         let s = d.summary();
         assert_mentions(&s, &["Ankle boot", &(n / 10).to_string(), "1.00"]);
     }
+}
+
+#[test]
+fn ci_is_read_from_the_ci_variable() {
+    for on in ["true", "1", "yes", "TRUE"] {
+        assert!(ci_from(Some(on)), "CI={on}");
+    }
+    for off in [None, Some(""), Some("0"), Some("false"), Some(" False ")] {
+        assert!(!ci_from(off), "CI={off:?}");
+    }
+}
+
+#[test]
+fn missing_test_data_skips_locally() {
+    let t = TempDir::new("present");
+    assert!(data_or_skip(t.path(), "present data", true));
+    assert!(data_or_skip(t.path(), "present data", false));
+    assert!(!data_or_skip(&t.path().join("absent"), "absent data", false));
+}
+
+#[test]
+#[should_panic(expected = "absent data is missing")]
+fn missing_test_data_fails_under_ci() {
+    let t = TempDir::new("absent");
+    data_or_skip(&t.path().join("absent"), "absent data", true);
 }
 
 fn toy(counts: &[usize], names: &[&str]) -> Dataset {

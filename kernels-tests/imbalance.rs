@@ -319,6 +319,43 @@ fn imbalance_parser_rejects_bad_forms() {
 }
 
 #[test]
+fn imbalance_check_rejects_bad_numbers_without_data() {
+    for (s, want) in [
+        ("ir:0.5", "IR must be at least 1, got 0.5"),
+        ("ir:inf", "IR must be at least 1"),
+        ("step:mu=0,rho=10", "μ must lie in (0, 1], got 0"),
+        ("step:mu=0.1,rho=0.5", "ρ must be at least 1, got 0.5"),
+        ("cs-acgan:remove=1", "remove must lie in [0, 1), got 1"),
+        ("aggan-pair:5,5,ir=10", "the two classes must differ"),
+        ("aggan-pair:5,7,ir=0", "IR must be at least 1, got 0"),
+        ("discard:rate=1.5", "rate must lie in [0, 1), got 1.5"),
+        (
+            "bagan-gp:mnist",
+            "BAGAN-GP prints tables for fashion-mnist, cifar10 and cells only",
+        ),
+        ("aggan:cells", "AGGAN lists counts for mnist"),
+    ] {
+        let e = recipe(s).check().unwrap_err().to_string();
+        assert!(e.contains(want), "{s}: {e}");
+        // The data-dependent step reports the same fault the same way.
+        let c = recipe(s).counts(&[6000; 10]).unwrap_err().to_string();
+        assert_eq!(c, e, "{s}");
+    }
+    // Faults that depend on the data pass the check and are left to counts.
+    for s in [
+        "none",
+        "ir:100",
+        "counts:1,2,3",
+        "bagan-gp:cells",
+        "aggan-pair:5,12,ir=10",
+        "discard:class=11,rate=0.5",
+    ] {
+        recipe(s).check().unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    assert!(recipe("aggan-pair:5,12,ir=10").counts(&[6000; 10]).is_err());
+}
+
+#[test]
 fn imbalance_errors_name_the_problem() {
     let err = |s: &str, avail: &[usize]| recipe(s).counts(avail).unwrap_err().to_string();
     // A class with too few images: which class, how many asked, how many there.

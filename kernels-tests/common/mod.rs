@@ -39,6 +39,50 @@ pub fn tuned_devices() -> &'static [(Tuning, Device); 2] {
     })
 }
 
+/// Whether this is a CI run: `CI` set to anything but empty, `0` or `false`
+/// (CI services set `CI=true`; so does `.ci/run`).
+pub fn ci_from(value: Option<&str>) -> bool {
+    matches!(value.map(|v| v.trim().to_ascii_lowercase()), Some(v) if !v.is_empty() && v != "0" && v != "false")
+}
+
+/// [`ci_from`] of the `CI` environment variable.
+pub fn under_ci() -> bool {
+    ci_from(std::env::var("CI").ok().as_deref())
+}
+
+/// Whether a test's data folder `dir` is there. When it is missing, a test
+/// that needs it skips with a note on a developer's machine (returns false),
+/// but fails under CI, which installs the data, so that a broken install
+/// cannot pass as a green run of skipped tests.
+pub fn data_or_skip(dir: &std::path::Path, what: &str, ci: bool) -> bool {
+    if dir.is_dir() {
+        return true;
+    }
+    if ci {
+        panic!(
+            "{what} is missing ({} is not a directory) and CI is set: CI must install it \
+             (.ci/run and `./run test` do), so the tests that need it run instead of skipping",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "note: {what} is missing ({}); skipping (`./run test` installs it)",
+        dir.display()
+    );
+    false
+}
+
+/// Whether Fashion-MNIST from Debian's `dataset-fashion-mnist` package is
+/// installed; see [`data_or_skip`]. Use as
+/// `if !fashion_mnist_or_skip() { return; }`.
+pub fn fashion_mnist_or_skip() -> bool {
+    data_or_skip(
+        std::path::Path::new(balgan::data::fashion_mnist::FASHION_MNIST_DEBIAN_DIR),
+        "Fashion-MNIST (apt-get install dataset-fashion-mnist)",
+        under_ci(),
+    )
+}
+
 /// The run's base seed: `BALGAN_TEST_SEED` if set, else fresh from the clock.
 /// Every failure message prints it, so a failure can be replayed.
 pub fn base_seed() -> u64 {

@@ -1,7 +1,8 @@
 //! The `balgan` command.
 //!
-//! - `balgan info`: the adapter balgan chooses and its limits (non-zero exit,
-//!   with the fix, when there is none).
+//! - `balgan info`: the adapter balgan chooses, why its backend, and its
+//!   limits (non-zero exit, with the fix, when there is none); `--backend`
+//!   prints one line for scripts, e.g. `vulkan cpu`.
 //! - `balgan data summary`: a dataset's per-class counts and imbalance rate,
 //!   and the counts under each imbalance recipe.
 //! - `balgan train`, `generate`, `rebalance`, `eval`, `report`: train a
@@ -16,6 +17,7 @@ use balgan::cli::data::{summary, DatasetKind, SummaryOptions};
 use balgan::cli::demo::{demo, DemoArgs};
 use balgan::cli::eval::{eval, EvalArgs};
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
+use balgan::cli::info::info;
 use balgan::cli::report::report;
 use balgan::cli::run::DataConfig;
 use balgan::cli::train::{resume_with, train, validate_budget, ResumeOptions, TrainArgs};
@@ -33,8 +35,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show the adapter balgan chooses (honours BALGAN_BACKEND and BALGAN_ADAPTER) and its limits.
-    Info,
+    /// Show the adapter balgan chooses (honours BALGAN_BACKEND and BALGAN_ADAPTER), why, and its limits.
+    Info {
+        /// Print only the backend and adapter type, e.g. `vulkan cpu` or `gl cpu`
+        /// (after the self-test; nothing on stdout and a non-zero exit when no adapter works).
+        #[arg(long)]
+        backend: bool,
+    },
     /// Inspect datasets.
     Data {
         #[command(subcommand)]
@@ -142,7 +149,7 @@ struct TrainCli {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Imbalance recipe applied to the training split, e.g. ir:100, bagan-gp:fashion-mnist.
-    #[arg(long)]
+    #[arg(long, value_parser = recipe_arg)]
     imbalance: Option<Recipe>,
     /// Side the images are resized to (BAGAN-GP and SGBGAN use 64).
     #[arg(long, default_value_t = 64)]
@@ -203,7 +210,7 @@ enum DataCommand {
         /// An imbalance recipe, e.g. ir:100, bagan-gp:fashion-mnist, aggan:fashion-mnist,
         /// step:mu=0.1,rho=20, discard:class=0,rate=0.95 (repeatable; default: the
         /// published ones for the dataset).
-        #[arg(long = "imbalance")]
+        #[arg(long = "imbalance", value_parser = recipe_arg)]
         recipes: Vec<Recipe>,
         /// Seed of the random selection.
         #[arg(long, default_value_t = 0)]
@@ -211,38 +218,13 @@ enum DataCommand {
     },
 }
 
-fn info() -> balgan::Result<()> {
-    let dev = balgan::Device::with_options(balgan::DeviceOptions {
-        quiet: true,
-        ..balgan::DeviceOptions::from_env()
-    })?;
-    let i = dev.adapter_info();
-    let l = dev.limits();
-    println!("adapter      {}", i.name);
-    println!("backend      {:?}", i.backend);
-    println!("type         {:?}", i.device_type);
-    println!("driver       {} {}", i.driver, i.driver_info);
-    println!("tuning       {:?}", dev.tuning());
-    println!(
-        "max storage binding      {} MiB",
-        l.max_storage_buffer_binding_size / (1 << 20)
-    );
-    println!("max workgroups per dim   {}", l.max_compute_workgroups_per_dimension);
-    println!("max invocations/group    {}", l.max_compute_invocations_per_workgroup);
-    println!(
-        "workgroup memory         {} KiB",
-        l.max_compute_workgroup_storage_size / 1024
-    );
-    // A tiny round trip proves the device really runs kernels.
-    let t = balgan::Tensor::from_slice(&dev, &[1.0, 2.0, 3.0], &[3])?;
-    let s = t.mul(&t)?.sum_all()?.item()?;
-    if s != 14.0 {
-        return Err(balgan::Error::Gpu(format!(
-            "self-test computed 1²+2²+3² = {s}, expected 14"
-        )));
-    }
-    println!("self-test    ok");
-    Ok(())
+/// An imbalance recipe from the command line, its data-independent numbers
+/// checked (IR ≥ 1, rates below 1, ...), so that a bad one is reported before
+/// any device is opened or dataset looked for.
+fn recipe_arg(s: &str) -> balgan::Result<Recipe> {
+    let r: Recipe = s.parse()?;
+    r.check()?;
+    Ok(r)
 }
 
 fn device(quiet: bool) -> balgan::Result<balgan::Device> {
@@ -301,7 +283,7 @@ fn train_command(t: TrainCli) -> balgan::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info => info(),
+        Command::Info { backend } => info(backend),
         Command::Train(t) => train_command(*t),
         Command::Eval {
             run,

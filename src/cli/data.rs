@@ -95,8 +95,13 @@ pub fn published_recipes(kind: DatasetKind) -> Vec<Recipe> {
     forms.iter().filter_map(|f| f.parse().ok()).collect()
 }
 
-/// Print the dataset's summary and the counts under each recipe.
+/// Print the dataset's summary and the counts under each recipe. A recipe
+/// that is wrong whatever the data is rejected before the dataset is looked
+/// for, so the error names the recipe even where the dataset is missing.
 pub fn summary(opts: &SummaryOptions) -> Result<()> {
+    for r in &opts.recipes {
+        r.check()?;
+    }
     let ds = load(opts)?;
     print!("{}", ds.summary());
     let recipes = if opts.recipes.is_empty() {

@@ -203,6 +203,45 @@ pub enum Recipe {
 }
 
 impl Recipe {
+    /// Checks the numbers that do not depend on the data: IR and ρ at least 1,
+    /// μ in (0, 1], rates in [0, 1), two different classes for a pair, and a
+    /// paper table that exists. [`Recipe::counts`] checks these too; call this
+    /// first to reject a bad recipe before loading a dataset.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Recipe::Full | Recipe::Counts(_) => Ok(()),
+            Recipe::Ir { ratio } => check_ratio(self, "IR", *ratio),
+            Recipe::BaganGp(d) => match d {
+                PaperDataset::FashionMnist | PaperDataset::Cifar10 | PaperDataset::Cells => Ok(()),
+                _ => Err(Error::invalid(
+                    OP,
+                    format!("{self}: BAGAN-GP prints tables for fashion-mnist, cifar10 and cells only"),
+                )),
+            },
+            Recipe::Step { mu, rho, .. } => {
+                if !(*mu > 0.0 && *mu <= 1.0) {
+                    return Err(Error::invalid(OP, format!("{self}: μ must lie in (0, 1], got {mu}")));
+                }
+                check_ratio(self, "ρ", *rho)
+            }
+            Recipe::CapRemove { remove, .. } => check_rate(self, "remove", *remove),
+            Recipe::Aggan(d) => match d {
+                PaperDataset::Cells => Err(Error::invalid(
+                    OP,
+                    format!("{self}: AGGAN lists counts for mnist, fashion-mnist, cifar10 and svhn only"),
+                )),
+                _ => Ok(()),
+            },
+            Recipe::AgganPair { positive, negative, ir } => {
+                if positive == negative {
+                    return Err(Error::invalid(OP, format!("{self}: the two classes must differ")));
+                }
+                check_ratio(self, "IR", *ir)
+            }
+            Recipe::Discard { rate, .. } => check_rate(self, "rate", *rate),
+        }
+    }
+
     /// The number of images of each class the recipe keeps, given the number
     /// `available[c]` of training images of class c (K = `available.len()`).
     ///
@@ -211,6 +250,7 @@ impl Recipe {
     /// length is not K, IR or ρ below 1, a rate outside [0, 1), a reduced class
     /// rounded down to no image, or nothing kept at all.
     pub fn counts(&self, available: &[usize]) -> Result<Vec<usize>> {
+        self.check()?;
         let k = available.len();
         if k == 0 {
             return Err(Error::invalid(OP, format!("{self}: there are no classes")));
@@ -218,7 +258,6 @@ impl Recipe {
         let counts = match self {
             Recipe::Full => available.to_vec(),
             Recipe::Ir { ratio } => {
-                check_ratio(self, "IR", *ratio)?;
                 let n0 = available[0];
                 let minor = (n0 as f64 / ratio).floor() as usize;
                 let mut c = vec![minor; k];
@@ -256,10 +295,6 @@ impl Recipe {
                 majority,
                 minority,
             } => {
-                if !(*mu > 0.0 && *mu <= 1.0) {
-                    return Err(Error::invalid(OP, format!("{self}: μ must lie in (0, 1], got {mu}")));
-                }
-                check_ratio(self, "ρ", *rho)?;
                 let m = ((mu * k as f64) - 1e-9).ceil().max(1.0) as usize;
                 let minor: Vec<u32> = match minority {
                     None => (0..m as u32).collect(),
@@ -297,7 +332,6 @@ impl Recipe {
             }
             Recipe::CapRemove { class, remove, cap } => {
                 check_classes(self, &[*class], k)?;
-                check_rate(self, "remove", *remove)?;
                 let mut c: Vec<usize> = available.iter().map(|&n| n.min(*cap)).collect();
                 let i = *class as usize;
                 c[i] = keep_after_discard(self, i, c[i], *remove)?;
@@ -318,11 +352,7 @@ impl Recipe {
                 table.to_vec()
             }
             Recipe::AgganPair { positive, negative, ir } => {
-                if positive == negative {
-                    return Err(Error::invalid(OP, format!("{self}: the two classes must differ")));
-                }
                 check_classes(self, &[*positive, *negative], k)?;
-                check_ratio(self, "IR", *ir)?;
                 let nn = available[*negative as usize];
                 let np = (nn as f64 / ir).floor() as usize;
                 if np == 0 {
@@ -338,7 +368,6 @@ impl Recipe {
             }
             Recipe::Discard { classes, rate } => {
                 check_classes(self, classes, k)?;
-                check_rate(self, "rate", *rate)?;
                 let mut c = available.to_vec();
                 for &cl in classes {
                     let i = cl as usize;

@@ -30,6 +30,8 @@ pub(crate) struct DeviceInner {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
+    /// Why this adapter's backend (see [`Device::backend_reason`]).
+    backend_reason: String,
     limits: wgpu::Limits,
     pool: BufferPool,
     pipelines: PipelineCache,
@@ -80,7 +82,7 @@ impl Device {
 
     /// Open a device with explicit options.
     pub fn with_options(opts: DeviceOptions) -> Result<Device> {
-        let adapter = adapter::choose_adapter(&opts)?;
+        let (adapter, backend_reason) = adapter::choose_adapter(&opts)?;
         let info = adapter.get_info();
         // Ask for everything the adapter offers: the defaults are far below real
         // hardware (e.g. 128 MiB storage bindings, 16 KiB workgroup memory).
@@ -121,6 +123,10 @@ impl Device {
                 "balgan: adapter \"{}\" ({:?}, {:?})",
                 info.name, info.backend, info.device_type
             );
+            // GL is the slow route; say what would be faster.
+            if info.backend == wgpu::Backend::Gl && opts.backend.is_none() {
+                eprintln!("balgan: {backend_reason}");
+            }
         }
         let tuning = match opts.tuning {
             Tuning::Auto if info.device_type == wgpu::DeviceType::Cpu => Tuning::Cpu,
@@ -133,6 +139,7 @@ impl Device {
                 device,
                 queue,
                 info,
+                backend_reason,
                 limits,
                 pool: BufferPool::default(),
                 pipelines: PipelineCache::default(),
@@ -149,6 +156,13 @@ impl Device {
     /// The adapter's name, backend, type and driver.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.inner.info
+    }
+
+    /// Why balgan runs on this adapter's backend, e.g. `Vulkan: preferred over
+    /// GL`, or `GL (software llvmpipe): no Vulkan driver found; install
+    /// mesa-vulkan-drivers for up to twice the speed`.
+    pub fn backend_reason(&self) -> &str {
+        &self.inner.backend_reason
     }
 
     /// One line describing the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
