@@ -128,6 +128,47 @@ fn a_diverged_run_keeps_a_healthy_checkpoint_that_resumes() {
 }
 
 #[test]
+fn a_run_diverging_at_its_first_step_keeps_the_weights_as_built() {
+    let (_tmp, data, run) = setup("diverge0");
+    // DCGAN's g_loss of step 0 is computed after the step's critic update.
+    let args = [
+        "train",
+        "--model",
+        "dcgan",
+        "--dataset",
+        "folder",
+        "--data",
+        s(&data),
+        "--image-size",
+        "12",
+        "--batch",
+        "4",
+        "--epochs",
+        "1",
+        "--set",
+        "latent=8",
+        "--set",
+        "d_lr=1e30",
+        "--set",
+        "g_lr=1e30",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        s(&run),
+        "--quiet",
+    ];
+    let (ok, _, err) = balgan(&args);
+    assert!(!ok);
+    assert!(err.contains("step 0") && err.contains("is kept"), "{err}");
+    let r = RunDir::new(&run);
+    assert_eq!(step_of(&r.checkpoint_path()), 0);
+    set_in_config(&run, "d_lr", "0.0002");
+    set_in_config(&run, "g_lr", "0.0002");
+    let (ok, _, err) = balgan(&["train", "--resume", s(&run), "--quiet"]);
+    assert!(ok, "{err}");
+}
+
+#[test]
 fn a_checkpoint_is_never_written_from_non_finite_tensors() {
     let tmp = TempDir::new("nonfinite");
     let path = tmp.0.join("w.safetensors");

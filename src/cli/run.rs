@@ -213,18 +213,19 @@ impl RunDir {
     }
 
     /// After a divergence first seen at step `step`: a last checkpoint at
-    /// that step or later holds the parameters that diverged, so the
-    /// previous one takes its place. Returns the step of the checkpoint that
+    /// that step or later (but for step 0, the weights as built) may hold
+    /// the parameters that diverged, so the previous one takes its place. Returns the step of the checkpoint that
     /// is now `last` (`None`: there is none).
     pub fn keep_last_good(&self, step: u64) -> Result<Option<u64>> {
         let last = self.checkpoint_path();
         let last_step = RunDir::checkpoint_step(&last);
         match last_step {
-            Some(s) if s < step => Ok(Some(s)),
+            // Step 0 holds the weights as built, before any update.
+            Some(s) if s < step || s == 0 => Ok(Some(s)),
             _ => {
                 let prev = self.previous_checkpoint_path();
                 match RunDir::checkpoint_step(&prev) {
-                    Some(p) if p < step => {
+                    Some(p) if p < step || p == 0 => {
                         std::fs::rename(&prev, &last).map_err(|e| io_err(&last, e))?;
                         Ok(Some(p))
                     }

@@ -183,7 +183,7 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
     let existed = out.exists();
     run.create()?;
     let result = start_run(dev, &run, &cfg, model.as_mut(), &data, args.quiet);
-    if result.is_err() && !made_progress(&run) {
+    if result.is_err() && !made_progress(&run) && History::read(&run).stopped.is_none() {
         // A run that could not take one step (a model too large for the
         // device, say) is of no use and would block the name: remove it.
         remove_run_files(&run, existed);
@@ -232,7 +232,8 @@ fn start_run(
     run_loop(dev, run, cfg, model, state, data, &rng, history, quiet, &fingerprint)
 }
 
-/// Whether a run has trained at least one step (its loss log has a row).
+/// Whether a run has trained at least one step (its loss log has a row). A
+/// run that recorded why it stopped (a divergence) is kept either way.
 fn made_progress(run: &RunDir) -> bool {
     std::fs::read_to_string(run.losses_path()).is_ok_and(|t| t.lines().count() > 1)
 }
