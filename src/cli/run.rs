@@ -179,31 +179,46 @@ impl RunDir {
         removed
     }
 
-    /// Write a training checkpoint: the one on disk becomes
-    /// `previous.safetensors`, the new one `last.safetensors` (each step
-    /// atomic, so a kill at any point leaves a loadable `last`). Nothing is
-    /// written, and nothing moves, if the model holds NaN or ±Inf.
+    /// Write a training checkpoint: with `rotate`, the one on disk first
+    /// becomes `previous.safetensors` (best effort: `previous` is a spare,
+    /// and a failure to keep it is said, not fatal); the new one becomes
+    /// `last.safetensors` atomically, so a kill at any point leaves a
+    /// loadable `last`. Nothing is written, and nothing moves, if the model
+    /// holds NaN or ±Inf.
     pub fn save_checkpoint(
         &self,
         model: &dyn BalancingModel,
         state: &TrainState,
         metadata: &[(&str, String)],
+        rotate: bool,
     ) -> Result<()> {
         let last = self.checkpoint_path();
         let bytes = crate::models::trainer::encode_checkpoint(&last, model, state, metadata)?;
-        if last.is_file() {
-            let prev = self.previous_checkpoint_path();
-            let tmp = self
-                .root
-                .join("checkpoints")
-                .join(format!(".previous.safetensors.tmp-{}-0", std::process::id()));
-            let _ = std::fs::remove_file(&tmp);
-            if std::fs::hard_link(&last, &tmp).is_err() {
-                std::fs::copy(&last, &tmp).map_err(|e| io_err(&tmp, e))?;
+        if rotate && last.is_file() {
+            if let Err(e) = self.keep_as_previous(&last) {
+                eprintln!("warning: could not keep the checkpoint before this one: {e}");
             }
-            std::fs::rename(&tmp, &prev).map_err(|e| io_err(&prev, e))?;
         }
         crate::data::export::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))
+    }
+
+    /// Make `previous.safetensors` a copy of `last` (a hard link where the
+    /// file system has them), atomically.
+    fn keep_as_previous(&self, last: &Path) -> Result<()> {
+        let prev = self.previous_checkpoint_path();
+        let tmp = self
+            .root
+            .join("checkpoints")
+            .join(format!(".previous.safetensors.tmp-{}-0", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        if std::fs::hard_link(last, &tmp).is_err() {
+            std::fs::copy(last, &tmp).map_err(|e| io_err(&tmp, e))?;
+        }
+        let renamed = std::fs::rename(&tmp, &prev);
+        // Gone after a rename; left when `tmp` and `prev` were already one
+        // file (rename then does nothing) or on error.
+        let _ = std::fs::remove_file(&tmp);
+        renamed.map_err(|e| io_err(&prev, e))
     }
 
     /// The training step a checkpoint file holds, if it reads.

@@ -74,6 +74,27 @@ impl History {
             .unwrap_or_default()
     }
 
+    /// A message when the adversarial phase ran fewer critic steps than one
+    /// generator update needs (a run stopped by its budget early, say).
+    pub fn generator_update_warning(&self, model: &ModelConfig) -> Option<String> {
+        if model.gan_epochs == 0 {
+            return None;
+        }
+        let steps = self
+            .phases
+            .iter()
+            .find(|p| p.name == "adversarial")
+            .map_or(0, |p| p.steps);
+        (steps < model.n_critic as u64).then(|| {
+            format!(
+                "{NEVER_UPDATED}: the adversarial phase took {steps} critic steps and the generator is \
+                 updated after every {} (n_critic), so the samples are the untrained or pre-trained generator's; \
+                 train longer (--budget-minutes, --epochs) or on more data",
+                model.n_critic
+            )
+        })
+    }
+
     fn write(&self, run: &RunDir) -> Result<()> {
         let text = toml::to_string_pretty(self).map_err(|e| Error::invalid("history", e.to_string()))?;
         write_text(&run.history_path(), &text)
@@ -218,13 +239,25 @@ fn start_run(
         );
         print!("{}", counts_table(&names, &data.class_counts()));
     }
+    train_from_scratch(dev, run, cfg, model, data, quiet)
+}
+
+/// Train a run from step 0 (its config written already).
+fn train_from_scratch(
+    dev: &Device,
+    run: &RunDir,
+    cfg: &RunConfig,
+    model: &mut dyn BalancingModel,
+    data: &crate::data::Dataset,
+    quiet: bool,
+) -> Result<()> {
     let rng = Generator::new(noise_seed(cfg.train.seed));
     let opts = options(cfg);
     let fingerprint = DataFingerprint::of(data);
     let state = trainer::start(model, data, &opts, &rng)?;
     // A step-0 checkpoint: a run killed before its first periodic checkpoint
     // still resumes.
-    run.save_checkpoint(model, &state, &fingerprint.metadata())?;
+    run.save_checkpoint(model, &state, &fingerprint.metadata(), false)?;
     let history = History {
         adapter: dev.describe(),
         ..History::default()
@@ -289,7 +322,7 @@ pub fn validate_budget(budget_minutes: Option<f64>, pretrain_share: f64) -> Resu
 /// a phase has `epochs × ⌊images / batch⌋` steps.
 fn check_generator_updates(cfg: &ModelConfig, images: usize) -> Result<()> {
     let per_epoch = images / cfg.batch.max(1);
-    let steps = per_epoch * cfg.gan_epochs;
+    let steps = per_epoch.saturating_mul(cfg.gan_epochs);
     if cfg.gan_epochs > 0 && steps < cfg.n_critic {
         return Err(Error::invalid(
             "train",
@@ -340,6 +373,19 @@ pub fn resume_with(dev: &Device, dir: &Path, opts: &ResumeOptions) -> Result<Run
     validate_budget(cfg.train.budget_minutes, cfg.train.pretrain_share)?;
     cfg.model.validate()?;
     let data = training_data(&cfg.data)?;
+    if !run.checkpoint_path().exists() && !run.previous_checkpoint_path().exists() && !made_progress(&run) {
+        // Killed before its step-0 checkpoint: nothing was trained, start over.
+        if !quiet {
+            println!(
+                "{} has no checkpoint and no trained step: starting it from step 0",
+                run.root.display()
+            );
+        }
+        let mut model = build(dev, &cfg.model, cfg.train.seed)?;
+        let _ = std::fs::remove_file(run.losses_path());
+        train_from_scratch(dev, &run, &cfg, model.as_mut(), &data, quiet)?;
+        return Ok(run);
+    }
     let (mut model, state, saved_fingerprint) = load_for_resume(dev, &run, &cfg, quiet)?;
     if state.finished {
         if !quiet {
@@ -403,8 +449,9 @@ pub fn resume_with(dev: &Device, dir: &Path, opts: &ResumeOptions) -> Result<Run
     Ok(run)
 }
 
-/// Load the run's last checkpoint; when it is unreadable (corrupt), fall
-/// back to the previous one, keeping the damaged file aside.
+/// Load the run's last checkpoint; when it is unreadable (corrupt) or
+/// missing, fall back to the previous one, keeping a damaged file aside.
+/// Every step leaves a loadable checkpoint behind if killed.
 fn load_for_resume(
     dev: &Device,
     run: &RunDir,
@@ -413,40 +460,52 @@ fn load_for_resume(
 ) -> Result<(Box<dyn BalancingModel>, TrainState, Option<DataFingerprint>)> {
     let last = run.checkpoint_path();
     let prev = run.previous_checkpoint_path();
-    let first = run.load_model_from(dev, cfg, &last);
-    let (model, state, path) = match first {
-        Ok((m, s)) => (m, s, last),
-        Err(e) if last.is_file() && prev.is_file() && crate::nn::Checkpoint::open(&last).is_err() => {
-            let aside = run.root.join("checkpoints").join("last.safetensors.corrupt");
-            let (m, s) = run.load_model_from(dev, cfg, &prev).map_err(|e2| {
+    let unreadable = !last.is_file() || crate::nn::Checkpoint::open(&last).is_err();
+    let (model, state) = match run.load_model_from(dev, cfg, &last) {
+        Ok(loaded) => loaded,
+        Err(e) if unreadable && prev.is_file() => {
+            let loaded = run.load_model_from(dev, cfg, &prev).map_err(|e2| {
                 Error::invalid(
                     "resume",
                     format!("{e}; the previous checkpoint does not load either: {e2}"),
                 )
             })?;
-            std::fs::rename(&last, &aside).map_err(|err| Error::Io {
-                path: aside.display().to_string(),
+            let mut kept = String::new();
+            if last.is_file() {
+                let aside = run.root.join("checkpoints").join("last.safetensors.corrupt");
+                std::fs::copy(&last, &aside).map_err(|err| Error::Io {
+                    path: aside.display().to_string(),
+                    source: err,
+                })?;
+                kept = format!("; the damaged file is kept as {}", aside.display());
+            }
+            let bytes = std::fs::read(&prev).map_err(|err| Error::Io {
+                path: prev.display().to_string(),
                 source: err,
             })?;
-            std::fs::copy(&prev, &last).map_err(|err| Error::Io {
-                path: last.display().to_string(),
-                source: err,
-            })?;
+            crate::data::export::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))?;
             if !quiet {
                 println!(
-                    "warning: {e}\nresuming from the previous checkpoint (step {}) instead; the damaged file is kept as {}",
-                    s.step,
-                    aside.display()
+                    "warning: {e}\nresuming from the previous checkpoint (step {}) instead{kept}",
+                    loaded.1.step
                 );
             }
-            (m, s, last)
+            loaded
         }
         Err(e) => return Err(e),
     };
-    let fingerprint = crate::nn::Checkpoint::open(&path)
+    let fingerprint = crate::nn::Checkpoint::open(&last)
         .ok()
         .and_then(|c| DataFingerprint::read(&c));
     Ok((model, state, fingerprint))
+}
+
+/// An adapter.txt line without its `from step N: ` prefix.
+fn strip_step_prefix(line: &str) -> &str {
+    line.strip_prefix("from step ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(n, _)| n.parse::<u64>().is_ok())
+        .map_or(line, |(_, adapter)| adapter)
 }
 
 /// Compare the adapter with the one the run trained on so far; a switch is
@@ -457,11 +516,7 @@ fn record_adapter(dev: &Device, run: &RunDir, history: &mut History, step: u64, 
     let before = if history.adapter.is_empty() {
         std::fs::read_to_string(run.adapter_path())
             .ok()
-            .and_then(|t| {
-                t.lines()
-                    .last()
-                    .map(|l| l.rsplit_once(": ").map_or(l, |(_, a)| a).trim().to_string())
-            })
+            .and_then(|t| t.lines().last().map(|l| strip_step_prefix(l).trim().to_string()))
             .unwrap_or_default()
     } else {
         history.adapter.clone()
@@ -533,24 +588,32 @@ fn run_loop(
     fingerprint: &DataFingerprint,
 ) -> Result<()> {
     let phases = model.phases();
-    let mut hooks = RunHooks::new(run, cfg, &phases, history, quiet, fingerprint.metadata())?;
+    let mut hooks = RunHooks::new(
+        run,
+        cfg,
+        &phases,
+        history,
+        quiet,
+        fingerprint.metadata(),
+        Some(state.step),
+    )?;
     let result = trainer::train(dev, model, data, state, &options(cfg), rng, &mut hooks);
     hooks.finish_bar();
     match result {
         Ok((st, outcome)) => {
             hooks.history.steps = st.step;
-            let never = generator_never_updated(cfg, &hooks.history);
-            if let Some(msg) = &never {
-                if !hooks.history.events.contains(msg) {
-                    hooks.history.events.push(msg.clone());
-                }
-            }
             match &outcome {
                 Outcome::Finished => hooks.history.finished = true,
                 Outcome::Stopped(r) => {
                     hooks.record_phase(&st, Some(r));
                     hooks.history.stopped = Some(r.clone());
                 }
+            }
+            // With every phase recorded: did the generator get an update?
+            let never = hooks.history.generator_update_warning(&cfg.model);
+            hooks.history.events.retain(|e| !e.starts_with(NEVER_UPDATED));
+            if let Some(msg) = &never {
+                hooks.history.events.push(msg.clone());
             }
             hooks.history.write(run)?;
             hooks.grid(model, "final")?;
@@ -580,7 +643,10 @@ fn run_loop(
                     "The last good checkpoint, {} (step {good}), is kept: it resumes",
                     ckpt.display()
                 ),
-                None => "No healthy checkpoint had been written yet: train again with lower learning rates".to_string(),
+                None => format!(
+                    "No checkpoint before the divergence is left; delete {} and train again with lower learning rates",
+                    run.root.display()
+                ),
             };
             Err(Error::invalid("train", format!("{e}. {kept}")))
         }
@@ -595,6 +661,8 @@ struct RunHooks<'a> {
     run: &'a RunDir,
     /// Written into every checkpoint (the data fingerprint).
     metadata: Vec<(&'static str, String)>,
+    /// The step of the checkpoint on disk.
+    last_saved: Option<u64>,
     phases: Vec<Phase>,
     columns: Vec<&'static str>,
     csv: BufWriter<File>,
@@ -621,6 +689,7 @@ impl<'a> RunHooks<'a> {
         history: History,
         quiet: bool,
         metadata: Vec<(&'static str, String)>,
+        last_saved: Option<u64>,
     ) -> Result<RunHooks<'a>> {
         let mut columns: Vec<&'static str> = Vec::new();
         for p in phases {
@@ -650,6 +719,7 @@ impl<'a> RunHooks<'a> {
         Ok(RunHooks {
             run,
             metadata,
+            last_saved,
             phases: phases.to_vec(),
             columns,
             csv,
@@ -834,7 +904,13 @@ impl TrainHooks for RunHooks<'_> {
 
     fn checkpoint(&mut self, model: &dyn BalancingModel, state: &TrainState) -> Result<()> {
         let meta: Vec<(&str, String)> = self.metadata.iter().map(|(k, v)| (*k, v.clone())).collect();
-        self.run.save_checkpoint(model, state, &meta)
+        // A second save at the same step (a periodic save on a phase's last
+        // step, then the phase change) must not push the older healthy
+        // checkpoint out of previous.safetensors.
+        let rotate = self.last_saved != Some(state.step);
+        self.run.save_checkpoint(model, state, &meta, rotate)?;
+        self.last_saved = Some(state.step);
+        Ok(())
     }
 
     fn control(&mut self, state: &TrainState) -> Control {
@@ -862,26 +938,7 @@ impl TrainHooks for RunHooks<'_> {
     }
 }
 
-/// A message when the adversarial phase ran fewer critic steps than one
-/// generator update needs (a run stopped by its budget early, say).
-fn generator_never_updated(cfg: &RunConfig, history: &History) -> Option<String> {
-    if cfg.model.gan_epochs == 0 {
-        return None;
-    }
-    let steps = history
-        .phases
-        .iter()
-        .find(|p| p.name == "adversarial")
-        .map_or(0, |p| p.steps);
-    (steps < cfg.model.n_critic as u64).then(|| {
-        format!(
-            "the generator was never updated: the adversarial phase took {steps} critic steps and the generator is \
-             updated after every {} (n_critic), so the samples are the untrained or pre-trained generator's; \
-             train longer (--budget-minutes, --epochs) or on more data",
-            cfg.model.n_critic
-        )
-    })
-}
+const NEVER_UPDATED: &str = "the generator was never updated";
 
 /// What identifies a run's training split: the image count, the count per
 /// class and a CRC-32 of every label and pixel. Saved in every checkpoint,

@@ -406,35 +406,43 @@ impl Dataset {
 }
 
 /// Refuse to allocate `dims` (multiplied) f32 values on the host when that is
-/// more than the memory available (Linux: `MemAvailable` in /proc/meminfo;
-/// elsewhere only an overflowing size is refused), before trying: an
-/// allocation failure aborts the process instead of returning an error.
+/// more than the memory available (Linux: `MemAvailable` plus `SwapFree` in
+/// /proc/meminfo; elsewhere only a size beyond the address space is
+/// refused), before trying: an allocation failure aborts the process instead
+/// of returning an error.
 pub fn check_host_memory(what: &str, dims: &[usize], fix: &str) -> Result<()> {
     let bytes = dims
         .iter()
         .try_fold(4u128, |acc, &d| acc.checked_mul(d as u128))
         .unwrap_or(u128::MAX);
-    let limit = available_host_memory().map_or(isize::MAX as u128, |a| a as u128);
+    let available = available_host_memory();
+    let limit = available.map_or(isize::MAX as u128, |a| a as u128);
     if bytes > limit {
+        let have = match available {
+            Some(a) => format!("{} is available", human_bytes(a as u128)),
+            None => "that is beyond what a process can address".to_string(),
+        };
         return Err(Error::invalid(
             "memory",
             format!(
-                "{what} needs {} of host memory ({} f32 values) but {} is available; use {fix}",
+                "{what} needs {} of host memory ({} f32 values), but {have}; use {fix}",
                 human_bytes(bytes),
                 dims.iter().map(usize::to_string).collect::<Vec<_>>().join(" × "),
-                human_bytes(limit)
             ),
         ));
     }
     Ok(())
 }
 
-/// The memory the system can still give (Linux), in bytes.
+/// The memory the system can still give, swap included (Linux), in bytes.
 pub fn available_host_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
+    let kib = |key: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let total = kib("MemAvailable:")?.saturating_add(kib("SwapFree:").unwrap_or(0));
+    total.checked_mul(1024)
 }
 
 fn human_bytes(b: u128) -> String {

@@ -75,9 +75,10 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io:
 }
 
 /// Remove the temporary files [`write_atomic`] leaves in `dir` when its
-/// process is killed mid-write (`.NAME.tmp-PID-N`), for processes that are no
-/// longer running (on systems without `/proc`, those of other processes
-/// older than an hour). Returns what was removed.
+/// process is killed mid-write (`.NAME.tmp-PID-N`): those untouched for ten
+/// minutes (a write takes seconds) whose process is no longer running (where
+/// `/proc` tells; elsewhere, and for a process of another PID namespace
+/// sharing the folder, the age alone decides). Returns what was removed.
 pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
@@ -90,17 +91,14 @@ pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
         let Some(pid) = temporary_owner(&name) else {
             continue;
         };
-        let stale = if pid == me {
-            false
-        } else if proc_fs {
-            !Path::new("/proc").join(pid.to_string()).exists()
-        } else {
-            e.metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 3600)
-        };
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= 600);
+        let dead = !proc_fs || !Path::new("/proc").join(pid.to_string()).exists();
+        let stale = pid != me && old && dead;
         if stale && e.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(e.path()).is_ok() {
             removed.push(e.path());
         }

@@ -231,7 +231,7 @@ impl CheckpointWriter {
         Ok(self)
     }
 
-    /// A free-form metadata entry (a string; `format` is reserved).
+    /// A free-form metadata entry (a string; `format` and `checksum` are reserved).
     pub fn set_metadata(&mut self, key: &str, value: impl Into<String>) -> &mut CheckpointWriter {
         self.metadata.insert(key.to_string(), value.into());
         self
@@ -284,11 +284,13 @@ impl CheckpointWriter {
                 format!("{shown}: duplicate tensor names {dups:?}; give the modules distinct names or prefixes"),
             ));
         }
-        if self.metadata.contains_key("format") {
-            return Err(Error::invalid(
-                "save",
-                format!("{shown}: the metadata key 'format' is reserved"),
-            ));
+        for reserved in ["format", CHECKSUM_KEY] {
+            if self.metadata.contains_key(reserved) {
+                return Err(Error::invalid(
+                    "save",
+                    format!("{shown}: the metadata key '{reserved}' is reserved"),
+                ));
+            }
         }
         let mut sorted: Vec<&(String, Tensor)> = self.tensors.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -392,11 +394,10 @@ fn verify_checksum(
         })
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let all_f32 = infos.values().all(|i| i.dtype == Dtype::F32);
     let mut meta: BTreeMap<String, String> = metadata.clone().into_iter().collect();
     meta.remove(CHECKSUM_KEY);
     let actual = checksum(&encode_header(&entries, &meta), data);
-    if !all_f32 || actual != stored {
+    if actual != stored {
         return Err(Error::invalid(
             "load",
             format!(
@@ -456,7 +457,8 @@ impl Checkpoint {
         let infos: HashMap<String, TensorInfo> =
             meta.tensors().into_iter().map(|(n, info)| (n, info.clone())).collect();
         let metadata = meta.metadata().clone().unwrap_or_default();
-        if let Some(stored) = metadata.get(CHECKSUM_KEY) {
+        let ours = metadata.get("format").is_some_and(|f| f == "balgan");
+        if let Some(stored) = metadata.get(CHECKSUM_KEY).filter(|c| ours && c.starts_with("crc32:")) {
             verify_checksum(&shown, stored, &infos, &metadata, &bytes[8 + header_len..])?;
         }
         Ok(Checkpoint {
