@@ -195,3 +195,28 @@ fn info_without_vulkan_falls_back_to_gl_and_says_what_to_install() {
     assert!(!ok);
     assert!(err.contains(&reason), "{err}");
 }
+
+#[test]
+fn a_bad_gpu_timeout_is_an_error_naming_the_variable() {
+    for bad in ["abc", "0", "-5", "inf", "NaN", ""] {
+        let out = Command::new(env!("CARGO_BIN_EXE_balgan"))
+            .arg("info")
+            .env("BALGAN_TIMEOUT_SECS", bad)
+            .output()
+            .expect("run balgan");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "BALGAN_TIMEOUT_SECS={bad:?} was accepted");
+        assert!(
+            err.contains(&format!("BALGAN_TIMEOUT_SECS={bad:?}")) && err.contains("positive number of seconds"),
+            "{bad:?}: {err}"
+        );
+    }
+    for good in ["2.5", "3600"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_balgan"))
+            .arg("info")
+            .env("BALGAN_TIMEOUT_SECS", good)
+            .output()
+            .expect("run balgan");
+        assert!(out.status.success(), "{good}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -22,10 +22,10 @@ const SIDE: usize = 8;
 const TOL: f32 = 1.0 / 127.5 + 1e-6;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("balgan-cli-generate-{tag}-{}-{n}", std::process::id()));
@@ -43,17 +43,22 @@ impl Drop for TempDir {
 
 /// A run directory with an untrained cWGAN-GP checkpoint, over an image
 /// folder of 6, 3 and 2 random 8×8 grey images.
-struct TinyRun {
-    tmp: TempDir,
-    run: PathBuf,
-    cfg: RunConfig,
+pub(crate) struct TinyRun {
+    pub(crate) tmp: TempDir,
+    pub(crate) run: PathBuf,
+    pub(crate) cfg: RunConfig,
 }
 
 fn tiny_run(tag: &str, holdout: f64) -> TinyRun {
+    tiny_run_of(tag, holdout, [6, 3, 2])
+}
+
+/// A tiny run over an image folder with `counts` images of the 3 classes.
+pub(crate) fn tiny_run_of(tag: &str, holdout: f64, counts: [usize; 3]) -> TinyRun {
     let tmp = TempDir::new(tag);
     let data_dir = tmp.0.join("data");
     let mut rng = Rng::new(0x6e6e + tag.len() as u64);
-    for (k, &n) in [6usize, 3, 2].iter().enumerate() {
+    for (k, &n) in counts.iter().enumerate() {
         let d = data_dir.join(NAMES[k]);
         std::fs::create_dir_all(&d).unwrap();
         for i in 0..n {
@@ -251,6 +256,11 @@ fn generate_rejects_bad_arguments_clearly() {
     assert!(err.contains("--count"), "{err}");
     let err = generate(dev(), &gen_args(&r, &[], 3, &out, 0)).unwrap_err().to_string();
     assert!(err.contains("--class"), "{err}");
+    // An absurd count is refused up front, naming the limit, before any file.
+    let err = generate(dev(), &gen_args(&r, &["ant"], 10_000_001, &out, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--count") && err.contains("10000000"), "{err}");
     assert!(!out.exists(), "a failed generate wrote files");
 
     // A folder that is neither empty nor an earlier generate output.
@@ -402,4 +412,159 @@ fn rebalance_target_below_majority_rerun_and_refusals() {
         .unwrap_err()
         .to_string()
         .contains("folder"));
+}
+
+#[test]
+fn generate_tells_class_names_that_differ_only_in_case_apart() {
+    let r = tiny_run("gen-case", 0.0);
+    let run = RunDir::new(&r.run);
+    let mut cfg = run.read_config().unwrap();
+    cfg.class_names = vec!["Cat".into(), "cat".into(), "cow".into()];
+    run.write_config(&cfg).unwrap();
+
+    // The exact name wins over a case-insensitive match of another class.
+    for (asked, label) in [("cat", "1"), ("Cat", "0")] {
+        let out = r.tmp.0.join(format!("out-{asked}"));
+        generate(dev(), &gen_args(&r, &[asked], 2, &out, 0)).expect("generate");
+        let (_, rows) = manifest(&out.join("manifest.csv"));
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            assert_eq!(
+                (row["class"].as_str(), row["label"].as_str()),
+                (asked, label),
+                "{row:?}"
+            );
+        }
+    }
+    // Only a case-insensitive match, and a unique one: used.
+    let out = r.tmp.0.join("out-cow");
+    generate(dev(), &gen_args(&r, &["COW"], 1, &out, 0)).expect("generate COW");
+    let (_, rows) = manifest(&out.join("manifest.csv"));
+    assert_eq!(rows[0]["label"], "2");
+    // Two case-insensitive matches and no exact one: an error naming both.
+    let out = r.tmp.0.join("out-ambiguous");
+    let err = generate(dev(), &gen_args(&r, &["CAT"], 1, &out, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'CAT'") && err.contains("'Cat' (0)") && err.contains("'cat' (1)"),
+        "{err}"
+    );
+    assert!(!out.exists(), "an ambiguous class wrote files");
+}
+
+#[test]
+fn generate_resumes_an_interrupted_output_from_its_manifest() {
+    let r = tiny_run("gen-resume", 0.0);
+    // 300 images: a chunk of 256 and one of 44.
+    let full = r.tmp.0.join("full");
+    generate(dev(), &gen_args(&r, &["bee"], 300, &full, 3)).expect("generate");
+    let (_, rows) = manifest(&full.join("manifest.csv"));
+    assert_eq!(rows.len(), 300);
+
+    // What a run killed in its second chunk leaves: the first 260 images
+    // listed, a torn last line, and two more images written but not listed.
+    let out = r.tmp.0.join("resumed");
+    std::fs::create_dir_all(out.join("bee")).unwrap();
+    let text = std::fs::read_to_string(full.join("manifest.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cut = lines[..261].join("\n");
+    cut.push('\n');
+    cut.push_str(&lines[261][..10]);
+    std::fs::write(out.join("manifest.csv"), cut).unwrap();
+    for i in 0..262 {
+        let f = format!("syn_3_{i:05}.png");
+        std::fs::copy(full.join("bee").join(&f), out.join("bee").join(&f)).unwrap();
+    }
+    // A listed image is not drawn again: mark one to see it stays.
+    let marked = out.join("bee/syn_3_00007.png");
+    std::fs::copy(full.join("bee/syn_3_00008.png"), &marked).unwrap();
+
+    generate(dev(), &gen_args(&r, &["bee"], 300, &out, 3)).expect("resume");
+    let (_, rows) = manifest(&out.join("manifest.csv"));
+    let mut listed: Vec<String> = rows.iter().map(|r| r["file"].clone()).collect();
+    listed.sort();
+    let want: Vec<String> = (0..300).map(|i| format!("bee/syn_3_{i:05}.png")).collect();
+    assert_eq!(listed, want, "every image listed exactly once");
+    for f in &want {
+        if f.ends_with("00007.png") {
+            continue;
+        }
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(full.join(f)).unwrap(),
+            "{f} differs from an uninterrupted run"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&marked).unwrap(),
+        std::fs::read(full.join("bee/syn_3_00008.png")).unwrap(),
+        "an image the manifest listed was generated again"
+    );
+
+    // Another checkpoint step: the listed images are stale and are replaced.
+    let mut stale = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
+    stale = stale.replace(",0,3\n", ",99,3\n");
+    std::fs::write(out.join("manifest.csv"), stale).unwrap();
+    generate(dev(), &gen_args(&r, &["bee"], 300, &out, 3)).expect("regenerate");
+    assert_eq!(
+        std::fs::read(&marked).unwrap(),
+        std::fs::read(full.join("bee/syn_3_00007.png")).unwrap()
+    );
+    let (_, rows) = manifest(&out.join("manifest.csv"));
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|r| r["step"] == "0"));
+}
+
+#[test]
+fn a_killed_generate_leaves_a_manifest_of_the_images_it_wrote() {
+    let r = tiny_run("gen-kill", 0.0);
+    let out = r.tmp.0.join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_balgan"))
+        .args([
+            "generate",
+            "--run",
+            r.run.to_str().unwrap(),
+            "--class",
+            "ant",
+            "--count",
+            "5000000",
+        ])
+        .args(["--out", out.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run balgan");
+    // Wait (up to 10 minutes) for a second chunk's rows, then kill it.
+    let manifest_path = out.join("manifest.csv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let rows = std::fs::read_to_string(&manifest_path).map_or(0, |t| t.lines().count().saturating_sub(1));
+        if rows > 256 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("generate exited ({status}) before writing 257 rows");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no manifest rows after 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A kill in the middle of appending may leave a torn last line; the
+    // complete lines must all be right.
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    std::fs::write(&manifest_path, whole).unwrap();
+    let (header, rows) = manifest(&manifest_path);
+    assert_eq!(header, "file,class,label,synthetic,model,checkpoint,step,seed");
+    assert!(rows.len() > 256);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["file"], format!("ant/syn_0_{i:05}.png"));
+        assert_eq!(read_png(&out.join(&row["file"])).len(), SIDE * SIDE);
+    }
 }

@@ -14,6 +14,7 @@ mod binary;
 mod classification;
 mod classifier;
 mod cli;
+mod cli_eval;
 mod cli_generate;
 mod cli_train;
 mod conv2d;

@@ -60,6 +60,9 @@ enum Command {
         /// Training images per class for the FID feature extractor.
         #[arg(long, default_value_t = 500)]
         extractor_per_class: usize,
+        /// Epochs of the FID feature extractor.
+        #[arg(long, default_value_t = 10)]
+        extractor_epochs: usize,
         /// Epochs of each downstream classifier.
         #[arg(long, default_value_t = 10)]
         downstream_epochs: usize,
@@ -289,6 +292,7 @@ fn main() -> ExitCode {
             run,
             per_class,
             extractor_per_class,
+            extractor_epochs,
             downstream_epochs,
             no_downstream,
             seed,
@@ -300,7 +304,7 @@ fn main() -> ExitCode {
                     run,
                     per_class: Some(per_class),
                     extractor_per_class,
-                    extractor_epochs: 10,
+                    extractor_epochs,
                     downstream: !no_downstream,
                     downstream_epochs,
                     seed,
@@ -349,7 +353,7 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Report { run, quiet } => report(&run, quiet).map(|_| ()),
+        Command::Report { run, quiet } => device(quiet).and_then(|dev| report(&dev, &run, quiet).map(|_| ())),
         Command::Demo {
             budget_minutes,
             out,

@@ -104,6 +104,6 @@ pub fn demo(dev: &Device, args: &DemoArgs) -> Result<RunDir> {
         }
     };
     eval(dev, &eargs)?;
-    report(&run.root, args.quiet)?;
+    report(dev, &run.root, args.quiet)?;
     Ok(run)
 }

@@ -5,7 +5,9 @@
 //!   Inception-v3: the numbers compare only with other balgan runs). The
 //!   extractor is trained once on the dataset's *full* training split, cut to
 //!   the same number of images per class (`--extractor-per-class`), so it does
-//!   not depend on the run's imbalance; it is cached in `RUN/eval/`.
+//!   not depend on the run's imbalance; it is cached in `RUN/eval/` under a
+//!   hash of everything that shapes it ([`extractor_key`]), the file holding
+//!   the full key, checked before the file is reused.
 //! - **Per-class SSIM** (`tf.image.ssim`, data range 2 for images in [−1, 1])
 //!   between generated and test images of the class, over a fixed seeded pairing.
 //! - **Downstream classification** (unless `--no-downstream`): a fresh
@@ -13,20 +15,22 @@
 //!   on it plus generated images up to the majority count; accuracy, ACSA,
 //!   macro F1 and G-mean on the balanced test set.
 //!
-//! Results go to `RUN/eval.toml`, which `balgan report` reads.
+//! Results go to `RUN/eval.toml`, which `balgan report` reads, with the
+//! settings that produced them and the classes the minority means leave out.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::{generate_images, reference_data, test_data, training_data, write_text, RunDir};
+use super::run::{generate_images, reference_data, test_data, training_data, write_text, RunConfig, RunDir};
 use crate::data::{Dataset, Split};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::metrics::classifier::TrainConfig;
 use crate::metrics::evaluate::{downstream, feature_extractor, fid_per_class, TrainingData};
 use crate::metrics::ssim::{ssim_per_class, within_class_ssim};
+use crate::nn::{Checkpoint, CheckpointWriter};
 use crate::tensor::Tensor;
 
 /// Options of `balgan eval`.
@@ -111,6 +115,70 @@ pub struct EvalResults {
     pub minority_ssim: Option<f64>,
     pub downstream: Vec<DownstreamEval>,
     pub seconds: f64,
+    /// Minority classes the two means above leave out, each with why
+    /// (`"cow: FID: 1 test image, …"`); empty when every one counted.
+    #[serde(default)]
+    pub minority_left_out: Vec<String>,
+    /// Everything that produced these numbers (absent in files written before
+    /// it was recorded).
+    #[serde(default)]
+    pub settings: Option<EvalSettings>,
+}
+
+/// The settings of the `balgan eval` call that wrote `eval.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalSettings {
+    /// The checkpoint evaluated, its model and training step.
+    pub checkpoint: String,
+    pub model: String,
+    pub step: u64,
+    /// Test images per class compared with (0: all of them).
+    pub per_class: usize,
+    pub extractor_per_class: usize,
+    pub extractor_epochs: usize,
+    /// The feature extractor's cache file and the key it was made under.
+    pub extractor_file: String,
+    pub extractor_key: String,
+    pub downstream: bool,
+    pub downstream_epochs: usize,
+    pub seed: u64,
+}
+
+impl EvalArgs {
+    /// Refuse settings that would give meaningless numbers.
+    pub fn check(&self) -> Result<()> {
+        let zero = |flag: &'static str, what: &str| {
+            Err(Error::invalid(
+                flag,
+                format!("0 {what} would measure nothing meaningful; pass a number ≥ 1"),
+            ))
+        };
+        if self.per_class == Some(0) {
+            return zero("--per-class", "test images per class");
+        }
+        if self.extractor_per_class < 2 {
+            return Err(Error::invalid(
+                "--extractor-per-class",
+                format!(
+                    "{} training images per class cannot train the feature extractor; pass 2 or more",
+                    self.extractor_per_class
+                ),
+            ));
+        }
+        if self.extractor_epochs == 0 {
+            return zero(
+                "--extractor-epochs",
+                "epochs of the feature extractor (an untrained network)",
+            );
+        }
+        if self.downstream && self.downstream_epochs == 0 {
+            return zero(
+                "--downstream-epochs",
+                "epochs of the downstream classifiers (untrained classifiers; use --no-downstream to skip them)",
+            );
+        }
+        Ok(())
+    }
 }
 
 impl EvalResults {
@@ -132,6 +200,52 @@ impl EvalResults {
 fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let vals: Vec<f64> = v.flatten().collect();
     (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+/// Width of the classifier CNN whose pooled features FID is measured in.
+const EXTRACTOR_WIDTH: usize = 32;
+/// The metadata entry of a cached feature extractor holding its key.
+const EXTRACTOR_KEY: &str = "balgan.extractor_key";
+
+/// 64-bit FNV-1a: a hash that stays the same across Rust versions and
+/// platforms, for cache file names.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Everything the feature extractor depends on, as one canonical string:
+/// the data (kind, canonical path, split settings, classes, image shape),
+/// how many images per class it learns from and how it is trained.
+pub fn extractor_key(cfg: &RunConfig, args: &EvalArgs, tc: &TrainConfig, width: usize) -> String {
+    let path = match &cfg.data.path {
+        Some(p) => std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string(),
+        None => "(default)".to_string(),
+    };
+    format!(
+        "v1;dataset={};path={path};holdout={};data_seed={};image_size={};channels={};classes=[{}];\
+         per_class={};seed={};epochs={};batch={};lr={};width={width}",
+        cfg.data.dataset.to_ascii_lowercase(),
+        cfg.data.holdout,
+        cfg.data.seed,
+        cfg.data.image_size,
+        cfg.model.channels,
+        cfg.class_names.join("|"),
+        args.extractor_per_class,
+        tc.seed,
+        tc.epochs,
+        tc.batch_size,
+        tc.lr,
+    )
+}
+
+/// The cached extractor at `path` was made under `key`.
+fn cache_matches(path: &std::path::Path, key: &str) -> bool {
+    Checkpoint::open(path).is_ok_and(|c| c.metadata(EXTRACTOR_KEY) == Some(key))
 }
 
 /// Announce a stage. With a terminal, a spinner shows the stage's elapsed time
@@ -179,6 +293,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         quiet: args.quiet,
         spinner: None,
     };
+    args.check()?;
     let run = RunDir::open(&args.run)?;
     let cfg = run.read_config()?;
     let (mut model, state) = run.load_model(dev, &cfg)?;
@@ -192,14 +307,33 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         ));
     }
 
-    // The feature extractor, from the full training split.
+    // The feature extractor, from the full training split, cached under a
+    // key of everything that shapes it.
+    let tc = TrainConfig {
+        epochs: args.extractor_epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let extractor_key = extractor_key(&cfg, args, &tc, EXTRACTOR_WIDTH);
     let eval_dir = run.root.join("eval");
     let cache = eval_dir.join(format!(
-        "extractor-{}-{}px-{}pc.safetensors",
-        cfg.data.dataset, cfg.data.image_size, args.extractor_per_class
+        "extractor-{}-{}px-{}pc-{:016x}.safetensors",
+        cfg.data.dataset,
+        cfg.data.image_size,
+        args.extractor_per_class,
+        fnv1a64(extractor_key.as_bytes())
     ));
+    if cache.exists() && !cache_matches(&cache, &extractor_key) {
+        // Not made under this key (an interrupted save, a file copied in):
+        // train a new one in its place.
+        std::fs::remove_file(&cache).map_err(|e| Error::Io {
+            path: cache.display().to_string(),
+            source: e,
+        })?;
+    }
+    let cached = cache.exists();
     // With the cache in place the training set only supplies the image shape.
-    let reference = if cache.exists() {
+    let reference = if cached {
         train.clone()
     } else {
         let full = reference_data(&cfg.data, args.extractor_per_class, args.seed)?;
@@ -210,12 +344,13 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         ));
         full
     };
-    let tc = TrainConfig {
-        epochs: args.extractor_epochs,
-        seed: args.seed,
-        ..TrainConfig::default()
-    };
-    let extractor = feature_extractor(dev, &reference, &cache, 32, &tc)?;
+    let extractor = feature_extractor(dev, &reference, &cache, EXTRACTOR_WIDTH, &tc)?;
+    if !cached {
+        CheckpointWriter::new()
+            .add_module("", &extractor)
+            .set_metadata(EXTRACTOR_KEY, extractor_key.as_str())
+            .write(&cache)?;
+    }
 
     // Generated images, as many per class as there are test images.
     let counts = test.class_counts();
@@ -272,6 +407,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             .map(|(_, e)| e.ssim),
     );
 
+    let minority_left_out = left_out(&class_evals, majority, cfg.data.image_size);
+
     let mut rows = Vec::new();
     if args.downstream {
         // Generated images up to the majority count, for the third classifier.
@@ -324,7 +461,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let results = EvalResults {
         step: state.step,
         features: format!(
-            "balgan classifier CNN (width 32) pooled features, trained on ≤ {} images per class of the {} split at {}×{}",
+            "balgan classifier CNN (width {EXTRACTOR_WIDTH}) pooled features, trained on ≤ {} images per class of the {} split at {}×{}",
             args.extractor_per_class,
             Split::Train.as_str(),
             cfg.data.image_size,
@@ -335,6 +472,23 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         minority_ssim,
         downstream: rows,
         seconds: started.elapsed().as_secs_f64(),
+        minority_left_out,
+        settings: Some(EvalSettings {
+            checkpoint: run.checkpoint_path().display().to_string(),
+            model: cfg.model.model.name().to_string(),
+            step: state.step,
+            per_class: args.per_class.unwrap_or(0),
+            extractor_per_class: args.extractor_per_class,
+            extractor_epochs: args.extractor_epochs,
+            extractor_file: cache
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            extractor_key,
+            downstream: args.downstream,
+            downstream_epochs: args.downstream_epochs,
+            seed: args.seed,
+        }),
     };
     let text = toml::to_string_pretty(&results).map_err(|e| Error::invalid("eval", e.to_string()))?;
     write_text(&run.eval_path(), &text)?;
@@ -344,6 +498,31 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         println!("written: {}", run.eval_path().display());
     }
     Ok(results)
+}
+
+/// The minority classes (all but `majority`) without an FID or an SSIM, and why.
+fn left_out(classes: &[ClassEval], majority: usize, image_size: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, e) in classes.iter().enumerate().filter(|(c, _)| *c != majority) {
+        if e.fid.is_none() {
+            out.push(format!(
+                "{}: FID: {} test and {} generated images; FID needs at least 2 on each side",
+                e.name, e.test_images, e.generated
+            ));
+        }
+        if e.ssim.is_none() {
+            let why = if image_size < 11 {
+                format!("images of {image_size}×{image_size} are smaller than SSIM's 11×11 window")
+            } else {
+                format!(
+                    "{} test and {} generated images; SSIM needs at least 1 on each side",
+                    e.test_images, e.generated
+                )
+            };
+            out.push(format!("{}: SSIM: {why}", e.name));
+        }
+    }
+    out
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -376,6 +555,12 @@ pub fn table(r: &EvalResults) -> String {
         opt(r.minority_fid, 2),
         opt(r.minority_ssim, 3)
     ));
+    if !r.minority_left_out.is_empty() {
+        s.push_str("\nLeft out of the minority means:\n\n");
+        for l in &r.minority_left_out {
+            s.push_str(&format!("- {l}\n"));
+        }
+    }
     let collapsed: Vec<&str> = r
         .classes
         .iter()

@@ -8,6 +8,11 @@
 //!   manifest.csv                   file,class,label,synthetic,model,checkpoint,step,seed
 //! ```
 //!
+//! The manifest is written before the first image and rows are appended as
+//! each chunk's images are written, so a killed run leaves a manifest of what
+//! it finished; the same command again keeps the listed images (same
+//! checkpoint step and seed) and writes only the rest.
+//!
 //! `rebalance` takes the run's training set exactly as it was trained (the
 //! training split under the run's imbalance recipe, never the test split),
 //! tops every class up to a target count (default: the largest class's) with
@@ -41,8 +46,9 @@
 //! for, and memory stays bounded by one chunk (plus the whole set when IDX
 //! files are written).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::run::{generate_images, parse_classes, training_data, write_text, RunConfig, RunDir};
@@ -55,6 +61,8 @@ use crate::models::BalancingModel;
 
 /// Images generated per call of the model.
 const CHUNK: usize = 256;
+/// The most images per class one `generate` call writes.
+pub const MAX_COUNT: usize = 10_000_000;
 
 const GENERATE_HEADER: &str = "file,class,label,synthetic,model,checkpoint,step,seed";
 const REBALANCE_HEADER: &str = "file,idx_row,class,label,synthetic,model,checkpoint,step,seed";
@@ -233,19 +241,28 @@ fn chunk_seed(seed: u64, class: u32, chunk: u64) -> u64 {
 }
 
 /// Generate `count` images of class `class` chunk by chunk; `each` gets every
-/// chunk's images ([n, C, S, S] flat, in [−1, 1]) and its size.
+/// chunk's images ([n, C, S, S] flat, in [−1, 1]), its size and the index of
+/// its first image. A chunk for which `need(first, n)` is false is skipped
+/// (not drawn); the others come out the same either way.
 fn stream_class(
     model: &mut dyn BalancingModel,
     class: u32,
     count: usize,
     seed: u64,
     per_image: usize,
-    mut each: impl FnMut(&[f32], usize) -> Result<()>,
+    need: impl Fn(usize, usize) -> bool,
+    mut each: impl FnMut(&[f32], usize, usize) -> Result<()>,
 ) -> Result<()> {
     let mut left = count;
     let mut chunk = 0u64;
     while left > 0 {
         let n = left.min(CHUNK);
+        let first = count - left;
+        if !need(first, n) {
+            left -= n;
+            chunk += 1;
+            continue;
+        }
         let (images, _) = generate_images(model, &[class], n, chunk_seed(seed, class, chunk))?;
         if images.len() != n * per_image {
             return Err(Error::invalid(
@@ -257,7 +274,7 @@ fn stream_class(
                 ),
             ));
         }
-        each(&images, n)?;
+        each(&images, n, first)?;
         left -= n;
         chunk += 1;
     }
@@ -337,6 +354,16 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
             "0 images asked for; pass --count N with N ≥ 1 (images per class)",
         ));
     }
+    if args.count > MAX_COUNT {
+        return Err(Error::invalid(
+            "--count",
+            format!(
+                "{} images per class is more than the limit of {MAX_COUNT}; ask for fewer (run generate again \
+                 with another --seed for more)",
+                args.count
+            ),
+        ));
+    }
     if args.classes.is_empty() {
         return Err(Error::invalid(
             "--class",
@@ -384,61 +411,122 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
     let folders = class_folder_names(&cfg.class_names);
     let (c, s) = (cfg.model.channels, cfg.model.image_size);
     let per = c * s * s;
-    let mut rows = Vec::new();
-    let mut written: HashSet<String> = HashSet::new();
+    let step = prov.step.to_string();
+    let seed = prov.seed.to_string();
+    let row_of = |k: u32, file: &str| {
+        csv_line(&[
+            file,
+            &cfg.class_names[k as usize],
+            &k.to_string(),
+            "1",
+            &prov.model,
+            &prov.checkpoint,
+            &step,
+            &seed,
+        ])
+    };
+
+    // The earlier manifest's rows: a row of a file this call writes is kept
+    // (and the file not written again) when it came from the same checkpoint
+    // step and seed and the file is there, as after an interrupted run with
+    // the same arguments; otherwise it is dropped and the file rewritten.
+    // Rows of other files stay; a torn last line of a killed run is dropped.
+    let prefix = format!("syn_{}_", args.seed);
+    let mut kept = String::new();
+    let mut done: HashMap<u32, HashSet<usize>> = HashMap::new();
+    for old in &old_rows {
+        let f = csv_fields(old);
+        if f.len() != GENERATE_HEADER.split(',').count() {
+            continue;
+        }
+        let target = f[0].split_once('/').and_then(|(folder, name)| {
+            let k = classes.iter().copied().find(|&k| folders[k as usize] == folder)?;
+            let i: usize = name.strip_prefix(&prefix)?.strip_suffix(".png")?.parse().ok()?;
+            (i < args.count && syn_name(args.seed, i) == name).then_some((k, i))
+        });
+        match target {
+            None => {
+                kept.push_str(old);
+                kept.push('\n');
+            }
+            Some((k, i)) => {
+                if row_of(k, &f[0]).trim_end() == old.trim_end() && out.join(&f[0]).is_file() {
+                    done.entry(k).or_default().insert(i);
+                    kept.push_str(old);
+                    kept.push('\n');
+                }
+            }
+        }
+    }
+    // The manifest is written before any image and grows chunk by chunk, so
+    // an interrupted run leaves one that lists every image it finished.
+    let manifest = out.join(MANIFEST);
+    write_text(&manifest, &format!("{GENERATE_HEADER}\n{kept}"))?;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&manifest)
+        .map_err(|e| io_err(&manifest, e))?;
+    let mut written = 0usize;
+    let mut reused = 0usize;
+    let none = HashSet::new();
     for &k in &classes {
         let dir = out.join(&folders[k as usize]);
-        let mut i = 0;
-        stream_class(model.as_mut(), k, args.count, args.seed, per, |images, n| {
-            for img in images.chunks_exact(per).take(n) {
-                let name = syn_name(args.seed, i);
-                save_png(&dir.join(&name), img, c, s)?;
-                let file = format!("{}/{name}", folders[k as usize]);
-                rows.push(csv_line(&[
-                    &file,
-                    &cfg.class_names[k as usize],
-                    &k.to_string(),
-                    "1",
-                    &prov.model,
-                    &prov.checkpoint,
-                    &prov.step.to_string(),
-                    &prov.seed.to_string(),
-                ]));
-                written.insert(file);
-                i += 1;
-            }
-            Ok(())
-        })?;
+        let have = done.get(&k).unwrap_or(&none);
+        reused += have.len();
+        let need = |first: usize, n: usize| (first..first + n).any(|i| !have.contains(&i));
+        stream_class(
+            model.as_mut(),
+            k,
+            args.count,
+            args.seed,
+            per,
+            need,
+            |images, n, first| {
+                let mut rows = String::new();
+                for (j, img) in images.chunks_exact(per).take(n).enumerate() {
+                    let i = first + j;
+                    if have.contains(&i) {
+                        continue;
+                    }
+                    let name = syn_name(args.seed, i);
+                    save_png(&dir.join(&name), img, c, s)?;
+                    rows.push_str(&row_of(k, &format!("{}/{name}", folders[k as usize])));
+                    written += 1;
+                }
+                log.write_all(rows.as_bytes())
+                    .and_then(|()| log.flush())
+                    .map_err(|e| io_err(&manifest, e))
+            },
+        )?;
         if !args.quiet {
+            let again = if have.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} already there from an earlier run)", have.len())
+            };
             println!(
-                "{}: {} images → {}",
+                "{}: {} images → {}{again}",
                 cfg.class_names[k as usize],
                 args.count,
                 dir.display()
             );
         }
     }
-    let mut text = format!("{GENERATE_HEADER}\n");
-    for old in &old_rows {
-        let file = csv_fields(old).into_iter().next().unwrap_or_default();
-        if !written.contains(&file) {
-            text.push_str(old);
-            text.push('\n');
-        }
-    }
-    for r in &rows {
-        text.push_str(r);
-    }
-    write_text(&out.join(MANIFEST), &text)?;
+    log.sync_all().map_err(|e| io_err(&manifest, e))?;
     if !args.quiet {
         println!(
-            "{} images of {} class(es) from {} (step {}), seed {}; manifest: {}",
-            rows.len(),
+            "{} images of {} class(es) from {} (step {}), seed {}{}; manifest: {}",
+            written + reused,
             classes.len(),
             prov.checkpoint,
             prov.step,
             args.seed,
-            out.join(MANIFEST).display()
+            if reused > 0 {
+                format!(" ({reused} kept from an earlier run)")
+            } else {
+                String::new()
+            },
+            manifest.display()
         );
     }
     Ok(())
@@ -680,37 +768,45 @@ pub fn rebalance(dev: &Device, args: &RebalanceArgs) -> Result<()> {
     // The generated ones, class by class.
     for (k, &n) in added.iter().enumerate() {
         let mut i = 0;
-        stream_class(model.as_mut(), k as u32, n, args.seed, per, |images, m| {
-            for img in images.chunks_exact(per).take(m) {
-                let file = if folder {
-                    let name = syn_name(args.seed, i);
-                    save_png(&images_dir.join(&folders[k]).join(&name), img, c, s)?;
-                    format!("images/{}/{name}", folders[k])
-                } else {
-                    String::new()
-                };
-                let row = if idx {
-                    idx_images.extend_from_slice(img);
-                    idx_labels.push(k);
-                    (idx_labels.len() - 1).to_string()
-                } else {
-                    String::new()
-                };
-                manifest.push_str(&csv_line(&[
-                    &file,
-                    &row,
-                    &cfg.class_names[k],
-                    &k.to_string(),
-                    "1",
-                    &prov.model,
-                    &prov.checkpoint,
-                    &prov.step.to_string(),
-                    &prov.seed.to_string(),
-                ]));
-                i += 1;
-            }
-            Ok(())
-        })?;
+        stream_class(
+            model.as_mut(),
+            k as u32,
+            n,
+            args.seed,
+            per,
+            |_, _| true,
+            |images, m, _| {
+                for img in images.chunks_exact(per).take(m) {
+                    let file = if folder {
+                        let name = syn_name(args.seed, i);
+                        save_png(&images_dir.join(&folders[k]).join(&name), img, c, s)?;
+                        format!("images/{}/{name}", folders[k])
+                    } else {
+                        String::new()
+                    };
+                    let row = if idx {
+                        idx_images.extend_from_slice(img);
+                        idx_labels.push(k);
+                        (idx_labels.len() - 1).to_string()
+                    } else {
+                        String::new()
+                    };
+                    manifest.push_str(&csv_line(&[
+                        &file,
+                        &row,
+                        &cfg.class_names[k],
+                        &k.to_string(),
+                        "1",
+                        &prov.model,
+                        &prov.checkpoint,
+                        &prov.step.to_string(),
+                        &prov.seed.to_string(),
+                    ]));
+                    i += 1;
+                }
+                Ok(())
+            },
+        )?;
     }
     let idx_files = if idx {
         let n = idx_labels.len();

@@ -10,6 +10,7 @@ use super::eval::{table, EvalResults};
 use super::plot::{plot_lines, Series};
 use super::run::{write_text, RunDir};
 use super::train::History;
+use crate::device::Device;
 use crate::error::{Error, Result};
 
 /// Loss columns of `losses.csv`, per phase: phase → (column → points).
@@ -49,14 +50,54 @@ fn read_curves(run: &RunDir) -> Result<(Vec<String>, Curves)> {
     Ok((order, curves))
 }
 
+/// The settings `balgan eval` ran with, as a list.
+fn settings_text(e: &EvalResults) -> String {
+    let Some(s) = &e.settings else {
+        return "Evaluation settings: not recorded (eval.toml predates them; run `balgan eval` again).\n\n".to_string();
+    };
+    let per_class = if s.per_class == 0 {
+        "all".to_string()
+    } else {
+        s.per_class.to_string()
+    };
+    let downstream = if s.downstream {
+        format!("{} epochs per classifier", s.downstream_epochs)
+    } else {
+        "skipped (--no-downstream)".to_string()
+    };
+    format!(
+        "Evaluation settings: {} checkpoint `{}` at step {}; test images per class {per_class}; feature extractor \
+         from ≤ {} training images per class, {} epochs (`eval/{}`); downstream classifiers {downstream}; seed {}.\n\n",
+        s.model, s.checkpoint, s.step, s.extractor_per_class, s.extractor_epochs, s.extractor_file, s.seed
+    )
+}
+
 fn minutes(s: f64) -> String {
     format!("{:.1} min", s / 60.0)
 }
 
-/// Write `report.md` (and its plots); returns its path.
-pub fn report(run_dir: &std::path::Path, quiet: bool) -> Result<PathBuf> {
+/// Write `report.md` (and its plots); returns its path. The run's
+/// `config.toml` must still describe its checkpoint (the model is built from
+/// it and the checkpoint loaded, as `generate` and `eval` do), so an edited
+/// configuration is refused rather than described.
+pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<PathBuf> {
     let run = RunDir::open(run_dir)?;
     let cfg = run.read_config()?;
+    let mut checkpoint_step = None;
+    if run.checkpoint_path().is_file() {
+        let (_, state) = run.load_model(dev, &cfg).map_err(|e| {
+            Error::invalid(
+                "report",
+                format!(
+                    "{} does not describe the checkpoint {}: {e}. Was config.toml edited after training? \
+                     Restore the [model] section the run was trained with",
+                    run.config_path().display(),
+                    run.checkpoint_path().display()
+                ),
+            )
+        })?;
+        checkpoint_step = Some(state.step);
+    }
     let history = History::read(&run);
     let eval = EvalResults::read(&run)?;
     let m = &cfg.model;
@@ -120,8 +161,17 @@ pub fn report(run_dir: &std::path::Path, quiet: bool) -> Result<PathBuf> {
                  generated images are much more alike than the real ones (possible mode collapse).\n\n",
                 e.step, e.features
             ));
+            if let Some(now) = checkpoint_step.filter(|&now| now != e.step) {
+                md.push_str(&format!(
+                    "⚠ These numbers are of step {}, but the checkpoint is now at step {now}: run `balgan eval --run {}` \
+                     again to measure it.\n\n",
+                    e.step,
+                    run.root.display()
+                ));
+            }
             md.push_str(&table(e));
             md.push('\n');
+            md.push_str(&settings_text(e));
         }
         None => md.push_str(&format!(
             "Not measured yet: run `balgan eval --run {}`, then `balgan report` again.\n\n",

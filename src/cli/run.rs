@@ -446,17 +446,38 @@ pub fn cap_per_class(ds: &Dataset, per_class: Option<usize>, seed: u64) -> Resul
     ds.try_subset(&keep)
 }
 
-/// Class names or indices → labels (`all` for every class).
+/// Class names or indices → labels (`all` for every class). A name that
+/// matches a class exactly wins; otherwise a case-insensitive match is used
+/// when exactly one class has it, and more than one (`Cat` and `cat` asked as
+/// `CAT`) is an error listing them.
 pub fn parse_classes(names: &[String], wanted: &[String]) -> Result<Vec<u32>> {
     let mut out = Vec::new();
     for w in wanted {
+        if let Some(i) = names.iter().position(|n| n == w) {
+            out.push(i as u32);
+            continue;
+        }
         if w.eq_ignore_ascii_case("all") {
             out.extend(0..names.len() as u32);
             continue;
         }
-        let found = names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(w))
+        let folded: Vec<usize> = (0..names.len())
+            .filter(|&i| names[i].to_lowercase() == w.to_lowercase())
+            .collect();
+        if folded.len() > 1 {
+            let list: Vec<String> = folded.iter().map(|&i| format!("'{}' ({i})", names[i])).collect();
+            return Err(Error::invalid(
+                "--class",
+                format!(
+                    "'{w}' matches {} classes when case is ignored: {}; pass the name with its exact case, or the index",
+                    folded.len(),
+                    list.join(", ")
+                ),
+            ));
+        }
+        let found = folded
+            .first()
+            .copied()
             .or_else(|| w.parse::<usize>().ok().filter(|&i| i < names.len()));
         match found {
             Some(i) => out.push(i as u32),
@@ -466,7 +487,7 @@ pub fn parse_classes(names: &[String], wanted: &[String]) -> Result<Vec<u32>> {
                     format!(
                         "unknown class '{w}'; the run's classes are {} (names or indices 0–{}, or 'all')",
                         names.join(", "),
-                        names.len() - 1
+                        names.len().saturating_sub(1)
                     ),
                 ))
             }

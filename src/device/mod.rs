@@ -43,6 +43,8 @@ pub(crate) struct DeviceInner {
     tuning: Tuning,
     /// Floats one im2col buffer may hold on the CPU route of convolutions.
     im2col_budget: AtomicU64,
+    /// How long a readback waits for the GPU ([`TIMEOUT_VAR`]).
+    timeout: Duration,
     id: u64,
 }
 
@@ -57,13 +59,31 @@ pub(crate) struct Dispatch<'a> {
     pub workgroups: [u32; 3],
 }
 
-/// How long a readback may wait for the GPU before giving up with an error.
-fn readback_timeout() -> Duration {
-    let secs = std::env::var("BALGAN_TIMEOUT_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(1800);
-    Duration::from_secs(secs)
+/// The environment variable that sets how long a readback may wait for the GPU.
+pub const TIMEOUT_VAR: &str = "BALGAN_TIMEOUT_SECS";
+
+/// How long a readback may wait for the GPU before giving up with an error:
+/// `BALGAN_TIMEOUT_SECS` (seconds, a positive finite number) or 30 minutes.
+/// A value that is not such a number is an error, not a silent default.
+fn readback_timeout() -> Result<Duration> {
+    let Some(raw) = std::env::var_os(TIMEOUT_VAR) else {
+        return Ok(Duration::from_secs(1800));
+    };
+    let text = raw.to_string_lossy();
+    let bad = |why: &str| {
+        Error::invalid(
+            "device",
+            format!(
+                "{TIMEOUT_VAR}={text:?} {why}; set it to a positive number of seconds (e.g. {TIMEOUT_VAR}=3600) or \
+                 unset it for the default of 1800"
+            ),
+        )
+    };
+    let secs: f64 = text.trim().parse().map_err(|_| bad("is not a number"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(bad("is not a positive finite number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| bad("is too large"))
 }
 
 static PRINTED: AtomicBool = AtomicBool::new(false);
@@ -82,6 +102,7 @@ impl Device {
 
     /// Open a device with explicit options.
     pub fn with_options(opts: DeviceOptions) -> Result<Device> {
+        let timeout = readback_timeout()?;
         let (adapter, backend_reason) = adapter::choose_adapter(&opts)?;
         let info = adapter.get_info();
         // Ask for everything the adapter offers: the defaults are far below real
@@ -148,6 +169,7 @@ impl Device {
                 poison: AtomicBool::new(false),
                 tuning,
                 im2col_budget: AtomicU64::new(16 << 20),
+                timeout,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -251,7 +273,7 @@ impl Device {
     }
 
     fn wait(&self, idx: Option<wgpu::SubmissionIndex>) -> Result<()> {
-        let deadline = Instant::now() + readback_timeout();
+        let deadline = Instant::now() + self.inner.timeout;
         loop {
             // No submission may run while a thread polls: wgpu-core 30.0.1 can
             // panic in `maintain` when a submit races a wait from another thread

@@ -137,7 +137,7 @@ pub fn training_set(train: &Dataset, mode: TrainingData<'_>, seed: u64) -> Resul
                 if idx.is_empty() {
                     continue;
                 }
-                let order = balanced_cycle(idx, target, seed ^ (c as u64 + 1));
+                let order = balanced_cycle(idx, target, seed ^ (c as u64 + 1))?;
                 keep.extend(order);
             }
             keep.sort_unstable();
@@ -168,8 +168,15 @@ pub fn training_set(train: &Dataset, mode: TrainingData<'_>, seed: u64) -> Resul
 }
 
 /// `target` indices drawn from `idx`: all of them as often as they fit, then a
-/// seeded selection for the remainder (so repeats are spread evenly).
-fn balanced_cycle(idx: &[usize], target: usize, seed: u64) -> Vec<usize> {
+/// seeded selection for the remainder (so repeats are spread evenly). A
+/// selection that fails is an error, never a class left short of `target`.
+fn balanced_cycle(idx: &[usize], target: usize, seed: u64) -> Result<Vec<usize>> {
+    if idx.is_empty() {
+        return Err(Error::invalid(
+            "oversampling",
+            "a class without images cannot be repeated up to the largest class",
+        ));
+    }
     let mut out = Vec::with_capacity(target);
     while out.len() + idx.len() <= target {
         out.extend_from_slice(idx);
@@ -177,11 +184,17 @@ fn balanced_cycle(idx: &[usize], target: usize, seed: u64) -> Vec<usize> {
     let rest = target - out.len();
     if rest > 0 {
         let labels = vec![0u32; idx.len()];
-        if let Ok(pick) = balanced(&labels, rest, seed) {
-            out.extend(pick.into_iter().map(|i| idx[i]));
-        }
+        let pick = balanced(&labels, rest, seed)
+            .map_err(|e| Error::invalid("oversampling", format!("could not draw {rest} more images: {e}")))?;
+        out.extend(pick.into_iter().map(|i| idx[i]));
     }
-    out
+    if out.len() != target {
+        return Err(Error::invalid(
+            "oversampling",
+            format!("drew {} images for a target of {target}", out.len()),
+        ));
+    }
+    Ok(out)
 }
 
 /// Train a fresh classifier on `mode`'s training set and return the confusion

@@ -1,0 +1,246 @@
+//! `cli::eval` and `cli::report` on a tiny untrained run (an 8×8 grey image
+//! folder of 3 classes): refused settings, the settings and left-out classes
+//! recorded in eval.toml and shown in report.md, the feature-extractor cache
+//! keyed by what shapes it, and a report refusing an edited config.toml.
+
+use std::path::Path;
+
+use balgan::cli::eval::{eval, extractor_key, fnv1a64, EvalArgs};
+use balgan::cli::report::report;
+use balgan::cli::run::RunDir;
+use balgan::metrics::classifier::TrainConfig;
+use balgan::models::ModelKind;
+use balgan::nn::Checkpoint;
+
+use crate::cli_generate::{tiny_run_of, TinyRun};
+use crate::common::dev;
+
+/// 6, 5 and 3 images with a third held out: 2, 2 and 1 test images; 4, 3 and 2
+/// training images (class 0 the majority).
+fn run(tag: &str) -> TinyRun {
+    tiny_run_of(tag, 0.34, [6, 5, 3])
+}
+
+fn args(r: &TinyRun) -> EvalArgs {
+    EvalArgs {
+        run: r.run.clone(),
+        per_class: Some(2),
+        extractor_per_class: 8,
+        extractor_epochs: 1,
+        downstream: false,
+        downstream_epochs: 1,
+        seed: 0,
+        quiet: true,
+    }
+}
+
+fn extractor_files(run: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(run.join("eval"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("extractor-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn eval_refuses_settings_that_measure_nothing() {
+    let r = run("eval-refuse");
+    type Edit = Box<dyn Fn(&mut EvalArgs)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "--downstream-epochs",
+            Box::new(|a| {
+                a.downstream = true;
+                a.downstream_epochs = 0;
+            }),
+        ),
+        ("--per-class", Box::new(|a| a.per_class = Some(0))),
+        ("--extractor-per-class", Box::new(|a| a.extractor_per_class = 0)),
+        ("--extractor-epochs", Box::new(|a| a.extractor_epochs = 0)),
+    ];
+    for (flag, set) in cases {
+        let mut a = args(&r);
+        set(&mut a);
+        let err = eval(dev(), &a).unwrap_err().to_string();
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+    assert!(
+        !RunDir::new(&r.run).eval_path().exists(),
+        "a refused eval wrote eval.toml"
+    );
+    // --no-downstream with 0 epochs is fine: nothing is trained downstream.
+    let mut a = args(&r);
+    a.downstream_epochs = 0;
+    eval(dev(), &a).expect("eval without downstream");
+
+    // The same through the command line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balgan"))
+        .args([
+            "eval",
+            "--run",
+            r.run.to_str().unwrap(),
+            "--downstream-epochs",
+            "0",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--downstream-epochs") && err.contains("--no-downstream"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_records_its_settings_and_the_classes_left_out_of_the_means() {
+    let r = run("eval-settings");
+    let mut a = args(&r);
+    a.downstream = true;
+    a.downstream_epochs = 2;
+    a.seed = 9;
+    let res = eval(dev(), &a).expect("eval");
+    // Class 2 ("cow") has 1 test image: no FID. At 8×8 no class has an SSIM.
+    assert!(res.classes[1].fid.is_some() && res.classes[2].fid.is_none());
+    assert_eq!(res.minority_fid, res.classes[1].fid, "the mean is bee's alone");
+    let left = res.minority_left_out.join("\n");
+    assert!(left.contains("cow: FID: 1 test"), "{left}");
+    assert!(!left.contains("bee: FID"), "{left}");
+    assert!(
+        left.contains("bee: SSIM") && left.contains("cow: SSIM") && left.contains("11×11"),
+        "{left}"
+    );
+    assert!(!left.contains("ant:"), "the majority class is not a minority: {left}");
+
+    let toml = std::fs::read_to_string(RunDir::new(&r.run).eval_path()).unwrap();
+    for want in [
+        "[settings]",
+        "per_class = 2",
+        "extractor_per_class = 8",
+        "extractor_epochs = 1",
+        "downstream = true",
+        "downstream_epochs = 2",
+        "seed = 9",
+        "step = 0",
+        "model = \"cwgan-gp\"",
+        "cow: FID",
+    ] {
+        assert!(toml.contains(want), "{want} missing from eval.toml:\n{toml}");
+    }
+
+    report(dev(), &r.run, true).expect("report");
+    let md = std::fs::read_to_string(RunDir::new(&r.run).report_path()).unwrap();
+    assert!(md.contains("Left out of the minority means"), "{md}");
+    assert!(md.contains("- cow: FID: 1 test"), "{md}");
+    assert!(md.contains("test images per class 2"), "{md}");
+    assert!(md.contains("≤ 8 training images per class, 1 epochs"), "{md}");
+    assert!(md.contains("downstream classifiers 2 epochs per classifier"), "{md}");
+    assert!(md.contains("seed 9"), "{md}");
+}
+
+#[test]
+fn fnv1a64_matches_the_published_test_vectors() {
+    // From the FNV reference (isthe.com/chongo/tech/comp/fnv), 64-bit FNV-1a.
+    assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+}
+
+#[test]
+fn the_extractor_cache_is_keyed_by_everything_that_shapes_it() {
+    let r = run("eval-cache");
+    eval(dev(), &args(&r)).expect("eval");
+    let first = extractor_files(&r.run);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The same settings reuse it.
+    eval(dev(), &args(&r)).expect("eval again");
+    assert_eq!(extractor_files(&r.run), first);
+    // Another seed, another epoch count: each gets its own extractor.
+    let mut a = args(&r);
+    a.seed = 1;
+    eval(dev(), &a).expect("eval seed 1");
+    let mut a = args(&r);
+    a.extractor_epochs = 2;
+    eval(dev(), &a).expect("eval 2 epochs");
+    assert_eq!(extractor_files(&r.run).len(), 3, "{:?}", extractor_files(&r.run));
+
+    // Another data folder with the same classes: another extractor.
+    let run_dir = RunDir::new(&r.run);
+    let mut cfg = run_dir.read_config().unwrap();
+    let moved = r.tmp.0.join("data-copy");
+    std::fs::create_dir_all(&moved).unwrap();
+    for class in ["ant", "bee", "cow"] {
+        let from = r.tmp.0.join("data").join(class);
+        std::fs::create_dir_all(moved.join(class)).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), moved.join(class).join(e.file_name())).unwrap();
+        }
+    }
+    cfg.data.path = Some(moved);
+    run_dir.write_config(&cfg).unwrap();
+    eval(dev(), &args(&r)).expect("eval on the copy");
+    let files = extractor_files(&r.run);
+    assert_eq!(files.len(), 4, "{files:?}");
+
+    // Each file holds the key it was made under, which names the data path.
+    let tc = TrainConfig {
+        epochs: 1,
+        seed: 0,
+        ..TrainConfig::default()
+    };
+    let key = extractor_key(&cfg, &args(&r), &tc, 32);
+    assert!(key.contains("data-copy"), "{key}");
+    let name = files
+        .iter()
+        .find(|f| f.contains(&format!("{:016x}", fnv1a64(key.as_bytes()))))
+        .expect("file of the key");
+    let path = r.run.join("eval").join(name);
+    assert_eq!(
+        Checkpoint::open(&path).unwrap().metadata("balgan.extractor_key"),
+        Some(key.as_str())
+    );
+
+    // A file under the right name but another key is not trusted: replaced.
+    let other = r.run.join("eval").join(files.iter().find(|f| *f != name).unwrap());
+    std::fs::copy(&other, &path).unwrap();
+    eval(dev(), &args(&r)).expect("eval replaces the stale file");
+    assert_eq!(
+        Checkpoint::open(&path).unwrap().metadata("balgan.extractor_key"),
+        Some(key.as_str())
+    );
+}
+
+#[test]
+fn report_refuses_a_config_edited_after_training() {
+    let r = run("report-edited");
+    let run_dir = RunDir::new(&r.run);
+    report(dev(), &r.run, true).expect("report of the run as trained");
+    let original = run_dir.read_config().unwrap();
+
+    let mut other_model = original.clone();
+    other_model.model.model = ModelKind::Dcgan;
+    let mut other_size = original.clone();
+    other_size.model.image_size = 16;
+    other_size.data.image_size = 16;
+    for (what, cfg) in [("model", other_model), ("image size", other_size)] {
+        run_dir.write_config(&cfg).unwrap();
+        let err = report(dev(), &r.run, true).unwrap_err().to_string();
+        assert!(
+            err.contains("does not describe the checkpoint") && err.contains("edited"),
+            "{what}: {err}"
+        );
+    }
+    // Through the command line: a failure, not a report of the edited config.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balgan"))
+        .args(["report", "--run", r.run.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not describe the checkpoint"));
+}
