@@ -180,3 +180,53 @@ fn weight_grad_chunks_with_split_k_inside() {
         1e-5,
     );
 }
+
+/// SSIM per class and within classes from host images, 8 pairs per upload:
+/// for sets of 32 … 320 images of 3×16×16 the device holds one pass's pairs
+/// and maps, never the sets (whose upload alone would take 2·N·768 floats,
+/// 491,520 at N = 320). The values equal those of the whole-set calls.
+#[test]
+fn ssim_from_host_images_memory_does_not_grow_with_set_size() {
+    use balgan::metrics::classifier::Images;
+    use balgan::metrics::ssim::{ssim_per_class, ssim_per_class_host, within_class_ssim, within_class_ssim_host};
+    let (c, h, w, k, pass) = (3usize, 16usize, 16usize, 3usize, 8usize);
+    let per = c * h * w;
+    let d = own_device(Tuning::Cpu, balgan::kernels::reduce::MAX_PARTIAL_FLOATS);
+    let mut rng = Rng::new(0x3E34);
+    for n in [32usize, 128, 320] {
+        let gen = rng.uniform(n * per, -1.0, 1.0);
+        // Real images correlated with the generated ones, so SSIM is not ≈ 0.
+        let noise = rng.uniform(n * per, -0.3, 0.3);
+        let real: Vec<f32> = gen.iter().zip(&noise).map(|(a, b)| a + b).collect();
+        let gl: Vec<usize> = (0..n).map(|i| (i * 7 + i / 5) % k).collect();
+        let rl: Vec<usize> = (0..n).map(|i| (i * 5 + 1) % k).collect();
+        let shape = [n, c, h, w];
+        let (gi, ri) = (Images { data: &gen, shape }, Images { data: &real, shape });
+        let ((per_class, within_g, within_r), extra) = extra_peak(&d, || {
+            (
+                ssim_per_class_host(&d, gi, &gl, ri, &rl, k, 2.0, 11, pass).unwrap(),
+                within_class_ssim_host(&d, gi, &gl, k, 2.0, pass).unwrap(),
+                within_class_ssim_host(&d, ri, &rl, k, 2.0, pass).unwrap(),
+            )
+        });
+        // At most 24 maps of one pass's pairs (measured: about 13 here).
+        let bound = pooled_bytes(&[24 * pass * per]);
+        assert!(extra <= bound, "N = {n}: {extra} bytes, bound {bound}");
+        let (gt, rt) = (tensor(&gen, &shape), tensor(&real, &shape));
+        let want = [
+            ssim_per_class(&gt, &gl, &rt, &rl, k, 2.0, 11).unwrap(),
+            within_class_ssim(&gt, &gl, k, 2.0).unwrap(),
+            within_class_ssim(&rt, &rl, k, 2.0).unwrap(),
+        ];
+        for (what, got, want) in [
+            ("per class", &per_class, &want[0]),
+            ("within generated", &within_g, &want[1]),
+            ("within real", &within_r, &want[2]),
+        ] {
+            for (g, w) in got.iter().zip(want) {
+                let (g, w) = (g.expect("every class has pairs"), w.expect("every class has pairs"));
+                assert!((g - w).abs() <= 1e-6, "N = {n}, {what}: {g} vs whole-set {w}");
+            }
+        }
+    }
+}
