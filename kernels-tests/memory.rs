@@ -103,18 +103,23 @@ fn feature_stats_memory_does_not_grow_with_n() {
     }
 }
 
-/// The weight gradient of a 4→16 3×3 conv on 24×24 maps, batch 4 … 48: the
-/// implicit GEMM (GPU tuning) makes 1 … 7 slabs of 4,096 positions, the im2col
-/// route (CPU tuning, two images per chunk) 2 … 24 slabs; with a partial
-/// budget of one slab, two are held at a time (plus the im2col columns on the
-/// CPU route), whatever the batch.
+/// The weight gradient of 3×3 convs on 24×24 maps, batch 4 … 48: with GPU
+/// tuning, 4→16 runs the implicit GEMM and 2→3 the direct kernel, both making
+/// 1 … 7 slabs of 4,096 positions; the im2col route (CPU tuning, two images
+/// per chunk) makes 2 … 24 slabs. With a partial budget of one slab, two are
+/// held at a time (plus the im2col columns on the CPU route), whatever the
+/// batch.
 #[test]
 fn conv_weight_grad_memory_does_not_grow_with_batch() {
-    let (ci, co, h, w, k) = (4usize, 16usize, 24usize, 24usize, 3usize);
-    let per_slab = co * ci * k * k;
+    let (h, w, k) = (24usize, 24usize, 3usize);
     let o = Conv2dOptions::new(1, 1);
     let mut rng = Rng::new(0x3E32);
-    for tuning in [Tuning::Gpu, Tuning::Cpu] {
+    for (tuning, ci, co) in [
+        (Tuning::Gpu, 4usize, 16usize),
+        (Tuning::Gpu, 2, 3),
+        (Tuning::Cpu, 4, 16),
+    ] {
+        let per_slab = co * ci * k * k;
         let d = own_device(tuning, per_slab);
         let im2col = 2 * (ci * k * k + co) * h * w;
         d.set_im2col_budget(im2col);
@@ -132,10 +137,10 @@ fn conv_weight_grad_memory_does_not_grow_with_batch() {
             };
             assert!(
                 extra <= bound,
-                "{tuning:?} batch {n}: {extra} bytes beyond x and gy, bound {bound}"
+                "{tuning:?} {ci}→{co}, batch {n}: {extra} bytes beyond x and gy, bound {bound}"
             );
             let want = crate::conv2d::wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, h, w], (k, k), o);
-            let what = format!("{tuning:?} weight grad, batch {n}");
+            let what = format!("{tuning:?} weight grad {ci}→{co}, batch {n}");
             assert_close(&what, &dw.to_vec().unwrap(), &want, 1e-6 * (n * h * w) as f64, 1e-5);
         }
     }
