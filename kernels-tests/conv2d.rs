@@ -95,7 +95,14 @@ fn convt_ref(
 }
 
 /// The weight gradient from its definition.
-fn wgrad_ref(x: &[f64], xs: [usize; 4], g: &[f64], gs: [usize; 4], k: (usize, usize), o: Conv2dOptions) -> Vec<f64> {
+pub(crate) fn wgrad_ref(
+    x: &[f64],
+    xs: [usize; 4],
+    g: &[f64],
+    gs: [usize; 4],
+    k: (usize, usize),
+    o: Conv2dOptions,
+) -> Vec<f64> {
     let [n, ci, h, wd] = xs;
     let [_, co, ho, wo] = gs;
     let mut dw = vec![0.0; co * ci * k.0 * k.1];

@@ -104,6 +104,21 @@ fn feature_extractor_is_trained_once_then_reused_and_separates_classes() {
     .unwrap();
     let good = fid_per_class(d, &clf, &real, &same).unwrap();
     let bad = fid_per_class(d, &clf, &real, &rotated).unwrap();
+    // Only one class's features are uploaded at a time: the values are those
+    // of the whole-set features with the class's rows selected on the device.
+    let (fr, fs) = (features(d, &clf, &real).unwrap(), features(d, &clf, &same).unwrap());
+    for (c, got) in good.iter().enumerate() {
+        let pick = |f: &balgan::Tensor, ds: &Dataset| {
+            let idx = balgan::IndexTensor::from_usize(d, &ds.class_indices()[c]).unwrap();
+            f.index_select(0, &idx).unwrap()
+        };
+        let want = balgan::metrics::fid::fid(&pick(&fr, &real), &pick(&fs, &same)).unwrap();
+        let got = got.unwrap();
+        assert!(
+            (got - want).abs() <= 1e-9 * (1.0 + want.abs()),
+            "class {c}: {got} vs whole-set {want}"
+        );
+    }
     for c in 0..3 {
         let (g, b) = (good[c].unwrap(), bad[c].unwrap());
         assert!(g < b, "class {c}: matching images give FID {g}, mismatched {b}");

@@ -119,7 +119,7 @@ fn trace_sqrt_product_ref(s1: &[f64], s2: &[f64], d: usize) -> f64 {
 }
 
 /// (μ, Σ) of features [n, d] in f64.
-fn stats_ref(x: &[f32], n: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn stats_ref(x: &[f32], n: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
     let mut mu = vec![0.0; d];
     for i in 0..n {
         for j in 0..d {

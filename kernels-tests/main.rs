@@ -30,6 +30,7 @@ mod imbalance;
 mod index;
 mod loss;
 mod matmul;
+mod memory;
 mod model_bagan;
 mod model_dcgan;
 mod models;

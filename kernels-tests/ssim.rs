@@ -415,3 +415,39 @@ fn within_class_ssim_separates_collapsed_from_varied_classes() {
     assert!(class(w[0].unwrap(), w[1].unwrap()).collapse_suspected());
     assert!(!class(w[1].unwrap(), w[1].unwrap()).collapse_suspected());
 }
+
+#[test]
+fn host_ssim_rejects_bad_inputs() {
+    use balgan::metrics::classifier::Images;
+    use balgan::metrics::ssim::{ssim_per_class_host, within_class_ssim_host};
+    let d = dev();
+    let v = vec![0.5f32; 2 * 16 * 16];
+    let ok = Images {
+        data: &v,
+        shape: [2, 1, 16, 16],
+    };
+    let short = Images {
+        data: &v[1..],
+        shape: [2, 1, 16, 16],
+    };
+    let small = Images {
+        data: &v,
+        shape: [2, 1, 8, 32],
+    };
+    let e = ssim_per_class_host(d, short, &[0, 1], ok, &[0, 1], 2, 2.0, 0, 4).unwrap_err();
+    assert!(e.to_string().contains("need 512 values"), "{e}");
+    let e = ssim_per_class_host(d, ok, &[0], ok, &[0, 1], 2, 2.0, 0, 4).unwrap_err();
+    assert!(e.to_string().contains("1 generated labels for 2 images"), "{e}");
+    assert!(ssim_per_class_host(d, ok, &[0, 1], small, &[0, 1], 2, 2.0, 0, 4).is_err());
+    assert!(
+        ssim_per_class_host(d, small, &[0, 1], small, &[0, 1], 2, 2.0, 0, 4).is_err(),
+        "H < 11"
+    );
+    assert!(
+        ssim_per_class_host(d, ok, &[0, 2], ok, &[0, 1], 2, 2.0, 0, 4).is_err(),
+        "label ≥ classes"
+    );
+    let e = within_class_ssim_host(d, ok, &[0, 3], 2, 2.0, 4).unwrap_err();
+    assert!(e.to_string().contains("label 3 at index 1"), "{e}");
+    assert!(within_class_ssim_host(d, short, &[0, 0], 2, 2.0, 4).is_err());
+}

@@ -299,7 +299,9 @@ fn conv_gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let col0 = wid.x * 64u;
     let tx = lid % 16u;
     let ty = lid / 16u;
-    let k_begin = split * p.k_chunk;
+    // `slab`: the first split of this dispatch (0 unless the launcher runs the
+    // weight gradient's splits in passes); the output slab is the local `split`.
+    let k_begin = (p.slab + split) * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, gemm_k());
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);

@@ -9,9 +9,11 @@
 // read from and land inside larger tensors.
 // Batch: z decodes over up to 4 batch axes (`batch_shape`) into element offsets
 // of A and B (`batch_strides_a/b`, 0 on a broadcast axis); C is contiguous.
-// Split-K: grid z = batch · splits; split s covers k in [s·k_chunk, (s+1)·k_chunk)
-// and writes its partial product to slab s of the output ([splits, batch, M, N]),
-// which the launcher sums. This bounds every invocation's loop count (lavapipe
+// Split-K: grid z = batch · splits; split s covers k in
+// [(split_base + s)·k_chunk, (split_base + s + 1)·k_chunk) and writes its
+// partial product to slab s of the output ([splits, batch, M, N]), which the
+// launcher sums (long K runs in passes of a few splits each, split_base being
+// the first split of the pass, so the partials stay bounded). This bounds every invocation's loop count (lavapipe
 // stops loops after 65,535 iterations per invocation).
 //
 // matmul_tiled (GPUs): a 64×64 tile of C per 256-invocation workgroup, K in
@@ -44,6 +46,10 @@ struct MatmulParams {
     c_offset: u32,
     a_offset: u32,
     b_offset: u32,
+    split_base: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     batch_shape: vec4<u32>,
     batch_strides_a: vec4<u32>,
     batch_strides_b: vec4<u32>,
@@ -92,7 +98,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let col0 = wid.x * TILE;
     let tx = lid % 16u;
     let ty = lid / 16u;
-    let k_begin = split * p.k_chunk;
+    let k_begin = (p.split_base + split) * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, p.k);
 
     var acc0 = vec4<f32>(0.0);
@@ -199,7 +205,7 @@ fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     var acc5 = vec4<f32>(0.0);
     var acc6 = vec4<f32>(0.0);
     var acc7 = vec4<f32>(0.0);
-    let k_begin = split * p.k_chunk;
+    let k_begin = (p.split_base + split) * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, p.k);
     for (var k = k_begin; k < k_end; k = k + 1u) {
         let ka = k * a_k;
@@ -265,7 +271,7 @@ fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     var acc5 = vec4<f32>(0.0);
     var acc6 = vec4<f32>(0.0);
     var acc7 = vec4<f32>(0.0);
-    let k_begin = split * p.k_chunk;
+    let k_begin = (p.split_base + split) * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, p.k);
     for (var k = k_begin; k < k_end; k = k + 1u) {
         let ka = k * a_k;
@@ -324,7 +330,7 @@ fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
             acc[i][j] = 0.0;
         }
     }
-    let q_begin = split * p.k_chunk / 4u;
+    let q_begin = (p.split_base + split) * p.k_chunk / 4u;
     let q_end = min(q_begin + p.k_chunk / 4u, k4);
     for (var q = q_begin; q < q_end; q = q + 1u) {
         let a0 = a4[ra[0] + q];

@@ -27,11 +27,11 @@ use super::run::{generate_images, reference_data, test_data, training_data, writ
 use crate::data::{Dataset, Split};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::metrics::classifier::Images;
 use crate::metrics::classifier::TrainConfig;
 use crate::metrics::evaluate::{downstream, feature_extractor, fid_per_class, TrainingData};
-use crate::metrics::ssim::{ssim_per_class, within_class_ssim};
+use crate::metrics::ssim::{ssim_per_class_host, within_class_ssim_host};
 use crate::nn::{Checkpoint, CheckpointWriter};
-use crate::tensor::Tensor;
 
 /// Options of `balgan eval`.
 #[derive(Debug, Clone)]
@@ -286,6 +286,16 @@ impl Drop for Stages {
     }
 }
 
+/// Image pairs per SSIM upload.
+const SSIM_PASS: usize = 256;
+
+fn host_images(ds: &Dataset) -> Images<'_> {
+    Images {
+        data: ds.images(),
+        shape: ds.shape(),
+    }
+}
+
 /// Run the evaluation and write `eval.toml`.
 pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let started = Instant::now();
@@ -365,14 +375,15 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     stages.say("per-class FID and SSIM");
     let fids = fid_per_class(dev, &extractor, &test, &generated)?;
     let (ssims, within_gen, within_real) = if cfg.data.image_size >= 11 {
-        let g = Tensor::from_slice(dev, generated.images(), &generated.shape())?;
-        let r = Tensor::from_slice(dev, test.images(), &test.shape())?;
+        // Image pairs are uploaded a pass at a time, never the whole sets.
+        let g = host_images(&generated);
+        let r = host_images(&test);
         let gl: Vec<usize> = generated.labels().iter().map(|&l| l as usize).collect();
         let rl: Vec<usize> = test.labels().iter().map(|&l| l as usize).collect();
         (
-            ssim_per_class(&g, &gl, &r, &rl, k, 2.0, args.seed)?,
-            within_class_ssim(&g, &gl, k, 2.0)?,
-            within_class_ssim(&r, &rl, k, 2.0)?,
+            ssim_per_class_host(dev, g, &gl, r, &rl, k, 2.0, args.seed, SSIM_PASS)?,
+            within_class_ssim_host(dev, g, &gl, k, 2.0, SSIM_PASS)?,
+            within_class_ssim_host(dev, r, &rl, k, 2.0, SSIM_PASS)?,
         )
     } else {
         (vec![None; k], vec![None; k], vec![None; k])

@@ -45,6 +45,8 @@ pub(crate) struct DeviceInner {
     im2col_budget: AtomicU64,
     /// How long a readback waits for the GPU ([`TIMEOUT_VAR`]).
     timeout: Duration,
+    /// Floats of partial slabs (split-K, weight gradients) summed per pass.
+    partial_budget: AtomicU64,
     id: u64,
 }
 
@@ -170,6 +172,7 @@ impl Device {
                 tuning,
                 im2col_budget: AtomicU64::new(16 << 20),
                 timeout,
+                partial_budget: AtomicU64::new(crate::kernels::reduce::MAX_PARTIAL_FLOATS as u64),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -211,6 +214,22 @@ impl Device {
         self.inner.im2col_budget.store(floats.max(1) as u64, Ordering::Relaxed);
     }
 
+    /// Floats of partial slabs (the split-K products of long matmuls such as
+    /// FID covariances, the chunks of convolution weight gradients) held at
+    /// once before they are summed into the result: slabs are summed pass by
+    /// pass as they are made, so the scratch stays within max(budget, 2 slabs)
+    /// whatever the reduction length. Default
+    /// [`MAX_PARTIAL_FLOATS`](crate::kernels::reduce::MAX_PARTIAL_FLOATS)
+    /// (16 MiB); lower it to save memory, raise it for fewer passes.
+    pub fn set_partial_budget(&self, floats: usize) {
+        self.inner.partial_budget.store(floats.max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// See [`Device::set_partial_budget`].
+    pub fn partial_budget(&self) -> usize {
+        self.inner.partial_budget.load(Ordering::Relaxed) as usize
+    }
+
     pub(crate) fn im2col_budget(&self) -> usize {
         self.inner.im2col_budget.load(Ordering::Relaxed) as usize
     }
@@ -228,6 +247,13 @@ impl Device {
     /// Give cached (free) buffers back to the driver.
     pub fn release_cached_memory(&self) {
         self.inner.pool.clear();
+    }
+
+    /// Restart [`MemoryStats::peak`] from the bytes allocated now, so that the
+    /// peak of one stage of work can be measured on its own (call
+    /// [`Device::release_cached_memory`] first to leave only live tensors).
+    pub fn reset_peak_memory(&self) {
+        self.inner.pool.reset_peak();
     }
 
     /// Total dispatches recorded and batches submitted on this device so far.

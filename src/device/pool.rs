@@ -81,6 +81,12 @@ impl BufferPool {
         st.cached = 0;
     }
 
+    /// Restart the peak from what is allocated now (`in_use + cached`).
+    pub(crate) fn reset_peak(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.peak = st.in_use + st.cached;
+    }
+
     pub(crate) fn stats(&self) -> MemoryStats {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         MemoryStats {

@@ -269,7 +269,7 @@ fn cpu_transpose(
 
 /// CPU drivers: the weight gradient as gy [cout, nb·ho·wo] · colsᵀ per chunk
 /// of images (gy permuted to channel-major, cols in [K, nb, ho·wo] order),
-/// one slab per chunk, slabs summed.
+/// one slab per chunk, slabs summed as they are made.
 fn cpu_weight_grad(
     dev: &Device,
     g: &ConvGeometry,
@@ -284,64 +284,59 @@ fn cpu_weight_grad(
     let per_slab = g.cout * depth;
     let cols = dev.alloc_f32(nb * depth * hw)?;
     let gyp = dev.alloc_f32(nb * g.cout * hw)?;
-    let partial = if chunks > 1 {
-        Some(dev.alloc_f32(chunks * per_slab)?)
-    } else {
-        None
-    };
-    let out = partial.as_ref().map(|b| b.buffer()).unwrap_or(dw);
-    for (c, n0) in (0..g.n).step_by(nb).enumerate() {
-        let cnt = nb.min(g.n - n0);
-        let p = ConvParams {
-            batch_begin: n0 as u32,
-            batch_end: (n0 + cnt) as u32,
-            cols_layout: 1,
-            ..*p
-        };
-        dispatch_1d(
-            dev,
-            "im2col",
-            &p,
-            cnt * depth * hw.div_ceil(CONV_RUN),
-            [x, x, x],
-            cols.buffer(),
-        )?;
-        // gy[n0.., co, pos] → gyp[co, b, pos]
-        let src_strides = [hw, g.cout * hw, 1];
-        let dst_strides = [cnt * hw, hw, 1];
-        copy::launch(
-            dev,
-            &[g.cout, cnt, hw],
-            copy::View {
-                buffer: gy,
-                offset: n0 * g.cout * hw,
-                strides: &src_strides,
-            },
-            copy::View {
-                buffer: gyp.buffer(),
-                offset: 0,
-                strides: &dst_strides,
-            },
-        )?;
-        let shape = MatmulShape {
-            batch_shape: &[],
-            batch_strides_a: &[],
-            batch_strides_b: &[],
-            m: g.cout,
-            n: depth,
-            k: cnt * hw,
-            trans_a: false,
-            trans_b: true,
-            a_offset: 0,
-            b_offset: 0,
-            c_offset: c * per_slab,
-        };
-        matmul::launch(dev, &shape, gyp.buffer(), cols.buffer(), out)?;
-    }
-    match &partial {
-        Some(part) => reduce::launch(dev, reduce::ReduceOp::Sum, 1, chunks, per_slab, 1.0, part.buffer(), dw),
-        None => Ok(()),
-    }
+    // One slab per chunk of images, summed as they are made.
+    reduce::sum_slabs(dev, chunks, per_slab, dw, 0, |first, count, out| {
+        for local in 0..count {
+            let n0 = (first + local) * nb;
+            let cnt = nb.min(g.n - n0);
+            let p = ConvParams {
+                batch_begin: n0 as u32,
+                batch_end: (n0 + cnt) as u32,
+                cols_layout: 1,
+                ..*p
+            };
+            dispatch_1d(
+                dev,
+                "im2col",
+                &p,
+                cnt * depth * hw.div_ceil(CONV_RUN),
+                [x, x, x],
+                cols.buffer(),
+            )?;
+            // gy[n0.., co, pos] → gyp[co, b, pos]
+            let src_strides = [hw, g.cout * hw, 1];
+            let dst_strides = [cnt * hw, hw, 1];
+            copy::launch(
+                dev,
+                &[g.cout, cnt, hw],
+                copy::View {
+                    buffer: gy,
+                    offset: n0 * g.cout * hw,
+                    strides: &src_strides,
+                },
+                copy::View {
+                    buffer: gyp.buffer(),
+                    offset: 0,
+                    strides: &dst_strides,
+                },
+            )?;
+            let shape = MatmulShape {
+                batch_shape: &[],
+                batch_strides_a: &[],
+                batch_strides_b: &[],
+                m: g.cout,
+                n: depth,
+                k: cnt * hw,
+                trans_a: false,
+                trans_b: true,
+                a_offset: 0,
+                b_offset: 0,
+                c_offset: local * per_slab,
+            };
+            matmul::launch(dev, &shape, gyp.buffer(), cols.buffer(), out)?;
+        }
+        Ok(())
+    })
 }
 
 /// Record one implicit-GEMM dispatch of `MODE` over an `m × n` output in `splits` slabs.
@@ -500,7 +495,8 @@ pub(crate) fn launch(
 
 /// dw[cout, cin, kh, kw] = Σ_{n, oy, ox} gy[n, cout, oy, ox] · x[n, cin, iy, ix] for the
 /// conv2d described by `g`, in slabs of at most `WGRAD_CHUNK` positions summed
-/// by the reduction kernel.
+/// by the reduction kernel as they are made (bounded scratch, see
+/// [`reduce::sum_slabs`]).
 pub(crate) fn weight_grad(
     dev: &Device,
     g: &ConvGeometry,
@@ -514,46 +510,45 @@ pub(crate) fn weight_grad(
     }
     let positions = g.n * g.ho * g.wo;
     let slabs = positions.div_ceil(WGRAD_CHUNK).max(1);
-    check_u32("weight-gradient partial sums", per_slab * slabs)?;
     let mut p = g.params()?;
     let depth = g.cin * g.kh * g.kw;
     if dev.tuning() == Tuning::Cpu {
         return cpu_weight_grad(dev, g, &p, x, gy, dw);
     }
-    let partial = if slabs > 1 {
-        Some(dev.alloc_f32(per_slab * slabs)?)
-    } else {
-        None
-    };
-    let out = partial.as_ref().map(|b| b.buffer()).unwrap_or(dw);
+    // Slabs are summed as they are made, a few per pass, so the scratch stays
+    // bounded (reduce::slab_scratch_floats) however large the batch.
     if gemm_worth_it(g.cout, depth, positions) {
         p.k_chunk = WGRAD_CHUNK as u32;
-        gemm(dev, 2, &p, (g.cout, depth, slabs), [x, gy, x], out)?;
-        return match &partial {
-            Some(part) => reduce::launch(dev, reduce::ReduceOp::Sum, 1, slabs, per_slab, 1.0, part.buffer(), dw),
-            None => Ok(()),
-        };
+        return reduce::sum_slabs(dev, slabs, per_slab, dw, 0, |first, count, out| {
+            check_u32("weight-gradient partial sums", per_slab * count)?;
+            let p = ConvParams {
+                slab: check_u32("weight-gradient slab", first)?,
+                ..p
+            };
+            gemm(dev, 2, &p, (g.cout, depth, count), [x, gy, x], out)
+        });
     }
     let workgroups = grid(
         (per_slab as u64).div_ceil(WG as u64),
         dev.limits().max_compute_workgroups_per_dimension,
     )?;
-    for s in 0..slabs {
-        p.slab = s as u32;
-        p.m_begin = (s * WGRAD_CHUNK) as u32;
-        p.m_end = ((s + 1) * WGRAD_CHUNK).min(positions) as u32;
-        dev.dispatch(&Dispatch {
-            source: CONV2D,
-            entry: "conv2d_weight_grad_direct",
-            constants: &[],
-            params: bytemuck::bytes_of(&p),
-            inputs: &[x, gy, x],
-            outputs: &[out],
-            workgroups,
-        })?;
-    }
-    match &partial {
-        Some(part) => reduce::launch(dev, reduce::ReduceOp::Sum, 1, slabs, per_slab, 1.0, part.buffer(), dw),
-        None => Ok(()),
-    }
+    reduce::sum_slabs(dev, slabs, per_slab, dw, 0, |first, count, out| {
+        check_u32("weight-gradient partial sums", per_slab * count)?;
+        for local in 0..count {
+            let s = first + local;
+            p.slab = local as u32;
+            p.m_begin = (s * WGRAD_CHUNK) as u32;
+            p.m_end = ((s + 1) * WGRAD_CHUNK).min(positions) as u32;
+            dev.dispatch(&Dispatch {
+                source: CONV2D,
+                entry: "conv2d_weight_grad_direct",
+                constants: &[],
+                params: bytemuck::bytes_of(&p),
+                inputs: &[x, gy, x],
+                outputs: &[out],
+                workgroups,
+            })?;
+        }
+        Ok(())
+    })
 }

@@ -24,6 +24,10 @@ pub struct MatmulParams {
     pub c_offset: u32,
     pub a_offset: u32,
     pub b_offset: u32,
+    pub split_base: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
     pub batch_shape: [u32; 4],
     pub batch_strides_a: [u32; 4],
     pub batch_strides_b: [u32; 4],
@@ -124,25 +128,32 @@ pub(crate) fn launch(
         c_offset: check_u32("matmul output offset", s.c_offset)?,
         a_offset: check_u32("matmul A offset", s.a_offset)?,
         b_offset: check_u32("matmul B offset", s.b_offset)?,
+        split_base: 0,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
         batch_shape: pack(s.batch_shape),
         batch_strides_a: pack(s.batch_strides_a),
         batch_strides_b: pack(s.batch_strides_b),
     };
-    check_u32("matmul output", out_n * splits)?;
-    let workgroups = [
-        s.n.div_ceil(TILE) as u32,
-        s.m.div_ceil(tile_m) as u32,
-        check_u32("matmul batch × splits", batch * splits)?,
-    ];
     let max = dev.limits().max_compute_workgroups_per_dimension;
-    if workgroups.iter().any(|&w| w > max) {
-        return Err(Error::LimitExceeded {
-            what: format!("matmul grid {workgroups:?} (N/64, M/{tile_m}, batch·splits)"),
-            requested: *workgroups.iter().max().unwrap_or(&0) as u64,
-            limit: max as u64,
-        });
-    }
+    let grid = |splits: usize| -> Result<[u32; 3]> {
+        let workgroups = [
+            s.n.div_ceil(TILE) as u32,
+            s.m.div_ceil(tile_m) as u32,
+            check_u32("matmul batch × splits", batch * splits)?,
+        ];
+        if workgroups.iter().any(|&w| w > max) {
+            return Err(Error::LimitExceeded {
+                what: format!("matmul grid {workgroups:?} (N/64, M/{tile_m}, batch·splits)"),
+                requested: *workgroups.iter().max().unwrap_or(&0) as u64,
+                limit: max as u64,
+            });
+        }
+        Ok(workgroups)
+    };
     if splits == 1 {
+        check_u32("matmul output", s.c_offset + out_n)?;
         return dev.dispatch(&Dispatch {
             source: MATMUL,
             entry,
@@ -150,41 +161,27 @@ pub(crate) fn launch(
             params: bytemuck::bytes_of(&params),
             inputs: &[a, b],
             outputs: &[c],
-            workgroups,
+            workgroups: grid(1)?,
         });
     }
-    // Slabs start at 0 of their own buffer; the sum lands at c_offset.
-    let params = MatmulParams { c_offset: 0, ..params };
-    let partial = dev.alloc_f32(out_n * splits)?;
-    dev.dispatch(&Dispatch {
-        source: MATMUL,
-        entry,
-        constants: &[],
-        params: bytemuck::bytes_of(&params),
-        inputs: &[a, b],
-        outputs: &[partial.buffer()],
-        workgroups,
-    })?;
-    // Sum the slabs: [1, splits, out_n] over the middle axis.
-    if s.c_offset == 0 {
-        return reduce::launch(dev, reduce::ReduceOp::Sum, 1, splits, out_n, 1.0, partial.buffer(), c);
-    }
-    let sum = dev.alloc_f32(out_n)?;
-    reduce::launch(
-        dev,
-        reduce::ReduceOp::Sum,
-        1,
-        splits,
-        out_n,
-        1.0,
-        partial.buffer(),
-        sum.buffer(),
-    )?;
-    let one = [1usize];
-    let view = |buffer, offset| super::copy::View {
-        buffer,
-        offset,
-        strides: &one,
-    };
-    super::copy::launch(dev, &[out_n], view(sum.buffer(), 0), view(c, s.c_offset))
+    // Slabs start at 0 of the scratch buffer and are summed pass by pass
+    // (bounded scratch whatever K is); the sum lands at c_offset.
+    reduce::sum_slabs(dev, splits, out_n, c, s.c_offset, |first, count, partial| {
+        check_u32("matmul partial sums", out_n * count)?;
+        let params = MatmulParams {
+            c_offset: 0,
+            split_base: first as u32,
+            splits: count as u32,
+            ..params
+        };
+        dev.dispatch(&Dispatch {
+            source: MATMUL,
+            entry,
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            inputs: &[a, b],
+            outputs: &[partial],
+            workgroups: grid(count)?,
+        })
+    })
 }

@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, fill, grid, REDUCE, WG};
+use super::{check_u32, copy, fill, grid, REDUCE, WG};
 use crate::device::{Device, Dispatch, PooledBuffer, Tuning};
 use crate::error::Result;
 
@@ -109,4 +109,103 @@ pub(crate) fn launch(
         current = next;
         len = chunks;
     }
+}
+
+/// Default of [`Device::set_partial_budget`]: floats of partial slabs
+/// (split-K products, weight-gradient chunks) that [`sum_slabs`] holds at
+/// once, 16 MiB.
+pub const MAX_PARTIAL_FLOATS: usize = 1 << 22;
+
+/// Floats of scratch [`sum_slabs`] allocates for `slabs` slabs of `per_slab`
+/// floats with a partial budget of `budget` floats, summed into an output at
+/// offset 0 or not (`offset`): min(slabs, max(budget / per_slab, 2))·per_slab,
+/// plus per_slab for an offset output; none for one slab at offset 0. At most
+/// max(budget, 2·per_slab) + per_slab, whatever the number of slabs.
+pub fn slab_scratch_floats(slabs: usize, per_slab: usize, budget: usize, offset: bool) -> usize {
+    if slabs <= 1 && !offset {
+        return 0;
+    }
+    slabs_per_pass(slabs, per_slab, budget) * per_slab + if offset { per_slab } else { 0 }
+}
+
+fn slabs_per_pass(slabs: usize, per_slab: usize, budget: usize) -> usize {
+    (budget / per_slab.max(1)).max(2).min(slabs.max(1))
+}
+
+/// dst[dst_offset .. dst_offset + per_slab] = Σₛ slabₛ over `slabs` slabs that
+/// `produce(first, count, buffer)` writes: slabs first .. first + count into
+/// slabs 0 .. count of `buffer`. The slabs are summed as they are made, in
+/// passes: a pass fills the scratch, is reduced into the running sum, and the
+/// next pass reuses the scratch with the running sum copied into its last
+/// slab. Peak scratch: [`slab_scratch_floats`] with the device's
+/// [`Device::set_partial_budget`], independent of `slabs`.
+pub(crate) fn sum_slabs(
+    dev: &Device,
+    slabs: usize,
+    per_slab: usize,
+    dst: &wgpu::Buffer,
+    dst_offset: usize,
+    mut produce: impl FnMut(usize, usize, &wgpu::Buffer) -> Result<()>,
+) -> Result<()> {
+    if per_slab == 0 {
+        return Ok(());
+    }
+    if slabs == 0 {
+        return fill_at(dev, per_slab, dst, dst_offset);
+    }
+    if slabs == 1 && dst_offset == 0 {
+        return produce(0, 1, dst);
+    }
+    let held = slabs_per_pass(slabs, per_slab, dev.partial_budget());
+    let scratch = dev.alloc_f32(held * per_slab)?;
+    let tmp = if dst_offset == 0 {
+        None
+    } else {
+        Some(dev.alloc_f32(per_slab)?)
+    };
+    let acc = tmp.as_ref().map(|b| b.buffer()).unwrap_or(dst);
+    produce(0, held, scratch.buffer())?;
+    launch(dev, ReduceOp::Sum, 1, held, per_slab, 1.0, scratch.buffer(), acc)?;
+    let one = [1usize];
+    let view = |buffer, offset| copy::View {
+        buffer,
+        offset,
+        strides: &one,
+    };
+    let mut first = held;
+    while first < slabs {
+        let count = (held - 1).min(slabs - first);
+        produce(first, count, scratch.buffer())?;
+        copy::launch(dev, &[per_slab], view(acc, 0), view(scratch.buffer(), count * per_slab))?;
+        launch(dev, ReduceOp::Sum, 1, count + 1, per_slab, 1.0, scratch.buffer(), acc)?;
+        first += count;
+    }
+    if tmp.is_some() {
+        copy::launch(dev, &[per_slab], view(acc, 0), view(dst, dst_offset))?;
+    }
+    Ok(())
+}
+
+/// Zeros in dst[offset .. offset + n].
+fn fill_at(dev: &Device, n: usize, dst: &wgpu::Buffer, offset: usize) -> Result<()> {
+    if offset == 0 {
+        return fill::launch(dev, n, 0.0, dst);
+    }
+    let zeros = dev.alloc_f32(n)?;
+    fill::launch(dev, n, 0.0, zeros.buffer())?;
+    let one = [1usize];
+    copy::launch(
+        dev,
+        &[n],
+        copy::View {
+            buffer: zeros.buffer(),
+            offset: 0,
+            strides: &one,
+        },
+        copy::View {
+            buffer: dst,
+            offset,
+            strides: &one,
+        },
+    )
 }

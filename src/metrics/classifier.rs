@@ -122,6 +122,7 @@ impl Default for TrainConfig {
 }
 
 /// Host images in NCHW order with their shape; the classifier's input.
+#[derive(Clone, Copy)]
 pub struct Images<'a> {
     pub data: &'a [f32],
     pub shape: [usize; 4],

@@ -97,7 +97,8 @@ pub fn fid_per_class(dev: &Device, clf: &Classifier, real: &Dataset, generated: 
             ),
         ));
     }
-    let (fr, fg) = (features(dev, clf, real)?, features(dev, clf, generated)?);
+    // Features stay on the host; only one class's rows are on the device at a time.
+    let (fr, fg) = (host_features(dev, clf, real)?, host_features(dev, clf, generated)?);
     let (ir, ig) = (real.class_indices(), generated.class_indices());
     ir.iter()
         .zip(&ig)
@@ -105,13 +106,33 @@ pub fn fid_per_class(dev: &Device, clf: &Classifier, real: &Dataset, generated: 
             if r.len() < 2 || g.len() < 2 {
                 return Ok(None);
             }
-            let pick = |f: &Tensor, idx: &[usize]| -> Result<Tensor> {
-                let it = crate::tensor::IndexTensor::from_usize(dev, idx)?;
-                f.index_select(0, &it)
-            };
-            Ok(Some(fid(&pick(&fr, r)?, &pick(&fg, g)?)?))
+            Ok(Some(fid(&fr.rows(dev, r)?, &fg.rows(dev, g)?)?))
         })
         .collect()
+}
+
+/// Pooled features [N, F] of a dataset, on the host.
+struct HostFeatures {
+    data: Vec<f32>,
+    width: usize,
+}
+
+fn host_features(dev: &Device, clf: &Classifier, ds: &Dataset) -> Result<HostFeatures> {
+    let data = clf.extract_features(dev, images(ds), 256)?;
+    let width = data.len() / ds.len().max(1);
+    Ok(HostFeatures { data, width })
+}
+
+impl HostFeatures {
+    /// The rows at `idx`, uploaded as [idx.len(), F].
+    fn rows(&self, dev: &Device, idx: &[usize]) -> Result<Tensor> {
+        let w = self.width;
+        let mut host = Vec::with_capacity(idx.len() * w);
+        for &i in idx {
+            host.extend_from_slice(&self.data[i * w..(i + 1) * w]);
+        }
+        Tensor::from_slice(dev, &host, &[idx.len(), w])
+    }
 }
 
 /// What the downstream classifier trains on.

@@ -112,7 +112,9 @@ pub struct FeatureStats {
     pub count: usize,
 }
 
-/// Checks X is `[n, d]` with n ≥ 2 and finite; `name` appears in errors.
+/// Checks X is `[n, d]` with n ≥ 2; `name` appears in errors. Finiteness is
+/// checked on the mean ([`blocked_stats`]): a NaN or ±Inf feature makes its
+/// column's sum NaN or infinite.
 fn check_features(x: &Tensor, name: &str) -> Result<(usize, usize)> {
     if x.rank() != 2 {
         return Err(Error::invalid(
@@ -130,27 +132,82 @@ fn check_features(x: &Tensor, name: &str) -> Result<(usize, usize)> {
     if d == 0 {
         return Err(Error::invalid("fid", format!("{name} features have 0 dimensions")));
     }
-    let m = x.abs()?.max_all()?.item()?;
-    if !m.is_finite() {
-        return Err(Error::invalid("fid", format!("{name} features contain NaN or Inf")));
-    }
     Ok((n, d))
 }
 
-/// Mean `[1, d]` and A = (X − μ)/√(n − 1) `[n, d]`, so that Σ = AᵀA.
-fn centre(x: &Tensor, n: usize) -> Result<(Tensor, Tensor)> {
-    let mean = x.mean(&[0], true)?;
-    let a = x.sub(&mean)?.mul_scalar((1.0 / ((n - 1) as f64).sqrt()) as f32)?;
-    Ok((mean, a))
+/// Rows of X `[n, d]` per block of [`blocked_stats`]: a block and its
+/// centred copy take at most the device's partial budget
+/// ([`crate::Device::set_partial_budget`], 16 MiB by default), at least one row.
+fn block_rows(x: &Tensor, n: usize, d: usize) -> usize {
+    (x.device().partial_budget() / (2 * d.max(1))).clamp(1, n.max(1))
+}
+
+/// Rows start .. start + len of X (X itself when that is all of it).
+fn rows(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
+    if start == 0 && len == x.shape()[0] {
+        Ok(x.clone())
+    } else {
+        x.narrow(0, start, len)
+    }
+}
+
+/// μ `[1, d]` (also on the host, in f64) and Σ = (X − μ)ᵀ(X − μ)/(n − 1)
+/// `[d, d]` of X `[n, d]` (shape already checked), in blocks of rows: the
+/// block sums give μ, then each block is centred and its product added to Σ
+/// as it is made. Besides X, μ and Σ, the memory used is bounded whatever n:
+/// with B the device's partial budget, at most B floats for a block and its
+/// centred copy, max(B, 2·d²) of split-K scratch
+/// ([`crate::kernels::reduce::slab_scratch_floats`]) and 3·d² for a block
+/// product, the running sum and its scaled copy.
+/// Errors (naming the features `name`) when μ is not finite.
+fn blocked_stats(x: &Tensor, n: usize, name: &str) -> Result<(Tensor, Vec<f64>, Tensor)> {
+    let d = x.shape()[1];
+    let step = block_rows(x, n, d);
+    let mut sum: Option<Tensor> = None;
+    for start in (0..n).step_by(step) {
+        let s = rows(x, start, step.min(n - start))?.sum(&[0], true)?;
+        sum = Some(match sum {
+            None => s,
+            Some(t) => t.add(&s)?,
+        });
+    }
+    let mean = sum
+        .ok_or_else(|| Error::invalid("fid", format!("{name} features are empty")))?
+        .mul_scalar((1.0 / n as f64) as f32)?;
+    let host: Vec<f64> = mean.to_vec()?.into_iter().map(f64::from).collect();
+    if host.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid("fid", format!("{name} features contain NaN or Inf")));
+    }
+    let mut cov: Option<Tensor> = None;
+    for start in (0..n).step_by(step) {
+        let a = rows(x, start, step.min(n - start))?.sub(&mean)?;
+        let p = a.matmul_t(&a, true, false)?;
+        drop(a);
+        cov = Some(match cov {
+            None => p,
+            Some(c) => c.add(&p)?,
+        });
+    }
+    let cov = cov
+        .ok_or_else(|| Error::invalid("fid", format!("{name} features are empty")))?
+        .mul_scalar((1.0 / (n - 1) as f64) as f32)?;
+    Ok((mean, host, cov))
+}
+
+/// A = (X − μ)/√(n − 1) `[n, d]`, so that Σ = AᵀA.
+fn centre(x: &Tensor, mean: &Tensor, n: usize) -> Result<Tensor> {
+    x.sub(mean)?.mul_scalar((1.0 / ((n - 1) as f64).sqrt()) as f32)
 }
 
 /// μ and Σ = (X − μ)ᵀ(X − μ)/(n − 1) of features X `[n, d]` (n ≥ 2, finite;
-/// errors name the input as "features").
+/// errors name the input as "features"). Computed in blocks of rows: the
+/// memory used besides X and the result does not grow with n (at most
+/// B + max(B, 2·d²) + 3·d² floats and O(d), B the device's
+/// [partial budget](crate::Device::set_partial_budget)).
 pub fn feature_stats(x: &Tensor) -> Result<FeatureStats> {
     no_grad(|| {
         let (n, d) = check_features(x, "input")?;
-        let (mean, a) = centre(&x.detach(), n)?;
-        let cov = a.matmul_t(&a, true, false)?;
+        let (mean, _, cov) = blocked_stats(&x.detach(), n, "input")?;
         Ok(FeatureStats {
             mean: mean.reshape(&[d])?,
             cov,
@@ -277,17 +334,27 @@ pub fn fid_with(real: &Tensor, gen: &Tensor, opts: &SqrtmOptions) -> Result<Fid>
                 "real and generated features need the same dimension d",
             ));
         }
-        let (mr, a) = centre(&real.detach(), nr)?;
-        let (mg, b) = centre(&gen.detach(), ng)?;
-        let mean_term = mean_term(&mr, &mg)?;
+        let (real, gen) = (real.detach(), gen.detach());
+        let (mr, hr, cov_r) = blocked_stats(&real, nr, "real")?;
+        let (mg, hg, cov_g) = blocked_stats(&gen, ng, "generated")?;
+        let mean_term: f64 = hr.iter().zip(&hg).map(|(x, y)| (x - y).powi(2)).sum();
         let m = nr.min(ng);
         if m <= d {
-            let trace_real = frobenius(&a)?.powi(2);
-            let trace_gen = frobenius(&b)?.powi(2);
-            // C = A·Σ_g·Aᵀ [n_r, n_r] or B·Σ_r·Bᵀ [n_g, n_g], the smaller set outside.
-            let (small, large) = if nr <= ng { (&a, &b) } else { (&b, &a) };
-            let cov_large = large.matmul_t(large, true, false)?;
-            let c = small.matmul(&cov_large)?.matmul_t(small, false, true)?;
+            // C = A·Σ_g·Aᵀ [n_r, n_r] or B·Σ_r·Bᵀ [n_g, n_g], the smaller set
+            // outside (its centred rows, m·d ≤ d² floats, are formed whole).
+            let (small, cov_large) = if nr <= ng {
+                (centre(&real, &mr, nr)?, &cov_g)
+            } else {
+                (centre(&gen, &mg, ng)?, &cov_r)
+            };
+            let trace_small = frobenius(&small)?.powi(2);
+            let trace_large = trace(cov_large)?;
+            let (trace_real, trace_gen) = if nr <= ng {
+                (trace_small, trace_large)
+            } else {
+                (trace_large, trace_small)
+            };
+            let c = small.matmul(cov_large)?.matmul_t(&small, false, true)?;
             let c = c.add(&c.transpose(0, 1)?)?.mul_scalar(0.5)?;
             let alpha = diagonal(&c)?.iter().sum::<f64>() / m as f64;
             let (trace_sqrt, iterations) = if alpha <= 0.0 {
@@ -308,8 +375,6 @@ pub fn fid_with(real: &Tensor, gen: &Tensor, opts: &SqrtmOptions) -> Result<Fid>
                 iterations,
             })
         } else {
-            let cov_r = a.matmul_t(&a, true, false)?;
-            let cov_g = b.matmul_t(&b, true, false)?;
             let trace_real = trace(&cov_r)?;
             let trace_gen = trace(&cov_g)?;
             let (trace_sqrt, iterations, epsilon) = covariance_route(&cov_r, &cov_g, opts)?;

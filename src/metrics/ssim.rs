@@ -48,7 +48,9 @@
 //! transposed maps (orientation does not matter for a mean)
 //! and averaged per pair.
 
+use super::classifier::Images;
 use crate::autograd::no_grad;
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::{IndexTensor, Tensor};
 
@@ -320,8 +322,14 @@ pub fn ssim_per_class(
         }
         Ok(())
     })?;
+    Ok(class_means(&pairs, &values))
+}
+
+/// Per class, the mean of its pairs' values (`values` holds every class's
+/// pairs in order); `None` for a class without pairs.
+fn class_means<T>(pairs: &[Vec<T>], values: &[f64]) -> Vec<Option<f64>> {
     let mut at = 0;
-    Ok(pairs
+    pairs
         .iter()
         .map(|p| {
             if p.is_empty() {
@@ -331,7 +339,128 @@ pub fn ssim_per_class(
             at += p.len();
             Some(s / p.len() as f64)
         })
-        .collect())
+        .collect()
+}
+
+/// Checks host images hold as many values as their shape says and as many
+/// labels as images; returns C·H·W.
+fn check_host(op: &'static str, what: &str, images: &Images<'_>, labels: usize) -> Result<usize> {
+    let [n, c, h, w] = images.shape;
+    if images.data.len() != n * c * h * w {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "{what} images of shape {:?} need {} values, got {}",
+                images.shape,
+                n * c * h * w,
+                images.data.len()
+            ),
+        ));
+    }
+    if labels != n {
+        return Err(Error::invalid(op, format!("{labels} {what} labels for {n} images")));
+    }
+    Ok(c * h * w)
+}
+
+/// The images at `idx`, uploaded as one [idx.len(), C, H, W] batch.
+fn gather(dev: &Device, images: &Images<'_>, idx: &[usize]) -> Result<Tensor> {
+    let [_, c, h, w] = images.shape;
+    let per = c * h * w;
+    let mut host = Vec::with_capacity(idx.len() * per);
+    for &i in idx {
+        host.extend_from_slice(&images.data[i * per..(i + 1) * per]);
+    }
+    Tensor::from_slice(dev, &host, &[idx.len(), c, h, w])
+}
+
+/// SSIM of the pairs (first image, second image) of host images, `pass`
+/// pairs uploaded at a time.
+fn host_pairs(
+    dev: &Device,
+    a: &Images<'_>,
+    b: &Images<'_>,
+    pairs: &[(usize, usize)],
+    pass: usize,
+    data_range: f32,
+) -> Result<Vec<f64>> {
+    let mut values = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(pass.max(1)) {
+        let ai: Vec<usize> = chunk.iter().map(|p| p.0).collect();
+        let bi: Vec<usize> = chunk.iter().map(|p| p.1).collect();
+        values.extend(ssim(&gather(dev, a, &ai)?, &gather(dev, b, &bi)?, data_range)?);
+    }
+    Ok(values)
+}
+
+/// [`ssim_per_class`] for images held on the host ([N, C, H, W] and
+/// [M, C, H, W], row-major): the pairs are gathered on the host and uploaded
+/// `pass` pairs at a time, so the device holds one pass's images and maps
+/// whatever the set sizes, never the sets. Same pairing and same values as
+/// uploading both sets and calling [`ssim_per_class`].
+#[allow(clippy::too_many_arguments)]
+pub fn ssim_per_class_host(
+    dev: &Device,
+    generated: Images<'_>,
+    generated_labels: &[usize],
+    real: Images<'_>,
+    real_labels: &[usize],
+    num_classes: usize,
+    data_range: f32,
+    seed: u64,
+    pass: usize,
+) -> Result<Vec<Option<f64>>> {
+    const OP: &str = "ssim_per_class";
+    check_host(OP, "generated", &generated, generated_labels.len())?;
+    check_host(OP, "real", &real, real_labels.len())?;
+    if generated.shape[1..] != real.shape[1..] {
+        return Err(Error::shape(
+            OP,
+            &generated.shape,
+            &real.shape,
+            "generated and real images must have the same C, H, W",
+        ));
+    }
+    let pairs = pair_by_class(generated_labels, real_labels, num_classes, seed)?;
+    let flat: Vec<(usize, usize)> = pairs.iter().flatten().copied().collect();
+    let values = no_grad(|| host_pairs(dev, &generated, &real, &flat, pass, data_range))?;
+    Ok(class_means(&pairs, &values))
+}
+
+/// [`within_class_ssim`] for images held on the host ([N, C, H, W],
+/// row-major), the pairs uploaded `pass` at a time: the device never holds
+/// the whole set. Same pairing and same values as [`within_class_ssim`].
+pub fn within_class_ssim_host(
+    dev: &Device,
+    images: Images<'_>,
+    labels: &[usize],
+    num_classes: usize,
+    data_range: f32,
+    pass: usize,
+) -> Result<Vec<Option<f64>>> {
+    const OP: &str = "within_class_ssim";
+    check_host(OP, "input", &images, labels.len())?;
+    let mut pairs = vec![Vec::new(); num_classes];
+    let mut by_class = vec![Vec::new(); num_classes];
+    for (i, &l) in labels.iter().enumerate() {
+        if l >= num_classes {
+            return Err(Error::invalid(
+                OP,
+                format!("label {l} at index {i} is not below {num_classes}"),
+            ));
+        }
+        by_class[l].push(i);
+    }
+    for (idx, p) in by_class.iter().zip(pairs.iter_mut()) {
+        let m = idx.len();
+        if m >= 2 {
+            let shift = m.div_ceil(2);
+            *p = (0..m).map(|i| (idx[i], idx[(i + shift) % m])).collect();
+        }
+    }
+    let flat: Vec<(usize, usize)> = pairs.iter().flatten().copied().collect();
+    let values = no_grad(|| host_pairs(dev, &images, &images, &flat, pass, data_range))?;
+    Ok(class_means(&pairs, &values))
 }
 
 /// Within-class similarity, a diversity measure (USERS: "all samples of a
