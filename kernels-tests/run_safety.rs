@@ -16,10 +16,15 @@ use crate::common::dev;
 
 /// The tiny SGBGAN run of these tests: 24 training images of 12×12, batch 4.
 fn train_args<'a>(data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    model_args("sgbgan", data, run, extra)
+}
+
+/// [`train_args`] for another model.
+fn model_args<'a>(model: &'a str, data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec![
         "train",
         "--model",
-        "sgbgan",
+        model,
         "--dataset",
         "folder",
         "--data",
@@ -133,32 +138,12 @@ fn a_diverged_run_keeps_a_healthy_checkpoint_that_resumes() {
 fn a_run_diverging_at_its_first_step_keeps_the_weights_as_built() {
     let (_tmp, data, run) = setup("diverge0");
     // DCGAN's g_loss of step 0 is computed after the step's critic update.
-    let args = [
-        "train",
-        "--model",
+    let args = model_args(
         "dcgan",
-        "--dataset",
-        "folder",
-        "--data",
-        s(&data),
-        "--image-size",
-        "12",
-        "--batch",
-        "4",
-        "--epochs",
-        "1",
-        "--set",
-        "latent=8",
-        "--set",
-        "d_lr=1e30",
-        "--set",
-        "g_lr=1e30",
-        "--checkpoint-every",
-        "1",
-        "--out",
-        s(&run),
-        "--quiet",
-    ];
+        &data,
+        &run,
+        &["--set", "d_lr=1e30", "--set", "g_lr=1e30", "--checkpoint-every", "1"],
+    );
     let (ok, _, err) = balgan(&args);
     assert!(!ok);
     assert!(err.contains("step 0") && err.contains("is kept"), "{err}");
@@ -458,32 +443,7 @@ fn a_second_save_at_the_same_step_keeps_the_older_healthy_checkpoint() {
     // BAGAN: 6 autoencoder steps, then the adversarial phase, whose first
     // step's generator loss (after a critic update with d_lr = 1e30) is NaN.
     // Step 6 is saved twice (periodically, then at the phase change).
-    let args = [
-        "train",
-        "--model",
-        "bagan",
-        "--dataset",
-        "folder",
-        "--data",
-        s(&data),
-        "--image-size",
-        "12",
-        "--batch",
-        "4",
-        "--ae-epochs",
-        "1",
-        "--epochs",
-        "1",
-        "--set",
-        "latent=8",
-        "--set",
-        "d_lr=1e30",
-        "--checkpoint-every",
-        "1",
-        "--out",
-        s(&run),
-        "--quiet",
-    ];
+    let args = model_args("bagan", &data, &run, &["--set", "d_lr=1e30", "--checkpoint-every", "1"]);
     let (ok, _, err) = balgan(&args);
     assert!(!ok);
     assert!(err.contains("diverged") && err.contains("at step 6"), "{err}");
