@@ -487,6 +487,8 @@ fn batchnorm_eval_gradients_first_and_second_order() {
 #[test]
 fn batchnorm_fused_and_composite_backward_agree() {
     let mut rng = Rng::new(905);
+    // Dispatches are counted: devices no concurrent test uses.
+    let devices = private_tuned_devices();
     let shapes: [&[usize]; 7] = [
         &[8, 3, 5, 5],
         &[6, 130],
@@ -497,7 +499,7 @@ fn batchnorm_fused_and_composite_backward_agree() {
         &[5, 4, 7],
     ];
     for shape in shapes {
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in &devices {
             for training in [true, false] {
                 let c = shape[1];
                 let x = rng.uniform(numel(shape), -2.0, 3.0);

@@ -39,6 +39,22 @@ pub fn tuned_devices() -> &'static [(Tuning, Device); 2] {
     })
 }
 
+/// Fresh devices, one per tuning, that no other test shares: for tests
+/// that count dispatches (tests run in parallel, and a shared device counts
+/// every test's dispatches).
+pub fn private_tuned_devices() -> [(Tuning, Device); 2] {
+    [Tuning::Gpu, Tuning::Cpu].map(|tuning| {
+        let opts = DeviceOptions {
+            quiet: true,
+            tuning,
+            ..DeviceOptions::from_env()
+        };
+        let d = Device::with_options(opts).expect("kernel tests need a GPU or lavapipe");
+        d.set_poison_outputs(true);
+        (tuning, d)
+    })
+}
+
 /// Whether this is a CI run: `CI` set to anything but empty, `0` or `false`
 /// (CI services set `CI=true`; so does `.ci/run`).
 pub fn ci_from(value: Option<&str>) -> bool {
