@@ -32,6 +32,7 @@ mod matmul;
 mod model_bagan;
 mod model_dcgan;
 mod models;
+mod nan;
 mod nn;
 mod optim;
 mod plot;
