@@ -25,6 +25,7 @@ mod evaluate;
 mod export;
 mod fid;
 mod glu;
+mod hyperparams;
 mod imbalance;
 mod index;
 mod loss;
