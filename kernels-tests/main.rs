@@ -24,6 +24,7 @@ mod errors;
 mod evaluate;
 mod export;
 mod fid;
+mod fuzz_readers;
 mod glu;
 mod hyperparams;
 mod imbalance;
