@@ -631,3 +631,20 @@ fn image_folder_survives_truncated_and_corrupt_pngs() {
         &[],
     );
 }
+
+/// The PNG size bound must not reject real files: a 3000 x 3000 black image
+/// compresses to a few KiB (close to deflate's limit) and still loads.
+#[test]
+fn highly_compressed_png_still_loads() {
+    let s = Scratch::new("png-big");
+    let class = s.path().join("black");
+    std::fs::create_dir_all(&class).unwrap();
+    let (w, h) = (3000u32, 3000u32);
+    let file = class.join("a.png");
+    image::save_buffer(&file, &vec![0u8; (w * h) as usize], w, h, image::ExtendedColorType::L8).unwrap();
+    let len = std::fs::metadata(&file).unwrap().len();
+    assert!(len < 64 << 10, "the test wants a small file, got {len} bytes");
+    let d = balgan::data::image_folder(s.path(), 4).unwrap();
+    assert_eq!(d.len(), 1);
+    assert!(d.images().iter().all(|&v| v == -1.0), "black maps to -1");
+}
