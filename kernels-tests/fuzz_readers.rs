@@ -379,7 +379,7 @@ fn cifar_readers_survive_truncation_and_corruption() {
 fn npy(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
     let pre = if major == 1 { 10 } else { 12 };
     let mut header = dict.to_string();
-    while (pre + header.len() + 1) % 64 != 0 {
+    while !(pre + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

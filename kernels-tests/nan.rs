@@ -33,9 +33,7 @@ fn sigmoid(x: f64) -> f64 {
 
 /// PyTorch's relu: clamp_min(x, 0), which keeps NaN.
 fn relu(x: f64) -> f64 {
-    if x.is_nan() {
-        x
-    } else if x > 0.0 {
+    if x.is_nan() || x > 0.0 {
         x
     } else {
         0.0
