@@ -28,10 +28,14 @@ fn inf_f32() -> f32 {
 
 // x^e with the sign rules of real powers: negative bases are allowed for
 // integer exponents, 0^e is exact, a negative base with a fractional exponent
-// is NaN.
+// is NaN. NaN in either operand gives NaN (x^0 = 1 even for NaN x, as in
+// PyTorch); the built-in pow returns 0 for a NaN base on some drivers.
 fn real_pow(x: f32, e: f32) -> f32 {
     if (e == 0.0) {
         return 1.0;
+    }
+    if (is_nan(x) || is_nan(e)) {
+        return nan_f32();
     }
     if (x == 0.0) {
         return select(inf_f32(), 0.0, e > 0.0);

@@ -34,6 +34,15 @@ fn sign_of(x: f32) -> f32 {
     return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
 }
 
+// max(x, 0) that keeps NaN, as PyTorch's relu does: WGSL's max may return
+// the non-NaN operand (LLVM's maxnum on lavapipe and other LLVM drivers).
+fn relu_nan(x: f32) -> f32 {
+    if (is_nan(x)) {
+        return x;
+    }
+    return max(x, 0.0);
+}
+
 // Unary op codes (src/kernels/elementwise.rs: UnaryOp).
 fn unary(op: u32, x: f32) -> f32 {
     switch op {
@@ -43,7 +52,7 @@ fn unary(op: u32, x: f32) -> f32 {
         case 3u: { return sqrt(x); }
         case 4u: { return inverseSqrt(x); }
         case 5u: { return abs(x); }
-        case 6u: { return max(x, 0.0); }
+        case 6u: { return relu_nan(x); }
         case 7u: { return select(p.alpha * x, x, x > 0.0); }          // leaky_relu
         case 8u: { return stable_sigmoid(x); }
         case 9u: { return stable_tanh(x); }
@@ -53,6 +62,7 @@ fn unary(op: u32, x: f32) -> f32 {
         case 13u: { return select(0.0, 1.0, x > p.alpha); }            // step: x > alpha
         case 14u: { return select(p.alpha, 1.0, x > 0.0); }           // leaky_relu slope mask
         case 15u: { return 1.0 / x; }
+        case 16u: { return select(0.0, 1.0, x > 0.0 || is_nan(x)); }  // relu gradient mask
         default: { return x; }
     }
 }

@@ -114,11 +114,43 @@ struct Decoded {
     width: usize,
 }
 
+/// Deflate expands at most 1032-fold, so a PNG's filtered rows (at least
+/// 1 + ⌈w/8⌉ bytes each, for 1-bit pixels) cannot exceed this many bytes
+/// per byte of file (with slack for the fixed chunks).
+const PNG_MAX_EXPANSION: u64 = 1100;
+
+/// Rejects a PNG whose header claims more pixels than its file could hold,
+/// before the decoder allocates the image (a corrupt or crafted IHDR).
+fn check_png_size(path: &Path) -> Result<()> {
+    let len = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| io_err(path, e))?
+        .with_guessed_format()
+        .map_err(|e| io_err(path, e))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| format_err(path, format!("unreadable image ({e}); remove or replace the file")))?;
+    let min_stream = h as u64 * (1 + (w as u64).div_ceil(8));
+    if min_stream > PNG_MAX_EXPANSION * len {
+        return Err(format_err(
+            path,
+            format!(
+                "the PNG header claims {w} x {h} pixels, more than a {len}-byte file can hold; \
+                 the file is truncated or corrupt: remove or replace it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn decode(path: &Path) -> Result<Decoded> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| io_err(path, e))?
         .with_guessed_format()
         .map_err(|e| io_err(path, e))?;
+    if reader.format() == Some(image::ImageFormat::Png) {
+        check_png_size(path)?;
+    }
     let img = reader
         .decode()
         .map_err(|e| format_err(path, format!("unreadable image ({e}); remove or replace the file")))?;

@@ -39,6 +39,10 @@ pub(crate) enum UnaryOp {
     /// 1 where x > 0, else slope: the derivative of leaky_relu.
     LeakyMask(f32),
     Recip,
+    /// 1 where x > 0 or x is NaN, else 0: where relu passes its gradient
+    /// (PyTorch's `threshold_backward(grad, relu(x), 0)` keeps it unless
+    /// relu(x) <= 0, and relu(NaN) = NaN).
+    ReluMask,
 }
 
 impl UnaryOp {
@@ -61,6 +65,7 @@ impl UnaryOp {
             Step(t) => (13, t, 0.0),
             LeakyMask(s) => (14, s, 0.0),
             Recip => (15, 0.0, 0.0),
+            ReluMask => (16, 0.0, 0.0),
         }
     }
 }

@@ -196,14 +196,15 @@ pub fn read_npz(path: impl AsRef<std::path::Path>) -> Result<Vec<(String, NpyArr
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as u64)
+    b.get(at..at.checked_add(2)?)
+        .map(|s| u16::from_le_bytes([s[0], s[1]]) as u64)
 }
 fn le32(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 4)
+    b.get(at..at.checked_add(4)?)
         .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64)
 }
 fn le64(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 8)
+    b.get(at..at.checked_add(8)?)
         .map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
 }
 
@@ -285,12 +286,16 @@ pub fn parse_npz(bytes: &[u8], name: &str) -> Result<Vec<(String, NpyArray)>> {
         let lnlen = le16(bytes, l + 26).ok_or_else(trunc)? as usize;
         let lxlen = le16(bytes, l + 28).ok_or_else(trunc)? as usize;
         let start = l + 30 + lnlen + lxlen;
-        let data = bytes.get(start..start + csize as usize).ok_or_else(|| {
-            bad(
-                name,
-                format!("member {fname} truncated: needs {csize} bytes at offset {start}"),
-            )
-        })?;
+        let data = usize::try_from(csize)
+            .ok()
+            .and_then(|c| start.checked_add(c))
+            .and_then(|end| bytes.get(start..end))
+            .ok_or_else(|| {
+                bad(
+                    name,
+                    format!("member {fname} truncated: needs {csize} bytes at offset {start}"),
+                )
+            })?;
         let key = fname.strip_suffix(".npy").unwrap_or(&fname).to_string();
         let arr = parse_npy(data, &format!("{name}[{fname}]"))?;
         out.push((key, arr));

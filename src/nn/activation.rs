@@ -9,6 +9,9 @@
 //! | [`Sigmoid`] | 1/(1 + e⁻ˣ) | y(1 − y) |
 //!
 //! The masks of ReLU and LeakyReLU are constants to the second derivative.
+//! NaN propagates as in PyTorch: every activation maps NaN to NaN; ReLU's
+//! gradient at a NaN input is the upstream gradient, LeakyReLU's is
+//! slope times it (see `ops::unary`).
 
 use super::Module;
 use crate::error::{Error, Result};

@@ -48,7 +48,8 @@ impl<const D: usize> BatchNorm<D> {
     /// A layer for `num_features` channels with γ = 1, β = 0, running mean 0
     /// and running variance 1, in training mode. `momentum` weighs the new
     /// batch in the running averages (PyTorch's convention; Keras's momentum
-    /// k is 1 − k here).
+    /// k is 1 − k here). `eps` must be finite and > 0, `momentum` finite in
+    /// [0, 1]; the forward pass checks them again, as the fields are public.
     pub fn new(dev: &Device, num_features: usize, eps: f32, momentum: f32) -> Result<Self> {
         Self::with_affine(dev, num_features, eps, momentum, true)
     }
@@ -57,6 +58,7 @@ impl<const D: usize> BatchNorm<D> {
     /// `affine=False`, Keras's `center=False, scale=False`).
     pub fn with_affine(dev: &Device, num_features: usize, eps: f32, momentum: f32, affine: bool) -> Result<Self> {
         const { assert!(D == 1 || D == 2, "BatchNorm has 1 or 2 spatial dimensions") };
+        crate::ops::check_eps_momentum(Self::NAME, eps, momentum)?;
         let (weight, bias) = if affine {
             (
                 Some(Tensor::ones(dev, &[num_features])?.requires_grad_()),

@@ -118,6 +118,12 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 /// [`bce_with_logits`] against one target value for every element (1 for
 /// real, 0 for fake).
 pub fn bce_with_logits_scalar(logits: &Tensor, target: f32) -> Result<Tensor> {
+    if !target.is_finite() {
+        return Err(Error::invalid(
+            "bce_with_logits",
+            format!("the target must be finite (1 for real, 0 for fake), got {target}"),
+        ));
+    }
     let t = Tensor::scalar(logits.device(), target)?;
     bce_with_logits_with(logits, &t, Reduction::Mean)
 }
@@ -155,13 +161,38 @@ fn check_logits(op: &'static str, logits: &Tensor) -> Result<(usize, usize)> {
     }
 }
 
+/// Class weights must be `[K]`, finite, non-negative and not all zero (all
+/// zero would make the weighted mean 0/0). Checking reads the K weights back
+/// to the host.
 fn check_weights(op: &'static str, weights: Option<&Tensor>, k: usize) -> Result<Option<Tensor>> {
-    match weights {
-        Some(w) if w.shape() != [k] => Err(Error::shape(op, w.shape(), &[k], "class weights must be [K]")),
-        // Class weights are constants of the loss.
-        Some(w) => Ok(Some(w.detach())),
-        None => Ok(None),
+    let Some(w) = weights else {
+        return Ok(None);
+    };
+    if w.shape() != [k] {
+        return Err(Error::shape(
+            op,
+            w.shape(),
+            &[k],
+            "class weights must be [K], one per class (logits are [B, K])",
+        ));
     }
+    let values = w.to_vec()?;
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+        return Err(Error::invalid(
+            op,
+            format!("class weight {i} is {v}; every class weight must be finite and >= 0"),
+        ));
+    }
+    if values.iter().all(|&v| v == 0.0) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "all {k} class weights are 0, so the weighted loss would be 0/0; give some class a positive weight"
+            ),
+        ));
+    }
+    // Class weights are constants of the loss.
+    Ok(Some(w.detach()))
 }
 
 /// Softmax cross-entropy of logits [B, K] against integer labels, mean over
@@ -321,6 +352,20 @@ impl LsganTargets {
     };
 }
 
+impl LsganTargets {
+    fn check(&self, op: &'static str) -> Result<()> {
+        for (what, v) in [("a", self.a), ("b", self.b), ("c", self.c)] {
+            if !v.is_finite() {
+                return Err(Error::invalid(
+                    op,
+                    format!("LSGAN target {what} must be finite, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for LsganTargets {
     /// a = 0, b = c = 1.
     fn default() -> Self {
@@ -331,6 +376,7 @@ impl Default for LsganTargets {
 /// LSGAN discriminator loss on linear outputs:
 /// ½·mean((D(x) − b)²) + ½·mean((D(G(z)) − a)²).
 pub fn lsgan_discriminator(d_real: &Tensor, d_fake: &Tensor, targets: LsganTargets) -> Result<Tensor> {
+    targets.check("lsgan_discriminator")?;
     let real = reduce(
         "lsgan_discriminator",
         &d_real.add_scalar(-targets.b)?.square()?,
@@ -346,6 +392,7 @@ pub fn lsgan_discriminator(d_real: &Tensor, d_fake: &Tensor, targets: LsganTarge
 
 /// LSGAN generator loss: ½·mean((D(G(z)) − c)²).
 pub fn lsgan_generator(d_fake: &Tensor, targets: LsganTargets) -> Result<Tensor> {
+    targets.check("lsgan_generator")?;
     reduce(
         "lsgan_generator",
         &d_fake.add_scalar(-targets.c)?.square()?,

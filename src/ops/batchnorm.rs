@@ -213,6 +213,27 @@ fn check_channel_vector(what: &'static str, t: &Tensor, x: &Tensor, c: usize) ->
     Ok(())
 }
 
+/// ε must be finite and positive (it keeps 1/√(σ² + ε) finite for a
+/// constant channel); momentum finite in [0, 1] (a weight of the new batch).
+pub(crate) fn check_eps_momentum(op: &'static str, eps: f32, momentum: f32) -> Result<()> {
+    if !(eps.is_finite() && eps > 0.0) {
+        return Err(Error::invalid(
+            op,
+            format!("eps must be finite and > 0, got {eps}; PyTorch's default is 1e-5, Keras's 1e-3"),
+        ));
+    }
+    if !(momentum.is_finite() && (0.0..=1.0).contains(&momentum)) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "momentum must be finite and in [0, 1] (the weight of the new batch), got {momentum}; \
+                 PyTorch's default is 0.1, Keras's momentum k is 1 - k here"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// Batch normalisation of `self` ([N, C, *]) over N and the trailing axes,
     /// per channel (axis 1), as PyTorch's `F.batch_norm`:
@@ -227,6 +248,7 @@ impl Tensor {
     ///   0.01 here, see the module docs).
     /// - Training mode normalises with the batch mean and biased variance and
     ///   needs more than one value per channel (N·∏* ≥ 2).
+    /// - `eps` must be finite and > 0, `momentum` finite in [0, 1].
     ///
     /// Gradients flow to `self`, `weight` and `bias` (not to the running
     /// statistics), to any order. See the module docs for the derivatives.
@@ -240,6 +262,7 @@ impl Tensor {
         eps: f32,
     ) -> Result<Tensor> {
         let x = self;
+        check_eps_momentum("batch_norm", eps, momentum)?;
         if x.rank() < 2 {
             return Err(Error::invalid(
                 "batch_norm",

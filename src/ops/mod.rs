@@ -2,6 +2,7 @@
 //! Each op = a forward that calls a kernel + a backward rule made of ops.
 
 mod batchnorm;
+pub(crate) use batchnorm::check_eps_momentum;
 mod binary;
 mod conv;
 pub use conv::{Conv2dOptions, ConvTranspose2dOptions};

@@ -5,6 +5,12 @@
 //! abs: g·sign(x) · relu: g·[x>0] · leaky_relu: g·(x>0 ? 1 : s) ·
 //! sigmoid: g·σ(1-σ) · tanh: g·(1-tanh²) · powf(e): g·e·x^(e-1) ·
 //! affine(a, b): g·a · recip: -g/x².
+//!
+//! NaN and infinities follow PyTorch: relu(NaN) = NaN, leaky_relu(NaN) = NaN,
+//! sigmoid and tanh of NaN are NaN and of ±∞ their limits. relu's gradient
+//! is PyTorch's `threshold_backward(g, relu(x), 0)`: exactly 0 where
+//! relu(x) <= 0 (an infinite or NaN g included), g where x > 0 *and where x
+//! is NaN*. leaky_relu's is g·(x > 0 ? 1 : s), so g·s at NaN.
 //! Masks (sign, [x>0], leaky slope) are constants of the second derivative:
 //! they are built without recording, as the derivative of a piecewise-linear
 //! function is piecewise constant.
@@ -42,6 +48,7 @@ impl Backward for UnaryBackward {
             UnaryOp::Step(_) => "step",
             UnaryOp::LeakyMask(_) => "leaky_mask",
             UnaryOp::Recip => "recip",
+            UnaryOp::ReluMask => "relu_mask",
         }
     }
 
@@ -54,7 +61,10 @@ impl Backward for UnaryBackward {
             UnaryOp::Sqrt => g.mul(&x.rsqrt()?)?.mul_scalar(0.5)?,
             UnaryOp::Rsqrt => g.mul(&x.powf(-1.5)?)?.mul_scalar(-0.5)?,
             UnaryOp::Abs => g.mul(&map(x, UnaryOp::Sign)?)?,
-            UnaryOp::Relu => g.mul(&map(x, UnaryOp::Step(0.0))?)?,
+            // PyTorch's rule, threshold_backward(g, relu(x), 0): 0 where
+            // relu(x) <= 0 (even for an infinite or NaN g), g elsewhere, and
+            // so g at x = NaN (relu(NaN) = NaN is not <= 0).
+            UnaryOp::Relu => Tensor::where_(&map(x, UnaryOp::ReluMask)?, g, &Tensor::scalar(g.device(), 0.0)?)?,
             UnaryOp::LeakyRelu(s) => g.mul(&map(x, UnaryOp::LeakyMask(s))?)?,
             UnaryOp::Sigmoid => {
                 let s = x.sigmoid()?;
@@ -73,7 +83,7 @@ impl Backward for UnaryBackward {
             }
             UnaryOp::Affine(a, _) => g.mul_scalar(a)?,
             UnaryOp::Recip => g.mul(&x.powf(-2.0)?)?.neg()?,
-            UnaryOp::Sign | UnaryOp::Step(_) | UnaryOp::LeakyMask(_) => return Ok(vec![None]),
+            UnaryOp::Sign | UnaryOp::Step(_) | UnaryOp::LeakyMask(_) | UnaryOp::ReluMask => return Ok(vec![None]),
         };
         Ok(vec![Some(gx)])
     }
@@ -109,7 +119,7 @@ impl Tensor {
     pub fn abs(&self) -> Result<Tensor> {
         unary(self, UnaryOp::Abs)
     }
-    /// max(x, 0)
+    /// max(x, 0); NaN stays NaN.
     pub fn relu(&self) -> Result<Tensor> {
         unary(self, UnaryOp::Relu)
     }

@@ -31,6 +31,30 @@ impl Default for AdamConfig {
     }
 }
 
+impl AdamConfig {
+    /// Checks the ranges PyTorch checks, plus finiteness: lr ≥ 0, eps ≥ 0,
+    /// weight_decay ≥ 0, betas in [0, 1), all finite.
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |what: &str, v: f32, need: &str| Err(Error::invalid("Adam", format!("{what} must be {need}, got {v}")));
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return bad("lr", self.lr, "finite and >= 0");
+        }
+        for (what, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return bad(what, b, "in [0, 1) (PyTorch's defaults are 0.9 and 0.999)");
+            }
+        }
+        if !(self.eps.is_finite() && self.eps >= 0.0) {
+            return bad("eps", self.eps, "finite and >= 0 (PyTorch's default is 1e-8)");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", self.weight_decay, "finite and >= 0");
+        }
+        Ok(())
+    }
+}
+
 /// Adam over a fixed list of parameters (leaves that require grad).
 pub struct Adam {
     params: Vec<Tensor>,
@@ -47,6 +71,7 @@ pub struct Adam {
 impl Adam {
     /// An optimizer for `params` with zeroed moments.
     pub fn new(params: &[Tensor], config: AdamConfig) -> Result<Adam> {
+        config.validate()?;
         for p in params {
             if !p.requires_grad() || !p.is_leaf() {
                 return Err(Error::invalid(
@@ -71,7 +96,9 @@ impl Adam {
     }
 
     /// Update every parameter that has a gradient, in place.
+    /// Fails, changing nothing, if `config` was set out of range.
     pub fn step(&mut self) -> Result<()> {
+        self.config.validate()?;
         self.step += 1;
         let c = self.config;
         for (i, ((p, m), v)) in self.params.iter().zip(&self.m).zip(&self.v).enumerate() {

@@ -27,6 +27,42 @@ impl Default for SgdConfig {
     }
 }
 
+impl SgdConfig {
+    /// Checks the ranges PyTorch checks, plus finiteness: lr ≥ 0, momentum ≥ 0,
+    /// weight_decay ≥ 0, dampening finite; Nesterov needs momentum > 0 and
+    /// dampening = 0.
+    pub fn validate(&self) -> Result<()> {
+        for (what, v) in [
+            ("lr", self.lr),
+            ("momentum", self.momentum),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(
+                    "Sgd",
+                    format!("{what} must be finite and >= 0, got {v}"),
+                ));
+            }
+        }
+        if !self.dampening.is_finite() {
+            return Err(Error::invalid(
+                "Sgd",
+                format!("dampening must be finite, got {}", self.dampening),
+            ));
+        }
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(Error::invalid(
+                "Sgd",
+                format!(
+                    "Nesterov momentum needs momentum > 0 and dampening = 0, got momentum {} and dampening {}",
+                    self.momentum, self.dampening
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// SGD over a fixed list of parameters.
 pub struct Sgd {
     params: Vec<Tensor>,
@@ -50,12 +86,7 @@ impl Sgd {
                 ));
             }
         }
-        if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
-            return Err(Error::invalid(
-                "Sgd",
-                "Nesterov momentum needs momentum > 0 and dampening = 0",
-            ));
-        }
+        config.validate()?;
         Ok(Sgd {
             params: params.to_vec(),
             momentum: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
@@ -71,7 +102,9 @@ impl Sgd {
     }
 
     /// Update every parameter that has a gradient, in place.
+    /// Fails, changing nothing, if `config` was set out of range.
     pub fn step(&mut self) -> Result<()> {
+        self.config.validate()?;
         let c = self.config;
         for (i, (p, buf)) in self.params.iter().zip(&self.momentum).enumerate() {
             let Some(g) = p.grad() else { continue };
