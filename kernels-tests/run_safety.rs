@@ -435,6 +435,11 @@ fn a_run_whose_generator_is_never_updated_is_refused_or_flagged() {
     assert!(err.contains("generator was never updated"), "{err}");
     let hist = std::fs::read_to_string(RunDir::new(&run).history_path()).unwrap();
     assert!(hist.contains("generator was never updated"), "{hist}");
+    // The report says it too.
+    let (ok, _, err) = balgan(&["report", "--run", s(&run), "--quiet"]);
+    assert!(ok, "{err}");
+    let md = std::fs::read_to_string(RunDir::new(&run).report_path()).unwrap();
+    assert!(md.contains("⚠ the generator was never updated"), "{md}");
 }
 
 #[test]

@@ -149,6 +149,13 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     } else if history.finished {
         md.push_str(&format!("Training finished after {} steps.\n\n", history.steps));
     }
+    if !history.events.is_empty() {
+        md.push_str("Worth knowing about this run:\n\n");
+        for e in &history.events {
+            md.push_str(&format!("- ⚠ {e}\n"));
+        }
+        md.push('\n');
+    }
 
     md.push_str("## Per-class quality\n\n");
     match &eval {
