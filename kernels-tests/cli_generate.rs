@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
-use balgan::cli::run::{noise_seed, training_data, DataConfig, LoopConfig, RunConfig, RunDir};
-use balgan::data::{image_folder, load_idx, Dataset};
+use balgan::cli::run::{noise_seed, LoopConfig, RunConfig, RunDir};
+use balgan::data::{image_folder, load_idx, DataConfig, Dataset};
 use balgan::models::trainer::{self, TrainOptions};
 use balgan::models::{build, ModelConfig, ModelKind};
 use balgan::Generator;
@@ -77,7 +77,7 @@ pub(crate) fn tiny_run_of(tag: &str, holdout: f64, counts: [usize; 3]) -> TinyRu
         seed: 0,
         holdout,
     };
-    let data = training_data(&data_cfg).expect("training data");
+    let data = data_cfg.training_set().expect("training data");
     let mut model_cfg = ModelConfig::defaults(ModelKind::CwganGp, 1, SIDE, 3);
     model_cfg.batch = 2;
     model_cfg.latent = 16;
@@ -286,7 +286,7 @@ fn counts(ds: &Dataset) -> Vec<usize> {
 fn rebalance_tops_up_the_training_split_to_the_majority() {
     // Hold-out 0.34 of 6, 3, 2 images: the training split has 4, 2, 1.
     let r = tiny_run("reb", 0.34);
-    let train = training_data(&r.cfg.data).unwrap();
+    let train = r.cfg.data.training_set().unwrap();
     assert_eq!(counts(&train), vec![4, 2, 1]);
     let out = r.tmp.0.join("balanced");
     rebalance(dev(), &reb_args(&r, &out, RebalanceFormat::Both, None)).expect("rebalance");

@@ -21,6 +21,7 @@ mod conv2d;
 mod copy;
 mod critic;
 mod data;
+mod data_config;
 mod errors;
 mod evaluate;
 mod export;

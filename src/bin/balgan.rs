@@ -13,16 +13,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use balgan::cli::data::{summary, DatasetKind, SummaryOptions};
+use balgan::cli::data::{summary, SummaryOptions};
 use balgan::cli::demo::{demo, DemoArgs};
 use balgan::cli::eval::{eval, EvalArgs};
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
 use balgan::cli::info::info;
 use balgan::cli::report::report;
-use balgan::cli::run::DataConfig;
 use balgan::cli::train::{resume_with, train, validate_budget, ResumeOptions, TrainArgs};
 use balgan::data::imbalance::Recipe;
-use balgan::data::Split;
+use balgan::data::{DataConfig, DatasetKind, Split};
 use balgan::models::ModelKind;
 use clap::{Parser, Subcommand};
 
@@ -253,20 +252,15 @@ fn train_command(t: TrainCli) -> balgan::Result<()> {
         )?;
         return Ok(());
     }
-    let dataset = match t.dataset {
-        DatasetKind::FashionMnist => "fashion-mnist",
-        DatasetKind::Cifar10 => "cifar10",
-        DatasetKind::Folder => "folder",
-    };
     let args = TrainArgs {
         model: t.model,
         data: DataConfig {
-            dataset: dataset.into(),
+            dataset: t.dataset.name().into(),
             path: t.data,
             imbalance: t.imbalance.map(|r| r.to_string()),
             image_size: t.image_size,
             seed: t.seed,
-            holdout: 0.2,
+            holdout: DataConfig::DEFAULT_HOLDOUT,
         },
         epochs: t.epochs,
         ae_epochs: t.ae_epochs,

@@ -3,38 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::data::cifar::cifar10;
-use crate::data::dataset::{Dataset, Split};
-use crate::data::fashion_mnist::fashion_mnist;
-use crate::data::folder::image_folder;
+use crate::data::dataset::Split;
 use crate::data::imbalance::{counts_table, Recipe};
+use crate::data::{load, DatasetKind};
 use crate::error::{Error, Result};
-
-/// Which dataset to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatasetKind {
-    /// IDX files; found without flags when the Debian package is installed.
-    FashionMnist,
-    /// CIFAR-10 binary batches in a directory.
-    Cifar10,
-    /// One sub-folder of images per class.
-    Folder,
-}
-
-impl std::str::FromStr for DatasetKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<DatasetKind> {
-        match s.to_ascii_lowercase().as_str() {
-            "fashion-mnist" | "fashion_mnist" | "fmnist" => Ok(DatasetKind::FashionMnist),
-            "cifar10" | "cifar-10" => Ok(DatasetKind::Cifar10),
-            "folder" | "image-folder" => Ok(DatasetKind::Folder),
-            other => Err(Error::invalid(
-                "--dataset",
-                format!("unknown dataset '{other}'; use fashion-mnist, cifar10 or folder"),
-            )),
-        }
-    }
-}
 
 /// Options of `balgan data summary`.
 #[derive(Debug, Clone)]
@@ -48,23 +20,6 @@ pub struct SummaryOptions {
     /// Recipes to show; empty: the published ones for this dataset.
     pub recipes: Vec<Recipe>,
     pub seed: u64,
-}
-
-/// Load the dataset the options name.
-pub fn load(opts: &SummaryOptions) -> Result<Dataset> {
-    let need_path = |what: &str| {
-        opts.data.clone().ok_or_else(|| {
-            Error::invalid(
-                "--data",
-                format!("{what} needs --data DIR (the directory that holds it)"),
-            )
-        })
-    };
-    match opts.dataset {
-        DatasetKind::FashionMnist => fashion_mnist(opts.split, opts.data.as_deref()),
-        DatasetKind::Cifar10 => cifar10(&need_path("cifar10")?, opts.split),
-        DatasetKind::Folder => image_folder(&need_path("an image folder")?, opts.size),
-    }
 }
 
 /// The recipes the papers used on this dataset, in the order they are printed.
@@ -102,7 +57,7 @@ pub fn summary(opts: &SummaryOptions) -> Result<()> {
     for r in &opts.recipes {
         r.check()?;
     }
-    let ds = load(opts)?;
+    let ds = load(opts.dataset, opts.data.as_deref(), opts.split, opts.size)?;
     print!("{}", ds.summary());
     let recipes = if opts.recipes.is_empty() {
         published_recipes(opts.dataset)

@@ -16,9 +16,10 @@ use std::path::PathBuf;
 
 use super::eval::{eval, EvalArgs};
 use super::report::report;
-use super::run::{DataConfig, RunDir};
+use super::run::RunDir;
 use super::train::{train, TrainArgs};
 use crate::data::fashion_mnist::locate_fashion_mnist;
+use crate::data::DataConfig;
 use crate::data::Split;
 use crate::device::Device;
 use crate::error::Result;
@@ -72,7 +73,7 @@ pub fn demo(dev: &Device, args: &DemoArgs) -> Result<RunDir> {
             imbalance: Some("ir:100".into()),
             image_size: size,
             seed: 0,
-            holdout: 0.2,
+            holdout: DataConfig::DEFAULT_HOLDOUT,
         },
         epochs: None,
         ae_epochs: None,

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::{generate_images, reference_data, test_data, training_data, write_text, RunConfig, RunDir};
+use super::run::{generate_images, write_text, RunConfig, RunDir};
 use crate::data::{Dataset, Split};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -307,8 +307,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let run = RunDir::open(&args.run)?;
     let cfg = run.read_config()?;
     let (mut model, state) = run.load_model(dev, &cfg)?;
-    let train = training_data(&cfg.data)?;
-    let test = test_data(&cfg.data, args.per_class, args.seed)?;
+    let train = cfg.data.training_set()?;
+    let test = cfg.data.test_set(args.per_class, args.seed)?;
     let k = train.num_classes();
     if test.num_classes() != k {
         return Err(Error::invalid(
@@ -346,7 +346,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let reference = if cached {
         train.clone()
     } else {
-        let full = reference_data(&cfg.data, args.extractor_per_class, args.seed)?;
+        let full = cfg.data.reference_set(args.extractor_per_class, args.seed)?;
         stages.say(format!(
             "training the feature extractor on {} training images ({} per class at most)",
             full.len(),

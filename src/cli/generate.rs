@@ -51,7 +51,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::run::{generate_images, parse_classes, training_data, write_text, RunConfig, RunDir};
+use super::run::{generate_images, parse_classes, write_text, RunConfig, RunDir};
 use crate::data::export::export_idx;
 use crate::data::grid::{render_grid, write_png};
 use crate::data::imbalance::imbalance_ratio;
@@ -651,7 +651,7 @@ pub fn rebalance(dev: &Device, args: &RebalanceArgs) -> Result<()> {
     let run = RunDir::open(&args.run)?;
     let cfg = run.read_config()?;
     check_classes(&cfg, &run)?;
-    let data = training_data(&cfg.data)?;
+    let data = cfg.data.training_set()?;
     if data.class_names() != cfg.class_names.as_slice() {
         return Err(Error::invalid(
             "rebalance",

@@ -15,37 +15,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{load, DatasetKind, SummaryOptions};
-use crate::data::imbalance::Recipe;
-use crate::data::{Dataset, Split};
+use crate::data::DataConfig;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::models::trainer::{restore, TrainState};
 use crate::models::{build, BalancingModel, ModelConfig};
 use crate::tensor::Generator;
-
-/// Which data a run trains on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataConfig {
-    /// `fashion-mnist`, `cifar10` or `folder`.
-    pub dataset: String,
-    /// Where the files are (`None`: the default place for Fashion-MNIST).
-    pub path: Option<PathBuf>,
-    /// The imbalance recipe applied to the training split (`None`: as is).
-    pub imbalance: Option<String>,
-    /// Side the images are resized to.
-    pub image_size: usize,
-    /// Seed of the recipe's selection (and of the folder hold-out split).
-    pub seed: u64,
-    /// Images per class held out for evaluation from an image folder (which
-    /// has no test split of its own); 0.2 by default.
-    #[serde(default = "default_holdout")]
-    pub holdout: f64,
-}
-
-fn default_holdout() -> f64 {
-    0.2
-}
 
 /// Loop settings of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +34,8 @@ pub struct LoopConfig {
     pub pretrain_share: f64,
 }
 
-/// The whole `config.toml`.
+/// The whole `config.toml`. Its `[data]` table alone is
+/// [`DataConfig::read`]: the data protocol is the library's (`crate::data`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub data: DataConfig,
@@ -327,123 +303,6 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
 /// The seed of a run's device noise stream, derived from the run's seed.
 pub fn noise_seed(seed: u64) -> u64 {
     seed ^ 0x0BA1_6A40_0000_0000
-}
-
-fn kind(cfg: &DataConfig) -> Result<DatasetKind> {
-    cfg.dataset.parse()
-}
-
-fn raw(cfg: &DataConfig, split: Split) -> Result<Dataset> {
-    load(&SummaryOptions {
-        dataset: kind(cfg)?,
-        data: cfg.path.clone(),
-        split,
-        size: cfg.image_size,
-        recipes: Vec::new(),
-        seed: cfg.seed,
-    })
-}
-
-/// An image folder has no test split: hold out `holdout` of every class
-/// (seeded), the same way for training and evaluation.
-fn folder_split(all: &Dataset, cfg: &DataConfig, split: Split) -> Result<Dataset> {
-    if !(0.0..1.0).contains(&cfg.holdout) {
-        return Err(Error::invalid("holdout", format!("{} must be in [0, 1)", cfg.holdout)));
-    }
-    let mut keep = Vec::new();
-    for (c, idx) in all.class_indices().iter().enumerate() {
-        let labels = vec![0u32; idx.len()];
-        let n_test = ((idx.len() as f64) * cfg.holdout).round() as usize;
-        let n_test = n_test.min(idx.len().saturating_sub(1));
-        let test: Vec<usize> = if n_test == 0 {
-            Vec::new()
-        } else {
-            crate::data::imbalance::balanced(&labels, n_test, cfg.seed ^ (c as u64 + 17))?
-                .into_iter()
-                .map(|i| idx[i])
-                .collect()
-        };
-        match split {
-            Split::Test => keep.extend(test),
-            _ => keep.extend(idx.iter().copied().filter(|i| !test.contains(i))),
-        }
-    }
-    keep.sort_unstable();
-    all.try_subset(&keep)
-}
-
-/// The run's training set: the training split under the imbalance recipe,
-/// resized to the model's side.
-pub fn training_data(cfg: &DataConfig) -> Result<Dataset> {
-    let ds = if kind(cfg)? == DatasetKind::Folder {
-        folder_split(&raw(cfg, Split::Train)?, cfg, Split::Train)?
-    } else {
-        raw(cfg, Split::Train)?
-    };
-    let ds = match &cfg.imbalance {
-        Some(r) => {
-            let recipe: Recipe = r.parse()?;
-            let keep = recipe.select(ds.labels(), ds.num_classes(), cfg.seed)?;
-            ds.try_subset(&keep)?
-        }
-        None => ds,
-    };
-    if let Some(c) = ds.class_counts().iter().position(|&n| n == 0) {
-        return Err(Error::invalid(
-            "data",
-            format!(
-                "class {c} ('{}') has no training images; every class needs at least one",
-                ds.class_names()[c]
-            ),
-        ));
-    }
-    ds.resized(cfg.image_size)
-}
-
-/// The run's evaluation set: the dataset's test split (an image folder's
-/// held-out part), at most `per_class` images of each class (a seeded
-/// choice), resized to the model's side.
-pub fn test_data(cfg: &DataConfig, per_class: Option<usize>, seed: u64) -> Result<Dataset> {
-    let ds = if kind(cfg)? == DatasetKind::Folder {
-        folder_split(&raw(cfg, Split::Train)?, cfg, Split::Test)?
-    } else {
-        raw(cfg, Split::Test)?
-    };
-    cap_per_class(&ds, per_class, seed)?.resized(cfg.image_size)
-}
-
-/// The dataset's whole training split (no imbalance recipe), at most
-/// `per_class` images of each class, resized: what the FID feature extractor
-/// learns from, the same for every run on the dataset.
-pub fn reference_data(cfg: &DataConfig, per_class: usize, seed: u64) -> Result<Dataset> {
-    let ds = if kind(cfg)? == DatasetKind::Folder {
-        folder_split(&raw(cfg, Split::Train)?, cfg, Split::Train)?
-    } else {
-        raw(cfg, Split::Train)?
-    };
-    cap_per_class(&ds, Some(per_class), seed)?.resized(cfg.image_size)
-}
-
-/// At most `per_class` images of each class (a seeded choice, dataset order kept).
-pub fn cap_per_class(ds: &Dataset, per_class: Option<usize>, seed: u64) -> Result<Dataset> {
-    let Some(cap) = per_class else {
-        return Ok(ds.clone());
-    };
-    let mut keep = Vec::new();
-    for (c, idx) in ds.class_indices().iter().enumerate() {
-        if idx.len() <= cap {
-            keep.extend(idx);
-        } else {
-            let zeros = vec![0u32; idx.len()];
-            keep.extend(
-                crate::data::imbalance::balanced(&zeros, cap, seed ^ (c as u64 + 1))?
-                    .into_iter()
-                    .map(|i| idx[i]),
-            );
-        }
-    }
-    keep.sort_unstable();
-    ds.try_subset(&keep)
 }
 
 /// Class names or indices → labels (`all` for every class). A name that

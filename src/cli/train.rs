@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use super::run::{noise_seed, training_data, write_text, DataConfig, LoopConfig, RunConfig, RunDir};
+use super::run::{noise_seed, write_text, LoopConfig, RunConfig, RunDir};
 use crate::data::grid::{rows_by_class, save_grid_tensor};
 use crate::data::imbalance::counts_table;
+use crate::data::DataConfig;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::models::trainer::{self, Control, Outcome, StepLosses, TrainHooks, TrainOptions, TrainState};
@@ -163,7 +164,7 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
             source: e,
         })?);
     }
-    let data = training_data(&data_cfg)?;
+    let data = data_cfg.training_set()?;
     let mut model_cfg = ModelConfig::defaults(args.model, data.channels(), args.data.image_size, data.num_classes());
     if let Some(e) = args.epochs {
         model_cfg.gan_epochs = e;
@@ -372,7 +373,7 @@ pub fn resume_with(dev: &Device, dir: &Path, opts: &ResumeOptions) -> Result<Run
     }
     validate_budget(cfg.train.budget_minutes, cfg.train.pretrain_share)?;
     cfg.model.validate()?;
-    let data = training_data(&cfg.data)?;
+    let data = cfg.data.training_set()?;
     if !run.checkpoint_path().exists() && !run.previous_checkpoint_path().exists() && !made_progress(&run) {
         // Killed before its step-0 checkpoint: nothing was trained, start over.
         if !quiet {
