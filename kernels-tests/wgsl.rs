@@ -75,18 +75,69 @@ fn every_source_parses_and_validates() {
     }
 }
 
+/// Files that are not sources of their own but parts of other sources.
+const FRAGMENTS: [&str; 2] = ["common.wgsl", "gemm_tile.wgsl"];
+
+/// The sources with the shared GEMM tile: one tile for the matmul and the
+/// convolutions, so that tuning one tunes the other.
+const GEMM_TILE_USERS: [&str; 2] = ["conv2d.wgsl", "matmul.wgsl"];
+
 #[test]
 fn sources_are_common_wgsl_followed_by_their_file() {
-    let common = std::fs::read_to_string(shaders_dir().join("common.wgsl")).expect("read shaders/common.wgsl");
+    let read =
+        |f: &str| std::fs::read_to_string(shaders_dir().join(f)).unwrap_or_else(|e| panic!("read shaders/{f}: {e}"));
+    let common = read("common.wgsl");
+    let tile = read("gemm_tile.wgsl");
     for s in all_sources() {
-        let own = std::fs::read_to_string(shaders_dir().join(s.file))
-            .unwrap_or_else(|e| panic!("read shaders/{}: {e}", s.file));
-        assert_eq!(
-            s.wgsl,
-            format!("{common}\n{own}"),
-            "{}: source is not common.wgsl + \"\\n\" + the file",
-            s.file
-        );
+        let own = read(s.file);
+        if GEMM_TILE_USERS.contains(&s.file) {
+            assert_eq!(
+                s.wgsl,
+                format!("{common}\n{tile}\n{own}"),
+                "{}: source is not common.wgsl + gemm_tile.wgsl + the file, each followed by \"\\n\"",
+                s.file
+            );
+        } else {
+            assert_eq!(
+                s.wgsl,
+                format!("{common}\n{own}"),
+                "{}: source is not common.wgsl + \"\\n\" + the file",
+                s.file
+            );
+        }
+    }
+}
+
+/// Both tiled GEMMs run the shared tile rather than a copy of it.
+#[test]
+fn tiled_gemms_call_the_shared_tile() {
+    for (file, entry) in [("matmul.wgsl", "matmul_tiled"), ("conv2d.wgsl", "conv_gemm_tiled")] {
+        let src = source(file);
+        let module = parse(&src);
+        let (tile, _) = module
+            .functions
+            .iter()
+            .find(|(_, f)| f.name.as_deref() == Some("gemm_tile"))
+            .unwrap_or_else(|| panic!("{file}: no function gemm_tile"));
+        let ep = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == entry)
+            .unwrap_or_else(|| panic!("{file}: no entry point {entry}"));
+        let calls = ep
+            .function
+            .body
+            .iter()
+            .any(|st| matches!(st, naga::Statement::Call { function, .. } if *function == tile));
+        assert!(calls, "{file}: {entry} does not call gemm_tile");
+        // No workgroup memory of its own: the tile's As and Bs are the only ones.
+        let workgroup: Vec<&str> = module
+            .global_variables
+            .iter()
+            .filter(|(_, g)| g.space == AddressSpace::WorkGroup)
+            .map(|(_, g)| g.name.as_deref().unwrap_or("?"))
+            .collect();
+        assert_eq!(workgroup, ["As", "Bs"], "{file}: workgroup variables");
     }
 }
 
@@ -100,16 +151,15 @@ fn every_shader_file_is_compiled() {
     let before = files.len();
     files.dedup();
     assert_eq!(files.len(), before, "all_sources() lists a file twice: {files:?}");
-    assert!(
-        !files.contains(&"common.wgsl"),
-        "common.wgsl is a prefix, not a source of its own"
-    );
+    for f in FRAGMENTS {
+        assert!(!files.contains(&f), "{f} is a part of sources, not a source of its own");
+    }
 
     let mut on_disk = Vec::new();
     for entry in std::fs::read_dir(shaders_dir()).expect("read shaders/") {
         let entry = entry.expect("read shaders/ entry");
         let name = entry.file_name().into_string().expect("UTF-8 file name");
-        if name != "common.wgsl" {
+        if !FRAGMENTS.contains(&name.as_str()) {
             assert!(
                 files.contains(&name.as_str()),
                 "shaders/{name} is not the file of any source in all_sources()"

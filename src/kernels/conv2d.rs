@@ -348,10 +348,10 @@ fn gemm(
     inputs: [&wgpu::Buffer; 3],
     out: &wgpu::Buffer,
 ) -> Result<()> {
-    let (entry, tile_m) = ("conv_gemm_tiled", 64);
+    let entry = "conv_gemm_tiled";
     let workgroups = [
-        n.div_ceil(64) as u32,
-        m.div_ceil(tile_m) as u32,
+        n.div_ceil(matmul::TILE) as u32,
+        m.div_ceil(matmul::TILE) as u32,
         check_u32("conv splits", splits)?,
     ];
     let max = dev.limits().max_compute_workgroups_per_dimension;
