@@ -89,7 +89,8 @@ fn dispatch_1d(
 
 /// Output positions one `im2col`/`col2im` invocation walks (`RUN` in WGSL):
 /// the index divisions are paid once per run instead of once per element.
-const CONV_RUN: usize = 64;
+#[doc(hidden)]
+pub const CONV_RUN: usize = 64;
 
 /// Below this many output pixels per image, one image cannot fill a 64-wide
 /// matmul tile: the CPU route then folds the batch into the columns.

@@ -62,8 +62,9 @@ pub fn all_sources() -> Vec<ShaderSource> {
     ]
 }
 
-/// Invocations per workgroup of the 1-D kernels.
-pub(crate) const WG: u32 = 256;
+/// Invocations per workgroup of the 1-D kernels (`WG` in `common.wgsl`).
+#[doc(hidden)]
+pub const WG: u32 = 256;
 
 /// Workgroup grid for `groups` 1-D workgroups, folded into x and y so that
 /// neither exceeds `max_per_dim`. Kernels rebuild the index with `group_id`.
