@@ -75,18 +75,69 @@ fn every_source_parses_and_validates() {
     }
 }
 
+/// Files that are not sources of their own but parts of other sources.
+const FRAGMENTS: [&str; 2] = ["common.wgsl", "gemm_tile.wgsl"];
+
+/// The sources with the shared GEMM tile: one tile for the matmul and the
+/// convolutions, so that tuning one tunes the other.
+const GEMM_TILE_USERS: [&str; 2] = ["conv2d.wgsl", "matmul.wgsl"];
+
 #[test]
 fn sources_are_common_wgsl_followed_by_their_file() {
-    let common = std::fs::read_to_string(shaders_dir().join("common.wgsl")).expect("read shaders/common.wgsl");
+    let read =
+        |f: &str| std::fs::read_to_string(shaders_dir().join(f)).unwrap_or_else(|e| panic!("read shaders/{f}: {e}"));
+    let common = read("common.wgsl");
+    let tile = read("gemm_tile.wgsl");
     for s in all_sources() {
-        let own = std::fs::read_to_string(shaders_dir().join(s.file))
-            .unwrap_or_else(|e| panic!("read shaders/{}: {e}", s.file));
-        assert_eq!(
-            s.wgsl,
-            format!("{common}\n{own}"),
-            "{}: source is not common.wgsl + \"\\n\" + the file",
-            s.file
-        );
+        let own = read(s.file);
+        if GEMM_TILE_USERS.contains(&s.file) {
+            assert_eq!(
+                s.wgsl,
+                format!("{common}\n{tile}\n{own}"),
+                "{}: source is not common.wgsl + gemm_tile.wgsl + the file, each followed by \"\\n\"",
+                s.file
+            );
+        } else {
+            assert_eq!(
+                s.wgsl,
+                format!("{common}\n{own}"),
+                "{}: source is not common.wgsl + \"\\n\" + the file",
+                s.file
+            );
+        }
+    }
+}
+
+/// Both tiled GEMMs run the shared tile rather than a copy of it.
+#[test]
+fn tiled_gemms_call_the_shared_tile() {
+    for (file, entry) in [("matmul.wgsl", "matmul_tiled"), ("conv2d.wgsl", "conv_gemm_tiled")] {
+        let src = source(file);
+        let module = parse(&src);
+        let (tile, _) = module
+            .functions
+            .iter()
+            .find(|(_, f)| f.name.as_deref() == Some("gemm_tile"))
+            .unwrap_or_else(|| panic!("{file}: no function gemm_tile"));
+        let ep = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == entry)
+            .unwrap_or_else(|| panic!("{file}: no entry point {entry}"));
+        let calls = ep
+            .function
+            .body
+            .iter()
+            .any(|st| matches!(st, naga::Statement::Call { function, .. } if *function == tile));
+        assert!(calls, "{file}: {entry} does not call gemm_tile");
+        // No workgroup memory of its own: the tile's As and Bs are the only ones.
+        let workgroup: Vec<&str> = module
+            .global_variables
+            .iter()
+            .filter(|(_, g)| g.space == AddressSpace::WorkGroup)
+            .map(|(_, g)| g.name.as_deref().unwrap_or("?"))
+            .collect();
+        assert_eq!(workgroup, ["As", "Bs"], "{file}: workgroup variables");
     }
 }
 
@@ -100,16 +151,15 @@ fn every_shader_file_is_compiled() {
     let before = files.len();
     files.dedup();
     assert_eq!(files.len(), before, "all_sources() lists a file twice: {files:?}");
-    assert!(
-        !files.contains(&"common.wgsl"),
-        "common.wgsl is a prefix, not a source of its own"
-    );
+    for f in FRAGMENTS {
+        assert!(!files.contains(&f), "{f} is a part of sources, not a source of its own");
+    }
 
     let mut on_disk = Vec::new();
     for entry in std::fs::read_dir(shaders_dir()).expect("read shaders/") {
         let entry = entry.expect("read shaders/ entry");
         let name = entry.file_name().into_string().expect("UTF-8 file name");
-        if name != "common.wgsl" {
+        if !FRAGMENTS.contains(&name.as_str()) {
             assert!(
                 files.contains(&name.as_str()),
                 "shaders/{name} is not the file of any source in all_sources()"
@@ -418,5 +468,251 @@ fn layout_check_detects_an_unbound_struct() {
     check_against(
         wgsl,
         &rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
+    );
+}
+
+// ---------------------------------------------------------------- mirrored constants
+
+/// Every `const` a source declares, by name, with its value.
+fn wgsl_consts(module: &Module, file: &str) -> Vec<(String, i128)> {
+    module
+        .constants
+        .iter()
+        .filter_map(|(_, c)| {
+            let name = c.name.clone()?;
+            let value = match module.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => v as i128,
+                naga::Expression::Literal(naga::Literal::I32(v)) => v as i128,
+                naga::Expression::Literal(naga::Literal::AbstractInt(v)) => v as i128,
+                ref other => panic!("{file}: const {name} is not an integer literal: {other:?}"),
+            };
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// The last segment of a stringified Rust path.
+fn last_segment(path: &'static str) -> &'static str {
+    path.rsplit("::").next().unwrap_or(path).trim()
+}
+
+/// (WGSL name, Rust value) pairs from Rust paths whose last segment is the
+/// WGSL name.
+macro_rules! mirrors {
+    ($($($seg:ident)::+),* $(,)?) => {
+        [$((last_segment(stringify!($($seg)::+)), ($($seg)::+) as i128)),*]
+    };
+}
+
+/// One file's `const`s: those Rust mirrors (WGSL name, Rust value), and those
+/// it keeps to itself.
+struct FileConsts {
+    file: &'static str,
+    mirrored: Vec<(&'static str, i128)>,
+    own: &'static [&'static str],
+}
+
+/// The `const`s of every file that declares any.
+fn mirrored_consts() -> Vec<FileConsts> {
+    use balgan::kernels::binary::op_codes::*;
+    use balgan::kernels::unary::op_codes::*;
+    use balgan::kernels::{batchnorm, conv2d, matmul, reduce, softmax};
+    let file = |file, mirrored: &[(&'static str, i128)], own| FileConsts {
+        file,
+        mirrored: mirrored.to_vec(),
+        own,
+    };
+    vec![
+        file("common.wgsl", &mirrors![balgan::kernels::WG], &[]),
+        // BK, the K step, only appears in the launcher's comments.
+        file("gemm_tile.wgsl", &mirrors![matmul::TILE], &["BK"]),
+        file("conv2d.wgsl", &[("RUN", conv2d::CONV_RUN as i128)], &[]),
+        // PER_THREAD: elements one reduce_rows invocation adds (ROW_CHUNK / WG).
+        file(
+            "reduce.wgsl",
+            &mirrors![reduce::ROW_CHUNK, reduce::MID_CHUNK],
+            &["PER_THREAD"],
+        ),
+        file("softmax.wgsl", &mirrors![softmax::ROW_WG], &[]),
+        file(
+            "batchnorm.wgsl",
+            &mirrors![
+                batchnorm::HAS_WEIGHT,
+                batchnorm::HAS_BIAS,
+                batchnorm::TRAINING,
+                batchnorm::GROUP_CHUNK,
+                batchnorm::MERGE
+            ],
+            &[],
+        ),
+        file(
+            "unary.wgsl",
+            &mirrors![
+                OP_NEG,
+                OP_EXP,
+                OP_LOG,
+                OP_SQRT,
+                OP_RSQRT,
+                OP_ABS,
+                OP_RELU,
+                OP_LEAKY_RELU,
+                OP_SIGMOID,
+                OP_TANH,
+                OP_POWF,
+                OP_AFFINE,
+                OP_SIGN,
+                OP_STEP,
+                OP_LEAKY_MASK,
+                OP_RECIP,
+                OP_RELU_MASK
+            ],
+            &[],
+        ),
+        file(
+            "binary.wgsl",
+            &mirrors![OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MAX, OP_MIN, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE],
+            &[],
+        ),
+    ]
+}
+
+/// The constants of `file` (a source, or a fragment read from `source`'s
+/// module) against their Rust mirrors: every mirrored name is declared with
+/// the Rust value, and every declared name is either mirrored or listed as
+/// WGSL-only. Each mismatch panics with the name.
+fn check_consts(declared: &[(String, i128)], file: &str, mirrored: &[(&str, i128)], own: &[&str]) {
+    for (name, rust) in mirrored {
+        let wgsl = declared
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{file}: no const {name} (Rust has {rust})"))
+            .1;
+        assert_eq!(wgsl, *rust, "{file}: const {name} is {wgsl} in WGSL but {rust} in Rust");
+    }
+    for (name, _) in declared {
+        assert!(
+            mirrored.iter().any(|(n, _)| n == name) || own.contains(&name.as_str()),
+            "{file}: const {name} is neither checked against Rust nor listed as WGSL-only"
+        );
+    }
+}
+
+/// The consts `file` declares itself (read from the module of a source that
+/// includes it, so fragments are covered once).
+fn own_consts(file: &str) -> Vec<(String, i128)> {
+    let src = match file {
+        "common.wgsl" => source("fill.wgsl"),
+        "gemm_tile.wgsl" => source("matmul.wgsl"),
+        f => source(f),
+    };
+    let text = std::fs::read_to_string(shaders_dir().join(file)).unwrap_or_else(|e| panic!("read shaders/{file}: {e}"));
+    let declares = |name: &str| {
+        let decl = format!("const {name}:");
+        text.lines().any(|l| l.trim_start().starts_with(&decl))
+    };
+    wgsl_consts(&parse(&src), src.file)
+        .into_iter()
+        .filter(|(n, _)| declares(n))
+        .collect()
+}
+
+#[test]
+fn wgsl_consts_match_their_rust_mirrors() {
+    let table = mirrored_consts();
+    for f in &table {
+        check_consts(&own_consts(f.file), f.file, &f.mirrored, f.own);
+    }
+    // Every source's own constants are covered by the table.
+    for s in all_sources() {
+        let declared = own_consts(s.file);
+        if !declared.is_empty() {
+            assert!(
+                table.iter().any(|f| f.file == s.file),
+                "{}: declares consts {declared:?} but has no entry in mirrored_consts()",
+                s.file
+            );
+        }
+    }
+}
+
+/// The `switch` of an op-code function has exactly one case per `OP_*`
+/// constant, so an op added on one side only fails here.
+#[test]
+fn op_switches_cover_exactly_the_op_codes() {
+    for (file, func) in [("unary.wgsl", "unary"), ("binary.wgsl", "binary")] {
+        let module = parse(&source(file));
+        let mut codes: Vec<i128> = own_consts(file)
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("OP_"))
+            .map(|(_, v)| v)
+            .collect();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), before, "{file}: two OP_* constants share a value");
+        let (_, f) = module
+            .functions
+            .iter()
+            .find(|(_, f)| f.name.as_deref() == Some(func))
+            .unwrap_or_else(|| panic!("{file}: no function {func}"));
+        let mut cases: Vec<i128> = f
+            .body
+            .iter()
+            .find_map(|st| match st {
+                naga::Statement::Switch { cases, .. } => Some(cases),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{file}: {func} has no switch"))
+            .iter()
+            .filter_map(|c| match c.value {
+                naga::SwitchValue::U32(v) => Some(v as i128),
+                naga::SwitchValue::I32(v) => Some(v as i128),
+                naga::SwitchValue::Default => None,
+            })
+            .collect();
+        cases.sort_unstable();
+        assert_eq!(cases, codes, "{file}: the cases of {func} are not the OP_* codes");
+    }
+}
+
+#[test]
+#[should_panic(expected = "unary.wgsl: const OP_EXP is 7 in WGSL but 1 in Rust")]
+fn const_check_detects_a_value_mismatch() {
+    let declared = [("OP_NEG".to_string(), 0), ("OP_EXP".to_string(), 7)];
+    check_consts(
+        &declared,
+        "unary.wgsl",
+        &mirrors![
+            balgan::kernels::unary::op_codes::OP_NEG,
+            balgan::kernels::unary::op_codes::OP_EXP
+        ],
+        &[],
+    );
+}
+
+#[test]
+#[should_panic(expected = "batchnorm.wgsl: no const MERGE")]
+fn const_check_detects_a_missing_const() {
+    let declared = [("GROUP_CHUNK".to_string(), 4096)];
+    check_consts(
+        &declared,
+        "batchnorm.wgsl",
+        &mirrors![
+            balgan::kernels::batchnorm::GROUP_CHUNK,
+            balgan::kernels::batchnorm::MERGE
+        ],
+        &[],
+    );
+}
+
+#[test]
+#[should_panic(expected = "reduce.wgsl: const EXTRA is neither checked against Rust nor listed as WGSL-only")]
+fn const_check_detects_an_unmirrored_const() {
+    let declared = [("ROW_CHUNK".to_string(), 4096), ("EXTRA".to_string(), 3)];
+    check_consts(
+        &declared,
+        "reduce.wgsl",
+        &mirrors![balgan::kernels::reduce::ROW_CHUNK],
+        &[],
     );
 }

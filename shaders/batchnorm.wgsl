@@ -74,34 +74,52 @@ const MERGE: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: BatchNormParams;
 
-// Inputs (read-only), by entry:
-//   stats, grad_sums, grad_input, normalize: x at 1
-//   merge, finalize: partials at 1
-//   eval_stats: running_mean at 1, running_var at 2
-@group(0) @binding(1) var<storage, read> in1: array<f32>;
-// grad_sums, grad_input: g · eval_stats: running_var · normalize: stats
-@group(0) @binding(2) var<storage, read> in2: array<f32>;
-// grad_sums, grad_input: stats · finalize, eval_stats: weight (γ)
-@group(0) @binding(3) var<storage, read> in3: array<f32>;
-// grad_input: Σ g · finalize, eval_stats: bias
-@group(0) @binding(4) var<storage, read> in4: array<f32>;
-// grad_input: Σ g·x̂
-@group(0) @binding(5) var<storage, read> in5: array<f32>;
+// Bindings by role. A binding has one name per role it plays and each entry
+// point uses one name per binding (WGSL allows aliased bindings used by
+// different entry points, as in matmul.wgsl).
+//
+// Inputs (read-only):
+//   1  x: stats, grad_sums, grad_input, normalize · parts_in: merge, finalize
+//      · running_mean_in: eval_stats
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> parts_in: array<f32>;
+@group(0) @binding(1) var<storage, read> running_mean_in: array<f32>;
+//   2  g: grad_sums, grad_input · running_var_in: eval_stats · norm_stats
+//      (the stats [4, C]): normalize
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> running_var_in: array<f32>;
+@group(0) @binding(2) var<storage, read> norm_stats: array<f32>;
+//   3  stats [4, C]: grad_sums, grad_input · weight (γ): finalize, eval_stats
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+//   4  sum_g (Σ g): grad_input · bias (β): finalize, eval_stats
+@group(0) @binding(4) var<storage, read> sum_g: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+//   5  sum_gx (Σ g·x̂): grad_input
+@group(0) @binding(5) var<storage, read> sum_gx: array<f32>;
 
-// Outputs (read-write), by entry:
-//   stats, merge: partials [2, C, out_parts] · finalize, eval_stats: stats [4, C]
-//   normalize: y · grad_input: dx · grad_sums: partial Σ g [C, out_parts]
-@group(0) @binding(6) var<storage, read_write> out6: array<f32>;
-// finalize_running: running_mean · grad_sums: partial Σ g·x̂ [C, out_parts]
-@group(0) @binding(7) var<storage, read_write> out7: array<f32>;
-// finalize_running: running_var
-@group(0) @binding(8) var<storage, read_write> out8: array<f32>;
+// Outputs (read-write):
+//   6  parts_out [2, C, out_parts]: stats, merge · stats_out [4, C]: finalize,
+//      eval_stats · y: normalize · dx: grad_input · part_g (partial Σ g
+//      [C, out_parts]): grad_sums
+@group(0) @binding(6) var<storage, read_write> parts_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> part_g: array<f32>;
+//   7  running_mean: finalize_running · part_gx (partial Σ g·x̂ [C, out_parts]):
+//      grad_sums
+@group(0) @binding(7) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> part_gx: array<f32>;
+//   8  running_var: finalize_running
+@group(0) @binding(8) var<storage, read_write> running_var: array<f32>;
 
 // The same bindings seen 4 wide, for the elementwise entries when S % 4 = 0
-// (then 4 consecutive elements share a channel).
-@group(0) @binding(1) var<storage, read> in1v: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> in2v: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> out6v: array<vec4<f32>>;
+// (then 4 consecutive elements share a channel): x4 (1), g4 (2), y4 and dx4 (6).
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> dx4: array<vec4<f32>>;
 
 var<workgroup> tree_a: array<f32, 256>;
 var<workgroup> tree_b: array<f32, 256>;
@@ -162,7 +180,7 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     // shift keeps the terms small when the channel sits far from 0, so the
     // sum does not lose the low bits of every term (this matters even where
     // a driver's fast-math drops the compensation).
-    let shift = in1[start];
+    let shift = x[start];
     // The chunk is walked as contiguous segments, one per sample n (the
     // first may start mid-plane): an inner loop without index bookkeeping.
     var sum = 0.0;
@@ -172,7 +190,7 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     for (var t = 0u; t < len; t = t + seg) {
         seg = min(p.s - select(0u, s0, t == 0u), len - t);
         for (var e = a; e < a + seg; e = e + 1u) {
-            let y = (in1[e] - shift) - comp;
+            let y = (x[e] - shift) - comp;
             let u = sum + y;
             comp = (u - sum) - y;
             sum = u;
@@ -186,33 +204,33 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     for (var t = 0u; t < len; t = t + seg) {
         seg = min(p.s - select(0u, s0, t == 0u), len - t);
         for (var e = a; e < a + seg; e = e + 1u) {
-            let d = in1[e] - mean;
+            let d = x[e] - mean;
             m2 = m2 + d * d;
         }
         a = a + seg + jump;
     }
     let o = c * p.out_parts + k;
-    out6[o] = mean;
-    out6[p.c * p.out_parts + o] = m2;
+    parts_out[o] = mean;
+    parts_out[p.c * p.out_parts + o] = m2;
 }
 
 @compute @workgroup_size(256)
 fn bn_stats_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
-    let g = group_id(wid, nwg);
+    let grp = group_id(wid, nwg);
     // Uniform per workgroup: the whole group returns together or not at all.
-    if (g >= p.out_parts * p.c) {
+    if (grp >= p.out_parts * p.c) {
         return;
     }
-    let c = g % p.c;
-    let k = g / p.c;
+    let c = grp % p.c;
+    let k = grp / p.c;
     let j0 = k * GROUP_CHUNK;
     let j1 = min(j0 + GROUP_CHUNK, p.m);
     // Shifted by the chunk's first value, as in bn_stats.
-    let shift = in1[elem_offset(c, j0)];
+    let shift = x[elem_offset(c, j0)];
     var sum = 0.0;
     for (var j = j0 + lid; j < j1; j = j + WG) {
-        sum = sum + (in1[elem_offset(c, j)] - shift);
+        sum = sum + (x[elem_offset(c, j)] - shift);
     }
     tree_a[lid] = sum;
     tree_sum_a(lid);
@@ -220,15 +238,15 @@ fn bn_stats_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     workgroupBarrier();
     var m2 = 0.0;
     for (var j = j0 + lid; j < j1; j = j + WG) {
-        let d = in1[elem_offset(c, j)] - mean;
+        let d = x[elem_offset(c, j)] - mean;
         m2 = m2 + d * d;
     }
     tree_a[lid] = m2;
     tree_sum_a(lid);
     if (lid == 0u) {
         let o = c * p.out_parts + k;
-        out6[o] = mean;
-        out6[p.c * p.out_parts + o] = tree_a[0];
+        parts_out[o] = mean;
+        parts_out[p.c * p.out_parts + o] = tree_a[0];
     }
 }
 
@@ -245,14 +263,14 @@ fn merge_parts(c: u32, k0: u32) -> vec3<f32> {
     let k1 = min(k0 + MERGE, p.parts);
     let base = c * p.parts;
     let m2_base = p.c * p.parts + base;
-    let shift = in1[base + k0];
+    let shift = parts_in[base + k0];
     var n = 0.0;
     var sum = 0.0;
     var comp = 0.0;
     for (var k = k0; k < k1; k = k + 1u) {
         let nk = part_count(k, p.chunk);
         n = n + nk;
-        let y = nk * (in1[base + k] - shift) - comp;
+        let y = nk * (parts_in[base + k] - shift) - comp;
         let u = sum + y;
         comp = (u - sum) - y;
         sum = u;
@@ -260,8 +278,8 @@ fn merge_parts(c: u32, k0: u32) -> vec3<f32> {
     let mean = shift + sum / n;
     var m2 = 0.0;
     for (var k = k0; k < k1; k = k + 1u) {
-        let d = in1[base + k] - mean;
-        m2 = m2 + in1[m2_base + k] + part_count(k, p.chunk) * d * d;
+        let d = parts_in[base + k] - mean;
+        m2 = m2 + parts_in[m2_base + k] + part_count(k, p.chunk) * d * d;
     }
     return vec3<f32>(n, mean, m2);
 }
@@ -277,8 +295,8 @@ fn bn_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let k = i / p.c;
     let r = merge_parts(c, k * MERGE);
     let o = c * p.out_parts + k;
-    out6[o] = r.y;
-    out6[p.c * p.out_parts + o] = r.z;
+    parts_out[o] = r.y;
+    parts_out[p.c * p.out_parts + o] = r.z;
 }
 
 // Writes stats [4, C] for channel c from (mean, biased variance).
@@ -286,16 +304,16 @@ fn write_stats(c: u32, mean: f32, var_b: f32) {
     let invstd = 1.0 / sqrt(var_b + p.eps);
     var w = 1.0;
     if ((p.flags & HAS_WEIGHT) != 0u) {
-        w = in3[c];
+        w = weight[c];
     }
     var b = 0.0;
     if ((p.flags & HAS_BIAS) != 0u) {
-        b = in4[c];
+        b = bias[c];
     }
-    out6[c] = mean;
-    out6[p.c + c] = invstd;
-    out6[2u * p.c + c] = w * invstd;
-    out6[3u * p.c + c] = b;
+    stats_out[c] = mean;
+    stats_out[p.c + c] = invstd;
+    stats_out[2u * p.c + c] = w * invstd;
+    stats_out[3u * p.c + c] = b;
 }
 
 @compute @workgroup_size(256)
@@ -319,8 +337,8 @@ fn bn_finalize_running(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let r = merge_parts(c, 0u);
     write_stats(c, r.y, r.z / f32(p.m));
     let keep = 1.0 - p.momentum;
-    out7[c] = keep * out7[c] + p.momentum * r.y;
-    out8[c] = keep * out8[c] + p.momentum * (r.z / f32(p.m - 1u));
+    running_mean[c] = keep * running_mean[c] + p.momentum * r.y;
+    running_var[c] = keep * running_var[c] + p.momentum * (r.z / f32(p.m - 1u));
 }
 
 @compute @workgroup_size(256)
@@ -330,7 +348,7 @@ fn bn_eval_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (c >= p.c) {
         return;
     }
-    write_stats(c, in1[c], in2[c]);
+    write_stats(c, running_mean_in[c], running_var_in[c]);
 }
 
 // ---------------------------------------------------------------- normalise
@@ -343,7 +361,7 @@ fn bn_normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let c = (i / p.s) % p.c;
-    out6[i] = (in1[i] - in2[c]) * in2[2u * p.c + c] + in2[3u * p.c + c];
+    y[i] = (x[i] - norm_stats[c]) * norm_stats[2u * p.c + c] + norm_stats[3u * p.c + c];
 }
 
 // As bn_normalize, 4 elements of one channel per invocation (S % 4 = 0): one
@@ -356,7 +374,7 @@ fn bn_normalize4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let c = (i / (p.s / 4u)) % p.c;
-    out6v[i] = (in1v[i] - vec4<f32>(in2[c])) * in2[2u * p.c + c] + vec4<f32>(in2[3u * p.c + c]);
+    y4[i] = (x4[i] - vec4<f32>(norm_stats[c])) * norm_stats[2u * p.c + c] + vec4<f32>(norm_stats[3u * p.c + c]);
 }
 
 // ---------------------------------------------------------------- backward
@@ -375,7 +393,7 @@ fn bn_grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let n0 = j0 / p.s;
     let s0 = j0 - n0 * p.s;
     let jump = (p.c - 1u) * p.s;
-    let mean = in3[c];
+    let mean = stats[c];
     // Kahan-compensated Σ g and Σ g·(x − mean).
     var sg = 0.0;
     var cg = 0.0;
@@ -387,12 +405,12 @@ fn bn_grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     for (var t = 0u; t < len; t = t + seg) {
         seg = min(p.s - select(0u, s0, t == 0u), len - t);
         for (var e = a; e < a + seg; e = e + 1u) {
-            let gv = in2[e];
+            let gv = g[e];
             let y1 = gv - cg;
             let u1 = sg + y1;
             cg = (u1 - sg) - y1;
             sg = u1;
-            let y2 = gv * (in1[e] - mean) - cgx;
+            let y2 = gv * (x[e] - mean) - cgx;
             let u2 = sgx + y2;
             cgx = (u2 - sgx) - y2;
             sgx = u2;
@@ -400,37 +418,37 @@ fn bn_grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         a = a + seg + jump;
     }
     let o = c * p.out_parts + k;
-    out6[o] = sg;
-    out7[o] = sgx * in3[p.c + c];
+    part_g[o] = sg;
+    part_gx[o] = sgx * stats[p.c + c];
 }
 
 @compute @workgroup_size(256)
 fn bn_grad_sums_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-    let g = group_id(wid, nwg);
-    if (g >= p.out_parts * p.c) {
+    let grp = group_id(wid, nwg);
+    if (grp >= p.out_parts * p.c) {
         return;
     }
-    let c = g % p.c;
-    let k = g / p.c;
+    let c = grp % p.c;
+    let k = grp / p.c;
     let j0 = k * GROUP_CHUNK;
     let j1 = min(j0 + GROUP_CHUNK, p.m);
-    let mean = in3[c];
+    let mean = stats[c];
     var sg = 0.0;
     var sgx = 0.0;
     for (var j = j0 + lid; j < j1; j = j + WG) {
         let a = elem_offset(c, j);
-        let gv = in2[a];
+        let gv = g[a];
         sg = sg + gv;
-        sgx = sgx + gv * (in1[a] - mean);
+        sgx = sgx + gv * (x[a] - mean);
     }
     tree_a[lid] = sg;
     tree_b[lid] = sgx;
     tree_sum_ab(lid);
     if (lid == 0u) {
         let o = c * p.out_parts + k;
-        out6[o] = tree_a[0];
-        out7[o] = tree_b[0] * in3[p.c + c];
+        part_g[o] = tree_a[0];
+        part_gx[o] = tree_b[0] * stats[p.c + c];
     }
 }
 
@@ -442,14 +460,14 @@ fn bn_grad_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let c = (i / p.s) % p.c;
-    let scale = in3[2u * p.c + c];
-    let gv = in2[i];
+    let scale = stats[2u * p.c + c];
+    let gv = g[i];
     if ((p.flags & TRAINING) != 0u) {
         let inv_m = 1.0 / f32(p.m);
-        let xh = (in1[i] - in3[c]) * in3[p.c + c];
-        out6[i] = scale * (gv - in4[c] * inv_m - xh * (in5[c] * inv_m));
+        let xh = (x[i] - stats[c]) * stats[p.c + c];
+        dx[i] = scale * (gv - sum_g[c] * inv_m - xh * (sum_gx[c] * inv_m));
     } else {
-        out6[i] = scale * gv;
+        dx[i] = scale * gv;
     }
 }
 
@@ -462,13 +480,13 @@ fn bn_grad_input4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         return;
     }
     let c = (i / (p.s / 4u)) % p.c;
-    let scale = in3[2u * p.c + c];
-    let gv = in2v[i];
+    let scale = stats[2u * p.c + c];
+    let gv = g4[i];
     if ((p.flags & TRAINING) != 0u) {
         let inv_m = 1.0 / f32(p.m);
-        let xh = (in1v[i] - vec4<f32>(in3[c])) * in3[p.c + c];
-        out6v[i] = scale * (gv - vec4<f32>(in4[c] * inv_m) - xh * (in5[c] * inv_m));
+        let xh = (x4[i] - vec4<f32>(stats[c])) * stats[p.c + c];
+        dx4[i] = scale * (gv - vec4<f32>(sum_g[c] * inv_m) - xh * (sum_gx[c] * inv_m));
     } else {
-        out6v[i] = scale * gv;
+        dx4[i] = scale * gv;
     }
 }

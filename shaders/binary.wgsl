@@ -33,22 +33,37 @@ override MODE_B: u32 = 2u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// Binary op codes (src/kernels/binary.rs: BinaryOp). Comparisons give 1.0 / 0.0.
+// Binary op codes, mirrored by src/kernels/binary.rs (op_codes, same names).
+// Comparisons give 1.0 / 0.0.
+const OP_ADD: u32 = 0u;
+const OP_SUB: u32 = 1u;
+const OP_MUL: u32 = 2u;
+const OP_DIV: u32 = 3u;
+const OP_POW: u32 = 4u;
+const OP_MAX: u32 = 5u;
+const OP_MIN: u32 = 6u;
+const OP_EQ: u32 = 7u;
+const OP_NE: u32 = 8u;
+const OP_LT: u32 = 9u;
+const OP_LE: u32 = 10u;
+const OP_GT: u32 = 11u;
+const OP_GE: u32 = 12u;
+
 fn binary(op: u32, a: f32, b: f32) -> f32 {
     switch op {
-        case 0u: { return a + b; }
-        case 1u: { return a - b; }
-        case 2u: { return a * b; }
-        case 3u: { return a / b; }
-        case 4u: { return real_pow(a, b); }
-        case 5u: { return max_nan(a, b); }
-        case 6u: { return min_nan(a, b); }
-        case 7u: { return select(0.0, 1.0, a == b); }
-        case 8u: { return select(0.0, 1.0, a != b); }
-        case 9u: { return select(0.0, 1.0, a < b); }
-        case 10u: { return select(0.0, 1.0, a <= b); }
-        case 11u: { return select(0.0, 1.0, a > b); }
-        case 12u: { return select(0.0, 1.0, a >= b); }
+        case OP_ADD: { return a + b; }
+        case OP_SUB: { return a - b; }
+        case OP_MUL: { return a * b; }
+        case OP_DIV: { return a / b; }
+        case OP_POW: { return real_pow(a, b); }
+        case OP_MAX: { return max_nan(a, b); }
+        case OP_MIN: { return min_nan(a, b); }
+        case OP_EQ: { return select(0.0, 1.0, a == b); }
+        case OP_NE: { return select(0.0, 1.0, a != b); }
+        case OP_LT: { return select(0.0, 1.0, a < b); }
+        case OP_LE: { return select(0.0, 1.0, a <= b); }
+        case OP_GT: { return select(0.0, 1.0, a > b); }
+        case OP_GE: { return select(0.0, 1.0, a >= b); }
         default: { return a; }
     }
 }

@@ -15,9 +15,9 @@
 // splits Cin·kh·kw and accumulates), the weight gradient's sum in chunks.
 // `accumulate = 1` adds to the output instead of overwriting it (and skips the bias).
 //
-// conv_gemm_tiled / conv_gemm_regtile: the same three products as implicit
-// GEMMs, for larger channel counts. The im2col matrix is never stored: each
-// tile load gathers its element from the image (zero in the padding). MODE
+// conv_gemm_tiled: the same three products as implicit GEMMs, for larger
+// channel counts. The im2col matrix is never stored: each tile load gathers
+// its element from the image (zero in the padding). MODE
 // (a pipeline constant) picks the problem:
 //   MODE 0, conv2d:           C[m, co] = Σ_k A[m, k]·B[k, co], m = (n, oy, ox),
 //                             k = (ci, ky, kx), A = im2col(x), B[k, co] = w[co, k]
@@ -26,8 +26,9 @@
 //                             B[k, co] = w[ci, co, ky, kx]
 //   MODE 2, weight gradient:  C[co, k] = Σ_m g[n, co, oy, ox]·im2col(x)[m, k],
 //                             split along m into slabs of k_chunk positions
-// conv_gemm_tiled (GPUs) is matmul_tiled's 64×64 tile, K steps of 16 through
-// workgroup memory.
+// conv_gemm_tiled (GPUs) runs the 64×64 tile of gemm_tile.wgsl (shared with
+// matmul_tiled), K steps of 16 through workgroup memory, with tile_a/tile_b
+// below gathering its operands.
 //
 // CPU drivers take another route, because every gathered load above costs a
 // handful of integer divisions that a CPU pays in full: an explicit im2col of
@@ -244,8 +245,18 @@ fn image_at(m: u32, k: u32) -> f32 {
     return src[((n * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
 }
 
+// Load slots of gemm_tile (gemm_tile.wgsl): A tile (mm, kk) with kk fastest;
+// B tile (kk, nn) with nn fastest.
+fn tile_a_slot(e: u32) -> vec2<u32> {
+    return vec2<u32>(e / BK, e % BK);
+}
+
+fn tile_b_slot(e: u32) -> vec2<u32> {
+    return vec2<u32>(e / TILE, e % TILE);
+}
+
 // A[row, k] of the GEMM (zero beyond its size).
-fn load_a(row: u32, k: u32, k_end: u32) -> f32 {
+fn tile_a(row: u32, k: u32, k_end: u32) -> f32 {
     if (row >= gemm_m() || k >= k_end) {
         return 0.0;
     }
@@ -258,7 +269,7 @@ fn load_a(row: u32, k: u32, k_end: u32) -> f32 {
 }
 
 // B[k, col] of the GEMM (zero beyond its size).
-fn load_b(k: u32, col: u32, k_end: u32) -> f32 {
+fn tile_b(k: u32, col: u32, k_end: u32) -> f32 {
     if (col >= gemm_n() || k >= k_end) {
         return 0.0;
     }
@@ -289,50 +300,19 @@ fn store_c(row: u32, col: u32, v: f32, split: u32) {
     dst[((row / hw) * p.cout + col) * hw + row % hw] = out;
 }
 
-var<workgroup> As: array<vec4<f32>, 256>;
-var<workgroup> Bs: array<vec4<f32>, 256>;
-
 @compute @workgroup_size(256)
 fn conv_gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let split = wid.z;
-    let row0 = wid.y * 64u;
-    let col0 = wid.x * 64u;
-    let tx = lid % 16u;
-    let ty = lid / 16u;
+    let row0 = wid.y * TILE;
+    let col0 = wid.x * TILE;
     // `slab`: the first split of this dispatch (0 unless the launcher runs the
     // weight gradient's splits in passes); the output slab is the local `split`.
     let k_begin = (p.slab + split) * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, gemm_k());
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    for (var k0 = k_begin; k0 < k_end; k0 = k0 + 16u) {
-        for (var r = 0u; r < 4u; r = r + 1u) {
-            let e = lid + r * 256u;
-            // A tile (mm, kk) with kk fastest; B tile (kk, nn) with nn fastest.
-            let mm = e / 16u;
-            let kk = e % 16u;
-            As[kk * 16u + mm / 4u][mm % 4u] = load_a(row0 + mm, k0 + kk, k_end);
-            let kb = e / 64u;
-            let nn = e % 64u;
-            Bs[kb * 16u + nn / 4u][nn % 4u] = load_b(k0 + kb, col0 + nn, k_end);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-            let av = As[kk * 16u + ty];
-            let bv = Bs[kk * 16u + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
-        }
-        workgroupBarrier();
-    }
-    var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    var rows = gemm_tile(lid, row0, col0, k_begin, k_end);
     for (var i = 0u; i < 4u; i = i + 1u) {
         for (var j = 0u; j < 4u; j = j + 1u) {
-            store_c(row0 + ty * 4u + i, col0 + tx * 4u + j, rows[i][j], split);
+            store_c(row0 + (lid / 16u) * 4u + i, col0 + (lid % 16u) * 4u + j, rows[i][j], split);
         }
     }
 }

@@ -16,11 +16,9 @@
 // the first split of the pass, so the partials stay bounded). This bounds every invocation's loop count (lavapipe
 // stops loops after 65,535 iterations per invocation).
 //
-// matmul_tiled (GPUs): a 64×64 tile of C per 256-invocation workgroup, K in
-// steps of 16 through workgroup memory; each invocation keeps a 4×4 register
-// tile and reads 4-wide vectors of A and B from workgroup memory per k. Per
-// tile step each workgroup moves 2·64·16 floats into workgroup memory and does
-// 64·64·16 FMAs.
+// matmul_tiled (GPUs): the 64×64 tile of gemm_tile.wgsl (K in steps of 16
+// through workgroup memory, a 4×4 register tile per invocation), reading A and
+// B straight from their buffers.
 // matmul_regtile (CPU drivers such as lavapipe, where every barrier suspends
 // and resumes each invocation): no workgroup memory and no barriers; each
 // invocation keeps a 4×8 tile of C in registers and reads A and B straight
@@ -55,9 +53,6 @@ struct MatmulParams {
     batch_strides_b: vec4<u32>,
 }
 
-const TILE: u32 = 64u;
-const BK: u32 = 16u;
-
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -83,85 +78,54 @@ fn batch_offsets(z: u32) -> vec2<u32> {
     return off;
 }
 
-// As[k * 16 + m / 4][m % 4] and Bs[k * 16 + n / 4][n % 4].
-var<workgroup> As: array<vec4<f32>, 256>;
-var<workgroup> Bs: array<vec4<f32>, 256>;
+// Element offsets of this invocation's batch in A and B, for tile_a/tile_b.
+var<private> tile_base: vec2<u32>;
+
+// Load slots of gemm_tile (gemm_tile.wgsl), along the stored rows of A and B
+// for coalescing.
+fn tile_a_slot(e: u32) -> vec2<u32> {
+    if (p.trans_a == 0u) {
+        return vec2<u32>(e / BK, e % BK);
+    }
+    return vec2<u32>(e % TILE, e / TILE);
+}
+
+fn tile_b_slot(e: u32) -> vec2<u32> {
+    if (p.trans_b == 0u) {
+        return vec2<u32>(e / TILE, e % TILE);
+    }
+    return vec2<u32>(e % BK, e / BK);
+}
+
+fn tile_a(gm: u32, gk: u32, k_end: u32) -> f32 {
+    if (gm < p.m && gk < k_end) {
+        return a[tile_base.x + select(gm * p.k + gk, gk * p.m + gm, p.trans_a == 1u)];
+    }
+    return 0.0;
+}
+
+fn tile_b(gk: u32, gn: u32, k_end: u32) -> f32 {
+    if (gn < p.n && gk < k_end) {
+        return b[tile_base.y + select(gk * p.n + gn, gn * p.k + gk, p.trans_b == 1u)];
+    }
+    return 0.0;
+}
 
 @compute @workgroup_size(256)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let z = wid.z / p.splits;
     let split = wid.z % p.splits;
-    let offs = batch_offsets(z);
-    let off_a = offs.x;
-    let off_b = offs.y;
+    tile_base = batch_offsets(z);
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
-    let tx = lid % 16u;
-    let ty = lid / 16u;
     let k_begin = (p.split_base + split) * p.k_chunk;
     let k_end = min(k_begin + p.k_chunk, p.k);
-
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-
-    for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
-        for (var r = 0u; r < 4u; r = r + 1u) {
-            let e = lid + r * 256u;
-            // A tile element (mm, kk), loaded along the stored row for coalescing.
-            var mm: u32;
-            var kk: u32;
-            if (p.trans_a == 0u) {
-                mm = e / BK;
-                kk = e % BK;
-            } else {
-                kk = e / TILE;
-                mm = e % TILE;
-            }
-            let gm = row0 + mm;
-            let gk = k0 + kk;
-            var va = 0.0;
-            if (gm < p.m && gk < k_end) {
-                let ia = select(gm * p.k + gk, gk * p.m + gm, p.trans_a == 1u);
-                va = a[off_a + ia];
-            }
-            As[kk * 16u + mm / 4u][mm % 4u] = va;
-            // B tile element (kk, nn).
-            var nn: u32;
-            if (p.trans_b == 0u) {
-                kk = e / TILE;
-                nn = e % TILE;
-            } else {
-                nn = e / BK;
-                kk = e % BK;
-            }
-            let gn = col0 + nn;
-            let gk2 = k0 + kk;
-            var vb = 0.0;
-            if (gn < p.n && gk2 < k_end) {
-                let ib = select(gk2 * p.n + gn, gn * p.k + gk2, p.trans_b == 1u);
-                vb = b[off_b + ib];
-            }
-            Bs[kk * 16u + nn / 4u][nn % 4u] = vb;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk = kk + 1u) {
-            let av = As[kk * 16u + ty];
-            let bv = Bs[kk * 16u + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
-        }
-        workgroupBarrier();
-    }
+    var rows = gemm_tile(lid, row0, col0, k_begin, k_end);
 
     let out_base = p.c_offset + (split * p.batch + z) * p.m * p.n;
-    let col = col0 + tx * 4u;
-    var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    let col = col0 + (lid % 16u) * 4u;
     for (var i = 0u; i < 4u; i = i + 1u) {
-        let row = row0 + ty * 4u + i;
+        let row = row0 + (lid / 16u) * 4u + i;
         if (row < p.m) {
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (col + j < p.n) {

@@ -43,26 +43,44 @@ fn relu_nan(x: f32) -> f32 {
     return max(x, 0.0);
 }
 
-// Unary op codes (src/kernels/elementwise.rs: UnaryOp).
+// Unary op codes, mirrored by src/kernels/unary.rs (op_codes, same names).
+const OP_NEG: u32 = 0u;
+const OP_EXP: u32 = 1u;
+const OP_LOG: u32 = 2u;
+const OP_SQRT: u32 = 3u;
+const OP_RSQRT: u32 = 4u;
+const OP_ABS: u32 = 5u;
+const OP_RELU: u32 = 6u;
+const OP_LEAKY_RELU: u32 = 7u;
+const OP_SIGMOID: u32 = 8u;
+const OP_TANH: u32 = 9u;
+const OP_POWF: u32 = 10u;
+const OP_AFFINE: u32 = 11u;
+const OP_SIGN: u32 = 12u;
+const OP_STEP: u32 = 13u;
+const OP_LEAKY_MASK: u32 = 14u;
+const OP_RECIP: u32 = 15u;
+const OP_RELU_MASK: u32 = 16u;
+
 fn unary(op: u32, x: f32) -> f32 {
     switch op {
-        case 0u: { return -x; }
-        case 1u: { return exp(x); }
-        case 2u: { return log(x); }
-        case 3u: { return sqrt(x); }
-        case 4u: { return inverseSqrt(x); }
-        case 5u: { return abs(x); }
-        case 6u: { return relu_nan(x); }
-        case 7u: { return select(p.alpha * x, x, x > 0.0); }          // leaky_relu
-        case 8u: { return stable_sigmoid(x); }
-        case 9u: { return stable_tanh(x); }
-        case 10u: { return real_pow(x, p.alpha); }
-        case 11u: { return p.alpha * x + p.beta; }                     // affine
-        case 12u: { return sign_of(x); }
-        case 13u: { return select(0.0, 1.0, x > p.alpha); }            // step: x > alpha
-        case 14u: { return select(p.alpha, 1.0, x > 0.0); }           // leaky_relu slope mask
-        case 15u: { return 1.0 / x; }
-        case 16u: { return select(0.0, 1.0, x > 0.0 || is_nan(x)); }  // relu gradient mask
+        case OP_NEG: { return -x; }
+        case OP_EXP: { return exp(x); }
+        case OP_LOG: { return log(x); }
+        case OP_SQRT: { return sqrt(x); }
+        case OP_RSQRT: { return inverseSqrt(x); }
+        case OP_ABS: { return abs(x); }
+        case OP_RELU: { return relu_nan(x); }
+        case OP_LEAKY_RELU: { return select(p.alpha * x, x, x > 0.0); }
+        case OP_SIGMOID: { return stable_sigmoid(x); }
+        case OP_TANH: { return stable_tanh(x); }
+        case OP_POWF: { return real_pow(x, p.alpha); }
+        case OP_AFFINE: { return p.alpha * x + p.beta; }
+        case OP_SIGN: { return sign_of(x); }
+        case OP_STEP: { return select(0.0, 1.0, x > p.alpha); }           // x > alpha
+        case OP_LEAKY_MASK: { return select(p.alpha, 1.0, x > 0.0); }     // leaky_relu slope mask
+        case OP_RECIP: { return 1.0 / x; }
+        case OP_RELU_MASK: { return select(0.0, 1.0, x > 0.0 || is_nan(x)); } // relu gradient mask
         default: { return x; }
     }
 }

@@ -30,14 +30,20 @@ pub struct BatchNormParams {
     pub _pad0: u32,
 }
 
-const HAS_WEIGHT: u32 = 1;
-const HAS_BIAS: u32 = 2;
-const TRAINING: u32 = 4;
+/// Bits of `BatchNormParams::flags` (same names in WGSL).
+#[doc(hidden)]
+pub const HAS_WEIGHT: u32 = 1;
+#[doc(hidden)]
+pub const HAS_BIAS: u32 = 2;
+#[doc(hidden)]
+pub const TRAINING: u32 = 4;
 
 /// Elements of one channel per workgroup in the `_group` entries (`GROUP_CHUNK`).
-const GROUP_CHUNK: usize = 4096;
+#[doc(hidden)]
+pub const GROUP_CHUNK: usize = 4096;
 /// Partials one invocation merges (`MERGE`).
-const MERGE: usize = 256;
+#[doc(hidden)]
+pub const MERGE: usize = 256;
 /// Every dispatch binds this many read-only inputs (see the shader header).
 const INPUTS: usize = 5;
 /// The `_group` entries are used on GPUs when a channel's elements come in

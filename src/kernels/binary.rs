@@ -23,22 +23,40 @@ pub struct BinaryParams {
     pub strides_b: [u32; 8],
 }
 
-/// Binary op codes of `binary.wgsl`.
+/// Op codes of `binary.wgsl` (its `OP_*` constants, same names).
+#[doc(hidden)]
+pub mod op_codes {
+    pub const OP_ADD: u32 = 0;
+    pub const OP_SUB: u32 = 1;
+    pub const OP_MUL: u32 = 2;
+    pub const OP_DIV: u32 = 3;
+    pub const OP_POW: u32 = 4;
+    pub const OP_MAX: u32 = 5;
+    pub const OP_MIN: u32 = 6;
+    pub const OP_EQ: u32 = 7;
+    pub const OP_NE: u32 = 8;
+    pub const OP_LT: u32 = 9;
+    pub const OP_LE: u32 = 10;
+    pub const OP_GT: u32 = 11;
+    pub const OP_GE: u32 = 12;
+}
+
+/// Binary ops of `binary.wgsl`, valued by their op codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BinaryOp {
-    Add = 0,
-    Sub = 1,
-    Mul = 2,
-    Div = 3,
-    Pow = 4,
-    Max = 5,
-    Min = 6,
-    Eq = 7,
-    Ne = 8,
-    Lt = 9,
-    Le = 10,
-    Gt = 11,
-    Ge = 12,
+    Add = op_codes::OP_ADD as isize,
+    Sub = op_codes::OP_SUB as isize,
+    Mul = op_codes::OP_MUL as isize,
+    Div = op_codes::OP_DIV as isize,
+    Pow = op_codes::OP_POW as isize,
+    Max = op_codes::OP_MAX as isize,
+    Min = op_codes::OP_MIN as isize,
+    Eq = op_codes::OP_EQ as isize,
+    Ne = op_codes::OP_NE as isize,
+    Lt = op_codes::OP_LT as isize,
+    Le = op_codes::OP_LE as isize,
+    Gt = op_codes::OP_GT as isize,
+    Ge = op_codes::OP_GE as isize,
 }
 
 /// How an operand is read (`MODE_A`/`MODE_B` in the shader).

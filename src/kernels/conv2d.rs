@@ -89,7 +89,8 @@ fn dispatch_1d(
 
 /// Output positions one `im2col`/`col2im` invocation walks (`RUN` in WGSL):
 /// the index divisions are paid once per run instead of once per element.
-const CONV_RUN: usize = 64;
+#[doc(hidden)]
+pub const CONV_RUN: usize = 64;
 
 /// Below this many output pixels per image, one image cannot fill a 64-wide
 /// matmul tile: the CPU route then folds the batch into the columns.
@@ -348,10 +349,10 @@ fn gemm(
     inputs: [&wgpu::Buffer; 3],
     out: &wgpu::Buffer,
 ) -> Result<()> {
-    let (entry, tile_m) = ("conv_gemm_tiled", 64);
+    let entry = "conv_gemm_tiled";
     let workgroups = [
-        n.div_ceil(64) as u32,
-        m.div_ceil(tile_m) as u32,
+        n.div_ceil(matmul::TILE) as u32,
+        m.div_ceil(matmul::TILE) as u32,
         check_u32("conv splits", splits)?,
     ];
     let max = dev.limits().max_compute_workgroups_per_dimension;

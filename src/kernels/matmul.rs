@@ -33,8 +33,10 @@ pub struct MatmulParams {
     pub batch_strides_b: [u32; 4],
 }
 
-/// Output tile edge (`TILE` in WGSL).
-pub(crate) const TILE: usize = 64;
+/// Output tile edge of `matmul_tiled` and `conv_gemm_tiled` (`TILE` in
+/// `gemm_tile.wgsl`).
+#[doc(hidden)]
+pub const TILE: usize = 64;
 
 /// Longest K range one workgroup walks; longer K is split. At 16 per step and
 /// ~24 loop iterations per step this stays far below lavapipe's 65,535.

@@ -2,7 +2,9 @@
 //! its `Params` (mirroring the WGSL struct field by field), picks workgroup
 //! counts from the limits and records the dispatch. No autodiff here.
 //!
-//! Every source is `shaders/common.wgsl` followed by the kernel's own file.
+//! Every source is `shaders/common.wgsl` followed by the kernel's own file;
+//! the two tiled GEMMs (`matmul.wgsl`, `conv2d.wgsl`) have the shared tile
+//! `shaders/gemm_tile.wgsl` in between.
 //! The `*Params` structs are public so that tests can check them against
 //! naga's layout of the WGSL structs; the launchers are internal.
 
@@ -25,12 +27,13 @@ use crate::device::ShaderSource;
 use crate::error::{Error, Result};
 
 macro_rules! shader {
-    ($file:literal) => {
+    ($file:literal $(, $fragment:literal)*) => {
         ShaderSource {
             file: $file,
             wgsl: concat!(
                 include_str!("../../shaders/common.wgsl"),
                 "\n",
+                $(include_str!(concat!("../../shaders/", $fragment)), "\n",)*
                 include_str!(concat!("../../shaders/", $file))
             ),
         }
@@ -41,10 +44,10 @@ pub(crate) const UNARY: ShaderSource = shader!("unary.wgsl");
 pub(crate) const BINARY: ShaderSource = shader!("binary.wgsl");
 pub(crate) const WHERE: ShaderSource = shader!("where.wgsl");
 pub(crate) const COPY: ShaderSource = shader!("copy.wgsl");
-pub(crate) const CONV2D: ShaderSource = shader!("conv2d.wgsl");
+pub(crate) const CONV2D: ShaderSource = shader!("conv2d.wgsl", "gemm_tile.wgsl");
 pub(crate) const FILL: ShaderSource = shader!("fill.wgsl");
 pub(crate) const REDUCE: ShaderSource = shader!("reduce.wgsl");
-pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl");
+pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl", "gemm_tile.wgsl");
 pub(crate) const INDEX: ShaderSource = shader!("index.wgsl");
 pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
 pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
@@ -59,8 +62,9 @@ pub fn all_sources() -> Vec<ShaderSource> {
     ]
 }
 
-/// Invocations per workgroup of the 1-D kernels.
-pub(crate) const WG: u32 = 256;
+/// Invocations per workgroup of the 1-D kernels (`WG` in `common.wgsl`).
+#[doc(hidden)]
+pub const WG: u32 = 256;
 
 /// Workgroup grid for `groups` 1-D workgroups, folded into x and y so that
 /// neither exceeds `max_per_dim`. Kernels rebuild the index with `group_id`.

@@ -23,9 +23,11 @@ pub struct ReduceParams {
 }
 
 /// Elements of one row chunk handled by one workgroup (`ROW_CHUNK` in WGSL).
-pub(crate) const ROW_CHUNK: usize = 4096;
+#[doc(hidden)]
+pub const ROW_CHUNK: usize = 4096;
 /// Elements of the reduced axis one invocation visits in `reduce_middle`.
-pub(crate) const MID_CHUNK: usize = 1024;
+#[doc(hidden)]
+pub const MID_CHUNK: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReduceOp {

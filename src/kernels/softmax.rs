@@ -59,7 +59,8 @@ pub(crate) enum SoftmaxMode {
 /// Invocations per workgroup of `softmax_row` (`ROW_WG` in WGSL). Smaller than
 /// the usual 256 so that a few hundred rows still make several workgroups,
 /// which CPU drivers run on separate threads.
-const ROW_WG: usize = 64;
+#[doc(hidden)]
+pub const ROW_WG: usize = 64;
 /// Longest row `softmax_row` takes on CPU drivers (it loops 2·len times).
 pub(crate) const CPU_ROW_MAX: usize = 4096;
 /// Rows up to this length take `softmax_row` on GPUs too.

@@ -16,7 +16,29 @@ pub struct UnaryParams {
     pub beta: f32,
 }
 
-/// Unary op codes of `unary.wgsl`.
+/// Op codes of `unary.wgsl` (its `OP_*` constants, same names).
+#[doc(hidden)]
+pub mod op_codes {
+    pub const OP_NEG: u32 = 0;
+    pub const OP_EXP: u32 = 1;
+    pub const OP_LOG: u32 = 2;
+    pub const OP_SQRT: u32 = 3;
+    pub const OP_RSQRT: u32 = 4;
+    pub const OP_ABS: u32 = 5;
+    pub const OP_RELU: u32 = 6;
+    pub const OP_LEAKY_RELU: u32 = 7;
+    pub const OP_SIGMOID: u32 = 8;
+    pub const OP_TANH: u32 = 9;
+    pub const OP_POWF: u32 = 10;
+    pub const OP_AFFINE: u32 = 11;
+    pub const OP_SIGN: u32 = 12;
+    pub const OP_STEP: u32 = 13;
+    pub const OP_LEAKY_MASK: u32 = 14;
+    pub const OP_RECIP: u32 = 15;
+    pub const OP_RELU_MASK: u32 = 16;
+}
+
+/// Unary ops of `unary.wgsl`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum UnaryOp {
     Neg,
@@ -47,25 +69,26 @@ pub(crate) enum UnaryOp {
 
 impl UnaryOp {
     fn code(self) -> (u32, f32, f32) {
+        use op_codes::*;
         use UnaryOp::*;
         match self {
-            Neg => (0, 0.0, 0.0),
-            Exp => (1, 0.0, 0.0),
-            Log => (2, 0.0, 0.0),
-            Sqrt => (3, 0.0, 0.0),
-            Rsqrt => (4, 0.0, 0.0),
-            Abs => (5, 0.0, 0.0),
-            Relu => (6, 0.0, 0.0),
-            LeakyRelu(s) => (7, s, 0.0),
-            Sigmoid => (8, 0.0, 0.0),
-            Tanh => (9, 0.0, 0.0),
-            Powf(e) => (10, e, 0.0),
-            Affine(a, b) => (11, a, b),
-            Sign => (12, 0.0, 0.0),
-            Step(t) => (13, t, 0.0),
-            LeakyMask(s) => (14, s, 0.0),
-            Recip => (15, 0.0, 0.0),
-            ReluMask => (16, 0.0, 0.0),
+            Neg => (OP_NEG, 0.0, 0.0),
+            Exp => (OP_EXP, 0.0, 0.0),
+            Log => (OP_LOG, 0.0, 0.0),
+            Sqrt => (OP_SQRT, 0.0, 0.0),
+            Rsqrt => (OP_RSQRT, 0.0, 0.0),
+            Abs => (OP_ABS, 0.0, 0.0),
+            Relu => (OP_RELU, 0.0, 0.0),
+            LeakyRelu(s) => (OP_LEAKY_RELU, s, 0.0),
+            Sigmoid => (OP_SIGMOID, 0.0, 0.0),
+            Tanh => (OP_TANH, 0.0, 0.0),
+            Powf(e) => (OP_POWF, e, 0.0),
+            Affine(a, b) => (OP_AFFINE, a, b),
+            Sign => (OP_SIGN, 0.0, 0.0),
+            Step(t) => (OP_STEP, t, 0.0),
+            LeakyMask(s) => (OP_LEAKY_MASK, s, 0.0),
+            Recip => (OP_RECIP, 0.0, 0.0),
+            ReluMask => (OP_RELU_MASK, 0.0, 0.0),
         }
     }
 }
