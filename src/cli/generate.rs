@@ -58,6 +58,7 @@ use crate::data::imbalance::imbalance_ratio;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::models::BalancingModel;
+use crate::tensor::{splitmix64_mix, GOLDEN_GAMMA};
 
 /// Images generated per call of the model.
 const CHUNK: usize = 256;
@@ -233,11 +234,9 @@ pub fn class_folder_names(names: &[String]) -> Vec<String> {
 /// `seed`'s stream for chunk `chunk` of class `class` (SplitMix64 finaliser
 /// of the three, so nearby seeds give unrelated streams).
 fn chunk_seed(seed: u64, class: u32, chunk: u64) -> u64 {
-    let mut z =
-        seed ^ (class as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (chunk + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    splitmix64_mix(
+        seed ^ (class as u64 + 1).wrapping_mul(GOLDEN_GAMMA) ^ (chunk + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    )
 }
 
 /// Generate `count` images of class `class` chunk by chunk; `each` gets every
