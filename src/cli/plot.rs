@@ -151,12 +151,8 @@ pub fn plot_lines(path: &Path, title: &str, x_label: &str, series: &[Series], si
         ));
     };
 
-    let written = write_png(&tmp, &image).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })
-    });
+    let written =
+        write_png(&tmp, &image).and_then(|()| fs::rename(&tmp, path).map_err(|source| Error::io(path, source)));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -410,10 +406,7 @@ fn render(
 
 /// Encode `image` as PNG into `tmp`, flushed and synced.
 fn write_png(tmp: &Path, image: &image::RgbImage) -> Result<()> {
-    let io = |source| Error::Io {
-        path: tmp.display().to_string(),
-        source,
-    };
+    let io = |source| Error::io(tmp, source);
     let file = fs::File::create(tmp).map_err(io)?;
     let mut out = BufWriter::new(file);
     image.write_to(&mut out, image::ImageFormat::Png).map_err(|e| match e {
