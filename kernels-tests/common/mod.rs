@@ -6,6 +6,8 @@
 
 pub mod reference;
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use balgan::{Device, DeviceOptions, HostRng, Tensor, Tuning};
@@ -370,5 +372,30 @@ pub fn check_op_tol(check: OpCheck<'_>, fwd_tol: f64, grad_tol: f64, second_tol:
             second_tol * scale(&hv),
             5.0 * second_tol,
         );
+    }
+}
+
+/// A fresh directory under the system temp dir
+/// (`balgan-test-<tag>-<pid>-<n>`, unique within the run), removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("balgan-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
