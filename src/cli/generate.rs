@@ -375,7 +375,7 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
     let old_rows: Vec<String> = if is_empty_dir(out)? {
         Vec::new()
     } else if manifest_header(out).as_deref() == Some(GENERATE_HEADER) {
-        let text = std::fs::read_to_string(out.join(MANIFEST)).map_err(|e| Error::io(&out.join(MANIFEST), e))?;
+        let text = std::fs::read_to_string(out.join(MANIFEST)).map_err(|e| Error::io(out.join(MANIFEST), e))?;
         text.lines()
             .skip(1)
             .filter(|l| !l.is_empty())
