@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use balgan::optim::{Adam, AdamConfig};
-use balgan::{Device, Generator, IndexTensor, Tensor};
+use balgan::{Device, Generator, HostRng, IndexTensor, Tensor};
 
 const CLASSES: usize = 3;
 const HIDDEN: usize = 64;
@@ -24,36 +24,15 @@ const BATCH: usize = 100;
 const STEPS: usize = 1000;
 const PRINT_EVERY: usize = 100;
 
-/// SplitMix64: a tiny deterministic host RNG for the data set.
-struct HostRng(u64);
+/// Uniform on (0, 1].
+fn uniform(rng: &mut HostRng) -> f64 {
+    ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
 
-impl HostRng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform on (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-
-    /// Fisher–Yates shuffle.
-    fn shuffle(&mut self, v: &mut [u32]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
+/// Standard normal (Box–Muller).
+fn normal(rng: &mut HostRng) -> f64 {
+    let (u, v) = (uniform(rng), uniform(rng));
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
 /// `per_class` points on each of the `CLASSES` arms of a spiral:
@@ -65,7 +44,7 @@ fn spiral(per_class: usize, noise: f64, rng: &mut HostRng) -> (Vec<f32>, Vec<f32
     for c in 0..CLASSES {
         for i in 0..per_class {
             let r = (i as f64 + 0.5) / per_class as f64;
-            let t = 4.0 * (c as f64 + r) + noise * rng.normal();
+            let t = 4.0 * (c as f64 + r) + noise * normal(rng);
             points.push((r * t.sin()) as f32);
             points.push((r * t.cos()) as f32);
             onehot[(c * per_class + i) * CLASSES + c] = 1.0;
@@ -127,7 +106,7 @@ fn accuracy(logits: &Tensor, targets: &Tensor) -> balgan::Result<Tensor> {
 
 fn main() -> balgan::Result<()> {
     let dev = Device::new()?;
-    let mut rng = HostRng(2024);
+    let mut rng = HostRng::new(2024);
     let (train_x, train_y) = spiral(TRAIN_PER_CLASS, 0.2, &mut rng);
     let (test_x, test_y) = spiral(TEST_PER_CLASS, 0.2, &mut rng);
     let n_train = TRAIN_PER_CLASS * CLASSES;
@@ -157,7 +136,7 @@ fn main() -> balgan::Result<()> {
     let mut cursor = n_train;
     for step in 1..=STEPS {
         if cursor + BATCH > n_train {
-            rng.shuffle(&mut order);
+            rng.shuffle_by_remainder(&mut order);
             cursor = 0;
         }
         let idx = IndexTensor::new(&dev, &order[cursor..cursor + BATCH])?;

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
 use balgan::cli::run::{noise_seed, LoopConfig, RunConfig, RunDir};
@@ -14,32 +13,12 @@ use balgan::models::trainer::{self, TrainOptions};
 use balgan::models::{build, ModelConfig, ModelKind};
 use balgan::Generator;
 
-use crate::common::{dev, Rng};
+use crate::common::{dev, Rng, TempDir};
 
 const NAMES: [&str; 3] = ["ant", "bee", "cow"];
 const SIDE: usize = 8;
 /// One 8-bit step in [−1, 1], plus rounding slack.
 const TOL: f32 = 1.0 / 127.5 + 1e-6;
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("balgan-cli-generate-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A run directory with an untrained cWGAN-GP checkpoint, over an image
 /// folder of 6, 3 and 2 random 8×8 grey images.

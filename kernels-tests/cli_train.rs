@@ -2,7 +2,7 @@
 //! built binary, on a tiny image folder (3 classes of 12×12 grey images), and
 //! a training process killed between steps leaving a loadable checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use balgan::models::{build, trainer};
 use balgan::nn::Checkpoint;
 use balgan::Generator;
 
-use crate::common::{dev, Rng};
+use crate::common::{dev, Rng, TempDir};
 
 const SIDE: u32 = 12;
 
@@ -25,23 +25,6 @@ pub(crate) fn balgan(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
-}
-
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("balgan-cli-train-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// 3 classes of 10 images: a class-specific bar position plus noise.

@@ -2,8 +2,7 @@
 //! writes itself, plus the real Fashion-MNIST where the Debian package is installed.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use balgan::data::batch::{BatchOptions, Batcher};
 use balgan::data::cifar::{cifar10, CIFAR10_CLASSES};
@@ -13,31 +12,7 @@ use balgan::data::folder::image_folder;
 use balgan::data::idx::load_idx;
 use balgan::Tensor;
 
-use crate::common::{ci_from, data_or_skip, dev, fashion_mnist_or_skip, Rng};
-
-/// A fresh folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("balgan-data-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::common::{ci_from, data_or_skip, dev, fashion_mnist_or_skip, Rng, TempDir};
 
 fn scaled(b: u8) -> f32 {
     (b as f32 - 127.5) / 127.5

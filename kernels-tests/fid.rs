@@ -387,9 +387,7 @@ fn fid_invariant_to_sample_order() {
     let x = features(&mut rng, n, d, 0.0, 1.0);
     let y = features(&mut rng, n, d, 0.5, 1.5);
     let mut perm: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        perm.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    rng.shuffle(&mut perm);
     let xs: Vec<f32> = perm.iter().flat_map(|&i| x[i * d..(i + 1) * d].to_vec()).collect();
     let a = fid_with(&upload(&x, &[n, d]), &upload(&y, &[n, d]), &SqrtmOptions::default()).unwrap();
     let b = fid_with(&upload(&xs, &[n, d]), &upload(&y, &[n, d]), &SqrtmOptions::default()).unwrap();

@@ -13,10 +13,7 @@ use balgan::Error;
 fn fashion_like(salt: u64) -> Vec<u32> {
     let mut labels: Vec<u32> = (0..60_000).map(|i| (i % 10) as u32).collect();
     let mut rng = Rng::new(salt);
-    for i in (1..labels.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        labels.swap(i, j);
-    }
+    rng.shuffle(&mut labels);
     labels
 }
 

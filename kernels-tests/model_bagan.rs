@@ -246,9 +246,7 @@ fn bagan_class_latents_match_f64_reference() {
     }
     // Interleave the classes, so the code must not rely on order.
     let mut order: Vec<usize> = (0..labels.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    rng.shuffle(&mut order);
     let codes: Vec<f32> = order.iter().flat_map(|&i| codes[i * d..(i + 1) * d].to_vec()).collect();
     let labels: Vec<u32> = order.iter().map(|&i| labels[i]).collect();
 

@@ -258,9 +258,7 @@ fn flatten_and_reshape_keep_the_batch_axis() {
 /// window, and no finite-difference step (≤ 1e-4) can change a window's maximum.
 fn spaced(rng: &mut Rng, n: usize) -> Vec<f32> {
     let mut v: Vec<f32> = (0..n).map(|i| -1.0 + 2.0 * i as f32 / n as f32).collect();
-    for i in (1..n).rev() {
-        v.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    rng.shuffle(&mut v);
     v
 }
 

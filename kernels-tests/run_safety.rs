@@ -11,8 +11,8 @@ use balgan::models::{ModelConfig, ModelKind};
 use balgan::nn::{Checkpoint, CheckpointWriter};
 use balgan::{Error, Tensor};
 
-use crate::cli_train::{balgan, image_folder, s, TempDir};
-use crate::common::dev;
+use crate::cli_train::{balgan, image_folder, s};
+use crate::common::{dev, TempDir};
 
 /// The tiny SGBGAN run of these tests: 24 training images of 12×12, batch 4.
 fn train_args<'a>(data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {

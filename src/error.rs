@@ -111,6 +111,14 @@ impl Error {
         }
     }
 
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn invalid(op: &'static str, message: impl Into<String>) -> Error {
         Error::InvalidArgument {
             op,

@@ -36,7 +36,7 @@ pub use autograd::{grad, grad_with, no_grad};
 pub use device::{Device, DeviceOptions, Tuning};
 pub use error::{Error, Result};
 pub use ops::{Conv2dOptions, ConvTranspose2dOptions};
-pub use tensor::{Generator, IndexTensor, Tensor};
+pub use tensor::{Generator, HostRng, IndexTensor, Tensor};
 
 /// The README's code runs as a doctest, so it cannot drift from the API.
 #[doc = include_str!("../README.md")]

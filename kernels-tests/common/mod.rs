@@ -6,9 +6,11 @@
 
 pub mod reference;
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use balgan::{Device, DeviceOptions, Tensor, Tuning};
+use balgan::{Device, DeviceOptions, HostRng, Tensor, Tuning};
 
 /// The device every test uses, with output poisoning on: tensors start as NaN
 /// so an element a kernel never writes fails the comparison.
@@ -112,21 +114,20 @@ pub fn base_seed() -> u64 {
     })
 }
 
-/// SplitMix64: a small, good host RNG for test inputs.
-pub struct Rng(u64);
+/// A small, good host RNG for test inputs: the crate's SplitMix64 stream
+/// started from the run's base seed.
+pub struct Rng(HostRng);
 
 impl Rng {
     /// A generator for one test: the base seed mixed with a per-test salt.
     pub fn new(salt: u64) -> Rng {
-        Rng(base_seed() ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        Rng(HostRng::new(
+            base_seed() ^ salt.wrapping_mul(balgan::tensor::GOLDEN_GAMMA),
+        ))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform on [0, 1).
@@ -152,8 +153,14 @@ impl Rng {
             .collect()
     }
 
+    /// Fisher–Yates shuffle (back to front, positions by [`Rng::below`]).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        self.0.shuffle_by_remainder(v);
+    }
+
+    /// Uniform on `0..n`, without modulo bias.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.below_by_remainder(n as usize) as u64
     }
 }
 
@@ -365,5 +372,30 @@ pub fn check_op_tol(check: OpCheck<'_>, fwd_tol: f64, grad_tol: f64, second_tol:
             second_tol * scale(&hv),
             5.0 * second_tol,
         );
+    }
+}
+
+/// A fresh directory under the system temp dir
+/// (`balgan-test-<tag>-<pid>-<n>`, unique within the run), removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("balgan-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -187,10 +187,7 @@ impl EvalResults {
         if !p.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::Io {
-            path: p.display().to_string(),
-            source: e,
-        })?;
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         toml::from_str(&text)
             .map(Some)
             .map_err(|e| Error::invalid("eval", format!("{}: {e}", p.display())))
@@ -336,10 +333,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     if cache.exists() && !cache_matches(&cache, &extractor_key) {
         // Not made under this key (an interrupted save, a file copied in):
         // train a new one in its place.
-        std::fs::remove_file(&cache).map_err(|e| Error::Io {
-            path: cache.display().to_string(),
-            source: e,
-        })?;
+        std::fs::remove_file(&cache).map_err(|e| Error::io(&cache, e))?;
     }
     let cached = cache.exists();
     // With the cache in place the training set only supplies the image shape.

@@ -58,6 +58,7 @@ use crate::data::imbalance::imbalance_ratio;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::models::BalancingModel;
+use crate::tensor::{splitmix64_mix, GOLDEN_GAMMA};
 
 /// Images generated per call of the model.
 const CHUNK: usize = 256;
@@ -150,13 +151,6 @@ pub struct RebalanceArgs {
     pub quiet: bool,
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Where the synthetic images come from (the manifest's provenance columns).
 struct Provenance {
     model: String,
@@ -233,11 +227,9 @@ pub fn class_folder_names(names: &[String]) -> Vec<String> {
 /// `seed`'s stream for chunk `chunk` of class `class` (SplitMix64 finaliser
 /// of the three, so nearby seeds give unrelated streams).
 fn chunk_seed(seed: u64, class: u32, chunk: u64) -> u64 {
-    let mut z =
-        seed ^ (class as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (chunk + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    splitmix64_mix(
+        seed ^ (class as u64 + 1).wrapping_mul(GOLDEN_GAMMA) ^ (chunk + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    )
 }
 
 /// Generate `count` images of class `class` chunk by chunk; `each` gets every
@@ -309,7 +301,7 @@ fn is_empty_dir(dir: &Path) -> Result<bool> {
             ),
         ));
     }
-    let mut entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     Ok(entries.next().is_none())
 }
 
@@ -383,7 +375,7 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
     let old_rows: Vec<String> = if is_empty_dir(out)? {
         Vec::new()
     } else if manifest_header(out).as_deref() == Some(GENERATE_HEADER) {
-        let text = std::fs::read_to_string(out.join(MANIFEST)).map_err(|e| io_err(&out.join(MANIFEST), e))?;
+        let text = std::fs::read_to_string(out.join(MANIFEST)).map_err(|e| Error::io(out.join(MANIFEST), e))?;
         text.lines()
             .skip(1)
             .filter(|l| !l.is_empty())
@@ -465,7 +457,7 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
     let mut log = std::fs::OpenOptions::new()
         .append(true)
         .open(&manifest)
-        .map_err(|e| io_err(&manifest, e))?;
+        .map_err(|e| Error::io(&manifest, e))?;
     let mut written = 0usize;
     let mut reused = 0usize;
     let none = HashSet::new();
@@ -495,7 +487,7 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
                 }
                 log.write_all(rows.as_bytes())
                     .and_then(|()| log.flush())
-                    .map_err(|e| io_err(&manifest, e))
+                    .map_err(|e| Error::io(&manifest, e))
             },
         )?;
         if !args.quiet {
@@ -512,7 +504,7 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
             );
         }
     }
-    log.sync_all().map_err(|e| io_err(&manifest, e))?;
+    log.sync_all().map_err(|e| Error::io(&manifest, e))?;
     if !args.quiet {
         println!(
             "{} images of {} class(es) from {} (step {}), seed {}{}; manifest: {}",
@@ -537,7 +529,7 @@ pub fn generate(dev: &Device, args: &GenerateArgs) -> Result<()> {
 /// files, leftover temporary files) removed first; anything else is refused.
 fn prepare_rebalance_out(out: &Path) -> Result<()> {
     if is_empty_dir(out)? {
-        return std::fs::create_dir_all(out).map_err(|e| io_err(out, e));
+        return std::fs::create_dir_all(out).map_err(|e| Error::io(out, e));
     }
     let refuse = |why: String| {
         Error::invalid(
@@ -555,7 +547,7 @@ fn prepare_rebalance_out(out: &Path) -> Result<()> {
         ));
     }
     let manifest = out.join(MANIFEST);
-    let text = std::fs::read_to_string(&manifest).map_err(|e| io_err(&manifest, e))?;
+    let text = std::fs::read_to_string(&manifest).map_err(|e| Error::io(&manifest, e))?;
     let listed: HashSet<PathBuf> = text
         .lines()
         .skip(1)
@@ -571,8 +563,8 @@ fn prepare_rebalance_out(out: &Path) -> Result<()> {
     // Check everything first, so a refusal deletes nothing.
     let mut remove = Vec::new();
     let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(out).map_err(|e| io_err(out, e))? {
-        let p = entry.map_err(|e| io_err(out, e))?.path();
+    for entry in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
+        let p = entry.map_err(|e| Error::io(out, e))?.path();
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -585,8 +577,8 @@ fn prepare_rebalance_out(out: &Path) -> Result<()> {
             let mut stack = vec![p.clone()];
             while let Some(d) = stack.pop() {
                 dirs.push(d.clone());
-                for e in std::fs::read_dir(&d).map_err(|e| io_err(&d, e))? {
-                    let q = e.map_err(|e| io_err(&d, e))?.path();
+                for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+                    let q = e.map_err(|e| Error::io(&d, e))?.path();
                     if q.is_dir() {
                         stack.push(q);
                     } else if listed.contains(&q) || is_tmp(&q) {
@@ -607,7 +599,7 @@ fn prepare_rebalance_out(out: &Path) -> Result<()> {
         }
     }
     for p in remove {
-        std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
     }
     // Deepest first; folders are removed only when empty.
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
@@ -762,7 +754,7 @@ pub fn rebalance(dev: &Device, args: &RebalanceArgs) -> Result<()> {
         // Every class folder exists, even for a class that got nothing new.
         for f in &folders {
             let d = images_dir.join(f);
-            std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
     }
     // The generated ones, class by class.

@@ -17,19 +17,19 @@
 //! `assets/fonts/DejaVuSans.ttf` (licence beside it), so charts render the same
 //! on a machine without any system fonts, fontconfig or freetype.
 //!
-//! The PNG is written atomically: rendered into `<name>.tmp` in the same
-//! directory, then renamed over `<name>`; a reader never sees half a file.
+//! The PNG is written atomically by [`write_atomic`]: into a temporary file
+//! in the same directory, then renamed over `<name>`; a reader never sees
+//! half a file.
 
-use std::fs;
-use std::io::{BufWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::backend::RGBPixel;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
+use crate::data::export::write_atomic;
 use crate::error::{Error, Result};
 
 /// One named curve: (x, y) points, x increasing (training step).
@@ -91,8 +91,8 @@ pub fn series_colour(i: usize) -> (u8, u8, u8) {
 /// points is drawn faintly with its moving average (window ≈ n/50, at least 1)
 /// solidly on top, and its legend entry says "moving average".
 ///
-/// The file is written atomically: rendered into `<name>.tmp` in the same
-/// directory, then renamed to `path`.
+/// The file is written atomically ([`write_atomic`]): into a temporary file
+/// in the same directory, then renamed to `path`.
 ///
 /// Errors: [`Error::InvalidArgument`] for no series, no finite point in any
 /// series, a size outside 400×250 ..= 8192×8192, a path without a file name,
@@ -114,7 +114,7 @@ pub fn plot_lines(path: &Path, title: &str, x_label: &str, series: &[Series], si
             ),
         ));
     }
-    let tmp = tmp_path(path)?;
+    check_target(path)?;
 
     let curves: Vec<Curve> = series.iter().enumerate().map(|(i, s)| Curve::new(i, s)).collect();
     let Some(bounds) = Bounds::of(&curves) else {
@@ -151,29 +151,34 @@ pub fn plot_lines(path: &Path, title: &str, x_label: &str, series: &[Series], si
         ));
     };
 
-    let written = write_png(&tmp, &image).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
+    write_atomic(path, |w| {
+        image.write_to(w, image::ImageFormat::Png).map_err(|e| match e {
+            image::ImageError::IoError(source) => source,
+            e => std::io::Error::other(format!("PNG encoding failed: {e}")),
         })
-    });
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    })
 }
 
-/// `<dir>/<name>.tmp` for `<dir>/<name>`.
-fn tmp_path(path: &Path) -> Result<PathBuf> {
-    let Some(name) = path.file_name() else {
+/// Checks that `path` names a file in an existing directory (the atomic
+/// writer would create missing directories; a plot never does).
+fn check_target(path: &Path) -> Result<()> {
+    if path.file_name().is_none() {
         return Err(Error::invalid(
             "plot",
             format!("{}: the output path has no file name", path.display()),
         ));
-    };
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".tmp");
-    Ok(path.with_file_name(tmp_name))
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the parent directory does not exist"),
+        ));
+    }
+    Ok(())
 }
 
 fn font_registered() -> bool {
@@ -406,21 +411,4 @@ fn render(
         root.present().map_err(|e| failed(&e))?;
     }
     Ok(buffer)
-}
-
-/// Encode `image` as PNG into `tmp`, flushed and synced.
-fn write_png(tmp: &Path, image: &image::RgbImage) -> Result<()> {
-    let io = |source| Error::Io {
-        path: tmp.display().to_string(),
-        source,
-    };
-    let file = fs::File::create(tmp).map_err(io)?;
-    let mut out = BufWriter::new(file);
-    image.write_to(&mut out, image::ImageFormat::Png).map_err(|e| match e {
-        image::ImageError::IoError(source) => io(source),
-        e => Error::invalid("plot", format!("{}: PNG encoding failed: {e}", tmp.display())),
-    })?;
-    out.flush().map_err(io)?;
-    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)
 }

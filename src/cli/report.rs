@@ -196,10 +196,7 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
 
     md.push_str("## Losses\n\n");
     let (order, curves) = read_curves(&run)?;
-    std::fs::create_dir_all(run.plots_dir()).map_err(|e| Error::Io {
-        path: run.plots_dir().display().to_string(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(run.plots_dir()).map_err(|e| Error::io(run.plots_dir(), e))?;
     for phase in &order {
         let series: Vec<Series> = curves[phase]
             .iter()

@@ -46,13 +46,6 @@ pub struct RunConfig {
     pub class_names: Vec<String>,
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// A run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -188,13 +181,13 @@ impl RunDir {
             .join(format!(".previous.safetensors.tmp-{}-0", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         if std::fs::hard_link(last, &tmp).is_err() {
-            std::fs::copy(last, &tmp).map_err(|e| io_err(&tmp, e))?;
+            std::fs::copy(last, &tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         let renamed = std::fs::rename(&tmp, &prev);
         // Gone after a rename; left when `tmp` and `prev` were already one
         // file (rename then does nothing) or on error.
         let _ = std::fs::remove_file(&tmp);
-        renamed.map_err(|e| io_err(&prev, e))
+        renamed.map_err(|e| Error::io(&prev, e))
     }
 
     /// The training step a checkpoint file holds, if it reads.
@@ -217,7 +210,7 @@ impl RunDir {
                 let prev = self.previous_checkpoint_path();
                 match RunDir::checkpoint_step(&prev) {
                     Some(p) if p < step || p == 0 => {
-                        std::fs::rename(&prev, &last).map_err(|e| io_err(&last, e))?;
+                        std::fs::rename(&prev, &last).map_err(|e| Error::io(&last, e))?;
                         Ok(Some(p))
                     }
                     _ => Ok(last_step.filter(|&s| s < step)),
@@ -234,7 +227,7 @@ impl RunDir {
             self.samples_dir(),
             self.plots_dir(),
         ] {
-            std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
         Ok(())
     }
@@ -257,7 +250,7 @@ impl RunDir {
 
     pub fn read_config(&self) -> Result<RunConfig> {
         let p = self.config_path();
-        let text = std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         toml::from_str(&text).map_err(|e| Error::invalid("config", format!("{}: {e}", p.display())))
     }
 

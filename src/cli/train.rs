@@ -159,10 +159,7 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
     // An absolute data path, so later commands work from any directory.
     let mut data_cfg = args.data.clone();
     if let Some(p) = &data_cfg.path {
-        data_cfg.path = Some(std::fs::canonicalize(p).map_err(|e| Error::Io {
-            path: p.display().to_string(),
-            source: e,
-        })?);
+        data_cfg.path = Some(std::fs::canonicalize(p).map_err(|e| Error::io(p, e))?);
     }
     let data = data_cfg.training_set()?;
     let mut model_cfg = ModelConfig::defaults(args.model, data.channels(), args.data.image_size, data.num_classes());
@@ -474,16 +471,10 @@ fn load_for_resume(
             let mut kept = String::new();
             if last.is_file() {
                 let aside = run.root.join("checkpoints").join("last.safetensors.corrupt");
-                std::fs::copy(&last, &aside).map_err(|err| Error::Io {
-                    path: aside.display().to_string(),
-                    source: err,
-                })?;
+                std::fs::copy(&last, &aside).map_err(|err| Error::io(&aside, err))?;
                 kept = format!("; the damaged file is kept as {}", aside.display());
             }
-            let bytes = std::fs::read(&prev).map_err(|err| Error::Io {
-                path: prev.display().to_string(),
-                source: err,
-            })?;
+            let bytes = std::fs::read(&prev).map_err(|err| Error::io(prev, err))?;
             crate::data::export::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))?;
             if !quiet {
                 println!(
@@ -706,16 +697,10 @@ impl<'a> RunHooks<'a> {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                source: e,
-            })?;
+            .map_err(|e| Error::io(&path, e))?;
         let mut csv = BufWriter::new(file);
         if new {
-            writeln!(csv, "step,phase,epoch,{}", columns.join(",")).map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                source: e,
-            })?;
+            writeln!(csv, "step,phase,epoch,{}", columns.join(",")).map_err(|e| Error::io(&path, e))?;
         }
         Ok(RunHooks {
             run,
@@ -762,10 +747,7 @@ impl<'a> RunHooks<'a> {
     }
 
     fn csv_err(&self, e: std::io::Error) -> Error {
-        Error::Io {
-            path: self.run.losses_path().display().to_string(),
-            source: e,
-        }
+        Error::io(self.run.losses_path(), e)
     }
 
     fn record_phase(&mut self, state: &TrainState, early: Option<&str>) {

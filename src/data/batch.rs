@@ -17,7 +17,7 @@
 use super::dataset::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::tensor::{IndexTensor, Tensor};
+use crate::tensor::{HostRng, IndexTensor, Tensor};
 
 /// How [`Batcher`] cuts a dataset into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,39 +68,6 @@ impl BatchOptions {
     pub fn balanced(mut self, balanced: bool) -> BatchOptions {
         self.balanced = balanced;
         self
-    }
-}
-
-/// SplitMix64 finaliser.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A small host random stream (SplitMix64) for index shuffling.
-pub(crate) struct HostRng(u64);
-
-impl HostRng {
-    pub(crate) fn for_epoch(seed: u64, epoch: u64) -> HostRng {
-        HostRng(mix(seed ^ mix(epoch.wrapping_add(0x6A09_E667_F3BC_C909))))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// Uniform on `0..n` without modulo bias (Lemire's method), `n >= 1`.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = (self.next_u64() as u128) * (n as u128);
-            if (m as u64) >= threshold {
-                return (m >> 64) as usize;
-            }
-        }
     }
 }
 
@@ -161,9 +128,7 @@ impl<'a> Batcher<'a> {
                 .collect()
         } else if self.opts.shuffle {
             let mut order: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                order.swap(i, rng.below(i + 1));
-            }
+            rng.shuffle(&mut order);
             order
         } else {
             (0..n).collect()

@@ -34,10 +34,7 @@ fn format_err(path: &Path, message: impl std::fmt::Display) -> Error {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| Error::io(path, source))
 }
 
 /// Reads the class names of a `batches.meta.txt` (one per line, blank lines ignored).

@@ -27,13 +27,6 @@ use flate2::Compression;
 use super::grid::{image_dims, render_grid, to_byte, write_png};
 use crate::error::{Error, Result};
 
-fn io_err(path: &Path, source: io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Writes `path` atomically: `write` fills a temporary file next to it
 /// (`.<name>.tmp-<pid>-<n>`), which is flushed, synced and renamed onto
 /// `path`; on any error the temporary file is removed and `path` is left as
@@ -42,12 +35,12 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io:
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
-        .ok_or_else(|| io_err(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
+        .ok_or_else(|| Error::io(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
         name.to_string_lossy(),
@@ -70,7 +63,7 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io:
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        io_err(path, e)
+        Error::io(path, e)
     })
 }
 
@@ -218,7 +211,7 @@ impl ImageFolderWriter {
         }
         for name in &names {
             let d = root.join(name);
-            fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+            fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
         Ok(ImageFolderWriter {
             counts: vec![0; names.len()],

@@ -22,15 +22,8 @@ pub const DEFAULT_IMAGE_SIZE: usize = 64;
 
 const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
-fn io_err(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 fn format_err(path: &Path, message: impl std::fmt::Display) -> Error {
-    io_err(
+    Error::io(
         path,
         std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_string()),
     )
@@ -38,8 +31,8 @@ fn format_err(path: &Path, message: impl std::fmt::Display) -> Error {
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-        let entry = entry.map_err(|e| io_err(dir, e))?;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         if name.to_string_lossy().starts_with('.') {
             continue;
@@ -122,11 +115,11 @@ const PNG_MAX_EXPANSION: u64 = 1100;
 /// Rejects a PNG whose header claims more pixels than its file could hold,
 /// before the decoder allocates the image (a corrupt or crafted IHDR).
 fn check_png_size(path: &Path) -> Result<()> {
-    let len = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     let reader = image::ImageReader::open(path)
-        .map_err(|e| io_err(path, e))?
+        .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| io_err(path, e))?;
+        .map_err(|e| Error::io(path, e))?;
     let (w, h) = reader
         .into_dimensions()
         .map_err(|e| format_err(path, format!("unreadable image ({e}); remove or replace the file")))?;
@@ -145,9 +138,9 @@ fn check_png_size(path: &Path) -> Result<()> {
 
 fn decode(path: &Path) -> Result<Decoded> {
     let reader = image::ImageReader::open(path)
-        .map_err(|e| io_err(path, e))?
+        .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| io_err(path, e))?;
+        .map_err(|e| Error::io(path, e))?;
     if reader.format() == Some(image::ImageFormat::Png) {
         check_png_size(path)?;
     }
@@ -199,7 +192,7 @@ pub fn image_folder(root: &Path, size: usize) -> Result<Dataset> {
         ));
     }
     if !root.is_dir() {
-        return Err(io_err(
+        return Err(Error::io(
             root,
             std::io::Error::new(std::io::ErrorKind::NotFound, "image folder not found"),
         ));

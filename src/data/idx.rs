@@ -24,15 +24,8 @@ pub const IDX_IMAGES4_MAGIC: u32 = 0x0000_0804;
 /// Magic number of an IDX file of unsigned bytes with 1 dimension (labels).
 pub const IDX_LABELS_MAGIC: u32 = 0x0000_0801;
 
-fn io_err(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 fn format_err(path: &Path, message: impl std::fmt::Display) -> Error {
-    io_err(
+    Error::io(
         path,
         std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_string()),
     )
@@ -41,7 +34,7 @@ fn format_err(path: &Path, message: impl std::fmt::Display) -> Error {
 /// Opens `path` for reading, decompressing on the fly when it starts with the
 /// gzip magic bytes. Returns the reader and whether it was gzipped.
 pub(crate) fn open_maybe_gz(path: &Path) -> Result<(Box<dyn Read>, bool)> {
-    let mut file = BufReader::new(File::open(path).map_err(|e| io_err(path, e))?);
+    let mut file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
     let mut magic = [0u8; 2];
     let mut got = 0;
     while got < 2 {
@@ -49,7 +42,7 @@ pub(crate) fn open_maybe_gz(path: &Path) -> Result<(Box<dyn Read>, bool)> {
             Ok(0) => break,
             Ok(k) => got += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_err(path, e)),
+            Err(e) => return Err(Error::io(path, e)),
         }
     }
     let head = std::io::Cursor::new(magic[..got].to_vec());
@@ -68,7 +61,7 @@ fn read_up_to(path: &Path, r: &mut dyn Read, n: u64, gz: bool) -> Result<Vec<u8>
         if gz {
             format_err(path, format!("the gzip stream is corrupt or truncated ({e})"))
         } else {
-            io_err(path, e)
+            Error::io(path, e)
         }
     })?;
     Ok(buf)

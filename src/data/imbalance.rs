@@ -13,11 +13,11 @@
 //! 2. [`Recipe::select`] draws that many images of each class at random, from a
 //!    seed, and returns their indices sorted.
 //!
-//! Selection is reproducible: the images of class `c` are shuffled by a
-//! Fisher–Yates shuffle driven by a SplitMix64 generator seeded with
+//! Selection is reproducible: the images of class `c` are chosen by
+//! [`HostRng::choose`] (the first `counts[c]` positions of a front-to-back
+//! Fisher–Yates shuffle) from the SplitMix64 stream started at
 //! `seed ^ ((c + 1) · 0x9E3779B97F4A7C15)` (each class its own stream, so the
-//! selection of one class does not depend on the counts of the others), and the
-//! first `counts[c]` images of the shuffled order are kept. A class kept whole is
+//! selection of one class does not depend on the counts of the others). A class kept whole is
 //! not shuffled. Same labels, recipe and seed give the same indices on every
 //! machine.
 //!
@@ -56,6 +56,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::tensor::{HostRng, GOLDEN_GAMMA};
 
 const OP: &str = "imbalance recipe";
 
@@ -481,32 +482,6 @@ pub fn counts_table(names: &[&str], counts: &[usize]) -> String {
     s
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): the seeded generator behind the
-/// selection shuffles.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform on 0..n (n ≥ 1) by Lemire's multiply-shift with rejection, so
-    /// there is no modulo bias.
-    fn below(&mut self, n: u64) -> u64 {
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = (self.next_u64() as u128) * (n as u128);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
-            }
-        }
-    }
-}
-
 fn group_by_class(labels: &[u32], num_classes: usize) -> Result<Vec<Vec<usize>>> {
     let counts = class_counts(labels, num_classes)?;
     let mut by_class: Vec<Vec<usize>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
@@ -523,15 +498,11 @@ fn draw(by_class: Vec<Vec<usize>>, counts: &[usize], seed: u64) -> Vec<usize> {
     for (c, mut idx) in by_class.into_iter().enumerate() {
         let want = counts[c];
         if want < idx.len() {
-            let mut rng = SplitMix64(seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let n = idx.len();
-            for i in 0..want {
-                let j = i + rng.below((n - i) as u64) as usize;
-                idx.swap(i, j);
-            }
-            idx.truncate(want);
+            let mut rng = HostRng::new(seed ^ (c as u64 + 1).wrapping_mul(GOLDEN_GAMMA));
+            kept.extend(rng.choose(idx.len(), want).into_iter().map(|i| idx[i]));
+        } else {
+            kept.append(&mut idx);
         }
-        kept.extend(idx);
     }
     kept.sort_unstable();
     kept

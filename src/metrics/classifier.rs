@@ -23,23 +23,14 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::{loss, prefixed, BatchNorm2d, Conv2d, Init, Linear, Module};
 use crate::optim::{Adam, AdamConfig};
-use crate::tensor::{Generator, IndexTensor, Tensor};
+use crate::tensor::{Generator, HostRng, IndexTensor, Tensor};
 use crate::Conv2dOptions;
 
-/// 0..n in an order fixed by `seed` (SplitMix64 driving Fisher–Yates).
+/// 0..n in an order fixed by `seed` (SplitMix64 started at `seed` driving a
+/// back-to-front Fisher–Yates shuffle, positions by remainder).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
     let mut v: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        v.swap(i, (next() % (i as u64 + 1)) as usize);
-    }
+    HostRng::new(seed).shuffle_by_remainder(&mut v);
     v
 }
 

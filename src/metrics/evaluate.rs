@@ -68,10 +68,7 @@ pub fn feature_extractor(
     let bal = train.try_subset(&keep)?;
     clf.fit(dev, images(&bal), bal.labels(), cfg, |_, _, _| {})?;
     if let Some(dir) = cache.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
     }
     nn::save(cache, &clf)?;
     Ok(clf)

@@ -60,10 +60,7 @@ fn bad(name: &str, message: impl std::fmt::Display) -> Error {
 }
 
 fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| Error::io(path, source))
 }
 
 /// Reads a `.npy` file (see the module documentation for what is supported).

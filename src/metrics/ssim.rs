@@ -52,7 +52,7 @@ use super::classifier::Images;
 use crate::autograd::no_grad;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::tensor::{IndexTensor, Tensor};
+use crate::tensor::{HostRng, IndexTensor, Tensor};
 
 /// Side of the square Gaussian window (TensorFlow's `filter_size` default).
 pub const WINDOW: usize = 11;
@@ -204,15 +204,6 @@ fn toeplitz(g: &[f64], len: usize) -> Vec<f32> {
     t
 }
 
-/// SplitMix64 step (the crate's seeded host generator for orderings).
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The pairing protocol of [`ssim_per_class`], exposed so reports can state
 /// and reproduce it. For each class k (in 0..num_classes):
 ///
@@ -220,7 +211,11 @@ fn splitmix(state: &mut u64) -> u64 {
 ///    R_k = the indices of the real images labelled k, in order.
 /// 2. R_k is shuffled by Fisher–Yates (for i from |R_k|−1 down to 1, swap i
 ///    with j = u mod (i + 1)) driven by SplitMix64 started at the state
-///    `seed ^ (k + 1)·0xD1B54A32D192ED03`, u being successive outputs.
+///    `seed ^ (k + 1)·0xD1B54A32D192ED03`, u being successive outputs
+///    ([`HostRng::shuffle_by_remainder`]). An output u ≥ 2^64 − (2^64 mod
+///    (i + 1)) is skipped and the next one used, which removes the modulo
+///    bias; it happens with probability below (i + 1)/2^64 per swap, so the
+///    pairs are those of the plain "u mod (i + 1)" protocol in practice.
 /// 3. Generated image G_k\[i\] is paired with the real image R_k\[i mod |R_k|\],
 ///    so every generated image is used once and the real images are cycled.
 ///
@@ -250,11 +245,7 @@ pub fn pair_by_class(
     let mut real = group(real_labels, "real")?;
     let mut pairs = Vec::with_capacity(num_classes);
     for (k, (g, r)) in gen.iter().zip(real.iter_mut()).enumerate() {
-        let mut state = seed ^ (k as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        for i in (1..r.len()).rev() {
-            let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
-            r.swap(i, j);
-        }
+        HostRng::new(seed ^ (k as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)).shuffle_by_remainder(r);
         if r.is_empty() {
             pairs.push(Vec::new());
         } else {

@@ -21,13 +21,12 @@ pub mod trainer;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::batch::HostRng;
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::{Checkpoint, CheckpointWriter};
 use crate::optim::AdamConfig;
-use crate::tensor::{Generator, IndexTensor, Tensor};
+use crate::tensor::{Generator, HostRng, IndexTensor, Tensor, GOLDEN_GAMMA};
 
 pub use blocks::Geometry;
 
@@ -324,13 +323,13 @@ impl StepContext<'_> {
     /// `n` labels uniform on `0..classes` from a host stream keyed by
     /// (seed, step, salt).
     pub fn uniform_labels(&self, n: usize, classes: usize, salt: u64) -> Vec<u32> {
-        let mut r = HostRng::for_epoch(self.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), self.step);
+        let mut r = HostRng::for_epoch(self.seed ^ salt.wrapping_mul(GOLDEN_GAMMA), self.step);
         (0..n).map(|_| r.below(classes) as u32).collect()
     }
 
     /// For each label, a different label drawn uniformly from the other classes.
     pub fn wrong_labels(&self, labels: &[u32], classes: usize, salt: u64) -> Vec<u32> {
-        let mut r = HostRng::for_epoch(self.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), self.step);
+        let mut r = HostRng::for_epoch(self.seed ^ salt.wrapping_mul(GOLDEN_GAMMA), self.step);
         labels
             .iter()
             .map(|&l| ((l as usize + 1 + r.below(classes - 1)) % classes) as u32)

@@ -4,6 +4,7 @@
 //! reshape and detach share the buffer.
 
 mod create;
+mod host_rng;
 mod index_tensor;
 pub(crate) mod shape;
 
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use create::Generator;
+pub use host_rng::{splitmix64_mix, HostRng, GOLDEN_GAMMA};
 pub use index_tensor::IndexTensor;
 
 use crate::autograd::{is_grad_enabled, Backward, Node};
