@@ -10,7 +10,8 @@ use balgan::cli::train::DataFingerprint;
 use balgan::data::{load, DataConfig, Dataset, DatasetKind, Split};
 use balgan::nn::Checkpoint;
 
-use crate::cli_train::{balgan, image_folder, s, TempDir};
+use crate::cli_train::{balgan, image_folder, s};
+use crate::common::TempDir;
 
 /// Every image's pixels (as bits) with its label, one entry per image.
 fn rows(ds: &Dataset) -> Vec<(u32, Vec<u32>)> {
