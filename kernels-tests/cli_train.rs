@@ -50,20 +50,21 @@ pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn train_eval_report_and_resume_work_from_the_command_line() {
-    let tmp = TempDir::new("e2e");
-    let data = tmp.0.join("data");
-    image_folder(&data);
-    let run = tmp.0.join("run");
-    let base = [
+/// The tiny SGBGAN run of the command-line tests (on [`image_folder`]): 24 training images of 12×12, batch 4.
+pub(crate) fn train_args<'a>(data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    model_args("sgbgan", data, run, extra)
+}
+
+/// [`train_args`] for another model.
+pub(crate) fn model_args<'a>(model: &'a str, data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
         "train",
         "--model",
-        "sgbgan",
+        model,
         "--dataset",
         "folder",
         "--data",
-        s(&data),
+        s(data),
         "--image-size",
         "12",
         "--batch",
@@ -75,9 +76,27 @@ fn train_eval_report_and_resume_work_from_the_command_line() {
         "--set",
         "latent=8",
         "--out",
-        s(&run),
+        s(run),
         "--quiet",
     ];
+    // A flag of `extra` already in the list replaces its value there.
+    let mut rest = extra.iter();
+    while let Some(&flag) = rest.next() {
+        match a.iter().position(|x| *x == flag) {
+            Some(i) if flag.starts_with("--") && flag != "--set" => a[i + 1] = rest.next().copied().unwrap_or(""),
+            _ => a.push(flag),
+        }
+    }
+    a
+}
+
+#[test]
+fn train_eval_report_and_resume_work_from_the_command_line() {
+    let tmp = TempDir::new("e2e");
+    let data = tmp.0.join("data");
+    image_folder(&data);
+    let run = tmp.0.join("run");
+    let base = train_args(&data, &run, &[]);
     let (ok, _, err) = balgan(&base);
     assert!(ok, "{err}");
     let r = RunDir::open(&run).unwrap();

@@ -11,48 +11,8 @@ use balgan::models::{ModelConfig, ModelKind};
 use balgan::nn::{Checkpoint, CheckpointWriter};
 use balgan::{Error, Tensor};
 
-use crate::cli_train::{balgan, image_folder, s};
+use crate::cli_train::{balgan, image_folder, model_args, s, train_args};
 use crate::common::{dev, TempDir};
-
-/// The tiny SGBGAN run of these tests: 24 training images of 12×12, batch 4.
-fn train_args<'a>(data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    model_args("sgbgan", data, run, extra)
-}
-
-/// [`train_args`] for another model.
-fn model_args<'a>(model: &'a str, data: &'a Path, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "train",
-        "--model",
-        model,
-        "--dataset",
-        "folder",
-        "--data",
-        s(data),
-        "--image-size",
-        "12",
-        "--batch",
-        "4",
-        "--ae-epochs",
-        "1",
-        "--epochs",
-        "1",
-        "--set",
-        "latent=8",
-        "--out",
-        s(run),
-        "--quiet",
-    ];
-    // A flag of `extra` already in the list replaces its value there.
-    let mut rest = extra.iter();
-    while let Some(&flag) = rest.next() {
-        match a.iter().position(|x| *x == flag) {
-            Some(i) if flag.starts_with("--") && flag != "--set" => a[i + 1] = rest.next().copied().unwrap_or(""),
-            _ => a.push(flag),
-        }
-    }
-    a
-}
 
 fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     let tmp = TempDir::new(tag);

@@ -27,18 +27,7 @@ pub fn dev() -> &'static Device {
 /// all tested on any machine (on lavapipe `Auto` would only pick `Cpu`).
 pub fn tuned_devices() -> &'static [(Tuning, Device); 2] {
     static DEVS: OnceLock<[(Tuning, Device); 2]> = OnceLock::new();
-    DEVS.get_or_init(|| {
-        [Tuning::Gpu, Tuning::Cpu].map(|tuning| {
-            let opts = DeviceOptions {
-                quiet: true,
-                tuning,
-                ..DeviceOptions::from_env()
-            };
-            let d = Device::with_options(opts).expect("kernel tests need a GPU or lavapipe");
-            d.set_poison_outputs(true);
-            (tuning, d)
-        })
-    })
+    DEVS.get_or_init(private_tuned_devices)
 }
 
 /// Fresh devices, one per tuning, that no other test shares: for tests

@@ -431,24 +431,7 @@ pub fn within_class_ssim_host(
 ) -> Result<Vec<Option<f64>>> {
     const OP: &str = "within_class_ssim";
     check_host(OP, "input", &images, labels.len())?;
-    let mut pairs = vec![Vec::new(); num_classes];
-    let mut by_class = vec![Vec::new(); num_classes];
-    for (i, &l) in labels.iter().enumerate() {
-        if l >= num_classes {
-            return Err(Error::invalid(
-                OP,
-                format!("label {l} at index {i} is not below {num_classes}"),
-            ));
-        }
-        by_class[l].push(i);
-    }
-    for (idx, p) in by_class.iter().zip(pairs.iter_mut()) {
-        let m = idx.len();
-        if m >= 2 {
-            let shift = m.div_ceil(2);
-            *p = (0..m).map(|i| (idx[i], idx[(i + shift) % m])).collect();
-        }
-    }
+    let pairs = within_class_pairs(OP, labels, num_classes)?;
     let flat: Vec<(usize, usize)> = pairs.iter().flatten().copied().collect();
     let values = no_grad(|| host_pairs(dev, &images, &images, &flat, pass, data_range))?;
     Ok(class_means(&pairs, &values))
@@ -472,30 +455,45 @@ pub fn within_class_ssim(
     if labels.len() != n {
         return Err(Error::invalid(OP, format!("{} labels for {n} images", labels.len())));
     }
+    let dev = images.device();
+    let mut out = Vec::with_capacity(num_classes);
+    for pairs in within_class_pairs(OP, labels, num_classes)? {
+        if pairs.is_empty() {
+            out.push(None);
+            continue;
+        }
+        let (first, other): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
+        let x = images.index_select(0, &IndexTensor::from_usize(dev, &first)?)?;
+        let y = images.index_select(0, &IndexTensor::from_usize(dev, &other)?)?;
+        let v = no_grad(|| ssim(&x, &y, data_range))?;
+        out.push(Some(v.iter().sum::<f64>() / pairs.len() as f64));
+    }
+    Ok(out)
+}
+
+/// The pairs [`within_class_ssim`] compares, per class: image i of the class
+/// with image (i + ⌈m/2⌉) mod m (indices into `labels`); none for a class of
+/// fewer than 2 images.
+fn within_class_pairs(op: &'static str, labels: &[usize], num_classes: usize) -> Result<Vec<Vec<(usize, usize)>>> {
     let mut by_class = vec![Vec::new(); num_classes];
     for (i, &l) in labels.iter().enumerate() {
         if l >= num_classes {
             return Err(Error::invalid(
-                OP,
+                op,
                 format!("label {l} at index {i} is not below {num_classes}"),
             ));
         }
         by_class[l].push(i);
     }
-    let dev = images.device();
-    let mut out = Vec::with_capacity(num_classes);
-    for idx in &by_class {
-        let m = idx.len();
-        if m < 2 {
-            out.push(None);
-            continue;
-        }
-        let shift = m.div_ceil(2);
-        let other: Vec<usize> = (0..m).map(|i| idx[(i + shift) % m]).collect();
-        let x = images.index_select(0, &IndexTensor::from_usize(dev, idx)?)?;
-        let y = images.index_select(0, &IndexTensor::from_usize(dev, &other)?)?;
-        let v = no_grad(|| ssim(&x, &y, data_range))?;
-        out.push(Some(v.iter().sum::<f64>() / m as f64));
-    }
-    Ok(out)
+    Ok(by_class
+        .iter()
+        .map(|idx| {
+            let m = idx.len();
+            if m < 2 {
+                return Vec::new();
+            }
+            let shift = m.div_ceil(2);
+            (0..m).map(|i| (idx[i], idx[(i + shift) % m])).collect()
+        })
+        .collect())
 }
