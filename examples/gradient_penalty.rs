@@ -13,7 +13,7 @@
 //! through that graph. The example exits with status 1 when the largest
 //! relative error against the f64 finite differences exceeds `TOLERANCE`.
 
-use balgan::optim::{Adam, AdamConfig};
+use balgan::optim::{Adam, AdamConfig, Optimizer};
 use balgan::{Device, Generator, Tensor};
 
 const BATCH: usize = 16;
@@ -196,9 +196,7 @@ fn main() -> balgan::Result<()> {
             .mean_all()?
             .sub(&critic.forward(&real)?.mean_all()?)?;
         let loss = w_dist.add(&gp)?;
-        opt.zero_grad();
-        loss.backward()?;
-        opt.step()?;
+        opt.minimize(&loss)?;
         println!(
             "step {step:2}  loss {:9.4}  (E[D(fake)] − E[D(real)] {:9.4}, GP {:8.4})",
             loss.item()?,

@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use balgan::optim::{Adam, AdamConfig};
+use balgan::optim::{Adam, AdamConfig, Optimizer};
 use balgan::{Device, Generator, HostRng, IndexTensor, Tensor};
 
 const CLASSES: usize = 3;
@@ -144,9 +144,7 @@ fn main() -> balgan::Result<()> {
         let x = train_x.index_select(0, &idx)?;
         let y = train_y.index_select(0, &idx)?;
         let loss = cross_entropy(&model.forward(&x)?, &y)?;
-        opt.zero_grad();
-        loss.backward()?;
-        opt.step()?;
+        opt.minimize(&loss)?;
         if step == 1 || step % PRINT_EVERY == 0 {
             // The only readback of the step: it waits for the GPU.
             println!("step {step:5}  batch loss {:.4}", loss.item()?);

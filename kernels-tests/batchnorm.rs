@@ -332,7 +332,7 @@ fn batchnorm_layers_track_running_statistics_over_several_calls() {
     let d = dev();
     for (preset, shape) in [("pytorch", [6usize, 3, 4, 5]), ("keras", [8, 130, 2, 2])] {
         let c = shape[1];
-        let mut bn = if preset == "pytorch" {
+        let bn = if preset == "pytorch" {
             BatchNorm2d::pytorch(d, c).unwrap()
         } else {
             BatchNorm2d::keras(d, c).unwrap()

@@ -90,7 +90,7 @@ fn classifier_learns_separable_classes_and_round_trips() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("clf.safetensors");
     balgan::nn::save(&path, &clf).unwrap();
-    let mut other = Classifier::new(d, &Generator::new(99), 1, 3, 4).unwrap();
+    let other = Classifier::new(d, &Generator::new(99), 1, 3, 4).unwrap();
     other.set_training(false);
     balgan::nn::load(&path, &other, true).unwrap();
     let again = other

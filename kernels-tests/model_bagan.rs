@@ -85,7 +85,7 @@ fn bagan_forward_shapes() {
     for (c, s, r) in [(1, 28, 7), (3, 32, 8), (1, 64, 8), (3, 64, 8)] {
         let cfg = config(c, s, k);
         let gen = Generator::new(seed);
-        let mut m = Bagan::with_config(dev(), &gen, cfg.clone()).expect("build");
+        let mut m = Bagan::new(dev(), &gen, cfg.clone()).expect("build");
         assert_eq!(m.plan().base, r, "decoder start side for {s}×{s}");
         let strided = m.plan().encoder.iter().filter(|&&(_, st)| st == 2).count();
         assert_eq!(r << strided, s, "encoder strides vs decoder steps for {s}");
@@ -180,7 +180,7 @@ fn bagan_adversarial_steps() {
     let mut rng = Rng::new(0xBA6A_0003);
     let data = patterned(&mut rng, 1, 8, 3, 4);
     let gen = Generator::new(seed);
-    let mut m = Bagan::with_config(dev(), &gen, config(1, 8, 3)).expect("build");
+    let mut m = Bagan::new(dev(), &gen, config(1, 8, 3)).expect("build");
     m.enter_phase(1, Some(&data), &ctx(&gen, 0, 0, seed))
         .expect("enter phase 1");
     assert_eq!(m.phase(), 1);
@@ -480,7 +480,7 @@ fn bagan_save_load_roundtrip() {
         host_labels: &host,
     };
 
-    let mut a = Bagan::with_config(dev(), &Generator::new(seed), cfg.clone()).unwrap();
+    let mut a = Bagan::new(dev(), &Generator::new(seed), cfg.clone()).unwrap();
     a.enter_phase(0, Some(&data), &ctx(&gen, 0, 0, seed)).unwrap();
     a.train_step(&batch, &ctx(&gen, 0, 0, seed)).unwrap();
     a.enter_phase(1, Some(&data), &ctx(&gen, 1, 0, seed)).unwrap();
@@ -491,7 +491,7 @@ fn bagan_save_load_roundtrip() {
     a.save(&mut w).unwrap();
     w.write(&path).unwrap();
 
-    let mut b = Bagan::with_config(dev(), &Generator::new(seed ^ 0xFFFF), cfg).unwrap();
+    let mut b = Bagan::new(dev(), &Generator::new(seed ^ 0xFFFF), cfg).unwrap();
     b.enter_phase(1, None, &ctx(&gen, 1, 0, seed)).unwrap();
     assert_ne!(
         params_of(&b.autoencoder),

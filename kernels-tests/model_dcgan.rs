@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use balgan::models::dcgan::Dcgan;
+use balgan::models::dcgan::{dcgan, Dcgan};
 use balgan::models::{build, BalancingModel, Batch, ModelConfig, ModelKind, StepContext};
 use balgan::nn::loss::bce_with_logits_scalar;
 use balgan::nn::{Checkpoint, CheckpointWriter, Module};
@@ -40,8 +40,8 @@ fn snapshot(m: &dyn Module) -> Vec<(String, Vec<f32>)> {
 }
 
 fn params_of(m: &Dcgan) -> Vec<(String, Vec<f32>)> {
-    let mut s = snapshot(&m.generator);
-    s.extend(snapshot(&m.discriminator));
+    let mut s = snapshot(&m.players().generator);
+    s.extend(snapshot(&m.players().discriminator));
     s
 }
 
@@ -81,15 +81,15 @@ fn dcgan_shapes_and_ranges() {
             "{c}×{s}: samples outside [−1, 1]"
         );
 
-        let concrete = Dcgan::create(dev, &Generator::new(seed), cfg).unwrap();
+        let concrete = dcgan(dev, &Generator::new(seed), cfg).unwrap();
         let labels = IndexTensor::new(dev, &[2, 0]).unwrap();
-        let logits = no_grad(|| concrete.discriminator.score(&x, &labels)).unwrap();
+        let logits = no_grad(|| concrete.players().discriminator.score(&x, &labels)).unwrap();
         assert_eq!(logits.shape(), &[2, 1], "{c}×{s}: discriminator logits");
         assert!(logits.to_vec().unwrap().iter().all(|v| v.is_finite()));
         let z = Generator::new(seed ^ 2)
             .normal(dev, &[2, concrete.config().latent], 0.0, 1.0)
             .unwrap();
-        let g = no_grad(|| concrete.generator.generate(&z, &labels)).unwrap();
+        let g = no_grad(|| concrete.players().generator.generate(&z, &labels)).unwrap();
         assert_eq!(g.shape(), &[2, c, s, s], "{c}×{s}: training-mode generator");
     }
 }
@@ -106,9 +106,9 @@ fn dcgan_training_steps_move_both_players() {
         labels: &labels,
         host_labels: &host_labels,
     };
-    let mut model = Dcgan::create(dev, &Generator::new(seed), config(1, 16, 3, 8)).unwrap();
-    let g0 = snapshot(&model.generator);
-    let d0 = snapshot(&model.discriminator);
+    let mut model = dcgan(dev, &Generator::new(seed), config(1, 16, 3, 8)).unwrap();
+    let g0 = snapshot(&model.players().generator);
+    let d0 = snapshot(&model.players().discriminator);
     let noise = Generator::new(seed ^ 0x55);
     for step in 0..3u64 {
         let ctx = StepContext {
@@ -140,12 +140,12 @@ fn dcgan_training_steps_move_both_players() {
             assert!(max_abs_diff(b, &a) > 0.0, "{name} did not change (seed {seed})");
         }
     };
-    moved(&g0, &model.generator);
-    moved(&d0, &model.discriminator);
+    moved(&g0, &model.players().generator);
+    moved(&d0, &model.players().discriminator);
     // Batch norm statistics moved too.
     let running: Vec<_> = g0.iter().filter(|(n, _)| n.contains("running_mean")).collect();
     assert!(!running.is_empty());
-    for ((name, b), (_, a)) in g0.iter().zip(snapshot(&model.generator)) {
+    for ((name, b), (_, a)) in g0.iter().zip(snapshot(&model.players().generator)) {
         if name.contains("running_") {
             assert!(max_abs_diff(b, &a) > 0.0, "{name} did not change");
         }
@@ -166,22 +166,22 @@ fn dcgan_discriminator_learns_and_n_critic_is_honoured() {
     };
     let mut cfg = config(1, 16, 3, 8);
     cfg.n_critic = 3;
-    let mut model = Dcgan::create(dev, &Generator::new(seed), cfg).unwrap();
+    let mut model = dcgan(dev, &Generator::new(seed), cfg).unwrap();
 
     // A fixed fake batch: the generator does not move during D-only steps.
     let fake_labels = IndexTensor::new(dev, &[2, 1, 0, 2, 1, 0, 1, 2]).unwrap();
     let z = Generator::new(seed ^ 7).normal(dev, &[8, 100], 0.0, 1.0).unwrap();
-    let fake = no_grad(|| model.generator.generate(&z, &fake_labels)).unwrap();
+    let fake = no_grad(|| model.players().generator.generate(&z, &fake_labels)).unwrap();
     let d_loss = |m: &Dcgan| -> f32 {
         no_grad(|| -> balgan::Result<f32> {
-            let real = bce_with_logits_scalar(&m.discriminator.score(&images, &labels)?, 1.0)?;
-            let fake = bce_with_logits_scalar(&m.discriminator.score(&fake, &fake_labels)?, 0.0)?;
+            let real = bce_with_logits_scalar(&m.players().discriminator.score(&images, &labels)?, 1.0)?;
+            let fake = bce_with_logits_scalar(&m.players().discriminator.score(&fake, &fake_labels)?, 0.0)?;
             real.add(&fake)?.item()
         })
         .unwrap()
     };
     let before = d_loss(&model);
-    let g_before = snapshot(&model.generator);
+    let g_before = snapshot(&model.players().generator);
     let noise = Generator::new(seed ^ 0x77);
     // n_critic = 3: phase steps 0 and 1 are discriminator-only, step 2 is not.
     for step in 0..2u64 {
@@ -204,7 +204,7 @@ fn dcgan_discriminator_learns_and_n_critic_is_honoured() {
         );
     }
     let after = d_loss(&model);
-    for ((name, b), (_, a)) in g_before.iter().zip(snapshot(&model.generator)) {
+    for ((name, b), (_, a)) in g_before.iter().zip(snapshot(&model.players().generator)) {
         if !name.contains("running_") {
             assert_eq!(b, &a, "{name} moved during discriminator-only steps");
         }
@@ -231,7 +231,7 @@ fn dcgan_discriminator_learns_and_n_critic_is_honoured() {
         vec!["d_loss", "g_loss"],
         "the third step of n_critic 3 trains the generator"
     );
-    let g_after = snapshot(&model.generator);
+    let g_after = snapshot(&model.players().generator);
     assert!(g_before
         .iter()
         .zip(&g_after)
@@ -251,7 +251,7 @@ fn dcgan_checkpoint_round_trip() {
         host_labels: &host_labels,
     };
     let cfg = config(1, 8, 3, 4);
-    let mut a = Dcgan::create(dev, &Generator::new(seed), cfg.clone()).unwrap();
+    let mut a = dcgan(dev, &Generator::new(seed), cfg.clone()).unwrap();
     let noise = Generator::new(seed ^ 3);
     for step in 0..2u64 {
         let ctx = StepContext {
@@ -268,7 +268,7 @@ fn dcgan_checkpoint_round_trip() {
     a.save(&mut w).unwrap();
     w.write(&path).unwrap();
 
-    let mut b = Dcgan::create(dev, &Generator::new(seed.wrapping_add(1)), cfg.clone()).unwrap();
+    let mut b = dcgan(dev, &Generator::new(seed.wrapping_add(1)), cfg.clone()).unwrap();
     let (pa, pb) = (params_of(&a), params_of(&b));
     assert_eq!(
         pa.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -330,7 +330,7 @@ fn dcgan_labels_condition_both_players() {
     let dev = dev();
     let seed = base_seed();
     let cfg = config(1, 16, 3, 4);
-    let mut model = Dcgan::create(dev, &Generator::new(seed), cfg).unwrap();
+    let mut model = dcgan(dev, &Generator::new(seed), cfg).unwrap();
     let noise = || Generator::new(seed ^ 0xC0);
     // Same noise (same seed, same count), different labels.
     let s0 = model.sample(&[0, 0], &noise()).unwrap().to_vec().unwrap();
@@ -358,7 +358,10 @@ fn dcgan_labels_condition_both_players() {
     let x = model.sample(&[2, 2], &noise()).unwrap();
     let score = |l: &[u32]| {
         let y = IndexTensor::new(dev, l).unwrap();
-        no_grad(|| model.discriminator.score(&x, &y)).unwrap().to_vec().unwrap()
+        no_grad(|| model.players().discriminator.score(&x, &y))
+            .unwrap()
+            .to_vec()
+            .unwrap()
     };
     let (d0, d1) = (score(&[0, 0]), score(&[1, 1]));
     let scale = max_abs(&d0).max(max_abs(&d1));

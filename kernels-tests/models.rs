@@ -87,7 +87,7 @@ fn gan_models_have_the_shapes_of_the_sizes_users_train() {
     let cfg = ModelConfig::defaults(ModelKind::Sgbgan, 3, 32, 10);
     let m = Sgbgan::new(dev(), &Generator::new(1), cfg).unwrap();
     let x = Generator::new(3).uniform(dev(), &[2, 3, 32, 32], -1.0, 1.0).unwrap();
-    let (mu, logvar) = m.vae.encode(&x).unwrap();
+    let (mu, logvar) = m.pretrained.encode(&x).unwrap();
     assert_eq!(mu.shape(), &[2, 128]);
     assert_eq!(logvar.shape(), &[2, 128]);
     // Sizes the architecture cannot build are refused with the fix.
@@ -150,9 +150,9 @@ fn sgbgan_transfer_copies_exactly_the_vae_decoder_embedding_and_encoder() {
     let generator = balgan::models::blocks::ConditionalGenerator::new(dev(), &rng, &g, true).unwrap();
     let critic = balgan::models::blocks::ConditionalCritic::new(dev(), &rng, &g, true, true).unwrap();
     let head_before = values(critic.head.parameters());
-    let names = transfer_from_vae(&model.vae, &generator, &critic).unwrap();
+    let names = transfer_from_vae(&model.pretrained, &generator, &critic).unwrap();
 
-    let vae = all_tensors(&model.vae);
+    let vae = all_tensors(&model.pretrained);
     let gen = all_tensors(&generator);
     let body = all_tensors(&critic.body);
     // Every generator tensor equals the VAE's tensor of the same name; every
@@ -201,13 +201,13 @@ fn bagan_gp_critic_starts_from_the_encoder_or_fresh() {
         };
         let mut m = balgan::models::bagan_gp::BaganGp::new(dev(), &Generator::new(3), cfg).unwrap();
         m.enter_phase(1, Some(&data), &ctx(&noise, 0)).unwrap();
-        let enc = all_tensors(&m.autoencoder.encoder);
-        let body = all_tensors(&m.gan.as_ref().unwrap().critic.body);
+        let enc = all_tensors(&m.pretrained.encoder);
+        let body = all_tensors(&m.gan.as_ref().unwrap().players.critic.body);
         assert_eq!(enc.len(), body.len());
         let same = enc.iter().zip(&body).all(|(a, b)| a == b);
         assert_eq!(same, init == "encoder", "critic_init = {init}");
-        let dec = all_tensors(&m.autoencoder.decoder);
-        let gdec = all_tensors(&m.gan.as_ref().unwrap().generator.decoder);
+        let dec = all_tensors(&m.pretrained.decoder);
+        let gdec = all_tensors(&m.gan.as_ref().unwrap().players.generator.decoder);
         assert_eq!(dec, gdec, "the generator is the trained decoder");
     }
 }
@@ -398,7 +398,7 @@ fn a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     let cfg = tiny_cfg(ModelKind::CwganGp);
     let path = temp_path("nan");
     let _ = std::fs::remove_file(&path);
-    let mut m = balgan::models::cwgan_gp::CwganGp::new(dev(), &Generator::new(2), cfg).unwrap();
+    let mut m = balgan::models::cwgan_gp::cwgan_gp(dev(), &Generator::new(2), cfg).unwrap();
     let rng = Generator::new(1);
     let opts = TrainOptions {
         seed: 1,
@@ -413,7 +413,7 @@ fn a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     let (st, _) = trainer::train(dev(), &mut m, &data, st, &opts, &rng, &mut hooks).unwrap();
     let good = final_tensors(&m);
     // Poison one critic weight: the next step's loss is NaN.
-    let cw = m.gan.critic.parameters().remove(0).1;
+    let cw = m.players().critic.parameters().remove(0).1;
     cw.assign_slice_(&vec![f32::NAN; cw.numel()]).unwrap();
     hooks.stop_at = None;
     let err = trainer::train(dev(), &mut m, &data, st, &opts, &rng, &mut hooks).unwrap_err();

@@ -401,7 +401,7 @@ fn dropout_statistics_gradient_and_eval_identity() {
     let n = 200_000;
     let p = 0.3f32;
     let rng = Arc::new(Generator::new(base_seed()));
-    let mut drop = Dropout::new(p, rng.clone()).unwrap();
+    let drop = Dropout::new(p, rng.clone()).unwrap();
     assert!(drop.is_training(), "layers start in training mode");
     let x = Tensor::ones(d, &[n]).unwrap().requires_grad_();
     let y = drop.forward(&x).unwrap();
@@ -450,7 +450,7 @@ fn training_mode_propagates_through_containers() {
     let d = dev();
     let rng = Arc::new(Generator::new(9));
     let inner = Sequential::new().push(Dropout::new(0.5, rng.clone()).unwrap());
-    let mut model = Sequential::new()
+    let model = Sequential::new()
         .push_named("body", inner)
         .push(Concat::new().push(Dropout::new(0.5, rng.clone()).unwrap()).push(Relu));
     let x = Tensor::ones(d, &[1, 2000]).unwrap();
@@ -626,4 +626,74 @@ fn transfer_reports_every_problem_and_writes_nothing() {
     // What does match copies fine.
     assert_eq!(transfer(&src, "0", &dst, "0").unwrap(), vec!["0.weight", "0.running"]);
     assert_eq!(snapshot(&dst)[0].1, snapshot(&src)[0].1);
+}
+
+/// A composite that only lists its children: names, buffers and mode
+/// switches come from `Module`'s defaults.
+struct NormThenDrop {
+    bn: balgan::nn::BatchNorm2d,
+    drop: Dropout,
+}
+
+impl Module for NormThenDrop {
+    fn forward(&self, x: &Tensor) -> balgan::Result<Tensor> {
+        self.drop.forward(&self.bn.forward(x)?)
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("bn".into(), &self.bn), ("drop".into(), &self.drop)]
+    }
+}
+
+/// `Module::children` gives prefixed names, and `evaluating` switches every
+/// child to evaluation mode, records no graph, and restores training mode
+/// also when the closure fails.
+#[test]
+fn children_name_and_evaluating_switches_modes_and_restores_them_on_error() {
+    let d = dev();
+    let model = NormThenDrop {
+        bn: balgan::nn::BatchNorm2d::pytorch(d, 2).unwrap(),
+        drop: Dropout::new(0.5, Arc::new(Generator::new(1))).unwrap(),
+    };
+    let names: Vec<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["bn.weight", "bn.bias"]);
+    let buffers: Vec<String> = model.buffers().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(buffers, ["bn.running_mean", "bn.running_var"]);
+
+    let x = Tensor::from_slice(d, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[2, 2, 2, 1])
+        .unwrap()
+        .requires_grad_();
+    let out = balgan::nn::evaluating(&model, || {
+        assert!(
+            !model.bn.is_training() && !model.drop.is_training(),
+            "a child is still in training mode"
+        );
+        assert!(
+            !balgan::autograd::is_grad_enabled(),
+            "a graph is recorded while evaluating"
+        );
+        model.forward(&x)
+    })
+    .unwrap();
+    // Evaluation mode: running statistics (0, 1) and no dropout: y = x / √(1 + ε).
+    let want: Vec<f32> = x.to_vec().unwrap().iter().map(|v| v / (1.0f32 + 1e-5).sqrt()).collect();
+    for (o, w) in out.to_vec().unwrap().iter().zip(&want) {
+        assert!((o - w).abs() < 1e-5, "evaluation-mode output {o}, want {w}");
+    }
+    assert!(
+        model.bn.is_training() && model.drop.is_training(),
+        "training mode not restored"
+    );
+
+    let failed: balgan::Result<()> = balgan::nn::evaluating(&model, || {
+        assert!(!model.bn.is_training());
+        // A shape mismatch: any error will do.
+        Tensor::from_slice(d, &[1.0], &[2]).map(drop)
+    });
+    assert!(failed.is_err());
+    assert!(
+        model.bn.is_training() && model.drop.is_training(),
+        "training mode not restored after an error"
+    );
+    assert!(balgan::autograd::is_grad_enabled());
 }

@@ -531,3 +531,38 @@ fn adam_counts_steps() {
         "step after zero_grad moved the parameter"
     );
 }
+
+/// `minimize` steps on the gradient backpropagated into every leaf;
+/// `minimize_own` on the gradient for the optimizer's parameters only, and
+/// leaves other leaves' gradients as they were (a generator stepping through
+/// a frozen critic).
+#[test]
+fn minimize_own_differentiates_for_its_own_parameters_only() {
+    use balgan::optim::Optimizer;
+    let d = dev();
+    let g = Tensor::from_slice(d, &[2.0], &[1]).unwrap().requires_grad_();
+    let c = Tensor::from_slice(d, &[3.0], &[1]).unwrap().requires_grad_();
+    let sgd = SgdConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    // loss = (g·c)²: ∂/∂g = 2·g·c² = 36, ∂/∂c = 2·g²·c = 24.
+    let loss = || g.mul(&c).unwrap().square().unwrap().sum_all().unwrap();
+    let mut opt_g = Sgd::new(&[g.clone()], sgd.clone()).unwrap();
+    opt_g.minimize_own(&loss()).unwrap();
+    assert!((g.to_vec().unwrap()[0] - (2.0 - 0.1 * 36.0)).abs() < 1e-5);
+    assert!(c.grad().is_none(), "minimize_own wrote a gradient into another leaf");
+    assert_eq!(c.to_vec().unwrap(), [3.0]);
+
+    // minimize: clears its own gradients first, backpropagates into both.
+    let mut opt_c = Sgd::new(&[c.clone()], sgd).unwrap();
+    c.set_grad(Some(Tensor::from_slice(d, &[1000.0], &[1]).unwrap()));
+    let gv = g.to_vec().unwrap()[0];
+    opt_c.minimize(&loss()).unwrap();
+    let want = 3.0 - 0.1 * 2.0 * gv * gv * 3.0;
+    assert!(
+        (c.to_vec().unwrap()[0] - want).abs() < 1e-4,
+        "stale gradient not cleared"
+    );
+    assert!(g.grad().is_some(), "backward reaches every leaf");
+}

@@ -42,3 +42,8 @@ pub use tensor::{Generator, HostRng, IndexTensor, Tensor};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// `docs/ADDING-A-MODEL.md`'s example model compiles and trains a step.
+#[doc = include_str!("../docs/ADDING-A-MODEL.md")]
+#[cfg(doctest)]
+pub struct AddingAModelDoctests;

@@ -21,8 +21,8 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::{loss, prefixed, BatchNorm2d, Conv2d, Init, Linear, Module};
-use crate::optim::{Adam, AdamConfig};
+use crate::nn::{loss, BatchNorm2d, Conv2d, Init, Linear, Module, TrainingFlag};
+use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::tensor::{Generator, HostRng, IndexTensor, Tensor};
 use crate::Conv2dOptions;
 
@@ -55,20 +55,15 @@ impl ConvBn {
             bn: BatchNorm2d::pytorch(dev, cout)?,
         })
     }
+}
 
+impl Module for ConvBn {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.bn.forward(&self.conv.forward(x)?)
     }
 
-    fn named(&self, prefix: &str, buffers: bool) -> Vec<(String, Tensor)> {
-        let (c, b) = if buffers {
-            (self.conv.buffers(), self.bn.buffers())
-        } else {
-            (self.conv.parameters(), self.bn.parameters())
-        };
-        let mut v = prefixed(&format!("{prefix}.conv"), c);
-        v.extend(prefixed(&format!("{prefix}.bn"), b));
-        v
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("conv".into(), &self.conv), ("bn".into(), &self.bn)]
     }
 }
 
@@ -85,10 +80,16 @@ impl Residual {
             b: ConvBn::new(dev, rng, c, c, 1)?,
         })
     }
+}
 
+impl Module for Residual {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.a.forward(x)?.relu()?;
         self.b.forward(&h)?.add(x)?.relu()
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("a".into(), &self.a), ("b".into(), &self.b)]
     }
 }
 
@@ -160,7 +161,7 @@ pub struct Classifier {
     stage3: Residual,
     head: Linear,
     classes: usize,
-    training: bool,
+    training: TrainingFlag,
 }
 
 impl Classifier {
@@ -182,7 +183,7 @@ impl Classifier {
             stage3: Residual::new(dev, rng, 4 * w)?,
             head: Linear::with_init(dev, rng, 4 * w, classes, Init::GlorotUniform, Some(Init::Zeros))?,
             classes,
-            training: true,
+            training: TrainingFlag::new(),
         })
     }
 
@@ -251,9 +252,7 @@ impl Classifier {
                 let y = IndexTensor::new(dev, &y)?;
                 let logits = self.head.forward(&self.features(&x)?)?;
                 let loss = loss::cross_entropy(&logits, &y)?;
-                opt.zero_grad();
-                loss.backward()?;
-                opt.step()?;
+                opt.minimize(&loss)?;
                 step += 1;
                 if step % 50 == 0 || b + 1 == batches.len() {
                     let v = loss.item()?;
@@ -292,7 +291,7 @@ impl Classifier {
 
     fn run(&self, dev: &Device, images: &Images<'_>, batch_size: usize, logits: bool) -> Result<Vec<f32>> {
         images.check()?;
-        if self.training {
+        if self.training.get() {
             return Err(Error::invalid(
                 "classifier",
                 "switch to evaluation mode (set_training(false)) before predicting",
@@ -310,20 +309,6 @@ impl Classifier {
         })?;
         Ok(out)
     }
-
-    fn units(&self) -> Vec<(&str, &ConvBn)> {
-        vec![
-            ("stem", &self.stem),
-            ("stage1.a", &self.stage1.a),
-            ("stage1.b", &self.stage1.b),
-            ("down1", &self.down1),
-            ("stage2.a", &self.stage2.a),
-            ("stage2.b", &self.stage2.b),
-            ("down2", &self.down2),
-            ("stage3.a", &self.stage3.a),
-            ("stage3.b", &self.stage3.b),
-        ]
-    }
 }
 
 impl Module for Classifier {
@@ -332,30 +317,22 @@ impl Module for Classifier {
         self.head.forward(&self.features(x)?)
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = self.units().into_iter().flat_map(|(n, u)| u.named(n, false)).collect();
-        v.extend(prefixed("head", self.head.parameters()));
-        v
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("stem".into(), &self.stem),
+            ("stage1".into(), &self.stage1),
+            ("down1".into(), &self.down1),
+            ("stage2".into(), &self.stage2),
+            ("down2".into(), &self.down2),
+            ("stage3".into(), &self.stage3),
+            ("head".into(), &self.head),
+        ]
     }
 
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        self.units().into_iter().flat_map(|(n, u)| u.named(n, true)).collect()
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-        for u in [
-            &mut self.stem,
-            &mut self.stage1.a,
-            &mut self.stage1.b,
-            &mut self.down1,
-            &mut self.stage2.a,
-            &mut self.stage2.b,
-            &mut self.down2,
-            &mut self.stage3.a,
-            &mut self.stage3.b,
-        ] {
-            u.bn.set_training(training);
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
+        for (_, c) in self.children() {
+            c.set_training(training);
         }
     }
 }

@@ -86,16 +86,17 @@
 use std::sync::Arc;
 
 use super::{latent_noise, BalancingModel, Batch, ModelConfig, Phase, StepContext};
-use crate::autograd::{grad, no_grad};
+use crate::autograd::no_grad;
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::loss::{cross_entropy, mse};
 use crate::nn::{
-    transfer, Checkpoint, CheckpointWriter, Conv2d, Dropout, Flatten, Init, Linear, Module, UpsampleNearest2d,
+    evaluating, transfer, Checkpoint, CheckpointWriter, Conv2d, Dropout, Flatten, Init, Linear, Module,
+    UpsampleNearest2d,
 };
 use crate::ops::Conv2dOptions;
-use crate::optim::Adam;
+use crate::optim::{Adam, Optimizer};
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// LeakyReLU slope of the encoder (Keras' default `alpha`).
@@ -290,18 +291,13 @@ impl Module for BaganEncoder {
         Flatten.forward(&h)
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = Vec::new();
-        for (i, c) in self.convs.iter().enumerate() {
-            p.extend(crate::nn::prefixed(&format!("conv{i}"), c.parameters()));
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = Vec::new();
+        for (i, (conv, drop)) in self.convs.iter().zip(&self.dropouts).enumerate() {
+            c.push((format!("conv{i}"), conv));
+            c.push((format!("dropout{i}"), drop));
         }
-        p
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for d in &mut self.dropouts {
-            d.set_training(training);
-        }
+        c
     }
 }
 
@@ -361,14 +357,13 @@ impl Module for BaganDecoder {
         self.out.forward(&h)?.tanh()
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("dense0", self.dense0.parameters());
-        p.extend(crate::nn::prefixed("dense1", self.dense1.parameters()));
-        for (i, c) in self.convs.iter().enumerate() {
-            p.extend(crate::nn::prefixed(&format!("conv{i}"), c.parameters()));
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = vec![("dense0".into(), &self.dense0), ("dense1".into(), &self.dense1)];
+        for (i, conv) in self.convs.iter().enumerate() {
+            c.push((format!("conv{i}"), conv));
         }
-        p.extend(crate::nn::prefixed("out", self.out.parameters()));
-        p
+        c.push(("out".into(), &self.out));
+        c
     }
 }
 
@@ -411,15 +406,12 @@ impl Module for BaganAutoencoder {
         self.reconstruct(x)
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("encoder", self.encoder.parameters());
-        p.extend(crate::nn::prefixed("latent", self.latent.parameters()));
-        p.extend(crate::nn::prefixed("decoder", self.decoder.parameters()));
-        p
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.encoder.set_training(training);
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("encoder".into(), &self.encoder),
+            ("latent".into(), &self.latent),
+            ("decoder".into(), &self.decoder),
+        ]
     }
 }
 
@@ -452,14 +444,8 @@ impl Module for BaganDiscriminator {
         self.head.forward(&self.encoder.forward(x)?)
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("encoder", self.encoder.parameters());
-        p.extend(crate::nn::prefixed("head", self.head.parameters()));
-        p
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.encoder.set_training(training);
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("encoder".into(), &self.encoder), ("head".into(), &self.head)]
     }
 }
 
@@ -692,14 +678,8 @@ pub struct Bagan {
 }
 
 impl Bagan {
-    /// The boxed model, as [`super::build`] makes it.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Box<dyn BalancingModel>> {
-        Ok(Box::new(Bagan::with_config(dev, rng, cfg)?))
-    }
-
-    /// The model itself (its parts are public for inspection).
-    pub fn with_config(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Bagan> {
+    /// The model (its parts are public for inspection).
+    pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Bagan> {
         let plan = Plan::new(&cfg)?;
         let dropout_rng = Arc::new(Generator::new(rng.seed() ^ DROPOUT_STREAM));
         let autoencoder = BaganAutoencoder::new(dev, rng, &plan, &dropout_rng)?;
@@ -760,8 +740,7 @@ impl Bagan {
                 ),
             ));
         }
-        self.autoencoder.set_training(false);
-        let codes = no_grad(|| -> Result<Vec<f32>> {
+        let codes = evaluating(&self.autoencoder, || -> Result<Vec<f32>> {
             let idx: Vec<usize> = (0..data.len()).collect();
             let mut codes = Vec::with_capacity(data.len() * p.latent);
             for chunk in idx.chunks(ENCODE_CHUNK) {
@@ -769,9 +748,8 @@ impl Bagan {
                 codes.extend(self.autoencoder.encode(&x)?.to_vec()?);
             }
             Ok(codes)
-        });
-        self.autoencoder.set_training(true);
-        class_gaussians(&codes?, data.labels(), p.classes, p.latent, data.class_names())
+        })?;
+        class_gaussians(&codes, data.labels(), p.classes, p.latent, data.class_names())
     }
 
     fn adam(&self, lr: f32, params: &[Tensor]) -> Result<Adam> {
@@ -801,23 +779,15 @@ impl Bagan {
         let mut labels = batch.host_labels.to_vec();
         labels.extend(std::iter::repeat_n(k as u32, nf));
         let d_loss = cross_entropy(&d.forward(&x)?, &IndexTensor::new(&dev, &labels)?)?;
-        opt_d.zero_grad();
-        d_loss.backward()?;
-        opt_d.step()?;
+        opt_d.minimize(&d_loss)?;
         let mut out = vec![("d_loss", d_loss.detach())];
 
         // G through the (frozen) D: B + ⌈B/K⌉ latents, target = their class.
-        if (ctx.phase_step + 1).is_multiple_of(self.cfg.n_critic.max(1) as u64) {
+        if ctx.generator_turn(self.cfg.n_critic) {
             let y_g = ctx.uniform_labels(b + nf, k, SALT_GEN);
             let z = latents.sample(ctx.rng, &y_g)?;
             let g_loss = cross_entropy(&d.forward(&generator.forward(&z)?)?, &IndexTensor::new(&dev, &y_g)?)?;
-            let params = generator.parameter_tensors();
-            let refs: Vec<&Tensor> = params.iter().collect();
-            let grads = grad(&[&g_loss], &refs, false)?;
-            for (p, g) in params.iter().zip(grads) {
-                p.set_grad(Some(g));
-            }
-            opt_g.step()?;
+            opt_g.minimize_own(&g_loss)?;
             out.push(("g_loss", g_loss.detach()));
         }
         Ok(out)
@@ -888,9 +858,7 @@ impl BalancingModel for Bagan {
             return self.adversarial_step(batch, ctx);
         }
         let loss = mse(&self.autoencoder.reconstruct(batch.images)?, batch.images)?;
-        self.opt_ae.zero_grad();
-        loss.backward()?;
-        self.opt_ae.step()?;
+        self.opt_ae.minimize(&loss)?;
         Ok(vec![("mse", loss.detach())])
     }
 
@@ -912,10 +880,7 @@ impl BalancingModel for Bagan {
             }
             _ => latent_noise(&self.dev, rng, labels.len(), self.plan.latent)?,
         };
-        self.autoencoder.set_training(false);
-        let out = no_grad(|| self.autoencoder.decoder.forward(&z));
-        self.autoencoder.set_training(true);
-        out
+        evaluating(&self.autoencoder, || self.autoencoder.decoder.forward(&z))
     }
 
     fn save(&self, w: &mut CheckpointWriter) -> Result<()> {

@@ -174,15 +174,15 @@ impl Module for ConvEncoder {
         Ok(h)
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = Vec::new();
-        for (i, c) in self.convs.iter().enumerate() {
-            p.extend(crate::nn::prefixed(&format!("conv{i}"), c.parameters()));
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = Vec::new();
+        for (i, conv) in self.convs.iter().enumerate() {
+            c.push((format!("conv{i}"), conv));
         }
         if let Some((_, a)) = &self.attention {
-            p.extend(crate::nn::prefixed("attention", a.parameters()));
+            c.push(("attention".into(), a));
         }
-        p
+        c
     }
 }
 
@@ -277,31 +277,17 @@ impl Module for ConvDecoder {
         self.logits(z)?.tanh()
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("dense", self.dense.parameters());
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = vec![("dense".into(), &self.dense)];
         for (i, (d, n)) in self.deconvs.iter().zip(&self.norms).enumerate() {
-            p.extend(crate::nn::prefixed(&format!("deconv{i}"), d.parameters()));
-            p.extend(crate::nn::prefixed(&format!("norm{i}"), n.parameters()));
+            c.push((format!("deconv{i}"), d));
+            c.push((format!("norm{i}"), n));
         }
-        p.extend(crate::nn::prefixed("out", self.out.parameters()));
+        c.push(("out".into(), &self.out));
         if let Some((_, a)) = &self.attention {
-            p.extend(crate::nn::prefixed("attention", a.parameters()));
+            c.push(("attention".into(), a));
         }
-        p
-    }
-
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        let mut b = Vec::new();
-        for (i, n) in self.norms.iter().enumerate() {
-            b.extend(crate::nn::prefixed(&format!("norm{i}"), n.buffers()));
-        }
-        b
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for n in &mut self.norms {
-            n.set_training(training);
-        }
+        c
     }
 }
 
@@ -324,10 +310,6 @@ impl LabelledLatent {
 }
 
 impl Module for LabelledLatent {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(Error::invalid("LabelledLatent", "needs labels: use apply(z, labels)"))
-    }
-
     fn parameters(&self) -> Vec<(String, Tensor)> {
         self.embedding.parameters()
     }
@@ -355,25 +337,8 @@ impl ConditionalGenerator {
 }
 
 impl Module for ConditionalGenerator {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(Error::invalid(
-            "ConditionalGenerator",
-            "needs labels: use generate(z, labels)",
-        ))
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("embedding", self.embedding.parameters());
-        p.extend(crate::nn::prefixed("decoder", self.decoder.parameters()));
-        p
-    }
-
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        crate::nn::prefixed("decoder", self.decoder.buffers())
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.decoder.set_training(training);
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("embedding".into(), &self.embedding), ("decoder".into(), &self.decoder)]
     }
 }
 
@@ -410,19 +375,13 @@ impl ConditionalHead {
 }
 
 impl Module for ConditionalHead {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(Error::invalid(
-            "ConditionalHead",
-            "needs labels: use score(features, labels)",
-        ))
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("label", self.label.parameters());
-        p.extend(crate::nn::prefixed("label_dense", self.label_dense.parameters()));
-        p.extend(crate::nn::prefixed("hidden", self.hidden.parameters()));
-        p.extend(crate::nn::prefixed("out", self.out.parameters()));
-        p
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("label".into(), &self.label),
+            ("label_dense".into(), &self.label_dense),
+            ("hidden".into(), &self.hidden),
+            ("out".into(), &self.out),
+        ]
     }
 }
 
@@ -449,16 +408,7 @@ impl ConditionalCritic {
 }
 
 impl Module for ConditionalCritic {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(Error::invalid(
-            "ConditionalCritic",
-            "needs labels: use score(x, labels)",
-        ))
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("body", self.body.parameters());
-        p.extend(crate::nn::prefixed("head", self.head.parameters()));
-        p
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("body".into(), &self.body), ("head".into(), &self.head)]
     }
 }

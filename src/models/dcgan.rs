@@ -30,16 +30,16 @@
 //!   is taken for its parameters only.
 //! - Adam 2e-4, β₁ 0.5, β₂ 0.999 for both players (the paper).
 
+use super::adversarial::{Adversarial, CriticStep};
 use super::blocks::{ConditionalHead, Geometry, LabelledLatent, SLOPE};
-use super::{latent_noise, BalancingModel, Batch, ModelConfig, Phase, StepContext};
-use crate::autograd::{grad, no_grad};
-use crate::data::Dataset;
+use super::gan::Gan;
+use super::{latent_noise, Batch, ModelConfig, StepContext};
+use crate::autograd::no_grad;
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::loss::bce_with_logits_scalar;
-use crate::nn::{BatchNorm2d, Checkpoint, CheckpointWriter, Conv2d, ConvTranspose2d, Flatten, Init, Linear, Module};
+use crate::nn::{BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Init, Linear, Module};
 use crate::ops::{Conv2dOptions, ConvTranspose2dOptions};
-use crate::optim::Adam;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// Salt of the host stream of fake labels.
@@ -119,38 +119,18 @@ impl DcganGenerator {
 }
 
 impl Module for DcganGenerator {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(Error::invalid(
-            "DcganGenerator",
-            "needs labels: use generate(z, labels)",
-        ))
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("embedding", self.embedding.parameters());
-        p.extend(crate::nn::prefixed("project", self.project.parameters()));
-        p.extend(crate::nn::prefixed("project_norm", self.project_norm.parameters()));
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = vec![
+            ("embedding".into(), &self.embedding),
+            ("project".into(), &self.project),
+            ("project_norm".into(), &self.project_norm),
+        ];
         for (i, (d, n)) in self.deconvs.iter().zip(&self.norms).enumerate() {
-            p.extend(crate::nn::prefixed(&format!("deconv{i}"), d.parameters()));
-            p.extend(crate::nn::prefixed(&format!("norm{i}"), n.parameters()));
+            c.push((format!("deconv{i}"), d));
+            c.push((format!("norm{i}"), n));
         }
-        p.extend(crate::nn::prefixed("out", self.out.parameters()));
-        p
-    }
-
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        let mut b = crate::nn::prefixed("project_norm", self.project_norm.buffers());
-        for (i, n) in self.norms.iter().enumerate() {
-            b.extend(crate::nn::prefixed(&format!("norm{i}"), n.buffers()));
-        }
-        b
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.project_norm.set_training(training);
-        for n in &mut self.norms {
-            n.set_training(training);
-        }
+        c.push(("out".into(), &self.out));
+        c
     }
 }
 
@@ -206,165 +186,93 @@ impl DcganDiscriminator {
 }
 
 impl Module for DcganDiscriminator {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(Error::invalid(
-            "DcganDiscriminator",
-            "needs labels: use score(x, labels)",
-        ))
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = Vec::new();
-        for (i, c) in self.convs.iter().enumerate() {
-            p.extend(crate::nn::prefixed(&format!("conv{i}"), c.parameters()));
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = Vec::new();
+        for (i, conv) in self.convs.iter().enumerate() {
+            c.push((format!("conv{i}"), conv));
             if i > 0 {
-                p.extend(crate::nn::prefixed(&format!("norm{i}"), self.norms[i - 1].parameters()));
+                c.push((format!("norm{i}"), &self.norms[i - 1]));
             }
         }
-        p.extend(crate::nn::prefixed("head", self.head.parameters()));
-        p
+        c.push(("head".into(), &self.head));
+        c
     }
+}
 
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        let mut b = Vec::new();
-        for (i, n) in self.norms.iter().enumerate() {
-            b.extend(crate::nn::prefixed(&format!("norm{}", i + 1), n.buffers()));
-        }
-        b
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for n in &mut self.norms {
-            n.set_training(training);
-        }
-    }
+/// DCGAN's players and its non-saturating loss.
+pub struct DcganAdversarial {
+    pub generator: DcganGenerator,
+    pub discriminator: DcganDiscriminator,
+    geometry: Geometry,
 }
 
 /// The conditional DCGAN: one adversarial phase.
-pub struct Dcgan {
-    cfg: ModelConfig,
-    dev: Device,
-    geometry: Geometry,
-    pub generator: DcganGenerator,
-    pub discriminator: DcganDiscriminator,
-    opt_g: Adam,
-    opt_d: Adam,
-}
+pub type Dcgan = Gan<DcganAdversarial>;
 
-impl Dcgan {
-    /// The loss names a step reports.
-    pub const LOSSES: [&'static str; 2] = ["d_loss", "g_loss"];
-
-    /// The model as [`super::build`] wants it.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Box<dyn BalancingModel>> {
-        Ok(Box::new(Dcgan::create(dev, rng, cfg)?))
-    }
-
-    /// The model itself (its players reachable, e.g. for tests).
-    pub fn create(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Dcgan> {
-        cfg.validate()?;
-        let geometry = cfg.geometry()?;
-        let generator = DcganGenerator::new(dev, rng, &geometry)?;
-        let discriminator = DcganDiscriminator::new(dev, rng, &geometry)?;
-        Ok(Dcgan {
-            opt_g: Adam::new(&generator.parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
-            opt_d: Adam::new(&discriminator.parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
-            cfg,
-            dev: dev.clone(),
-            geometry,
+/// `cfg`'s DCGAN, its weights drawn from `rng`.
+pub fn dcgan(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Dcgan> {
+    cfg.validate()?;
+    let geometry = cfg.geometry()?;
+    let generator = DcganGenerator::new(dev, rng, &geometry)?;
+    let discriminator = DcganDiscriminator::new(dev, rng, &geometry)?;
+    Gan::new(
+        dev,
+        cfg,
+        DcganAdversarial {
             generator,
             discriminator,
-        })
-    }
+            geometry,
+        },
+    )
+}
 
+impl DcganAdversarial {
     /// Fresh noise for `labels.len()` images → images.
-    fn fakes(&self, rng: &Generator, labels: &IndexTensor) -> Result<Tensor> {
-        let z = latent_noise(&self.dev, rng, labels.len(), self.geometry.latent)?;
+    fn fakes(&self, dev: &Device, rng: &Generator, labels: &IndexTensor) -> Result<Tensor> {
+        let z = latent_noise(dev, rng, labels.len(), self.geometry.latent)?;
         self.generator.generate(&z, labels)
     }
 }
 
-impl BalancingModel for Dcgan {
-    fn config(&self) -> &ModelConfig {
-        &self.cfg
+impl Adversarial for DcganAdversarial {
+    /// The fake batch and its labels, scored again for the generator.
+    type Carry = (Tensor, IndexTensor);
+    const LOSSES: &'static [&'static str] = &["d_loss", "g_loss"];
+    const CRITIC: &'static str = "discriminator";
+
+    fn generator(&self) -> &dyn Module {
+        &self.generator
     }
 
-    fn phases(&self) -> Vec<Phase> {
-        vec![Phase {
-            name: "adversarial",
-            epochs: self.cfg.gan_epochs,
-            losses: Dcgan::LOSSES.to_vec(),
-        }]
+    fn critic(&self) -> &dyn Module {
+        &self.discriminator
     }
 
-    fn phase(&self) -> usize {
-        0
-    }
-
-    fn enter_phase(&mut self, phase: usize, _data: Option<&Dataset>, _ctx: &StepContext) -> Result<()> {
-        if phase != 0 {
-            return Err(Error::invalid("DCGAN", format!("there is no phase {phase}")));
-        }
-        Ok(())
-    }
-
-    fn train_step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {
+    fn critic_loss(&self, batch: &Batch, ctx: &StepContext, generator_turn: bool) -> Result<CriticStep<Self::Carry>> {
+        let dev = batch.images.device();
         let b = batch.host_labels.len();
-        let g_step = (ctx.phase_step + 1).is_multiple_of(self.cfg.n_critic.max(1) as u64);
-        let y_f = IndexTensor::new(&self.dev, &ctx.uniform_labels(b, self.geometry.classes, SALT_FAKE))?;
+        let y_f = IndexTensor::new(dev, &ctx.uniform_labels(b, self.geometry.classes, SALT_FAKE))?;
         // On the tape only when the generator steps on this batch too.
-        let fake = if g_step {
-            self.fakes(ctx.rng, &y_f)?
+        let fake = if generator_turn {
+            self.fakes(dev, ctx.rng, &y_f)?
         } else {
-            no_grad(|| self.fakes(ctx.rng, &y_f))?
+            no_grad(|| self.fakes(dev, ctx.rng, &y_f))?
         };
-
         let real_term = bce_with_logits_scalar(&self.discriminator.score(batch.images, batch.labels)?, 1.0)?;
         let fake_term = bce_with_logits_scalar(&self.discriminator.score(&fake.detach(), &y_f)?, 0.0)?;
-        let d_loss = real_term.add(&fake_term)?;
-        self.opt_d.zero_grad();
-        d_loss.backward()?;
-        self.opt_d.step()?;
-        let mut out = vec![("d_loss", d_loss.detach())];
-
-        if g_step {
-            let g_loss = bce_with_logits_scalar(&self.discriminator.score(&fake, &y_f)?, 1.0)?;
-            let params = self.generator.parameter_tensors();
-            let refs: Vec<&Tensor> = params.iter().collect();
-            let grads = grad(&[&g_loss], &refs, false)?;
-            for (p, g) in params.iter().zip(grads) {
-                p.set_grad(Some(g));
-            }
-            self.opt_g.step()?;
-            out.push(("g_loss", g_loss.detach()));
-        }
-        Ok(out)
+        Ok(CriticStep {
+            loss: real_term.add(&fake_term)?,
+            terms: Vec::new(),
+            carry: (fake, y_f),
+        })
     }
 
-    fn sample(&mut self, labels: &[u32], rng: &Generator) -> Result<Tensor> {
-        self.generator.set_training(false);
-        let out = no_grad(|| -> Result<Tensor> {
-            let y = IndexTensor::new(&self.dev, labels)?;
-            self.fakes(rng, &y)
-        });
-        self.generator.set_training(true);
-        out
+    /// The same fake batch, scored by the updated discriminator.
+    fn generator_loss(&self, _batch: &Batch, _ctx: &StepContext, (fake, y_f): Self::Carry) -> Result<Tensor> {
+        bce_with_logits_scalar(&self.discriminator.score(&fake, &y_f)?, 1.0)
     }
 
-    fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
-        w.add_module("generator", &self.generator)
-            .add_module("discriminator", &self.discriminator)
-            .add_optimizer("opt_g", &self.generator, &self.opt_g)?
-            .add_optimizer("opt_d", &self.discriminator, &self.opt_d)?;
-        Ok(())
-    }
-
-    fn load(&mut self, c: &Checkpoint) -> Result<()> {
-        c.load_module("generator", &self.generator, true)?;
-        c.load_module("discriminator", &self.discriminator, true)?;
-        c.load_optimizer("opt_g", &self.generator, &mut self.opt_g)?;
-        c.load_optimizer("opt_d", &self.discriminator, &mut self.opt_d)?;
-        Ok(())
+    fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor> {
+        self.fakes(dev, rng, labels)
     }
 }

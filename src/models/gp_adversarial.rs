@@ -13,15 +13,15 @@
 //! The generator's gradient is taken for its parameters only, so its step
 //! does not pay for the critic's parameter gradients.
 
+use super::adversarial::{Adversarial, CriticStep};
 use super::blocks::{ConditionalCritic, ConditionalGenerator, Geometry};
 use super::{latent_noise, AlphaDistribution, Batch, ModelConfig, StepContext};
-use crate::autograd::{grad, no_grad};
+use crate::autograd::no_grad;
 use crate::device::Device;
 use crate::error::Result;
 use crate::nn::gradient_penalty_with_alpha;
 use crate::nn::loss::bce_with_logits_scalar;
-use crate::nn::{Checkpoint, CheckpointWriter, Module};
-use crate::optim::Adam;
+use crate::nn::Module;
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// Which critic loss.
@@ -38,23 +38,17 @@ const SALT_FAKE: u64 = 1;
 const SALT_WRONG: u64 = 2;
 const SALT_GEN: u64 = 3;
 
-/// The two players, their optimisers and the loss settings.
+/// The two players and the loss settings; [`super::adversarial::AdversarialTraining`] runs them.
 pub struct GpAdversarial {
     pub generator: ConditionalGenerator,
     pub critic: ConditionalCritic,
-    opt_g: Adam,
-    opt_d: Adam,
     loss: CriticLoss,
     lambda: f32,
-    n_critic: usize,
     alpha: AlphaDistribution,
     geometry: Geometry,
 }
 
 impl GpAdversarial {
-    /// The loss names a step reports.
-    pub const LOSSES: [&'static str; 3] = ["d_loss", "gp", "g_loss"];
-
     pub fn new(
         cfg: &ModelConfig,
         generator: ConditionalGenerator,
@@ -62,13 +56,10 @@ impl GpAdversarial {
         loss: CriticLoss,
     ) -> Result<GpAdversarial> {
         Ok(GpAdversarial {
-            opt_g: Adam::new(&generator.parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
-            opt_d: Adam::new(&critic.parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
             generator,
             critic,
             loss,
             lambda: cfg.gp_weight,
-            n_critic: cfg.n_critic,
             alpha: cfg.gp_alpha,
             geometry: cfg.geometry()?,
         })
@@ -78,9 +69,22 @@ impl GpAdversarial {
         let z = latent_noise(dev, rng, labels.len(), self.geometry.latent)?;
         self.generator.generate(&z, labels)
     }
+}
 
-    /// The critic loss of one batch (on the tape), with the penalty alone.
-    pub fn critic_loss(&self, batch: &Batch, ctx: &StepContext) -> Result<(Tensor, Tensor)> {
+impl Adversarial for GpAdversarial {
+    type Carry = ();
+    const LOSSES: &'static [&'static str] = &["d_loss", "gp", "g_loss"];
+
+    fn generator(&self) -> &dyn Module {
+        &self.generator
+    }
+
+    fn critic(&self) -> &dyn Module {
+        &self.critic
+    }
+
+    /// The critic loss with the penalty, which is also reported alone.
+    fn critic_loss(&self, batch: &Batch, ctx: &StepContext, _generator_turn: bool) -> Result<CriticStep<()>> {
         let dev = batch.images.device();
         let b = batch.host_labels.len();
         let k = self.geometry.classes;
@@ -117,11 +121,17 @@ impl GpAdversarial {
             self.lambda,
             &alpha,
         )?;
-        Ok((d.add(&gp)?, gp))
+        Ok(CriticStep {
+            loss: d.add(&gp)?,
+            terms: vec![("gp", gp)],
+            carry: (),
+        })
     }
 
-    /// The generator loss of one batch of `b` fresh samples (on the tape).
-    pub fn generator_loss(&self, dev: &Device, b: usize, ctx: &StepContext) -> Result<Tensor> {
+    /// The generator loss of one batch's worth of fresh samples.
+    fn generator_loss(&self, batch: &Batch, ctx: &StepContext, _carry: ()) -> Result<Tensor> {
+        let dev = batch.images.device();
+        let b = batch.host_labels.len();
         let y = IndexTensor::new(dev, &ctx.uniform_labels(b, self.geometry.classes, SALT_GEN))?;
         let score = self.critic.score(&self.fakes(dev, ctx.rng, &y)?, &y)?;
         match self.loss {
@@ -130,52 +140,7 @@ impl GpAdversarial {
         }
     }
 
-    /// One critic step, and a generator step after every `n_critic`-th.
-    pub fn step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {
-        let (d_loss, gp) = self.critic_loss(batch, ctx)?;
-        self.opt_d.zero_grad();
-        d_loss.backward()?;
-        self.opt_d.step()?;
-        let mut out = vec![("d_loss", d_loss.detach()), ("gp", gp.detach())];
-        if (ctx.phase_step + 1).is_multiple_of(self.n_critic as u64) {
-            let dev = batch.images.device().clone();
-            let g_loss = self.generator_loss(&dev, batch.host_labels.len(), ctx)?;
-            let params = self.generator.parameter_tensors();
-            let refs: Vec<&Tensor> = params.iter().collect();
-            let grads = grad(&[&g_loss], &refs, false)?;
-            for (p, g) in params.iter().zip(grads) {
-                p.set_grad(Some(g));
-            }
-            self.opt_g.step()?;
-            out.push(("g_loss", g_loss.detach()));
-        }
-        Ok(out)
-    }
-
-    /// Samples in evaluation mode (batch norm on running statistics).
-    pub fn sample(&mut self, dev: &Device, labels: &[u32], rng: &Generator) -> Result<Tensor> {
-        self.generator.set_training(false);
-        let out = no_grad(|| -> Result<Tensor> {
-            let y = IndexTensor::new(dev, labels)?;
-            self.fakes(dev, rng, &y)
-        });
-        self.generator.set_training(true);
-        out
-    }
-
-    pub fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
-        w.add_module("generator", &self.generator)
-            .add_module("critic", &self.critic)
-            .add_optimizer("opt_g", &self.generator, &self.opt_g)?
-            .add_optimizer("opt_d", &self.critic, &self.opt_d)?;
-        Ok(())
-    }
-
-    pub fn load(&mut self, c: &Checkpoint) -> Result<()> {
-        c.load_module("generator", &self.generator, true)?;
-        c.load_module("critic", &self.critic, true)?;
-        c.load_optimizer("opt_g", &self.generator, &mut self.opt_g)?;
-        c.load_optimizer("opt_d", &self.critic, &mut self.opt_d)?;
-        Ok(())
+    fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor> {
+        self.fakes(dev, rng, labels)
     }
 }

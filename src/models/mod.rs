@@ -9,12 +9,16 @@
 //! [`ModelConfig`]. `docs/MODELS.md` lists each model's layers, losses and
 //! hyper-parameters with their sources, and the choices the papers leave open.
 
+pub mod adversarial;
 pub mod bagan;
 pub mod bagan_gp;
 pub mod blocks;
 pub mod cwgan_gp;
 pub mod dcgan;
+pub mod gan;
 pub mod gp_adversarial;
+pub mod pretrained_gan;
+mod registry;
 pub mod sa_gvae;
 pub mod sgbgan;
 pub mod trainer;
@@ -29,6 +33,7 @@ use crate::optim::AdamConfig;
 use crate::tensor::{Generator, HostRng, IndexTensor, Tensor, GOLDEN_GAMMA};
 
 pub use blocks::Geometry;
+pub use registry::build;
 
 /// Which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,6 +325,12 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
+    /// Whether the generator steps after this batch's critic step: after
+    /// every `n_critic`-th batch of the phase (every batch is a critic step).
+    pub fn generator_turn(&self, n_critic: usize) -> bool {
+        (self.phase_step + 1).is_multiple_of(n_critic.max(1) as u64)
+    }
+
     /// `n` labels uniform on `0..classes` from a host stream keyed by
     /// (seed, step, salt).
     pub fn uniform_labels(&self, n: usize, classes: usize, salt: u64) -> Vec<u32> {
@@ -369,19 +380,6 @@ pub trait BalancingModel {
 
     /// Restore what [`BalancingModel::save`] wrote for the current phase.
     fn load(&mut self, c: &Checkpoint) -> Result<()>;
-}
-
-/// Build `cfg`'s model on `dev`, its weights drawn from `seed`.
-pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn BalancingModel>> {
-    cfg.validate()?;
-    let rng = Generator::new(seed);
-    Ok(match cfg.model {
-        ModelKind::Sgbgan => Box::new(sgbgan::Sgbgan::new(dev, &rng, cfg.clone())?),
-        ModelKind::BaganGp => Box::new(bagan_gp::BaganGp::new(dev, &rng, cfg.clone())?),
-        ModelKind::CwganGp | ModelKind::CwganGpWasserstein => Box::new(cwgan_gp::CwganGp::new(dev, &rng, cfg.clone())?),
-        ModelKind::Bagan => bagan::Bagan::new(dev, &rng, cfg.clone())?,
-        ModelKind::Dcgan => dcgan::Dcgan::new(dev, &rng, cfg.clone())?,
-    })
 }
 
 /// The stream the adversarial players of an autoencoder-initialised model

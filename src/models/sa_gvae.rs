@@ -14,12 +14,11 @@
 
 use super::blocks::{ConvDecoder, ConvEncoder, Geometry, LabelledLatent};
 use super::{latent_noise, Batch};
-use crate::autograd::no_grad;
 use crate::device::Device;
 use crate::error::Result;
 use crate::nn::loss::{bce_with_logits_with, gaussian_kl, mse_with, Reduction};
 use crate::nn::{Flatten, Init, Linear, Module};
-use crate::tensor::{Generator, IndexTensor, Tensor};
+use crate::tensor::{Generator, Tensor};
 
 /// The SA-GVAE. Parameter names: `encoder.*`, `mu.*`, `logvar.*`,
 /// `embedding.*`, `decoder.*`.
@@ -77,42 +76,21 @@ impl SaGvae {
         })
     }
 
-    /// Decoded prior samples z ~ N(0, I) of the given classes, in evaluation mode.
-    pub fn sample(&mut self, dev: &Device, labels: &[u32], rng: &Generator) -> Result<Tensor> {
-        self.decoder.set_training(false);
-        let out = no_grad(|| -> Result<Tensor> {
-            let y = IndexTensor::new(dev, labels)?;
-            let z = latent_noise(dev, rng, labels.len(), self.geometry.latent)?;
-            self.decoder.forward(&self.embedding.apply(&z, &y)?)
-        });
-        self.decoder.set_training(true);
-        out
+    /// The latent size.
+    pub fn latent(&self) -> usize {
+        self.geometry.latent
     }
 }
 
 impl Module for SaGvae {
-    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
-        Err(crate::error::Error::invalid(
-            "SaGvae",
-            "needs labels: use loss(batch, rng)",
-        ))
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut p = crate::nn::prefixed("encoder", self.encoder.parameters());
-        p.extend(crate::nn::prefixed("mu", self.mu.parameters()));
-        p.extend(crate::nn::prefixed("logvar", self.logvar.parameters()));
-        p.extend(crate::nn::prefixed("embedding", self.embedding.parameters()));
-        p.extend(crate::nn::prefixed("decoder", self.decoder.parameters()));
-        p
-    }
-
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        crate::nn::prefixed("decoder", self.decoder.buffers())
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.decoder.set_training(training);
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("encoder".into(), &self.encoder),
+            ("mu".into(), &self.mu),
+            ("logvar".into(), &self.logvar),
+            ("embedding".into(), &self.embedding),
+            ("decoder".into(), &self.decoder),
+        ]
     }
 }
 

@@ -3,54 +3,18 @@
 //! layers (GLU and self-attention included) the critic's body; then
 //! BAGAN-GP's adversarial phase runs with λ = 5 ([`super::gp_adversarial`]).
 
-use super::blocks::{ConditionalCritic, ConditionalGenerator, Geometry};
+use super::blocks::{ConditionalCritic, ConditionalGenerator};
 use super::gp_adversarial::{CriticLoss, GpAdversarial};
+use super::pretrained_gan::{PretrainedGan, Pretraining};
 use super::sa_gvae::{vae_losses, SaGvae, VAE_LOSSES};
-use super::{adversarial_stream, BalancingModel, Batch, ModelConfig, Phase, StepContext};
-use crate::data::Dataset;
+use super::{latent_noise, Batch, ModelConfig, StepContext};
 use crate::device::Device;
-use crate::error::{Error, Result};
-use crate::nn::{transfer, Checkpoint, CheckpointWriter, Module};
-use crate::optim::Adam;
-use crate::tensor::{Generator, Tensor};
+use crate::error::Result;
+use crate::nn::{transfer, Module};
+use crate::tensor::{Generator, IndexTensor, Tensor};
 
-/// Phase 0: the SA-GVAE; phase 1: adversarial.
-pub struct Sgbgan {
-    cfg: ModelConfig,
-    geometry: Geometry,
-    dev: Device,
-    pub vae: SaGvae,
-    opt_vae: Adam,
-    pub gan: Option<GpAdversarial>,
-    phase: usize,
-}
-
-impl Sgbgan {
-    pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Sgbgan> {
-        let geometry = cfg.geometry()?;
-        let vae = SaGvae::new(dev, rng, &geometry)?;
-        let opt_vae = Adam::new(&vae.parameter_tensors(), cfg.pretraining_adam())?;
-        Ok(Sgbgan {
-            cfg,
-            geometry,
-            dev: dev.clone(),
-            vae,
-            opt_vae,
-            gan: None,
-            phase: 0,
-        })
-    }
-
-    /// The generator and critic of the adversarial phase, freshly drawn from
-    /// a stream of their own (weights are transferred or loaded over them).
-    fn players(&self, seed: u64) -> Result<(ConditionalGenerator, ConditionalCritic)> {
-        let rng = adversarial_stream(seed);
-        Ok((
-            ConditionalGenerator::new(&self.dev, &rng, &self.geometry, true)?,
-            ConditionalCritic::new(&self.dev, &rng, &self.geometry, true, true)?,
-        ))
-    }
-}
+/// Phase 0: the SA-GVAE (`pretrained`); phase 1: adversarial.
+pub type Sgbgan = PretrainedGan<SaGvae>;
 
 /// The SA-GVAE → SGBGAN weight transfer: decoder and embedding into the
 /// generator, the encoder's convolutional body into the critic. Returns the
@@ -67,83 +31,37 @@ pub fn transfer_from_vae(
     Ok(names)
 }
 
-impl BalancingModel for Sgbgan {
-    fn config(&self) -> &ModelConfig {
-        &self.cfg
+impl Pretraining for SaGvae {
+    const MODEL: &'static str = "SGBGAN";
+    const PHASE: &'static str = "sa-gvae";
+    const LOSSES: &'static [&'static str] = &VAE_LOSSES;
+    const CHECKPOINT: &'static str = "vae";
+    const OPTIMIZER: &'static str = "opt_vae";
+
+    fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<SaGvae> {
+        SaGvae::new(dev, rng, &cfg.geometry()?)
     }
 
-    fn phases(&self) -> Vec<Phase> {
-        vec![
-            Phase {
-                name: "sa-gvae",
-                epochs: self.cfg.ae_epochs,
-                losses: VAE_LOSSES.to_vec(),
-            },
-            Phase {
-                name: "adversarial",
-                epochs: self.cfg.gan_epochs,
-                losses: GpAdversarial::LOSSES.to_vec(),
-            },
-        ]
+    fn loss(&self, batch: &Batch, ctx: &StepContext) -> Result<(Tensor, Vec<(&'static str, Tensor)>)> {
+        let l = SaGvae::loss(self, batch, ctx.rng)?;
+        Ok((l.total.clone(), vae_losses(&l)))
     }
 
-    fn phase(&self) -> usize {
-        self.phase
+    /// Decoded prior samples z ~ N(0, I).
+    fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor> {
+        let z = latent_noise(dev, rng, labels.len(), self.latent())?;
+        self.decoder.forward(&self.embedding.apply(&z, labels)?)
     }
 
-    fn enter_phase(&mut self, phase: usize, data: Option<&Dataset>, ctx: &StepContext) -> Result<()> {
-        match phase {
-            0 => {}
-            1 => {
-                let (g, d) = self.players(ctx.seed)?;
-                if data.is_some() {
-                    transfer_from_vae(&self.vae, &g, &d)?;
-                }
-                self.gan = Some(GpAdversarial::new(&self.cfg, g, d, CriticLoss::CrossEntropy)?);
-            }
-            _ => return Err(Error::invalid("SGBGAN", format!("there is no phase {phase}"))),
-        }
-        self.phase = phase;
-        Ok(())
+    /// The generator and critic with SA-GVAE's GLU and self-attention.
+    fn players(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<GpAdversarial> {
+        let g = cfg.geometry()?;
+        let generator = ConditionalGenerator::new(dev, rng, &g, true)?;
+        let critic = ConditionalCritic::new(dev, rng, &g, true, true)?;
+        GpAdversarial::new(cfg, generator, critic, CriticLoss::CrossEntropy)
     }
 
-    fn train_step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {
-        match &mut self.gan {
-            Some(gan) if self.phase == 1 => gan.step(batch, ctx),
-            _ => {
-                let l = self.vae.loss(batch, ctx.rng)?;
-                self.opt_vae.zero_grad();
-                l.total.backward()?;
-                self.opt_vae.step()?;
-                Ok(vae_losses(&l))
-            }
-        }
-    }
-
-    fn sample(&mut self, labels: &[u32], rng: &Generator) -> Result<Tensor> {
-        let dev = self.dev.clone();
-        match &mut self.gan {
-            Some(gan) => gan.sample(&dev, labels, rng),
-            None => self.vae.sample(&dev, labels, rng),
-        }
-    }
-
-    fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
-        w.add_module("vae", &self.vae);
-        match &self.gan {
-            Some(gan) => gan.save(w),
-            None => {
-                w.add_optimizer("opt_vae", &self.vae, &self.opt_vae)?;
-                Ok(())
-            }
-        }
-    }
-
-    fn load(&mut self, c: &Checkpoint) -> Result<()> {
-        c.load_module("vae", &self.vae, true)?;
-        match &mut self.gan {
-            Some(gan) => gan.load(c),
-            None => c.load_optimizer("opt_vae", &self.vae, &mut self.opt_vae),
-        }
+    fn transfer(&self, players: &GpAdversarial, _cfg: &ModelConfig) -> Result<()> {
+        transfer_from_vae(self, &players.generator, &players.critic).map(drop)
     }
 }

@@ -13,7 +13,7 @@
 //! `BatchNormalization()` with its momentum 0.99 converted:
 //! `momentum = 1 − keras_momentum`).
 
-use super::Module;
+use super::{Module, TrainingFlag};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -34,7 +34,7 @@ pub struct BatchNorm<const D: usize> {
     /// Weight of the new batch in the running averages (PyTorch convention).
     pub momentum: f32,
     num_features: usize,
-    training: bool,
+    training: TrainingFlag,
 }
 
 /// Batch norm over [N, C] or [N, C, L], per channel C.
@@ -75,7 +75,7 @@ impl<const D: usize> BatchNorm<D> {
             eps,
             momentum,
             num_features,
-            training: true,
+            training: TrainingFlag::new(),
         })
     }
 
@@ -98,7 +98,7 @@ impl<const D: usize> BatchNorm<D> {
 
     /// Whether the layer is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
@@ -126,7 +126,7 @@ impl<const D: usize> Module for BatchNorm<D> {
             self.weight.as_ref(),
             self.bias.as_ref(),
             Some((&self.running_mean, &self.running_var)),
-            self.training,
+            self.training.get(),
             self.momentum,
             self.eps,
         )
@@ -150,7 +150,7 @@ impl<const D: usize> Module for BatchNorm<D> {
         ]
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 }

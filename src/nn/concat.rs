@@ -1,6 +1,6 @@
 //! Branches applied to the same input, joined along an axis.
 
-use super::{prefixed, Module};
+use super::Module;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -63,23 +63,7 @@ impl Module for Concat {
         Tensor::concat(&refs, self.axis)
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        self.branches
-            .iter()
-            .flat_map(|(n, b)| prefixed(n, b.parameters()))
-            .collect()
-    }
-
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        self.branches
-            .iter()
-            .flat_map(|(n, b)| prefixed(n, b.buffers()))
-            .collect()
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for (_, b) in &mut self.branches {
-            b.set_training(training);
-        }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        self.branches.iter().map(|(n, b)| (n.clone(), b.as_ref())).collect()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Module;
+use super::{Module, TrainingFlag};
 use crate::error::{Error, Result};
 use crate::tensor::{Generator, Tensor};
 
@@ -18,7 +18,7 @@ use crate::tensor::{Generator, Tensor};
 pub struct Dropout {
     p: f32,
     rng: Arc<Generator>,
-    training: bool,
+    training: TrainingFlag,
 }
 
 impl Dropout {
@@ -30,7 +30,11 @@ impl Dropout {
                 format!("drop probability must lie in [0, 1], got {p}"),
             ));
         }
-        Ok(Dropout { p, rng, training: true })
+        Ok(Dropout {
+            p,
+            rng,
+            training: TrainingFlag::new(),
+        })
     }
 
     /// The drop probability.
@@ -40,13 +44,13 @@ impl Dropout {
 
     /// Whether the layer is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 }
 
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if !self.training || self.p == 0.0 {
+        if !self.training.get() || self.p == 0.0 {
             return Ok(x.clone());
         }
         if self.p == 1.0 {
@@ -64,7 +68,7 @@ impl Module for Dropout {
         Vec::new()
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 }

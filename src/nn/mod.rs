@@ -49,26 +49,98 @@ use crate::error::Result;
 use crate::tensor::Tensor;
 
 /// A layer or a composition of layers.
+///
+/// A composite lists its sub-modules in [`Module::children`] and gets
+/// `parameters`, `buffers` and `set_training` from them, each child's names
+/// prefixed with the child's name and a dot. A leaf layer (a convolution,
+/// batch norm, …) has no children and overrides what it holds.
 pub trait Module: Send + Sync {
     /// Run the layer. Training-mode behaviour (dropout, batch statistics)
-    /// follows [`Module::set_training`].
-    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+    /// follows [`Module::set_training`]. A module whose input is more than one
+    /// tensor (a conditional generator, say) names its own methods instead and
+    /// keeps this default, which is an error.
+    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
+        Err(crate::error::Error::invalid(
+            std::any::type_name::<Self>().rsplit("::").next().unwrap_or("module"),
+            "takes more than one input: call its own methods (e.g. generate(z, labels), score(x, labels))",
+        ))
+    }
 
-    /// Trainable parameters with their names, in a fixed order.
-    fn parameters(&self) -> Vec<(String, Tensor)>;
-
-    /// Non-trainable state saved with the parameters (e.g. batch norm's
-    /// running statistics), with names.
-    fn buffers(&self) -> Vec<(String, Tensor)> {
+    /// Named sub-modules, in a fixed order: the order of [`Module::parameters`].
+    fn children(&self) -> Vec<(String, &dyn Module)> {
         Vec::new()
     }
 
-    /// Switch between training (true) and evaluation (false) mode.
-    fn set_training(&mut self, _training: bool) {}
+    /// Trainable parameters with their names, in a fixed order (by default
+    /// the children's, prefixed with their names).
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.children()
+            .into_iter()
+            .flat_map(|(n, c)| prefixed(&n, c.parameters()))
+            .collect()
+    }
+
+    /// Non-trainable state saved with the parameters (e.g. batch norm's
+    /// running statistics), with names (by default the children's).
+    fn buffers(&self) -> Vec<(String, Tensor)> {
+        self.children()
+            .into_iter()
+            .flat_map(|(n, c)| prefixed(&n, c.buffers()))
+            .collect()
+    }
+
+    /// Switch between training (true) and evaluation (false) mode (by
+    /// default every child). The mode is interior state, as parameters are,
+    /// so a module shared by reference can be switched.
+    fn set_training(&self, training: bool) {
+        for (_, c) in self.children() {
+            c.set_training(training);
+        }
+    }
 
     /// Just the parameter tensors, for an optimizer.
     fn parameter_tensors(&self) -> Vec<Tensor> {
         self.parameters().into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+/// Run `f` with `module` in evaluation mode and without a graph, then put the
+/// module back in training mode (also when `f` fails). Sampling and
+/// measuring go through this, so a forgotten mode switch cannot leak.
+pub fn evaluating<M: Module + ?Sized, T>(module: &M, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    struct Restore<'a, M: Module + ?Sized>(&'a M);
+    impl<M: Module + ?Sized> Drop for Restore<'_, M> {
+        fn drop(&mut self) {
+            self.0.set_training(true);
+        }
+    }
+    module.set_training(false);
+    let _restore = Restore(module);
+    crate::autograd::no_grad(f)
+}
+
+/// A layer's training flag: interior, so [`Module::set_training`] takes `&self`.
+#[derive(Debug)]
+pub struct TrainingFlag(std::sync::atomic::AtomicBool);
+
+impl TrainingFlag {
+    /// Layers start in training mode.
+    pub fn new() -> TrainingFlag {
+        TrainingFlag(std::sync::atomic::AtomicBool::new(true))
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set(&self, training: bool) {
+        self.0.store(training, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for TrainingFlag {
+    fn default() -> TrainingFlag {
+        TrainingFlag::new()
     }
 }
 

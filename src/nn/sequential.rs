@@ -1,6 +1,6 @@
 //! A chain of modules applied in order.
 
-use super::{prefixed, Module};
+use super::Module;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -91,20 +91,7 @@ impl Module for Sequential {
         self.forward_range(x, 0..self.layers.len())
     }
 
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        self.layers
-            .iter()
-            .flat_map(|(n, l)| prefixed(n, l.parameters()))
-            .collect()
-    }
-
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        self.layers.iter().flat_map(|(n, l)| prefixed(n, l.buffers())).collect()
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for (_, l) in &mut self.layers {
-            l.set_training(training);
-        }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        self.layers.iter().map(|(n, l)| (n.clone(), l.as_ref())).collect()
     }
 }

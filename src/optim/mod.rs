@@ -6,3 +6,60 @@ mod sgd;
 
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
+
+use crate::autograd::grad;
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// What every optimizer does with a loss. The two ways to take a step are
+/// the two every model needs: [`Optimizer::minimize`] backpropagates into
+/// every leaf the loss reaches (an autoencoder, a critic), and
+/// [`Optimizer::minimize_own`] differentiates for this optimizer's
+/// parameters only (a generator stepping through a frozen critic, whose
+/// parameters get no gradient and no update).
+pub trait Optimizer {
+    /// The parameters this optimizer updates, in its order.
+    fn params(&self) -> &[Tensor];
+
+    /// One update from the gradients the parameters hold.
+    fn step(&mut self) -> Result<()>;
+
+    /// Clear the gradients, backpropagate `loss` (a scalar), update.
+    fn minimize(&mut self, loss: &Tensor) -> Result<()> {
+        self.params().iter().for_each(Tensor::zero_grad);
+        loss.backward()?;
+        self.step()
+    }
+
+    /// Set each parameter's gradient to ∂loss/∂parameter, computed for these
+    /// parameters only, and update. Other leaves' gradients are untouched.
+    fn minimize_own(&mut self, loss: &Tensor) -> Result<()> {
+        let params = self.params().to_vec();
+        let refs: Vec<&Tensor> = params.iter().collect();
+        let grads = grad(&[loss], &refs, false)?;
+        for (p, g) in params.iter().zip(grads) {
+            p.set_grad(Some(g));
+        }
+        self.step()
+    }
+}
+
+impl Optimizer for Adam {
+    fn params(&self) -> &[Tensor] {
+        Adam::params(self)
+    }
+
+    fn step(&mut self) -> Result<()> {
+        Adam::step(self)
+    }
+}
+
+impl Optimizer for Sgd {
+    fn params(&self) -> &[Tensor] {
+        Sgd::params(self)
+    }
+
+    fn step(&mut self) -> Result<()> {
+        Sgd::step(self)
+    }
+}

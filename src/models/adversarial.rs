@@ -1,0 +1,118 @@
+//! The adversarial phase every GAN here shares: one critic step per
+//! mini-batch, a generator step after every `n_critic`-th, sampling in
+//! evaluation mode, and the players' checkpoint entries. A model supplies
+//! only its networks and losses ([`Adversarial`]); [`AdversarialTraining`]
+//! runs them, and [`super::gan::Gan`] makes a one-phase model of them.
+//! `docs/ADDING-A-MODEL.md` walks through a complete example.
+
+use super::{Batch, ModelConfig, StepContext};
+use crate::device::Device;
+use crate::error::Result;
+use crate::nn::{evaluating, Checkpoint, CheckpointWriter, Module};
+use crate::optim::{Adam, Optimizer};
+use crate::tensor::{Generator, IndexTensor, Tensor};
+
+/// One critic step's loss, the terms it reports beside it, and what the
+/// generator step of the same batch may reuse.
+pub struct CriticStep<C> {
+    /// The loss the critic's optimizer minimises (reported as `d_loss`).
+    pub loss: Tensor,
+    /// Further terms to report (e.g. `("gp", penalty)`), in [`Adversarial::LOSSES`] order.
+    pub terms: Vec<(&'static str, Tensor)>,
+    /// Handed to [`Adversarial::generator_loss`] when the generator steps on
+    /// this batch (DCGAN scores its fake batch again), `()` for most.
+    pub carry: C,
+}
+
+/// A GAN's networks and losses: everything an adversarial model writes.
+pub trait Adversarial: Send + Sync {
+    /// What a critic step hands to the generator step of the same batch.
+    type Carry;
+
+    /// The losses a step reports: `d_loss`, the critic's further terms, `g_loss`.
+    const LOSSES: &'static [&'static str];
+    /// Checkpoint prefix of the generator's tensors.
+    const GENERATOR: &'static str = "generator";
+    /// Checkpoint prefix of the critic's (discriminator's) tensors.
+    const CRITIC: &'static str = "critic";
+
+    fn generator(&self) -> &dyn Module;
+    fn critic(&self) -> &dyn Module;
+
+    /// The critic's loss on one batch (on the tape). `generator_turn` says
+    /// whether the generator steps on this batch too.
+    fn critic_loss(&self, batch: &Batch, ctx: &StepContext, generator_turn: bool) -> Result<CriticStep<Self::Carry>>;
+
+    /// The generator's loss (on the tape), after the critic's step.
+    fn generator_loss(&self, batch: &Batch, ctx: &StepContext, carry: Self::Carry) -> Result<Tensor>;
+
+    /// Images of the given classes with noise from `rng` (called without a
+    /// graph and with the generator in evaluation mode).
+    fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor>;
+}
+
+/// The players of an [`Adversarial`] with their optimizers.
+pub struct AdversarialTraining<A: Adversarial> {
+    pub players: A,
+    opt_g: Adam,
+    opt_d: Adam,
+    n_critic: usize,
+    dev: Device,
+}
+
+impl<A: Adversarial> AdversarialTraining<A> {
+    /// Adam for each player with the config's adversarial settings.
+    pub fn new(dev: &Device, cfg: &ModelConfig, players: A) -> Result<AdversarialTraining<A>> {
+        Ok(AdversarialTraining {
+            opt_g: Adam::new(&players.generator().parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
+            opt_d: Adam::new(&players.critic().parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
+            players,
+            n_critic: cfg.n_critic,
+            dev: dev.clone(),
+        })
+    }
+
+    /// One critic step, and a generator step on every `n_critic`-th batch.
+    /// The generator's gradient is taken for its own parameters only, so its
+    /// step neither pays for nor disturbs the critic's gradients.
+    pub fn step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {
+        let generator_turn = ctx.generator_turn(self.n_critic);
+        let critic = self.players.critic_loss(batch, ctx, generator_turn)?;
+        self.opt_d.minimize(&critic.loss)?;
+        let mut out = vec![("d_loss", critic.loss.detach())];
+        out.extend(critic.terms.iter().map(|(n, t)| (*n, t.detach())));
+        if generator_turn {
+            let g_loss = self.players.generator_loss(batch, ctx, critic.carry)?;
+            self.opt_g.minimize_own(&g_loss)?;
+            out.push(("g_loss", g_loss.detach()));
+        }
+        Ok(out)
+    }
+
+    /// Images [N, C, S, S] in [−1, 1] of the given classes, the generator in
+    /// evaluation mode (batch norm on running statistics), without a graph.
+    pub fn sample(&self, labels: &[u32], rng: &Generator) -> Result<Tensor> {
+        evaluating(self.players.generator(), || {
+            self.players
+                .generate(&self.dev, &IndexTensor::new(&self.dev, labels)?, rng)
+        })
+    }
+
+    pub fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
+        let (g, d) = (self.players.generator(), self.players.critic());
+        w.add_module(A::GENERATOR, g)
+            .add_module(A::CRITIC, d)
+            .add_optimizer("opt_g", g, &self.opt_g)?
+            .add_optimizer("opt_d", d, &self.opt_d)?;
+        Ok(())
+    }
+
+    pub fn load(&mut self, c: &Checkpoint) -> Result<()> {
+        let (g, d) = (self.players.generator(), self.players.critic());
+        c.load_module(A::GENERATOR, g, true)?;
+        c.load_module(A::CRITIC, d, true)?;
+        c.load_optimizer("opt_g", g, &mut self.opt_g)?;
+        c.load_optimizer("opt_d", d, &mut self.opt_d)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! A model that is one adversarial phase: the players of an [`Adversarial`]
+//! trained from their initial weights (DCGAN, cWGAN-GP).
+
+use super::adversarial::{Adversarial, AdversarialTraining};
+use super::{BalancingModel, Batch, ModelConfig, Phase, StepContext};
+use crate::data::Dataset;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::nn::{Checkpoint, CheckpointWriter};
+use crate::tensor::{Generator, Tensor};
+
+/// One phase, "adversarial".
+pub struct Gan<A: Adversarial> {
+    cfg: ModelConfig,
+    pub gan: AdversarialTraining<A>,
+}
+
+impl<A: Adversarial> Gan<A> {
+    pub fn new(dev: &Device, cfg: ModelConfig, players: A) -> Result<Gan<A>> {
+        cfg.validate()?;
+        Ok(Gan {
+            gan: AdversarialTraining::new(dev, &cfg, players)?,
+            cfg,
+        })
+    }
+
+    /// The generator and critic.
+    pub fn players(&self) -> &A {
+        &self.gan.players
+    }
+}
+
+impl<A: Adversarial> BalancingModel for Gan<A> {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn phases(&self) -> Vec<Phase> {
+        vec![Phase {
+            name: "adversarial",
+            epochs: self.cfg.gan_epochs,
+            losses: A::LOSSES.to_vec(),
+        }]
+    }
+
+    fn phase(&self) -> usize {
+        0
+    }
+
+    fn enter_phase(&mut self, phase: usize, _data: Option<&Dataset>, _ctx: &StepContext) -> Result<()> {
+        if phase != 0 {
+            return Err(Error::invalid(
+                self.cfg.model.title(),
+                format!("there is no phase {phase}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn train_step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {
+        self.gan.step(batch, ctx)
+    }
+
+    fn sample(&mut self, labels: &[u32], rng: &Generator) -> Result<Tensor> {
+        self.gan.sample(labels, rng)
+    }
+
+    fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
+        self.gan.save(w)
+    }
+
+    fn load(&mut self, c: &Checkpoint) -> Result<()> {
+        self.gan.load(c)
+    }
+}

@@ -1,0 +1,26 @@
+//! Which type implements which [`ModelKind`]: the one place that names every
+//! model, so the model files do not import one another or this module.
+
+use super::bagan::Bagan;
+use super::bagan_gp::BaganGp;
+use super::cwgan_gp::cwgan_gp;
+use super::dcgan::dcgan;
+use super::sgbgan::Sgbgan;
+use super::{BalancingModel, ModelConfig, ModelKind};
+use crate::device::Device;
+use crate::error::Result;
+use crate::tensor::Generator;
+
+/// Build `cfg`'s model on `dev`, its weights drawn from `seed`.
+pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn BalancingModel>> {
+    cfg.validate()?;
+    let rng = Generator::new(seed);
+    let cfg = cfg.clone();
+    Ok(match cfg.model {
+        ModelKind::Sgbgan => Box::new(Sgbgan::new(dev, &rng, cfg)?),
+        ModelKind::BaganGp => Box::new(BaganGp::new(dev, &rng, cfg)?),
+        ModelKind::CwganGp | ModelKind::CwganGpWasserstein => Box::new(cwgan_gp(dev, &rng, cfg)?),
+        ModelKind::Bagan => Box::new(Bagan::new(dev, &rng, cfg)?),
+        ModelKind::Dcgan => Box::new(dcgan(dev, &rng, cfg)?),
+    })
+}
