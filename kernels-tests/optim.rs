@@ -548,14 +548,14 @@ fn minimize_own_differentiates_for_its_own_parameters_only() {
     };
     // loss = (g·c)²: ∂/∂g = 2·g·c² = 36, ∂/∂c = 2·g²·c = 24.
     let loss = || g.mul(&c).unwrap().square().unwrap().sum_all().unwrap();
-    let mut opt_g = Sgd::new(&[g.clone()], sgd.clone()).unwrap();
+    let mut opt_g = Sgd::new(std::slice::from_ref(&g), sgd).unwrap();
     opt_g.minimize_own(&loss()).unwrap();
     assert!((g.to_vec().unwrap()[0] - (2.0 - 0.1 * 36.0)).abs() < 1e-5);
     assert!(c.grad().is_none(), "minimize_own wrote a gradient into another leaf");
     assert_eq!(c.to_vec().unwrap(), [3.0]);
 
     // minimize: clears its own gradients first, backpropagates into both.
-    let mut opt_c = Sgd::new(&[c.clone()], sgd).unwrap();
+    let mut opt_c = Sgd::new(std::slice::from_ref(&c), sgd).unwrap();
     c.set_grad(Some(Tensor::from_slice(d, &[1000.0], &[1]).unwrap()));
     let gv = g.to_vec().unwrap()[0];
     opt_c.minimize(&loss()).unwrap();
