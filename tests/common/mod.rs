@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod jacobi;
 pub mod reference;
 
 use std::path::{Path, PathBuf};
