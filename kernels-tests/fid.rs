@@ -1,5 +1,5 @@
 //! FID and the Newton–Schulz matrix square root against an f64 CPU reference
-//! (cyclic Jacobi eigendecomposition written here), and the .npy/.npz reader
+//! (cyclic Jacobi eigendecomposition, `common/jacobi.rs`), and the .npy/.npz reader
 //! against files whose bytes are written here by hand.
 //!
 //! Sizes stay ≤ 256: one Newton–Schulz iteration at d = 2048 is ~51 GFLOP,
@@ -10,83 +10,10 @@ use balgan::metrics::npy::{parse_npy, parse_npz, read_npy, read_npz, NpyDtype};
 use balgan::metrics::sqrtm::{sqrtm_psd, SqrtmOptions};
 use balgan::Tensor;
 
+use crate::common::jacobi::{jacobi_eigh, sqrt_ref};
 use crate::common::{base_seed, dev, Rng};
 
 // ---------- f64 reference ----------
-
-/// Eigenvalues and eigenvectors (columns of V, row-major n×n) of a symmetric
-/// matrix by cyclic Jacobi rotations, to f64 round-off.
-fn jacobi_eigh(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    let total: f64 = a.iter().map(|x| x * x).sum();
-    for _sweep in 0..100 {
-        let mut off = 0.0;
-        for p in 0..n {
-            for q in p + 1..n {
-                off += a[p * n + q] * a[p * n + q];
-            }
-        }
-        if off <= 1e-30 * total || off == 0.0 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq.abs() <= 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| a[i * n + i]).collect(), v)
-}
-
-/// V·diag(f(λ))·Vᵀ.
-fn spectral(a: &[f64], n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
-    let (w, v) = jacobi_eigh(a, n);
-    let fw: Vec<f64> = w.iter().map(|&x| f(x)).collect();
-    let mut out = vec![0.0; n * n];
-    for i in 0..n {
-        for k in 0..n {
-            let vik = v[i * n + k] * fw[k];
-            if vik == 0.0 {
-                continue;
-            }
-            for j in 0..n {
-                out[i * n + j] += vik * v[j * n + k];
-            }
-        }
-    }
-    out
-}
-
-fn sqrt_ref(a: &[f64], n: usize) -> Vec<f64> {
-    spectral(a, n, |x| x.max(0.0).sqrt())
-}
 
 fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
@@ -270,12 +197,12 @@ fn sqrtm_ill_conditioned_trace() {
     let d = 64;
     let mut rng = Rng::new(0xF1D1);
     let sym = random_spd(&mut rng, d, d, 0.0);
-    let (_, q) = jacobi_eigh(&sym, d);
+    let (_, qt) = jacobi_eigh(&sym, d);
     let lam: Vec<f64> = (0..d).map(|i| 10f64.powf(-5.0 * i as f64 / (d - 1) as f64)).collect();
     let mut a = vec![0.0; d * d];
     for i in 0..d {
         for j in 0..d {
-            a[i * d + j] = (0..d).map(|k| q[i * d + k] * lam[k] * q[j * d + k]).sum();
+            a[i * d + j] = (0..d).map(|k| qt[k * d + i] * lam[k] * qt[k * d + j]).sum();
         }
     }
     let want: f64 = lam.iter().map(|l| l.sqrt()).sum();
