@@ -3,7 +3,7 @@
 //! error path (missing and unexpected keys, shapes, dtypes, truncated and
 //! corrupt files) and atomic writes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::*;
 use balgan::nn::loss;
@@ -11,14 +11,6 @@ use balgan::nn::serialize::{Checkpoint, CheckpointWriter};
 use balgan::nn::{load, load_with_optimizer, save, save_with_optimizer, Linear, Module, Sequential, Tanh};
 use balgan::optim::{Adam, AdamConfig, Sgd, SgdConfig};
 use balgan::{Generator, Tensor};
-
-/// A fresh, empty directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("balgan-serialize-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -76,7 +68,8 @@ fn model(seed: u64) -> Sequential {
 
 #[test]
 fn round_trip_is_bit_exact() {
-    let dir = scratch("round-trip");
+    let tmp = TempDir::new("serialize-round-trip");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("model.safetensors");
     let a = model(1);
     // Values that a lossy path would change: −0, subnormals, ±∞, NaN, extremes.
@@ -156,7 +149,8 @@ fn params_bits(m: &dyn Module) -> Vec<Vec<u32>> {
 
 #[test]
 fn adam_state_resumes_training_bit_identically() {
-    let dir = scratch("adam");
+    let tmp = TempDir::new("serialize-adam");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("ck.safetensors");
     let config = AdamConfig {
         lr: 0.01,
@@ -208,7 +202,8 @@ fn adam_state_resumes_training_bit_identically() {
 
 #[test]
 fn sgd_state_resumes_training_bit_identically() {
-    let dir = scratch("sgd");
+    let tmp = TempDir::new("serialize-sgd");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("ck.safetensors");
     // Dampening ≠ 0 makes the started flags matter: a started buffer becomes
     // μ·buf + (1 − d)·g, a fresh one g.
@@ -250,7 +245,8 @@ fn sgd_state_resumes_training_bit_identically() {
 
 #[test]
 fn checkpoints_hold_several_modules_and_optimizers() {
-    let dir = scratch("multi");
+    let tmp = TempDir::new("serialize-multi");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("gan.safetensors");
     let (g, d) = (model(10), model(11));
     let og = Adam::new(&g.parameter_tensors(), AdamConfig::default()).unwrap();
@@ -303,7 +299,8 @@ fn checkpoints_hold_several_modules_and_optimizers() {
 
 #[test]
 fn key_and_shape_errors_name_the_key_and_write_nothing() {
-    let dir = scratch("keys");
+    let tmp = TempDir::new("serialize-keys");
+    let dir = tmp.path().to_path_buf();
     let d = dev();
     let g = Generator::new(20);
     let with_bias = Linear::new(d, &g, 3, 2, true).unwrap();
@@ -406,7 +403,8 @@ fn key_and_shape_errors_name_the_key_and_write_nothing() {
 
 #[test]
 fn corrupt_truncated_and_foreign_files_give_clear_errors() {
-    let dir = scratch("corrupt");
+    let tmp = TempDir::new("serialize-corrupt");
+    let dir = tmp.path().to_path_buf();
     let m = model(30);
     let good = dir.join("good.safetensors");
     save(&good, &m).unwrap();
@@ -464,7 +462,8 @@ fn corrupt_truncated_and_foreign_files_give_clear_errors() {
 
 #[test]
 fn writes_are_atomic() {
-    let dir = scratch("atomic");
+    let tmp = TempDir::new("serialize-atomic");
+    let dir = tmp.path().to_path_buf();
     let m = model(40);
     let path = dir.join("ck.safetensors");
     save(&path, &m).unwrap();

@@ -4,31 +4,13 @@
 //! layout and file counts.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use balgan::data::export::{export_idx, export_image_folder, write_atomic, ImageFolderWriter};
 use balgan::data::grid::{rows_by_class, save_grid, save_grid_tensor, to_byte};
 use image::ColorType;
 
-use crate::common::{assert_close, base_seed, tensor, to_f64, Rng};
-
-/// A fresh scratch folder per test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("balgan-export-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::common::{assert_close, base_seed, tensor, to_f64, Rng, TempDir};
 
 /// The byte mapping from its definition, in f64: round((clamp(v) + 1)·127.5).
 fn byte_ref(v: f32) -> u8 {
@@ -59,7 +41,7 @@ fn byte_mapping_endpoints_and_clamping() {
 
 #[test]
 fn grey_grid_decodes_to_the_expected_pixels() {
-    let dir = Scratch::new("grey");
+    let dir = TempDir::new("export-grey");
     // Four 2×3 grey images; image i has the value v(i, y, x) at (y, x).
     let (n, h, w) = (4, 2, 3);
     let val = |i: usize, y: usize, x: usize| -> f32 { -1.0 + 0.1 * (i * 6 + y * 3 + x) as f32 };
@@ -109,7 +91,7 @@ fn grey_grid_decodes_to_the_expected_pixels() {
 
 #[test]
 fn rgb_grid_from_a_tensor_keeps_channels_apart() {
-    let dir = Scratch::new("rgb");
+    let dir = TempDir::new("export-rgb");
     // Two 2×2 RGB images with distinct values per channel, one clamped.
     let (h, w) = (2, 2);
     let mut data = Vec::new();
@@ -150,7 +132,7 @@ fn rgb_grid_from_a_tensor_keeps_channels_apart() {
 
 #[test]
 fn grid_rejects_bad_input() {
-    let dir = Scratch::new("bad");
+    let dir = TempDir::new("export-bad");
     let p = dir.0.join("x.png");
     let data = vec![0.0f32; 2 * 2 * 2 * 2];
     assert!(
@@ -200,7 +182,7 @@ fn read_idx(path: &Path) -> (Vec<usize>, Vec<u8>) {
 
 #[test]
 fn idx_round_trip_plain_and_gzipped() {
-    let dir = Scratch::new("idx");
+    let dir = TempDir::new("export-idx");
     let mut rng = Rng::new(0x1d3);
     for (c, gzip) in [(1usize, false), (1, true), (3, false), (3, true)] {
         let (n, h, w) = (5, 7, 6);
@@ -234,7 +216,7 @@ fn idx_round_trip_plain_and_gzipped() {
 
 #[test]
 fn image_folder_has_a_folder_per_class_and_the_right_counts() {
-    let dir = Scratch::new("folder");
+    let dir = TempDir::new("export-folder");
     let mut rng = Rng::new(0xf01d);
     let (n, c, h, w) = (9, 3, 4, 5);
     let images = rng.uniform(n * c * h * w, -1.0, 1.0);
@@ -286,7 +268,7 @@ fn image_folder_has_a_folder_per_class_and_the_right_counts() {
 
 #[test]
 fn atomic_write_leaves_the_old_file_on_error() {
-    let dir = Scratch::new("atomic");
+    let dir = TempDir::new("export-atomic");
     let p = dir.0.join("f.bin");
     write_atomic(&p, |w| std::io::Write::write_all(w, b"old")).unwrap();
     let r = write_atomic(&p, |w| {

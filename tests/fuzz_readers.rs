@@ -21,7 +21,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::*;
 use balgan::nn::{Checkpoint, CheckpointWriter, Linear, Module};
@@ -69,27 +69,6 @@ unsafe impl GlobalAlloc for Tracking {
 
 #[global_allocator]
 static ALLOC: Tracking = Tracking;
-
-/// A scratch folder, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("balgan-fuzz-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 type Reader<'a> = &'a dyn Fn() -> balgan::Result<()>;
 
@@ -241,7 +220,7 @@ fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
 #[test]
 fn idx_readers_survive_truncation_and_corruption() {
     use balgan::data::idx::{load_idx, read_idx_images, read_idx_labels};
-    let s = Scratch::new("idx");
+    let s = TempDir::new("fuzz-idx");
     let mut rng = Rng::new(0xf001);
     let pixels: Vec<u8> = (0..3 * 4 * 5).map(|_| rng.next_u64() as u8).collect();
     let images = idx(0x803, &[3, 4, 5], &pixels);
@@ -341,7 +320,7 @@ fn idx_readers_survive_truncation_and_corruption() {
 #[test]
 fn cifar_readers_survive_truncation_and_corruption() {
     use balgan::data::cifar::{load_cifar10_batches, read_cifar10_meta, CIFAR10_CLASSES, CIFAR10_RECORD};
-    let s = Scratch::new("cifar");
+    let s = TempDir::new("fuzz-cifar");
     let mut rng = Rng::new(0xf002);
     let mut batch: Vec<u8> = (0..CIFAR10_RECORD).map(|_| rng.next_u64() as u8).collect();
     batch[0] = 7;
@@ -439,7 +418,7 @@ fn zip_stored(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
 #[test]
 fn npy_and_npz_readers_survive_truncation_and_corruption() {
     use balgan::metrics::npy::{read_npy, read_npz};
-    let s = Scratch::new("npy");
+    let s = TempDir::new("fuzz-npy");
     let mut rng = Rng::new(0xf003);
     let f32s: Vec<u8> = rng.uniform(6, -2.0, 2.0).iter().flat_map(|v| v.to_le_bytes()).collect();
     let f64s: Vec<u8> = rng
@@ -528,7 +507,7 @@ fn npy_and_npz_readers_survive_truncation_and_corruption() {
 #[test]
 fn checkpoint_reader_survives_truncation_and_corruption() {
     let d = dev();
-    let s = Scratch::new("ckpt");
+    let s = TempDir::new("fuzz-ckpt");
     let rng = Generator::new(base_seed());
     let model = Linear::new(d, &rng, 3, 2, true).unwrap();
     let file = s.path().join("model.safetensors");
@@ -576,7 +555,7 @@ fn checkpoint_reader_survives_truncation_and_corruption() {
 
 #[test]
 fn image_folder_survives_truncated_and_corrupt_pngs() {
-    let s = Scratch::new("png");
+    let s = TempDir::new("fuzz-png");
     let class = s.path().join("cat");
     std::fs::create_dir_all(&class).unwrap();
     let mut rng = Rng::new(0xf005);
@@ -636,7 +615,7 @@ fn image_folder_survives_truncated_and_corrupt_pngs() {
 /// compresses to a few KiB (close to deflate's limit) and still loads.
 #[test]
 fn highly_compressed_png_still_loads() {
-    let s = Scratch::new("png-big");
+    let s = TempDir::new("fuzz-png-big");
     let class = s.path().join("black");
     std::fs::create_dir_all(&class).unwrap();
     let (w, h) = (3000u32, 3000u32);

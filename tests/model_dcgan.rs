@@ -4,8 +4,6 @@
 //! and optimizer state, strict loading) and that the label conditions both
 //! players.
 
-use std::path::PathBuf;
-
 use crate::common::*;
 use balgan::models::dcgan::{dcgan, Dcgan};
 use balgan::models::{build, BalancingModel, Batch, ModelConfig, ModelKind, StepContext};
@@ -52,13 +50,6 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 fn max_abs(a: &[f32]) -> f32 {
     a.iter().map(|x| x.abs()).fold(0.0, f32::max)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("balgan-dcgan-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -262,7 +253,8 @@ fn dcgan_checkpoint_round_trip() {
         };
         a.train_step(&batch, &ctx).unwrap();
     }
-    let dir = scratch("roundtrip");
+    let tmp = TempDir::new("dcgan-roundtrip");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("dcgan.safetensors");
     let mut w = CheckpointWriter::new();
     a.save(&mut w).unwrap();
