@@ -328,11 +328,9 @@ fn direct_conv_over_more_taps_than_the_loop_limit() {
                 .unwrap();
             assert_eq!(y.shape(), &ys);
             // A sum of K = Cin·k² ≈ 7·10^4 products of magnitude ≤ 1 (about
-            // ±90): rounding stays within tol(K) = 0.07. lavapipe counts the
-            // iterations of all of an invocation's loops together, so an
-            // unsplit walk stops thousands of products short in both cases;
-            // with the channel passes disabled every output was off by units
-            // to over a hundred.
+            // ±90): rounding stays within tol(K) = 0.07. An unsplit walk is
+            // cut short in both cases: with the channel passes disabled every
+            // output was off by units to over a hundred on lavapipe.
             let what = format!("{tuning:?} conv2d {ci} channels k{k}: {} taps", ci * k * k);
             assert_close(&what, &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
         }
