@@ -7,6 +7,7 @@
 
 mod common;
 
+mod adding_an_op;
 mod attention;
 mod autograd;
 mod batchnorm;
