@@ -305,6 +305,54 @@ fn weight_grad_over_more_positions_than_the_loop_limit() {
     }
 }
 
+/// Cin·kh·kw > 65,535 taps per output element: a direct kernel walking every
+/// tap in one invocation would be cut short by lavapipe's loop limit; the
+/// launcher walks the channels in passes of ≤ 8,192 taps. 70,001 channels of
+/// a 1×1 kernel exceed the limit in the channel loop alone, 7,300 channels of
+/// a 3×3 kernel (65,700 taps, no padding, so no tap is skipped) in the nested
+/// loops. Cout = 2 keeps the direct kernel on the GPU tuning (the reduction is
+/// also longer than the implicit GEMM's 8,192); the CPU tuning runs im2col and
+/// a matmul split along K. Transposed: 70,001 input channels.
+#[test]
+fn direct_conv_over_more_taps_than_the_loop_limit() {
+    let mut rng = Rng::new(76);
+    let o = Conv2dOptions::new(1, 0);
+    for (ci, h, w, k) in [(70_001usize, 2usize, 2usize, 1usize), (7_300, 3, 4, 3)] {
+        let (n, co) = (1, 2);
+        let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+        let wt = rng.uniform(co * ci * k * k, -1.0, 1.0);
+        let (want, ys) = conv_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [co, ci, k, k], None, o);
+        for (tuning, d) in tuned_devices() {
+            let y = on_device(d, &x, &[n, ci, h, w])
+                .conv2d(&on_device(d, &wt, &[co, ci, k, k]), None, o)
+                .unwrap();
+            assert_eq!(y.shape(), &ys);
+            // A sum of K = Cin·k² ≈ 7·10^4 products of magnitude ≤ 1 (about
+            // ±90): rounding stays within tol(K) = 0.07. An unsplit walk is
+            // cut short in both cases: with the channel passes disabled every
+            // output was off by units to over a hundred on lavapipe.
+            let what = format!("{tuning:?} conv2d {ci} channels k{k}: {} taps", ci * k * k);
+            assert_close(&what, &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+        }
+    }
+    let (n, ci, h, w, co) = (1usize, 70_001usize, 2usize, 2usize, 2usize);
+    let ot = ConvTranspose2dOptions {
+        conv: o,
+        output_padding: (0, 0),
+    };
+    let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+    let wt = rng.uniform(ci * co, -1.0, 1.0);
+    let (want, ys) = convt_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [ci, co, 1, 1], None, ot);
+    for (tuning, d) in tuned_devices() {
+        let y = on_device(d, &x, &[n, ci, h, w])
+            .conv_transpose2d(&on_device(d, &wt, &[ci, co, 1, 1]), None, ot)
+            .unwrap();
+        assert_eq!(y.shape(), &ys);
+        let what = format!("{tuning:?} conv_transpose2d {ci} channels");
+        assert_close(&what, &y.to_vec().unwrap(), &want, tol(ci), 1e-6);
+    }
+}
+
 /// The CPU route cuts batches into im2col chunks of whole images; a budget of
 /// one image's columns forces one chunk per image (and a partial last chunk).
 #[test]

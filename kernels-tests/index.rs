@@ -1,6 +1,7 @@
 //! shaders/index.wgsl: index_select/index_add and gather/scatter_add against
-//! f64, repeated indices, more indices than one adding chunk (4,096), bad
-//! indices, and gradient checks.
+//! f64, repeated indices, more indices than one adding chunk (4,096) and than
+//! lavapipe's 65,535 loop iterations per invocation, bad indices, and
+//! gradient checks.
 
 use crate::common::*;
 use balgan::IndexTensor;
@@ -36,11 +37,13 @@ fn index_select_matches_reference() {
 #[test]
 fn index_add_accumulates_repeated_indices() {
     let mut rng = Rng::new(51);
-    // 5,000 indices exceed one adding chunk (4,096), so two dispatches accumulate.
+    // 70,001 indices: a kernel scanning them all in one invocation would
+    // run past 65,535 iterations and stop early on lavapipe, dropping
+    // thousands of terms; chunks of 4,096 (18 dispatches) keep every loop short.
     for (shape, axis, n_idx) in [
         (vec![4, 3], 0, 9),
         (vec![2, 5, 3], 1, 12),
-        (vec![10, 2], 0, 5000),
+        (vec![10, 2], 0, 70_001),
         (vec![3, 2], 0, 0),
     ] {
         let base = rng.uniform(numel(&shape), -1.0, 1.0);
@@ -64,13 +67,14 @@ fn index_add_accumulates_repeated_indices() {
 fn gather_and_scatter_add_match_reference() {
     let mut rng = Rng::new(53);
     // Label picks ([B, C] gathered at [B, 1]), a middle axis, a leading axis,
-    // 1×1, and more than one adding chunk (5,000 > 4,096 along the axis).
+    // 1×1, and 70,001 indices along the axis: more than one adding chunk
+    // (4,096) and more than the 65,535 iterations one invocation may loop.
     let cases: [(&[usize], usize, &[usize]); 5] = [
         (&[7, 10], 1, &[7, 1]),
         (&[2, 3, 4], 1, &[2, 5, 4]),
         (&[3, 2], 0, &[6, 2]),
         (&[1, 1], 0, &[1, 1]),
-        (&[2, 3], 0, &[5000, 3]),
+        (&[2, 3], 0, &[70_001, 3]),
     ];
     for (shape, axis, ishape) in cases {
         let x = rng.uniform(numel(shape), -1.0, 1.0);

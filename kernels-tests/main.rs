@@ -11,6 +11,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+mod adding_an_op;
 mod attention;
 mod autograd;
 mod batchnorm;

@@ -180,7 +180,7 @@ fn conv2d_weight_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
         let ix = i32(ox * p.sw + kx * p.dw) - i32(p.pw);
         if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
             let v = wt[((n * p.cout + co) * p.ho + oy) * p.wo + ox] * src[((n * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
-            // Kahan: these sums run over up to 8192 terms per slab.
+            // Kahan: these sums run over up to 4096 terms per slab (WGRAD_CHUNK).
             let yk = v - comp;
             let tk = acc + yk;
             comp = (tk - acc) - yk;

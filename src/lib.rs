@@ -15,9 +15,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers, top to bottom: [`device`] (adapter, pool, pipelines, recorder),
-//! `kernels` (WGSL launchers), [`tensor`], [`autograd`], ops (methods on
-//! [`Tensor`]), [`optim`].
+//! Layers, top to bottom, each using only those above it (`docs/ARCHITECTURE.md`):
+//! [`device`] (adapter, buffer pool, pipeline cache, recorder), [`kernels`]
+//! (the WGSL launchers and their `Params` mirrors), [`tensor`] ([`Tensor`],
+//! [`IndexTensor`], the Philox [`Generator`], the host [`HostRng`]),
+//! [`autograd`] (the tape, the backward engine, grad mode), ops (the
+//! differentiable functions, as methods on [`Tensor`]), [`nn`] (`Module`,
+//! layers, initialisers, losses, checkpoints), [`optim`] (Adam, SGD),
+//! [`data`] (datasets, imbalance recipes, a run's data protocol, batching,
+//! image output), [`metrics`] (FID, SSIM, classification measures, the
+//! evaluation protocol), [`models`] (the balancing models and their trainer),
+//! [`cli`] (the `balgan` command's subcommands).
 
 pub mod autograd;
 pub mod cli;

@@ -1,4 +1,5 @@
-//! Kernel launchers: one Rust file per WGSL file, same name. A launcher packs
+//! Kernel launchers: one Rust file per WGSL file, same name (`where.wgsl`'s is
+//! `where_select.rs`, `where` being a keyword). A launcher packs
 //! its `Params` (mirroring the WGSL struct field by field), picks workgroup
 //! counts from the limits and records the dispatch. No autodiff here.
 //!

@@ -114,11 +114,11 @@ pub(crate) fn launch(
 }
 
 /// Default of [`Device::set_partial_budget`]: floats of partial slabs
-/// (split-K products, weight-gradient chunks) that [`sum_slabs`] holds at
+/// (split-K products, weight-gradient chunks) that `sum_slabs` holds at
 /// once, 16 MiB.
 pub const MAX_PARTIAL_FLOATS: usize = 1 << 22;
 
-/// Floats of scratch [`sum_slabs`] allocates for `slabs` slabs of `per_slab`
+/// Floats of scratch `sum_slabs` allocates for `slabs` slabs of `per_slab`
 /// floats with a partial budget of `budget` floats, summed into an output at
 /// offset 0 or not (`offset`): min(slabs, max(budget / per_slab, 2))·per_slab,
 /// plus per_slab for an offset output; none for one slab at offset 0. At most
