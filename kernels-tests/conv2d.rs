@@ -652,7 +652,6 @@ fn conv2d_same_padding_is_explicit_padding_when_even_and_checks_its_settings() {
     assert!(err.to_string().contains("padding"), "{err}");
     let err = a
         .forward(&Tensor::zeros(dev(), &[3, 5, 5]).unwrap())
-        .err()
-        .expect("3-D input");
+        .expect_err("3-D input");
     assert!(err.to_string().contains("[N, C, H, W]"), "{err}");
 }
