@@ -2,11 +2,13 @@
 //! correlation against f64 references on the awkward shapes the models use
 //! (kernel 5 stride 2 padding 2 output_padding 1; kernel 4 stride 2 padding 1;
 //! batch 1; 1×1 and 7×7 maps; 1, 3, 10 and 130 channels; dilation), the loop
-//! splits that keep lavapipe's 65,535-iteration limit away, and first- and
-//! second-order gradient checks through all three ops.
+//! splits that keep lavapipe's 65,535-iteration limit away, first- and
+//! second-order gradient checks through all three ops, and `nn::Conv2d`'s
+//! Keras 'same' padding against an f64 convolution of the zero-padded input.
 
 use crate::common::*;
-use balgan::{Conv2dOptions, ConvTranspose2dOptions, Tensor};
+use balgan::nn::{same_padding, Conv2d, Init, Module, Padding};
+use balgan::{Conv2dOptions, ConvTranspose2dOptions, Generator, Tensor};
 
 /// conv2d from the definition: y[n,o,oy,ox] = b[o] + Σ x[n,i,oy·s−p+ky·d, ox·s−p+kx·d]·w[o,i,ky,kx].
 pub(crate) fn conv_ref(
@@ -510,4 +512,194 @@ fn bad_convolutions_are_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("output_padding"), "{e}");
+}
+
+/// `x` [n, c, h, w] with `h_pad` (before, after) zero rows and `w_pad` zero
+/// columns around each map.
+fn zero_pad(
+    x: &[f64],
+    [n, c, h, w]: [usize; 4],
+    h_pad: (usize, usize),
+    w_pad: (usize, usize),
+) -> (Vec<f64>, [usize; 4]) {
+    let (hp, wp) = (h + h_pad.0 + h_pad.1, w + w_pad.0 + w_pad.1);
+    let mut out = vec![0.0; n * c * hp * wp];
+    for m in 0..n * c {
+        for y in 0..h {
+            for x_ in 0..w {
+                out[(m * hp + y + h_pad.0) * wp + x_ + w_pad.0] = x[(m * h + y) * w + x_];
+            }
+        }
+    }
+    (out, [n, c, hp, wp])
+}
+
+/// (x shape, kernel (kh, kw), stride (sh, sw), dilation, padding of H and of
+/// W as (before, after)). The paddings are worked out by hand from Keras'
+/// rule: output side ⌈n/s⌉, total max((⌈n/s⌉ − 1)·s + d·(k − 1) + 1 − n, 0),
+/// ⌊total/2⌋ before and the rest after.
+type SameCase = (
+    [usize; 4],
+    (usize, usize),
+    (usize, usize),
+    usize,
+    (usize, usize),
+    (usize, usize),
+);
+
+const SAME_CASES: [SameCase; 12] = [
+    ([2, 3, 5, 5], (2, 2), (1, 1), 1, (0, 1), (0, 1)), // BAGAN's 2×2 output conv, odd side
+    ([2, 3, 4, 4], (2, 2), (1, 1), 1, (0, 1), (0, 1)), // even side
+    ([2, 3, 4, 4], (3, 3), (2, 2), 1, (0, 1), (0, 1)), // 3×3 s2 on an even side: 0 before, 1 after
+    ([2, 3, 5, 5], (3, 3), (2, 2), 1, (1, 1), (1, 1)), // … on an odd side: 1/1
+    ([1, 2, 7, 7], (3, 3), (2, 2), 1, (1, 1), (1, 1)),
+    ([2, 3, 4, 4], (3, 3), (1, 1), 1, (1, 1), (1, 1)),
+    ([2, 3, 4, 4], (5, 5), (1, 1), 1, (2, 2), (2, 2)),
+    ([1, 2, 6, 5], (3, 5), (2, 1), 1, (0, 1), (2, 2)), // non-square kernel and stride
+    ([1, 2, 5, 5], (3, 3), (1, 1), 2, (2, 2), (2, 2)), // dilation 2: span 5
+    ([1, 2, 6, 6], (2, 2), (2, 2), 2, (0, 1), (0, 1)), // dilation 2, stride 2: span 3
+    ([1, 2, 5, 5], (1, 1), (2, 2), 1, (0, 0), (0, 0)), // 1×1 s2: no padding
+    ([1, 2, 2, 3], (5, 5), (1, 1), 1, (2, 2), (2, 2)), // kernel larger than the input
+];
+
+/// Keras' 'same' padding: the padding each side gets, the output side ⌈n/s⌉,
+/// and the layer's forward, gradients (and, where the padding is uneven and
+/// the layer appends a zero row/column, second order) against the f64
+/// convolution of the explicitly zero-padded input.
+#[test]
+fn conv2d_same_padding_matches_keras_on_f64_reference() {
+    let mut rng = Rng::new(76);
+    for (xs, (kh, kw), (sh, sw), d, h_pad, w_pad) in SAME_CASES {
+        let span = |k: usize| d * (k - 1) + 1;
+        assert_eq!(same_padding(xs[2], span(kh), sh), h_pad, "H of {xs:?} k{kh} s{sh} d{d}");
+        assert_eq!(same_padding(xs[3], span(kw), sw), w_pad, "W of {xs:?} k{kw} s{sw} d{d}");
+        let co = 2;
+        let ws = [co, xs[1], kh, kw];
+        let options = Conv2dOptions {
+            stride: (sh, sw),
+            padding: (0, 0),
+            dilation: (d, d),
+        };
+        let out = [xs[0], co, xs[2].div_ceil(sh), xs[3].div_ceil(sw)];
+        let name = format!("'same' conv2d {xs:?} k{kh}×{kw} s{sh}×{sw} d{d}");
+        check_op(OpCheck {
+            name: &name,
+            inputs: vec![
+                (rng.uniform(numel(&xs), -1.0, 1.0), xs.to_vec()),
+                (rng.uniform(numel(&ws), -0.5, 0.5), ws.to_vec()),
+                (rng.uniform(co, -0.5, 0.5), vec![co]),
+            ],
+            gpu: &|t| {
+                let conv = Conv2d {
+                    weight: t[1].clone(),
+                    bias: Some(t[2].clone()),
+                    options,
+                    padding: Padding::Same,
+                };
+                let y = conv.forward(&t[0])?;
+                assert_eq!(y.shape(), &out, "{name}");
+                Ok(y)
+            },
+            cpu: &|v| {
+                let (xp, xps) = zero_pad(&v[0], xs, h_pad, w_pad);
+                let (y, ys) = conv_ref(&xp, xps, &v[1], ws, Some(&v[2]), options);
+                assert_eq!(ys, out, "{name}: the reference's output shape");
+                y
+            },
+            second_order: h_pad.0 != h_pad.1 || w_pad.0 != w_pad.1,
+        });
+    }
+}
+
+/// Where 'same' pads evenly it is the explicit padding, bit for bit; the
+/// constructor draws the same weights as `with_init`; bad settings are errors.
+#[test]
+fn conv2d_same_padding_is_explicit_padding_when_even_and_checks_its_settings() {
+    let mut rng = Rng::new(77);
+    let init = |seed| Generator::new(base_seed() ^ seed);
+    for (xs, (kh, kw), (sh, sw), d, h_pad, w_pad) in SAME_CASES {
+        if h_pad.0 != h_pad.1 || w_pad.0 != w_pad.1 {
+            continue;
+        }
+        let options = Conv2dOptions {
+            stride: (sh, sw),
+            padding: (0, 0),
+            dilation: (d, d),
+        };
+        let same = Conv2d::with_init(
+            dev(),
+            &init(1),
+            (xs[1], 3),
+            (kh, kw),
+            options,
+            Init::GlorotNormal,
+            Some(Init::Zeros),
+        )
+        .unwrap()
+        .with_padding(Padding::Same)
+        .unwrap();
+        let explicit = Conv2dOptions {
+            padding: (h_pad.0, w_pad.0),
+            ..options
+        };
+        let x = tensor(&rng.uniform(numel(&xs), -1.0, 1.0), &xs);
+        let want = x
+            .conv2d(&same.weight, same.bias.as_ref(), explicit)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(
+            same.forward(&x).unwrap().to_vec().unwrap(),
+            want,
+            "{xs:?} k{kh}×{kw} s{sh}×{sw} d{d}"
+        );
+    }
+
+    let a = Conv2d::same(
+        dev(),
+        &init(2),
+        (3, 4),
+        (3, 3),
+        2,
+        Init::GlorotUniform,
+        Some(Init::Zeros),
+    )
+    .unwrap();
+    let b = Conv2d::with_init(
+        dev(),
+        &init(2),
+        (3, 4),
+        (3, 3),
+        Conv2dOptions::new(2, 0),
+        Init::GlorotUniform,
+        Some(Init::Zeros),
+    )
+    .unwrap();
+    assert_eq!(a.padding, Padding::Same);
+    assert_eq!(b.padding, Padding::Explicit);
+    assert_eq!(a.options, b.options);
+    let names = |c: &Conv2d| c.parameters().into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(names(&a), ["weight", "bias"]);
+    assert_eq!(a.weight.to_vec().unwrap(), b.weight.to_vec().unwrap());
+
+    let err = Conv2d::same(dev(), &init(3), (3, 4), (3, 3), 0, Init::GlorotUniform, None)
+        .err()
+        .expect("stride 0");
+    assert!(err.to_string().contains("stride"), "{err}");
+    let padded = Conv2d::with_init(
+        dev(),
+        &init(3),
+        (3, 4),
+        (3, 3),
+        Conv2dOptions::new(1, 1),
+        Init::GlorotUniform,
+        None,
+    )
+    .unwrap();
+    let err = padded.with_padding(Padding::Same).err().expect("padding and 'same'");
+    assert!(err.to_string().contains("padding"), "{err}");
+    let err = a
+        .forward(&Tensor::zeros(dev(), &[3, 5, 5]).unwrap())
+        .expect_err("3-D input");
+    assert!(err.to_string().contains("[N, C, H, W]"), "{err}");
 }

@@ -37,8 +37,8 @@
 //!   max((⌈n/s⌉ − 1)·s + k − n, 0) is split ⌊total/2⌋ before and the rest
 //!   after. So 3×3 s1 pads 1/1, 5×5 pads 2/2, but 3×3 s2 on an even side and
 //!   the decoder's 2×2 pad 0 before and 1 after (PyTorch's symmetric
-//!   padding 1 would shift the sampling grid by one pixel). [`SameConv2d`]
-//!   appends the extra zero row/column and convolves with the symmetric part.
+//!   padding 1 would shift the sampling grid by one pixel). The convolutions
+//!   are [`Conv2d`]s with [`Padding::Same`](crate::nn::Padding::Same).
 //! - **The generator is the autoencoder's decoder** (the same layers, as in
 //!   the Keras code, where `autoenc_0 = generator(reconstructor(x))`): the
 //!   adversarial phase keeps training `autoencoder.decoder.*` with a fresh
@@ -95,7 +95,6 @@ use crate::nn::{
     evaluating, transfer, Checkpoint, CheckpointWriter, Conv2d, Dropout, Flatten, Init, Linear, Module,
     UpsampleNearest2d,
 };
-use crate::ops::Conv2dOptions;
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
@@ -114,77 +113,6 @@ const SALT_FAKE: u64 = 0xBA6A_0001;
 const SALT_GEN: u64 = 0xBA6A_0002;
 const DROPOUT_STREAM: u64 = 0xD80F_0000_BA6A_0000;
 const D_STREAM: u64 = 0x5EED_0000_BA6A_0001;
-
-/// Keras/TensorFlow 'same' padding of one axis: (before, after) for input
-/// side `n`, kernel `k`, stride `s`.
-pub fn same_padding(n: usize, k: usize, s: usize) -> (usize, usize) {
-    let out = n.div_ceil(s);
-    let total = ((out.saturating_sub(1)) * s + k).saturating_sub(n);
-    (total / 2, total - total / 2)
-}
-
-/// A convolution with Keras' 'same' padding (see the module docs): the extra
-/// zero row/column after the input when the padding is odd, then a
-/// convolution with the symmetric part.
-pub struct SameConv2d {
-    pub conv: Conv2d,
-    kernel: (usize, usize),
-    stride: usize,
-}
-
-impl SameConv2d {
-    pub fn new(
-        dev: &Device,
-        rng: &Generator,
-        channels: (usize, usize),
-        kernel: (usize, usize),
-        stride: usize,
-        weight: Init,
-        bias: Option<Init>,
-    ) -> Result<SameConv2d> {
-        if stride == 0 {
-            return Err(Error::invalid("SameConv2d", "stride must be at least 1"));
-        }
-        let conv = Conv2d::with_init(dev, rng, channels, kernel, Conv2dOptions::new(stride, 0), weight, bias)?;
-        Ok(SameConv2d { conv, kernel, stride })
-    }
-
-    /// The output side for an input side (⌈n/s⌉).
-    pub fn output_side(&self, n: usize) -> usize {
-        n.div_ceil(self.stride)
-    }
-}
-
-impl Module for SameConv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let &[n, c, h, w] = x.shape() else {
-            return Err(Error::invalid(
-                "SameConv2d",
-                format!("input must be [N, C, H, W], got {:?}", x.shape()),
-            ));
-        };
-        let (bh, ah) = same_padding(h, self.kernel.0, self.stride);
-        let (bw, aw) = same_padding(w, self.kernel.1, self.stride);
-        let mut x = x.clone();
-        if ah > bh {
-            x = x.embed(&[n, c, h + ah - bh, w], 2, 0)?;
-        }
-        if aw > bw {
-            let h2 = x.shape()[2];
-            x = x.embed(&[n, c, h2, w + aw - bw], 3, 0)?;
-        }
-        let opts = Conv2dOptions {
-            stride: (self.stride, self.stride),
-            padding: (bh, bw),
-            dilation: (1, 1),
-        };
-        x.conv2d(&self.conv.weight, self.conv.bias.as_ref(), opts)
-    }
-
-    fn parameters(&self) -> Vec<(String, Tensor)> {
-        self.conv.parameters()
-    }
-}
 
 /// The layer plan of a BAGAN for one image geometry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +174,7 @@ impl Plan {
 /// The encoder body shared by the autoencoder and D: [B, C, S, S] → [B, 256·r²].
 /// Names `conv{i}.weight`, `conv{i}.bias`.
 pub struct BaganEncoder {
-    convs: Vec<SameConv2d>,
+    convs: Vec<Conv2d>,
     dropouts: Vec<Dropout>,
 }
 
@@ -256,7 +184,7 @@ impl BaganEncoder {
         let mut dropouts = Vec::new();
         let mut cin = plan.channels;
         for &(cout, stride) in &plan.encoder {
-            convs.push(SameConv2d::new(
+            convs.push(Conv2d::same(
                 dev,
                 rng,
                 (cin, cout),
@@ -306,8 +234,8 @@ impl Module for BaganEncoder {
 pub struct BaganDecoder {
     dense0: Linear,
     dense1: Linear,
-    convs: Vec<SameConv2d>,
-    out: SameConv2d,
+    convs: Vec<Conv2d>,
+    out: Conv2d,
     base: usize,
     up: UpsampleNearest2d,
 }
@@ -320,7 +248,7 @@ impl BaganDecoder {
         let mut convs = Vec::new();
         let mut cin = 128;
         for &cout in &plan.decoder {
-            convs.push(SameConv2d::new(
+            convs.push(Conv2d::same(
                 dev,
                 rng,
                 (cin, cout),
@@ -331,7 +259,7 @@ impl BaganDecoder {
             )?);
             cin = cout;
         }
-        let out = SameConv2d::new(dev, rng, (cin, plan.channels), (2, 2), 1, Init::GlorotNormal, None)?;
+        let out = Conv2d::same(dev, rng, (cin, plan.channels), (2, 2), 1, Init::GlorotNormal, None)?;
         Ok(BaganDecoder {
             dense0,
             dense1,

@@ -1,5 +1,7 @@
 //! Convolution layers: `Conv2d` and `ConvTranspose2d`, NCHW, PyTorch weight
-//! layouts and parameter names (`weight`, `bias`).
+//! layouts and parameter names (`weight`, `bias`). `Conv2d` pads as PyTorch
+//! (`options.padding` on both sides) or, with [`Padding::Same`], as Keras'
+//! and TensorFlow's `padding='same'`.
 
 use super::init::Init;
 use super::Module;
@@ -24,11 +26,40 @@ fn kernel_of(k: (usize, usize)) -> Result<(usize, usize)> {
     Ok(k)
 }
 
+/// How a [`Conv2d`] pads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// `options.padding` zeros on both sides of each axis (PyTorch's
+    /// `padding=(ph, pw)`).
+    #[default]
+    Explicit,
+    /// Keras/TensorFlow 'same' (PyTorch's `padding='same'` at stride 1): for
+    /// input side n, stride s and kernel span k' = d·(k − 1) + 1 the output
+    /// side is ⌈n/s⌉ and the total padding max((⌈n/s⌉ − 1)·s + k' − n, 0) is
+    /// split ⌊total/2⌋ before and the rest after ([`same_padding`]). So 3×3
+    /// stride 1 pads 1/1, but 2×2, or 3×3 stride 2 on an even side, pads 0
+    /// before and 1 after (a symmetric padding of 1 would shift the sampling
+    /// grid by one pixel). An odd extra row/column is appended as zeros, then
+    /// the input is convolved with the symmetric part. `options.padding` must
+    /// be (0, 0).
+    Same,
+}
+
+/// Keras/TensorFlow 'same' padding of one axis: (before, after) for input
+/// side `n`, kernel span `k` (d·(k − 1) + 1 for a dilated kernel) and stride
+/// `s` ≥ 1.
+pub fn same_padding(n: usize, k: usize, s: usize) -> (usize, usize) {
+    let out = n.div_ceil(s);
+    let total = ((out.saturating_sub(1)) * s + k).saturating_sub(n);
+    (total / 2, total - total / 2)
+}
+
 /// y = conv2d(x, weight) + bias, weight [out, in, kh, kw].
 pub struct Conv2d {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
     pub options: Conv2dOptions,
+    pub padding: Padding,
 }
 
 impl Conv2d {
@@ -61,13 +92,93 @@ impl Conv2d {
         let (kh, kw) = kernel_of(kernel)?;
         let weight = weight_init.parameter(dev, rng, &[cout, cin, kh, kw])?;
         let bias = bias.map(|b| b.parameter(dev, rng, &[cout])).transpose()?;
-        Ok(Conv2d { weight, bias, options })
+        Ok(Conv2d {
+            weight,
+            bias,
+            options,
+            padding: Padding::Explicit,
+        })
+    }
+
+    /// A [`Padding::Same`] layer with `stride` on both axes (Keras'
+    /// `Conv2D(padding='same')`), weight and bias from the given initialisers.
+    pub fn same(
+        dev: &Device,
+        rng: &Generator,
+        channels: (usize, usize),
+        kernel: (usize, usize),
+        stride: usize,
+        weight_init: Init,
+        bias: Option<Init>,
+    ) -> Result<Conv2d> {
+        let options = Conv2dOptions::new(stride, 0);
+        Conv2d::with_init(dev, rng, channels, kernel, options, weight_init, bias)?.with_padding(Padding::Same)
+    }
+
+    /// This layer padding as `padding`. [`Padding::Same`] needs strides and
+    /// dilations of at least 1 and `options.padding` = (0, 0).
+    pub fn with_padding(mut self, padding: Padding) -> Result<Conv2d> {
+        if padding == Padding::Same {
+            self.check_same()?;
+        }
+        self.padding = padding;
+        Ok(self)
+    }
+
+    fn check_same(&self) -> Result<()> {
+        let o = &self.options;
+        if o.stride.0 == 0 || o.stride.1 == 0 || o.dilation.0 == 0 || o.dilation.1 == 0 {
+            return Err(Error::invalid(
+                "Conv2d 'same'",
+                format!("stride {:?} and dilation {:?} must be at least 1", o.stride, o.dilation),
+            ));
+        }
+        if o.padding != (0, 0) {
+            return Err(Error::invalid(
+                "Conv2d 'same'",
+                format!(
+                    "padding {:?} is given as well as 'same'; 'same' computes the padding (set it to (0, 0))",
+                    o.padding
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Padding::Same`]: the extra zero row/column after the input when the
+    /// padding is odd, then the convolution with the symmetric part.
+    fn forward_same(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_same()?;
+        let &[n, c, h, w] = x.shape() else {
+            return Err(Error::invalid(
+                "Conv2d 'same'",
+                format!("input must be [N, C, H, W], got {:?}", x.shape()),
+            ));
+        };
+        let o = self.options;
+        let span = |k: usize, d: usize| d * (k.max(1) - 1) + 1;
+        let (kh, kw) = (self.weight.shape()[2], self.weight.shape()[3]);
+        let (bh, ah) = same_padding(h, span(kh, o.dilation.0), o.stride.0);
+        let (bw, aw) = same_padding(w, span(kw, o.dilation.1), o.stride.1);
+        let mut x = x.clone();
+        if ah > bh {
+            x = x.embed(&[n, c, h + ah - bh, w], 2, 0)?;
+        }
+        if aw > bw {
+            let h2 = x.shape()[2];
+            x = x.embed(&[n, c, h2, w + aw - bw], 3, 0)?;
+        }
+        let opts = Conv2dOptions { padding: (bh, bw), ..o };
+        x.conv2d(&self.weight, self.bias.as_ref(), opts)
     }
 }
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weight, self.bias.as_ref(), self.options)
+        match self.padding {
+            Padding::Explicit => x.conv2d(&self.weight, self.bias.as_ref(), self.options),
+            Padding::Same => self.forward_same(x),
+        }
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {

@@ -31,7 +31,7 @@ pub use activation::{LeakyRelu, Relu, Sigmoid, Tanh};
 pub use attention::SelfAttention;
 pub use batchnorm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use concat::Concat;
-pub use conv::{Conv2d, ConvTranspose2d};
+pub use conv::{same_padding, Conv2d, ConvTranspose2d, Padding};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use glu::Glu;

@@ -46,7 +46,6 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::Module;
 use crate::error::{Error, Result};
-use crate::optim::{Adam, Sgd};
 use crate::tensor::Tensor;
 
 /// The optimizer prefix used by [`save_with_optimizer`] and
@@ -54,7 +53,8 @@ use crate::tensor::Tensor;
 pub const OPTIM_PREFIX: &str = "optim";
 
 /// What an optimizer exposes so that its state can be saved and restored.
-/// Implemented for [`Adam`] and [`Sgd`].
+/// Implemented by the optimizers ([`crate::optim::Adam`], [`crate::optim::Sgd`],
+/// in `optim::state`), so `nn` does not depend on `optim`.
 pub trait OptimizerState {
     /// A short name stored with the state (`adam`, `sgd`); loading checks it.
     fn kind(&self) -> &'static str;
@@ -68,62 +68,6 @@ pub trait OptimizerState {
     fn counters(&self) -> (&'static str, Vec<u64>, u64);
     /// Restore the counters.
     fn set_counters(&mut self, steps: u64, per_param: &[u64]) -> Result<()>;
-}
-
-impl OptimizerState for Adam {
-    fn kind(&self) -> &'static str {
-        "adam"
-    }
-
-    fn params(&self) -> &[Tensor] {
-        Adam::params(self)
-    }
-
-    fn slots(&self) -> Vec<(&'static str, &[Tensor])> {
-        let (m, v) = self.moments();
-        vec![("m", m), ("v", v)]
-    }
-
-    fn counters(&self) -> (&'static str, Vec<u64>, u64) {
-        ("step", self.param_steps().to_vec(), self.steps())
-    }
-
-    fn set_counters(&mut self, steps: u64, per_param: &[u64]) -> Result<()> {
-        self.set_step_counts(steps, per_param)
-    }
-}
-
-impl OptimizerState for Sgd {
-    fn kind(&self) -> &'static str {
-        "sgd"
-    }
-
-    fn params(&self) -> &[Tensor] {
-        Sgd::params(self)
-    }
-
-    fn slots(&self) -> Vec<(&'static str, &[Tensor])> {
-        vec![("momentum", self.momentum_buffers())]
-    }
-
-    fn counters(&self) -> (&'static str, Vec<u64>, u64) {
-        (
-            "started",
-            self.started().iter().map(|&s| s as u64).collect(),
-            self.steps(),
-        )
-    }
-
-    fn set_counters(&mut self, steps: u64, per_param: &[u64]) -> Result<()> {
-        if let Some(bad) = per_param.iter().find(|&&v| v > 1) {
-            return Err(Error::invalid(
-                "load",
-                format!("SGD started flags must be 0 or 1, found {bad}"),
-            ));
-        }
-        let started: Vec<bool> = per_param.iter().map(|&v| v == 1).collect();
-        self.set_step_counts(steps, &started)
-    }
 }
 
 fn key(prefix: &str, name: &str) -> String {

@@ -1,0 +1,63 @@
+//! How [`Adam`] and [`Sgd`] expose their state to checkpoints
+//! ([`OptimizerState`]; the keys are listed in [`crate::nn::serialize`]).
+
+use crate::error::{Error, Result};
+use crate::nn::serialize::OptimizerState;
+use crate::optim::{Adam, Sgd};
+use crate::tensor::Tensor;
+
+impl OptimizerState for Adam {
+    fn kind(&self) -> &'static str {
+        "adam"
+    }
+
+    fn params(&self) -> &[Tensor] {
+        Adam::params(self)
+    }
+
+    fn slots(&self) -> Vec<(&'static str, &[Tensor])> {
+        let (m, v) = self.moments();
+        vec![("m", m), ("v", v)]
+    }
+
+    fn counters(&self) -> (&'static str, Vec<u64>, u64) {
+        ("step", self.param_steps().to_vec(), self.steps())
+    }
+
+    fn set_counters(&mut self, steps: u64, per_param: &[u64]) -> Result<()> {
+        self.set_step_counts(steps, per_param)
+    }
+}
+
+impl OptimizerState for Sgd {
+    fn kind(&self) -> &'static str {
+        "sgd"
+    }
+
+    fn params(&self) -> &[Tensor] {
+        Sgd::params(self)
+    }
+
+    fn slots(&self) -> Vec<(&'static str, &[Tensor])> {
+        vec![("momentum", self.momentum_buffers())]
+    }
+
+    fn counters(&self) -> (&'static str, Vec<u64>, u64) {
+        (
+            "started",
+            self.started().iter().map(|&s| s as u64).collect(),
+            self.steps(),
+        )
+    }
+
+    fn set_counters(&mut self, steps: u64, per_param: &[u64]) -> Result<()> {
+        if let Some(bad) = per_param.iter().find(|&&v| v > 1) {
+            return Err(Error::invalid(
+                "load",
+                format!("SGD started flags must be 0 or 1, found {bad}"),
+            ));
+        }
+        let started: Vec<bool> = per_param.iter().map(|&v| v == 1).collect();
+        self.set_step_counts(steps, &started)
+    }
+}
