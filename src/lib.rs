@@ -27,6 +27,7 @@
 //! evaluation protocol), [`models`] (the balancing models and their trainer),
 //! [`cli`] (the `balgan` command's subcommands).
 
+pub mod atomic_file;
 pub mod autograd;
 pub mod cli;
 pub mod data;

@@ -6,7 +6,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use balgan::data::export::{export_idx, export_image_folder, write_atomic, ImageFolderWriter};
+use balgan::atomic_file::write_atomic;
+use balgan::data::export::{export_idx, export_image_folder, ImageFolderWriter};
 use balgan::data::grid::{rows_by_class, save_grid, save_grid_tensor, to_byte};
 use image::ColorType;
 

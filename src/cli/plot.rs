@@ -29,7 +29,7 @@ use plotters::backend::RGBPixel;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::data::export::write_atomic;
+use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
 
 /// One named curve: (x, y) points, x increasing (training step).

@@ -143,7 +143,7 @@ impl RunDir {
             self.samples_dir(),
             self.plots_dir(),
         ] {
-            removed.extend(crate::data::export::remove_stale_temporaries(&d));
+            removed.extend(crate::atomic_file::remove_stale_temporaries(&d));
         }
         removed
     }
@@ -168,7 +168,7 @@ impl RunDir {
                 eprintln!("warning: could not keep the checkpoint before this one: {e}");
             }
         }
-        crate::data::export::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))
+        crate::atomic_file::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))
     }
 
     /// Make `previous.safetensors` a copy of `last` (a hard link where the
@@ -290,7 +290,7 @@ impl RunDir {
 
 /// Write a text file atomically.
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    crate::data::export::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+    crate::atomic_file::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
 }
 
 /// The seed of a run's device noise stream, derived from the run's seed.

@@ -475,7 +475,7 @@ fn load_for_resume(
                 kept = format!("; the damaged file is kept as {}", aside.display());
             }
             let bytes = std::fs::read(&prev).map_err(|err| Error::io(prev, err))?;
-            crate::data::export::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))?;
+            crate::atomic_file::write_atomic(&last, |w| std::io::Write::write_all(w, &bytes))?;
             if !quiet {
                 println!(
                     "warning: {e}\nresuming from the previous checkpoint (step {}) instead{kept}",

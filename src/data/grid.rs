@@ -125,7 +125,7 @@ pub fn write_png(path: impl AsRef<Path>, img: &GridImage) -> Result<()> {
     } else {
         ExtendedColorType::Rgb8
     };
-    super::export::write_atomic(path.as_ref(), |f| {
+    crate::atomic_file::write_atomic(path.as_ref(), |f| {
         PngEncoder::new(f)
             .write_image(&img.pixels, img.width, img.height, color)
             .map_err(std::io::Error::other)

@@ -108,7 +108,7 @@ pub fn write_checkpoint(
     metadata: &[(&str, String)],
 ) -> Result<()> {
     let bytes = encode_checkpoint(path, model, state, metadata)?;
-    crate::data::export::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
+    crate::atomic_file::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
 }
 
 /// The bytes [`write_checkpoint`] writes, after the same checks.

@@ -23,7 +23,7 @@
 //! directory, flushed to disk (fsync), then renamed over the target, so a
 //! crash or an error leaves either the old file or the new one, never a
 //! partial one (a temporary file a killed process left behind is removed
-//! by [`crate::data::export::remove_stale_temporaries`]). The bytes depend on
+//! by [`crate::atomic_file::remove_stale_temporaries`]). The bytes depend on
 //! the state alone (tensors and metadata in name order), so `cmp` can compare
 //! two checkpoints, and metadata `checksum` holds the CRC-32 of the header
 //! and the data, verified on load. Tensors holding NaN or ±Inf are refused
@@ -208,7 +208,7 @@ impl CheckpointWriter {
                 ),
             });
         }
-        crate::data::export::write_atomic(path, |w| w.write_all(&bytes))
+        crate::atomic_file::write_atomic(path, |w| w.write_all(&bytes))
     }
 
     /// The file's bytes, checked as [`CheckpointWriter::write`] checks them
