@@ -1,5 +1,5 @@
 //! The two ways balgan measures generated data with its classifier CNN
-//! ([`Classifier`](super::classifier::Classifier)):
+//! ([`Classifier`]):
 //!
 //! - **Per-class FID on learned features.** [`feature_extractor`] trains the
 //!   classifier on the *balanced* training split (every class cut to the size of

@@ -102,7 +102,7 @@ impl DcganGenerator {
         })
     }
 
-    /// Noise [B, L] and labels [B] → images [B, C, S, S] in [−1, 1].
+    /// Noise [B, L] and labels \[B\] → images [B, C, S, S] in [−1, 1].
     pub fn generate(&self, z: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
         let b = z.shape()[0];
         let (c, r) = self.base;

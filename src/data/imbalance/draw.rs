@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::tensor::{HostRng, GOLDEN_GAMMA};
 
 /// A balanced subset: `per_class` images of every class 0..K, K = the largest
-/// label + 1, drawn from `seed` as [`Recipe::select`] draws them. Sorted
+/// label + 1, drawn from `seed` as [`Recipe::select`](super::Recipe::select) draws them. Sorted
 /// indices. Errors when a class has fewer than `per_class` images (a class
 /// between 0 and the largest label with no image at all included), when
 /// `per_class` is 0, or when `labels` is empty.

@@ -14,7 +14,7 @@
 //!    seed, and returns their indices sorted.
 //!
 //! Selection is reproducible: the images of class `c` are chosen by
-//! [`HostRng::choose`] (the first `counts[c]` positions of a front-to-back
+//! [`HostRng::choose`](crate::tensor::HostRng::choose) (the first `counts[c]` positions of a front-to-back
 //! Fisher–Yates shuffle) from the SplitMix64 stream started at
 //! `seed ^ ((c + 1) · 0x9E3779B97F4A7C15)` (each class its own stream, so the
 //! selection of one class does not depend on the counts of the others). A class kept whole is

@@ -38,7 +38,7 @@
 //!   after. So 3×3 s1 pads 1/1, 5×5 pads 2/2, but 3×3 s2 on an even side and
 //!   the decoder's 2×2 pad 0 before and 1 after (PyTorch's symmetric
 //!   padding 1 would shift the sampling grid by one pixel). The convolutions
-//!   are [`Conv2d`]s with [`Padding::Same`](crate::nn::Padding::Same).
+//!   are [`Conv2d`](crate::nn::Conv2d)s with [`Padding::Same`](crate::nn::Padding::Same).
 //! - **The generator is the autoencoder's decoder** (the same layers, as in
 //!   the Keras code, where `autoenc_0 = generator(reconstructor(x))`): the
 //!   adversarial phase keeps training `autoencoder.decoder.*` with a fresh
