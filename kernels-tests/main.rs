@@ -1,7 +1,7 @@
 //! Kernel, op and layer tests: every WGSL kernel against a plain f64 CPU
 //! reference, every differentiable op against finite differences (first and
 //! second order), the `nn` layers, losses, optimizers and checkpoint format,
-//! the metrics' GPU numerics (FID's matrix square root, SSIM), the WGSL
+//! the metrics' numerics (FID's matrix square root, SSIM windowed and global, KID), the WGSL
 //! sources through naga, and the error paths. The models, the `balgan`
 //! command, the datasets and whole runs are tested in `tests/`.
 //!
@@ -24,6 +24,7 @@ mod fid;
 mod glu;
 mod hyperparams;
 mod index;
+mod kid;
 mod loss;
 mod matmul;
 mod memory;

@@ -407,10 +407,9 @@ fn within_class_ssim_separates_collapsed_from_varied_classes() {
         train_images: 1,
         test_images: 1,
         generated: 1,
-        fid: None,
-        ssim: None,
         within_generated: Some(g),
         within_real: Some(r),
+        ..Default::default()
     };
     assert!(class(w[0].unwrap(), w[1].unwrap()).collapse_suspected());
     assert!(!class(w[1].unwrap(), w[1].unwrap()).collapse_suspected());
@@ -450,4 +449,187 @@ fn host_ssim_rejects_bad_inputs() {
     let e = within_class_ssim_host(d, ok, &[0, 3], 2, 2.0, 4).unwrap_err();
     assert!(e.to_string().contains("label 3 at index 1"), "{e}");
     assert!(within_class_ssim_host(d, short, &[0, 0], 2, 2.0, 4).is_err());
+}
+
+/// The Fashion-MNIST test split as balgan loads it (images in [−1, 1]).
+fn fashion_test() -> balgan::data::Dataset {
+    use balgan::data::fashion_mnist::{fashion_mnist, FASHION_MNIST_DEBIAN_DIR};
+    let ds = fashion_mnist(
+        balgan::data::Split::Test,
+        Some(std::path::Path::new(FASHION_MNIST_DEBIAN_DIR)),
+    )
+    .expect("Fashion-MNIST test split");
+    assert_eq!(ds.shape(), [10_000, 1, 28, 28]);
+    ds
+}
+
+/// Global SSIM from its formula, written with raw sums:
+/// σxy = (Σ xy − Σx·Σy/N)/(N − 1), σx² = (Σ x² − (Σx)²/N)/(N − 1).
+fn global_ref(x: &[f32], y: &[f32], l: f64) -> f64 {
+    let n = x.len() as f64;
+    let (mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (&a, &b) in x.iter().zip(y) {
+        let (a, b) = (a as f64, b as f64);
+        sx += a;
+        sy += b;
+        sxx += a * a;
+        syy += b * b;
+        sxy += a * b;
+    }
+    let (mx, my) = (sx / n, sy / n);
+    let vx = (sxx - sx * sx / n) / (n - 1.0);
+    let vy = (syy - sy * sy / n) / (n - 1.0);
+    let cxy = (sxy - sx * sy / n) / (n - 1.0);
+    let (c1, c2) = ((0.01 * l).powi(2), (0.03 * l).powi(2));
+    ((2.0 * mx * my + c1) * (2.0 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+}
+
+/// The published convention on real images: Fashion-MNIST test pairs (of one
+/// class and of two classes) mapped to [0, 1], SSIM with data range 1,
+/// against the f64 reference (scikit-image's `structural_similarity` with
+/// `gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+/// data_range=1` averages the same valid positions with the same window);
+/// the same pairs on [−1, 1] with range 2 give other numbers; and the global
+/// form against its formula.
+#[test]
+fn ssim_on_unit_range_matches_reference_on_fashion_mnist_pairs() {
+    use balgan::metrics::ssim::{global_ssim, unit_range, UNIT_DATA_RANGE};
+    if !crate::common::fashion_mnist_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(0xFA5);
+    let n = 16;
+    let first: Vec<usize> = (0..n).map(|_| (rng.next_u64() % 10_000) as usize).collect();
+    let ds = fashion_test();
+    let (images, labels) = (ds.images(), ds.labels());
+    let per = 28 * 28;
+    let image = |i: usize| &images[i * per..(i + 1) * per];
+    // The second image of each pair: for the first half one of the same
+    // class (searched from a random start), for the second half the next
+    // test image whatever its class.
+    let (mut a, mut b) = (Vec::with_capacity(n * per), Vec::with_capacity(n * per));
+    for (p, &i) in first.iter().enumerate() {
+        let j = if p < n / 2 {
+            let start = (rng.next_u64() % 10_000) as usize;
+            (0..10_000)
+                .map(|k| (start + k) % 10_000)
+                .find(|&j| j != i && labels[j] == labels[i])
+                .unwrap()
+        } else {
+            (i + 1) % 10_000
+        };
+        a.extend_from_slice(image(i));
+        b.extend_from_slice(image(j));
+    }
+    let shape = [n, 1, 28, 28];
+    let (a01, b01) = (unit_range(&a), unit_range(&b));
+    assert!(a01.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    assert!(a01.contains(&0.0) && a01.contains(&1.0), "background 0, brightest 1");
+    let unit = run(&a01, &b01, shape, UNIT_DATA_RANGE);
+    let want = ssim_ref(&a01, &b01, shape, 1.0);
+    for (i, (g, w)) in unit.iter().zip(&want).enumerate() {
+        // Real images have flat regions where σx² + σy² + c2 is little more
+        // than c2 = 9e-4, so the f32 error of the variance (~1e-7 of
+        // E[x² + y²] ≤ 2) counts for more than on noise images; where
+        // the background is exactly 0 every term is exact. Observed ≤ 1.1e-6
+        // on lavapipe; 5e-5.
+        assert!(
+            (g - w).abs() <= 5e-5,
+            "Fashion-MNIST pair {i}: GPU {g} vs reference {w} (seed {})",
+            base_seed()
+        );
+    }
+    let same_class = unit[..n / 2].iter().sum::<f64>() / (n / 2) as f64;
+    assert!(same_class > 0.05, "pairs of one class share structure: {unit:?}");
+
+    let signed = run(&a, &b, shape, 2.0);
+    let moved = signed
+        .iter()
+        .zip(&unit)
+        .map(|(s, u)| (s - u).abs())
+        .fold(0.0f64, f64::max);
+    assert!(
+        moved > 0.02,
+        "[−1, 1] with L = 2 and [0, 1] with L = 1 differ on real pairs: {signed:?} vs {unit:?}"
+    );
+
+    for i in 0..n {
+        let (x, y) = (&a01[i * per..(i + 1) * per], &b01[i * per..(i + 1) * per]);
+        let got = global_ssim(x, y, 1, 1.0).unwrap();
+        let want = global_ref(x, y, 1.0);
+        // Both f64 over 784 values: the raw-sum form loses ~1e-13 relative.
+        assert!(
+            (got - want).abs() <= 1e-10,
+            "global SSIM pair {i}: {got} vs formula {want}"
+        );
+        assert!((global_ssim(x, x, 1, 1.0).unwrap() - 1.0).abs() <= 1e-12);
+    }
+}
+
+#[test]
+fn global_ssim_closed_forms_channels_and_pairing() {
+    use balgan::metrics::classifier::Images;
+    use balgan::metrics::ssim::{global_ssim, global_ssim_per_class_host, unit_range};
+    // Constant images p, q: σ = σxy = 0, SSIM = (2pq + c1)/(p² + q² + c1).
+    for l in [1.0f64, 2.0, 255.0] {
+        let (p, q) = (0.5f64, 0.25f64);
+        let got = global_ssim(&[p as f32; 30], &[q as f32; 30], 1, l).unwrap();
+        let c1 = (0.01 * l).powi(2);
+        let want = (2.0 * p * q + c1) / (p * p + q * q + c1);
+        assert!((got - want).abs() <= 1e-12, "L = {l}: {got} vs {want}");
+    }
+    // y = −x on zero-mean x: luminance 1, structure (−2σ² + c2)/(2σ² + c2).
+    let x: Vec<f32> = (0..40).map(|i| if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
+    let y: Vec<f32> = x.iter().map(|v| -v).collect();
+    let var = 0.25 * 40.0 / 39.0; // N − 1
+    let c2 = 0.03f64.powi(2);
+    let want = (-2.0 * var + c2) / (2.0 * var + c2);
+    assert!((global_ssim(&x, &y, 1, 1.0).unwrap() - want).abs() <= 1e-12);
+    // Two channels: the mean of the channels' values.
+    let two: Vec<f32> = x.iter().chain(&[0.5f32; 40]).copied().collect();
+    let other: Vec<f32> = y.iter().chain(&[0.25f32; 40]).copied().collect();
+    let want2 = (want + global_ssim(&[0.5; 40], &[0.25; 40], 1, 1.0).unwrap()) / 2.0;
+    assert!((global_ssim(&two, &other, 2, 1.0).unwrap() - want2).abs() <= 1e-12);
+    assert!(global_ssim(&x, &y[..39], 1, 1.0).is_err(), "lengths differ");
+    assert!(global_ssim(&x[..1], &y[..1], 1, 1.0).is_err(), "one value per channel");
+    assert!(global_ssim(&x, &y, 3, 1.0).is_err(), "40 values are not 3 planes");
+    assert!(global_ssim(&x, &y, 1, 0.0).is_err(), "data range 0");
+
+    // Per class: the mean over the pairs of pair_by_class, as the windowed form.
+    let mut rng = Rng::new(0x61b);
+    let gl = [0usize, 1, 0, 1, 0];
+    let rl = [1usize, 0, 1, 0, 0, 2];
+    let chw = 2 * 12 * 12;
+    let gen = unit_range(&rng.uniform(gl.len() * chw, -1.0, 1.0));
+    let real = unit_range(&rng.uniform(rl.len() * chw, -1.0, 1.0));
+    let g = Images {
+        data: &gen,
+        shape: [gl.len(), 2, 12, 12],
+    };
+    let r = Images {
+        data: &real,
+        shape: [rl.len(), 2, 12, 12],
+    };
+    let got = global_ssim_per_class_host(g, &gl, r, &rl, 3, 1.0, 5).unwrap();
+    let pairs = pair_by_class(&gl, &rl, 3, 5).unwrap();
+    for k in 0..2 {
+        let vals: Vec<f64> = pairs[k]
+            .iter()
+            .map(|&(gi, ri)| {
+                let plane = 144;
+                let (x, y) = (&gen[gi * chw..(gi + 1) * chw], &real[ri * chw..(ri + 1) * chw]);
+                (global_ref(&x[..plane], &y[..plane], 1.0) + global_ref(&x[plane..], &y[plane..], 1.0)) / 2.0
+            })
+            .collect();
+        let want = vals.iter().sum::<f64>() / vals.len() as f64;
+        assert!((got[k].unwrap() - want).abs() <= 1e-10, "class {k}: {got:?} vs {want}");
+    }
+    assert_eq!(got[2], None, "class 2 has no generated image");
+    assert!(global_ssim_per_class_host(g, &gl[..4], r, &rl, 3, 1.0, 5).is_err());
+}
+
+#[test]
+fn unit_range_maps_minus_one_to_zero_and_one_to_one() {
+    use balgan::metrics::ssim::unit_range;
+    assert_eq!(unit_range(&[-1.0, 0.0, 1.0, 0.5]), vec![0.0, 0.5, 1.0, 0.75]);
 }

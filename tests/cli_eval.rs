@@ -111,6 +111,16 @@ fn eval_records_its_settings_and_the_classes_left_out_of_the_means() {
     let left = res.minority_left_out.join("\n");
     assert!(left.contains("cow: FID: 1 test"), "{left}");
     assert!(!left.contains("bee: FID"), "{left}");
+    // KID in the same features: bee's 2 test and 2 generated images make
+    // subsets of 2; cow's 1 test image gives none.
+    assert!(res.classes[1].kid.is_some() && res.classes[1].kid_std.is_some());
+    assert_eq!(res.classes[1].kid_subset, Some(2));
+    assert!(
+        res.classes[2].kid.is_none() && left.contains("cow: KID: 1 test"),
+        "{left}"
+    );
+    assert_eq!(res.minority_kid, res.classes[1].kid, "the KID mean is bee's alone");
+    assert!(res.classes.iter().all(|c| c.ssim_global.is_none()), "no SSIM at 8×8");
     assert!(
         left.contains("bee: SSIM") && left.contains("cow: SSIM") && left.contains("11×11"),
         "{left}"
@@ -129,6 +139,9 @@ fn eval_records_its_settings_and_the_classes_left_out_of_the_means() {
         "step = 0",
         "model = \"cwgan-gp\"",
         "cow: FID",
+        "kid_subsets = 100",
+        "kid_max_subset = 1000",
+        "kid_subset = 2",
     ] {
         assert!(toml.contains(want), "{want} missing from eval.toml:\n{toml}");
     }
@@ -138,6 +151,11 @@ fn eval_records_its_settings_and_the_classes_left_out_of_the_means() {
     assert!(md.contains("Left out of the minority means"), "{md}");
     assert!(md.contains("- cow: FID: 1 test"), "{md}");
     assert!(md.contains("test images per class 2"), "{md}");
+    assert!(
+        md.contains("KID ↓ (mean ± std, subset)") && md.contains("SSIM global (eq. 13)"),
+        "{md}"
+    );
+    assert!(md.contains("KID over 100 subsets of ≤ 1000 images"), "{md}");
     assert!(md.contains("≤ 8 training images per class, 1 epochs"), "{md}");
     assert!(md.contains("downstream classifiers 2 epochs per classifier"), "{md}");
     assert!(md.contains("seed 9"), "{md}");

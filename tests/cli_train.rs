@@ -133,6 +133,9 @@ fn train_eval_report_and_resume_work_from_the_command_line() {
     assert_eq!(eval.matches("[[classes]]").count(), 3, "{eval}");
     assert_eq!(eval.matches("\nfid = ").count(), 3, "{eval}");
     assert_eq!(eval.matches("\nssim = ").count(), 3, "{eval}");
+    assert_eq!(eval.matches("\nssim_global = ").count(), 3, "{eval}");
+    assert_eq!(eval.matches("\nkid = ").count(), 3, "{eval}");
+    assert_eq!(eval.matches("\nkid_std = ").count(), 3, "{eval}");
     assert_eq!(eval.matches("\nwithin_generated = ").count(), 3, "{eval}");
     assert_eq!(eval.matches("\nwithin_real = ").count(), 3, "{eval}");
 

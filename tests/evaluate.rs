@@ -7,7 +7,9 @@ use crate::classifier::synthetic;
 use crate::common::*;
 use balgan::data::Dataset;
 use balgan::metrics::classifier::TrainConfig;
-use balgan::metrics::evaluate::{downstream, feature_extractor, features, fid_per_class, training_set, TrainingData};
+use balgan::metrics::evaluate::{
+    downstream, feature_extractor, features, fid_and_kid_per_class, fid_per_class, training_set, TrainingData,
+};
 
 fn dataset(rng: &mut Rng, per_class: usize) -> Dataset {
     let (data, labels) = synthetic(rng, per_class);
@@ -123,6 +125,45 @@ fn feature_extractor_is_trained_once_then_reused_and_separates_classes() {
         let (g, b) = (good[c].unwrap(), bad[c].unwrap());
         assert!(g < b, "class {c}: matching images give FID {g}, mismatched {b}");
     }
+    // KID in the same features, extracted once: the FIDs are the same, and
+    // each class's KID is kid() of its rows with the seed mixed with the class.
+    use balgan::metrics::kid::{kid, KidOptions};
+    let opts = KidOptions {
+        subsets: 10,
+        max_subset: 1000,
+        seed: 77,
+    };
+    let (fids, kids) = fid_and_kid_per_class(d, &clf, &real, &same, Some(&opts)).unwrap();
+    let (_, bad_kids) = fid_and_kid_per_class(d, &clf, &real, &rotated, Some(&opts)).unwrap();
+    assert_eq!(fids, good, "the FIDs do not depend on KID");
+    let (hr, hs) = (fr.to_vec().unwrap(), fs.to_vec().unwrap());
+    let width = hr.len() / real.len();
+    let class_rows = |h: &[f32], ds: &Dataset, c: usize| -> Vec<f32> {
+        ds.class_indices()[c]
+            .iter()
+            .flat_map(|&i| h[i * width..(i + 1) * width].to_vec())
+            .collect()
+    };
+    for c in 0..3 {
+        let want = kid(
+            &class_rows(&hr, &real, c),
+            &class_rows(&hs, &same, c),
+            width,
+            &KidOptions {
+                seed: 77 ^ (c as u64 + 1),
+                ..opts
+            },
+        )
+        .unwrap();
+        assert_eq!(kids[c], Some(want), "class {c}");
+        let (g, b) = (want.mean, bad_kids[c].unwrap().mean);
+        assert!(g < b, "class {c}: matching images give KID {g}, mismatched {b}");
+    }
+    assert!(fid_and_kid_per_class(d, &clf, &real, &same, None)
+        .unwrap()
+        .1
+        .iter()
+        .all(Option::is_none));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -48,7 +48,7 @@ enum Command {
     },
     /// Train a balancing model into a run directory (or continue one with --resume).
     Train(Box<TrainCli>),
-    /// Per-class FID and SSIM of a run's generated images, and the downstream classifier measures.
+    /// Per-class FID, KID and SSIM of a run's generated images, and the downstream classifier measures.
     Eval {
         /// The run directory.
         #[arg(long)]
@@ -112,7 +112,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Write RUN/report.md: training summary, per-class FID/SSIM, samples and loss plots.
+    /// Write RUN/report.md: training summary, per-class FID/KID/SSIM, samples and loss plots.
     Report {
         /// The run directory.
         #[arg(long)]

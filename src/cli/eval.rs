@@ -8,8 +8,15 @@
 //!   not depend on the run's imbalance; it is cached in `RUN/eval/` under a
 //!   hash of everything that shapes it ([`extractor_key`]), the file holding
 //!   the full key, checked before the file is reused.
-//! - **Per-class SSIM** (`tf.image.ssim`, data range 2 for images in [−1, 1])
-//!   between generated and test images of the class, over a fixed seeded pairing.
+//! - **Per-class KID** in the same features: the unbiased MMD² with the cubic
+//!   polynomial kernel, mean ± standard deviation over 100 subsets of
+//!   min(1000, test images, generated images) of the class (see
+//!   [`crate::metrics::kid`]). Unlike FID it is not biased by the small sample
+//!   of a minority class.
+//! - **Per-class SSIM** (`tf.image.ssim`, 11×11 Gaussian window, on images
+//!   mapped to [0, 1] with data range 1, as published SSIMs are) between
+//!   generated and test images of the class, over a fixed seeded pairing, and
+//!   beside it the global-statistics SSIM of SGBGAN's eq. 13 over the same pairs.
 //! - **Downstream classification** (unless `--no-downstream`): a fresh
 //!   classifier trained on the imbalanced training set, on it oversampled, and
 //!   on it plus generated images up to the majority count; accuracy, ACSA,
@@ -29,8 +36,11 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::metrics::classifier::Images;
 use crate::metrics::classifier::TrainConfig;
-use crate::metrics::evaluate::{downstream, feature_extractor, fid_per_class, TrainingData};
-use crate::metrics::ssim::{ssim_per_class_host, within_class_ssim_host};
+use crate::metrics::evaluate::{downstream, feature_extractor, fid_and_kid_per_class, TrainingData};
+use crate::metrics::kid::{KidOptions, KID_MAX_SUBSET, KID_SUBSETS};
+use crate::metrics::ssim::{
+    global_ssim_per_class_host, ssim_per_class_host, unit_range, within_class_ssim_host, UNIT_DATA_RANGE,
+};
 use crate::nn::{Checkpoint, CheckpointWriter};
 
 /// Options of `balgan eval`.
@@ -64,14 +74,26 @@ impl Default for EvalArgs {
 }
 
 /// One class's measures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassEval {
     pub name: String,
     pub train_images: usize,
     pub test_images: usize,
     pub generated: usize,
     pub fid: Option<f64>,
+    /// KID (unbiased MMD², cubic polynomial kernel) in the FID features: the
+    /// mean over the subsets, their standard deviation and the subset size.
+    #[serde(default)]
+    pub kid: Option<f64>,
+    #[serde(default)]
+    pub kid_std: Option<f64>,
+    #[serde(default)]
+    pub kid_subset: Option<usize>,
+    /// Windowed SSIM (`tf.image.ssim`) on images in [0, 1], data range 1.
     pub ssim: Option<f64>,
+    /// Global-statistics SSIM (SGBGAN eq. 13) over the same pairs, [0, 1], data range 1.
+    #[serde(default)]
+    pub ssim_global: Option<f64>,
     /// Mean SSIM between pairs of generated images of the class (diversity:
     /// lower is more varied), and the same among its real test images.
     #[serde(default)]
@@ -112,7 +134,12 @@ pub struct EvalResults {
     pub classes: Vec<ClassEval>,
     /// Mean FID over the minority classes (all but the largest).
     pub minority_fid: Option<f64>,
+    /// Mean KID over the minority classes.
+    #[serde(default)]
+    pub minority_kid: Option<f64>,
     pub minority_ssim: Option<f64>,
+    #[serde(default)]
+    pub minority_ssim_global: Option<f64>,
     pub downstream: Vec<DownstreamEval>,
     pub seconds: f64,
     /// Minority classes the two means above leave out, each with why
@@ -142,6 +169,11 @@ pub struct EvalSettings {
     pub downstream: bool,
     pub downstream_epochs: usize,
     pub seed: u64,
+    /// KID's subsets per class and their largest size.
+    #[serde(default)]
+    pub kid_subsets: usize,
+    #[serde(default)]
+    pub kid_max_subset: usize,
 }
 
 impl EvalArgs {
@@ -286,13 +318,6 @@ impl Drop for Stages {
 /// Image pairs per SSIM upload.
 const SSIM_PASS: usize = 256;
 
-fn host_images(ds: &Dataset) -> Images<'_> {
-    Images {
-        data: ds.images(),
-        shape: ds.shape(),
-    }
-}
-
 /// Run the evaluation and write `eval.toml`.
 pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let started = Instant::now();
@@ -366,21 +391,36 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     shape[0] = labels.len();
     let generated = Dataset::new(images, shape, labels, test.class_names().to_vec())?;
 
-    stages.say("per-class FID and SSIM");
-    let fids = fid_per_class(dev, &extractor, &test, &generated)?;
-    let (ssims, within_gen, within_real) = if cfg.data.image_size >= 11 {
+    stages.say("per-class FID, KID and SSIM");
+    let kid_opts = KidOptions {
+        subsets: KID_SUBSETS,
+        max_subset: KID_MAX_SUBSET,
+        seed: args.seed ^ 0x4B1D,
+    };
+    let (fids, kids) = fid_and_kid_per_class(dev, &extractor, &test, &generated, Some(&kid_opts))?;
+    let (ssims, ssims_global, within_gen, within_real) = if cfg.data.image_size >= 11 {
+        // SSIM on [0, 1] with data range 1, the published convention.
+        let (g01, r01) = (unit_range(generated.images()), unit_range(test.images()));
         // Image pairs are uploaded a pass at a time, never the whole sets.
-        let g = host_images(&generated);
-        let r = host_images(&test);
+        let g = Images {
+            data: &g01,
+            shape: generated.shape(),
+        };
+        let r = Images {
+            data: &r01,
+            shape: test.shape(),
+        };
         let gl: Vec<usize> = generated.labels().iter().map(|&l| l as usize).collect();
         let rl: Vec<usize> = test.labels().iter().map(|&l| l as usize).collect();
+        let l = UNIT_DATA_RANGE;
         (
-            ssim_per_class_host(dev, g, &gl, r, &rl, k, 2.0, args.seed, SSIM_PASS)?,
-            within_class_ssim_host(dev, g, &gl, k, 2.0, SSIM_PASS)?,
-            within_class_ssim_host(dev, r, &rl, k, 2.0, SSIM_PASS)?,
+            ssim_per_class_host(dev, g, &gl, r, &rl, k, l, args.seed, SSIM_PASS)?,
+            global_ssim_per_class_host(g, &gl, r, &rl, k, l, args.seed)?,
+            within_class_ssim_host(dev, g, &gl, k, l, SSIM_PASS)?,
+            within_class_ssim_host(dev, r, &rl, k, l, SSIM_PASS)?,
         )
     } else {
-        (vec![None; k], vec![None; k], vec![None; k])
+        (vec![None; k], vec![None; k], vec![None; k], vec![None; k])
     };
     let train_counts = train.class_counts();
     let gen_counts = generated.class_counts();
@@ -391,7 +431,11 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             test_images: counts[c],
             generated: gen_counts[c],
             fid: fids[c],
+            kid: kids[c].map(|v| v.mean),
+            kid_std: kids[c].map(|v| v.std),
+            kid_subset: kids[c].map(|v| v.subset_size),
             ssim: ssims[c],
+            ssim_global: ssims_global[c],
             within_generated: within_gen[c],
             within_real: within_real[c],
         })
@@ -411,6 +455,17 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             .filter(|(c, _)| *c != majority)
             .map(|(_, e)| e.ssim),
     );
+    let minority_of = |f: fn(&ClassEval) -> Option<f64>| {
+        mean(
+            class_evals
+                .iter()
+                .enumerate()
+                .filter(|(c, _)| *c != majority)
+                .map(|(_, e)| f(e)),
+        )
+    };
+    let minority_kid = minority_of(|e| e.kid);
+    let minority_ssim_global = minority_of(|e| e.ssim_global);
 
     let minority_left_out = left_out(&class_evals, majority, cfg.data.image_size);
 
@@ -474,7 +529,9 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         ),
         classes: class_evals,
         minority_fid,
+        minority_kid,
         minority_ssim,
+        minority_ssim_global,
         downstream: rows,
         seconds: started.elapsed().as_secs_f64(),
         minority_left_out,
@@ -493,6 +550,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             downstream: args.downstream,
             downstream_epochs: args.downstream_epochs,
             seed: args.seed,
+            kid_subsets: kid_opts.subsets,
+            kid_max_subset: kid_opts.max_subset,
         }),
     };
     let text = toml::to_string_pretty(&results).map_err(|e| Error::invalid("eval", e.to_string()))?;
@@ -505,13 +564,19 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     Ok(results)
 }
 
-/// The minority classes (all but `majority`) without an FID or an SSIM, and why.
+/// The minority classes (all but `majority`) without an FID, a KID or an SSIM, and why.
 fn left_out(classes: &[ClassEval], majority: usize, image_size: usize) -> Vec<String> {
     let mut out = Vec::new();
     for (_, e) in classes.iter().enumerate().filter(|(c, _)| *c != majority) {
         if e.fid.is_none() {
             out.push(format!(
                 "{}: FID: {} test and {} generated images; FID needs at least 2 on each side",
+                e.name, e.test_images, e.generated
+            ));
+        }
+        if e.kid.is_none() {
+            out.push(format!(
+                "{}: KID: {} test and {} generated images; KID needs at least 2 on each side",
                 e.name, e.test_images, e.generated
             ));
         }
@@ -534,31 +599,43 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
 }
 
+/// KID as "mean ± std (m)", m the subset size.
+fn kid_cell(c: &ClassEval) -> String {
+    match (c.kid, c.kid_std, c.kid_subset) {
+        (Some(k), Some(s), Some(m)) => format!("{k:.4} ± {s:.4} ({m})"),
+        (k, _, _) => opt(k, 4),
+    }
+}
+
 /// The per-class table and the downstream table, in markdown.
 pub fn table(r: &EvalResults) -> String {
     let mut s = String::new();
     s.push_str(
-        "| class | train images | test images | generated | FID ↓ | SSIM | within-class SSIM, generated / real |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n",
+        "| class | train images | test images | generated | FID ↓ | KID ↓ (mean ± std, subset) | SSIM | SSIM global (eq. 13) | within-class SSIM, generated / real |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in &r.classes {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} / {}{} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {}{} |\n",
             c.name,
             c.train_images,
             c.test_images,
             c.generated,
             opt(c.fid, 2),
+            kid_cell(c),
             opt(c.ssim, 3),
+            opt(c.ssim_global, 3),
             opt(c.within_generated, 3),
             opt(c.within_real, 3),
             if c.collapse_suspected() { " ⚠" } else { "" }
         ));
     }
     s.push_str(&format!(
-        "| **minority mean** | | | | {} | {} | |\n",
+        "| **minority mean** | | | | {} | {} | {} | {} | |\n",
         opt(r.minority_fid, 2),
-        opt(r.minority_ssim, 3)
+        opt(r.minority_kid, 4),
+        opt(r.minority_ssim, 3),
+        opt(r.minority_ssim_global, 3)
     ));
     if !r.minority_left_out.is_empty() {
         s.push_str("\nLeft out of the minority means:\n\n");

@@ -1,6 +1,6 @@
 //! `balgan report --run RUN`: `RUN/report.md` with what was trained, how the
 //! training went (phases, steps, time, whether a budget cut it short), the
-//! per-class FID/SSIM and downstream tables of `balgan eval`, the final sample
+//! per-class FID/KID/SSIM and downstream tables of `balgan eval`, the final sample
 //! grid and the loss curves as PNG plots (`RUN/plots/`).
 
 use std::collections::BTreeMap;
@@ -65,9 +65,14 @@ fn settings_text(e: &EvalResults) -> String {
     } else {
         "skipped (--no-downstream)".to_string()
     };
+    let kid = if s.kid_subsets > 0 {
+        format!("; KID over {} subsets of ≤ {} images", s.kid_subsets, s.kid_max_subset)
+    } else {
+        String::new()
+    };
     format!(
         "Evaluation settings: {} checkpoint `{}` at step {}; test images per class {per_class}; feature extractor \
-         from ≤ {} training images per class, {} epochs (`eval/{}`); downstream classifiers {downstream}; seed {}.\n\n",
+         from ≤ {} training images per class, {} epochs (`eval/{}`); downstream classifiers {downstream}{kid}; seed {}.\n\n",
         s.model, s.checkpoint, s.step, s.extractor_per_class, s.extractor_epochs, s.extractor_file, s.seed
     )
 }
@@ -162,7 +167,15 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
         Some(e) => {
             md.push_str(&format!(
                 "Checkpoint step {}. FID in {}: comparable only with other balgan runs, not with Inception-v3 FIDs. \
-                 SSIM as `tf.image.ssim` between generated and test images of the class. Within-class SSIM \
+                 KID in the same features: the unbiased MMD² with the cubic polynomial kernel (xᵀy/d + 1)³, \
+                 mean ± standard deviation over random subsets (as torchmetrics and clean-fid), the subset size \
+                 in brackets (1000, or fewer when the class has fewer test or generated images; with as many \
+                 images as the subset every subset is the whole class and the deviation is 0); unlike FID it is \
+                 not biased at small sample sizes, and can be slightly negative. \
+                 SSIM as `tf.image.ssim` (11×11 Gaussian window, σ 1.5) between generated and test images of \
+                 the class, on images mapped to [0, 1] with data range 1, as published SSIMs are; SSIM global \
+                 is SGBGAN's eq. 13 (one mean, variance and covariance per image, no window) over the same \
+                 pairs. Within-class SSIM \
                  is the mean SSIM between pairs of different images of one class, a diversity measure (lower \
                  is more varied), for the generated and for the real test images; ⚠ marks a class whose \
                  generated images are much more alike than the real ones (possible mode collapse).\n\n",

@@ -7,7 +7,8 @@
 //!   afterwards; [`fid_per_class`] compares generated and real test images of each
 //!   class in its pooled features. Reports must say these are balgan-classifier
 //!   features, not Inception-v3 ones, so the numbers are comparable only with each
-//!   other.
+//!   other. [`fid_and_kid_per_class`] adds the KID of each class in the same
+//!   features (unbiased, so usable at minority-class sample sizes).
 //! - **Downstream classification.** [`downstream`] trains a fresh classifier on
 //!   the imbalanced training set, on it oversampled (minority images repeated up to
 //!   the majority count), or on it plus generated images, and reports the
@@ -18,6 +19,7 @@ use std::path::Path;
 use super::classification::ConfusionMatrix;
 use super::classifier::{Classifier, Images, TrainConfig};
 use super::fid::fid;
+use super::kid::{kid as kid_of, Kid, KidOptions};
 use crate::data::imbalance::balanced;
 use crate::data::Dataset;
 use crate::device::Device;
@@ -84,6 +86,24 @@ pub fn features(dev: &Device, clf: &Classifier, ds: &Dataset) -> Result<Tensor> 
 /// FID between the generated and the real images of each class, in the
 /// extractor's features; `None` for a class with fewer than 2 images on either side.
 pub fn fid_per_class(dev: &Device, clf: &Classifier, real: &Dataset, generated: &Dataset) -> Result<Vec<Option<f64>>> {
+    Ok(fid_and_kid_per_class(dev, clf, real, generated, None)?.0)
+}
+
+/// Per class: the FID and the KID (`None` where not measured).
+pub type FidAndKid = (Vec<Option<f64>>, Vec<Option<Kid>>);
+
+/// [`fid_per_class`] and, with `kid` given, the KID of each class
+/// ([`super::kid::kid`]) in the same features, extracted once; the subsets
+/// of class c are drawn from the seed `kid.seed ^ (c + 1)`. `None` for a
+/// class with fewer than 2 images on either side (and for every class
+/// without `kid`).
+pub fn fid_and_kid_per_class(
+    dev: &Device,
+    clf: &Classifier,
+    real: &Dataset,
+    generated: &Dataset,
+    kid: Option<&KidOptions>,
+) -> Result<FidAndKid> {
     if real.num_classes() != generated.num_classes() {
         return Err(Error::invalid(
             "fid_per_class",
@@ -97,15 +117,27 @@ pub fn fid_per_class(dev: &Device, clf: &Classifier, real: &Dataset, generated: 
     // Features stay on the host; only one class's rows are on the device at a time.
     let (fr, fg) = (host_features(dev, clf, real)?, host_features(dev, clf, generated)?);
     let (ir, ig) = (real.class_indices(), generated.class_indices());
-    ir.iter()
-        .zip(&ig)
-        .map(|(r, g)| {
-            if r.len() < 2 || g.len() < 2 {
-                return Ok(None);
+    let mut fids = Vec::with_capacity(ir.len());
+    let mut kids = Vec::with_capacity(ir.len());
+    for (c, (r, g)) in ir.iter().zip(&ig).enumerate() {
+        if r.len() < 2 || g.len() < 2 {
+            fids.push(None);
+            kids.push(None);
+            continue;
+        }
+        fids.push(Some(fid(&fr.rows(dev, r)?, &fg.rows(dev, g)?)?));
+        kids.push(match kid {
+            Some(opts) => {
+                let opts = KidOptions {
+                    seed: opts.seed ^ (c as u64 + 1),
+                    ..*opts
+                };
+                Some(kid_of(&fr.host_rows(r), &fg.host_rows(g), fr.width, &opts)?)
             }
-            Ok(Some(fid(&fr.rows(dev, r)?, &fg.rows(dev, g)?)?))
-        })
-        .collect()
+            None => None,
+        });
+    }
+    Ok((fids, kids))
 }
 
 /// Pooled features [N, F] of a dataset, on the host.
@@ -121,6 +153,15 @@ fn host_features(dev: &Device, clf: &Classifier, ds: &Dataset) -> Result<HostFea
 }
 
 impl HostFeatures {
+    /// The rows at `idx`, on the host, row-major.
+    fn host_rows(&self, idx: &[usize]) -> Vec<f32> {
+        let w = self.width;
+        idx.iter()
+            .flat_map(|&i| &self.data[i * w..(i + 1) * w])
+            .copied()
+            .collect()
+    }
+
     /// The rows at `idx`, uploaded as [idx.len(), F].
     fn rows(&self, dev: &Device, idx: &[usize]) -> Result<Tensor> {
         let w = self.width;

@@ -23,6 +23,27 @@
 //! here). The SSIM of an image pair is the mean of the SSIM map over all valid
 //! positions and channels (TensorFlow takes the mean over the map per channel,
 //! then over channels; with equal counts per channel that is the same number).
+//! scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
+//! use_sample_covariance=False)` gives the same number: it filters with
+//! reflected borders but averages only the positions 5 pixels or more from
+//! the border, whose windows lie inside the image.
+//!
+//! # Which range
+//!
+//! c1 and c2 are fixed fractions of L, but the luminance term depends on the
+//! means themselves, so SSIM is not invariant to shifting the images: the
+//! same pair gives different numbers on [0, 1] with L = 1 and on [−1, 1] with
+//! L = 2 (a textured pair can score 0.55 and −0.69). Published SSIMs
+//! (`tf.image.ssim` on [0, 1] or bytes, scikit-image) are of non-negative
+//! images, so balgan's evaluation maps its [−1, 1] images to [0, 1]
+//! ([`unit_range`]) and uses L = 1 ([`UNIT_DATA_RANGE`]). The functions here
+//! take any images and range.
+//!
+//! # Global SSIM
+//!
+//! [`global_ssim`] is the form without a window, SGBGAN's eq. 13 (the
+//! measure of its Table 4): one mean, variance and covariance per image
+//! (per channel), c1 = (0.01·L)², c2 = (0.03·L)².
 //!
 //! On the GPU, channels become batch entries (N·C planes of H×W); the four maps
 //! x, y, x² + y² and x·y are stacked and filtered separably. TensorFlow's 2-D
@@ -62,6 +83,16 @@ pub const SIGMA: f64 = 1.5;
 pub const K1: f64 = 0.01;
 /// Contrast-structure stabiliser: c2 = (K2·L)².
 pub const K2: f64 = 0.03;
+
+/// The data range of images in [0, 1], where balgan's evaluation computes
+/// SSIM (see "Which range" in the module documentation).
+pub const UNIT_DATA_RANGE: f32 = 1.0;
+
+/// balgan's images, in [−1, 1], mapped to [0, 1] by x ↦ (x + 1)/2, the range
+/// SSIM is published on; use with [`UNIT_DATA_RANGE`].
+pub fn unit_range(signed: &[f32]) -> Vec<f32> {
+    signed.iter().map(|&x| (x + 1.0) * 0.5).collect()
+}
 
 /// Image pairs per GPU pass: bounds the stacked maps (4 × pairs × C × H × W
 /// floats) to about 64 MiB whatever the number of images.
@@ -496,4 +527,93 @@ fn within_class_pairs(op: &'static str, labels: &[usize], num_classes: usize) ->
             (0..m).map(|i| (idx[i], idx[(i + shift) % m])).collect()
         })
         .collect())
+}
+
+/// SSIM with global statistics, SGBGAN's eq. 13: for each channel plane of
+/// the images `x` and `y` (the same length, `channels` planes of at least 2
+/// values each),
+///
+/// ```text
+/// μx = (1/N)·Σ xᵢ                        σx² = (1/(N−1))·Σ (xᵢ − μx)²
+/// σxy = (1/(N−1))·Σ (xᵢ − μx)(yᵢ − μy)   (μy, σy² likewise)
+/// SSIM = (2·μx·μy + c1)(2·σxy + c2) / ((μx² + μy² + c1)(σx² + σy² + c2))
+/// c1 = (0.01·L)², c2 = (0.03·L)²
+/// ```
+///
+/// (the N − 1 of Wang et al.'s eqs. 4 and 11), averaged over the channels.
+/// Computed on the host in f64; `data_range` is L as in [`ssim`].
+pub fn global_ssim(x: &[f32], y: &[f32], channels: usize, data_range: f64) -> Result<f64> {
+    const OP: &str = "global_ssim";
+    if x.len() != y.len() || channels == 0 || !x.len().is_multiple_of(channels) || x.len() / channels < 2 {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "images of {} and {} values in {channels} channel(s): need equal lengths and at least 2 values per channel",
+                x.len(),
+                y.len()
+            ),
+        ));
+    }
+    if !(data_range.is_finite() && data_range > 0.0) {
+        return Err(Error::invalid(
+            OP,
+            format!("data_range must be positive and finite, got {data_range}"),
+        ));
+    }
+    let (c1, c2) = ((K1 * data_range).powi(2), (K2 * data_range).powi(2));
+    let plane = x.len() / channels;
+    let n = plane as f64;
+    let mut total = 0.0;
+    for (px, py) in x.chunks(plane).zip(y.chunks(plane)) {
+        let mx = px.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let my = py.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let (mut vx, mut vy, mut cxy) = (0.0, 0.0, 0.0);
+        for (&a, &b) in px.iter().zip(py) {
+            let (dx, dy) = (a as f64 - mx, b as f64 - my);
+            vx += dx * dx;
+            vy += dy * dy;
+            cxy += dx * dy;
+        }
+        let (vx, vy, cxy) = (vx / (n - 1.0), vy / (n - 1.0), cxy / (n - 1.0));
+        total += ((2.0 * mx * my + c1) * (2.0 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+    }
+    Ok(total / channels as f64)
+}
+
+/// Per class, the mean [`global_ssim`] between generated and real (test)
+/// images of that class over the pairs of [`pair_by_class`] (the pairs
+/// [`ssim_per_class_host`] uses with the same seed); `None` for a class
+/// without pairs. Images on the host, [N, C, H, W] and [M, C, H, W].
+pub fn global_ssim_per_class_host(
+    generated: Images<'_>,
+    generated_labels: &[usize],
+    real: Images<'_>,
+    real_labels: &[usize],
+    num_classes: usize,
+    data_range: f32,
+    seed: u64,
+) -> Result<Vec<Option<f64>>> {
+    const OP: &str = "global_ssim_per_class";
+    let per = check_host(OP, "generated", &generated, generated_labels.len())?;
+    check_host(OP, "real", &real, real_labels.len())?;
+    if generated.shape[1..] != real.shape[1..] {
+        return Err(Error::shape(
+            OP,
+            &generated.shape,
+            &real.shape,
+            "generated and real images must have the same C, H, W",
+        ));
+    }
+    let pairs = pair_by_class(generated_labels, real_labels, num_classes, seed)?;
+    let c = generated.shape[1];
+    let mut values = Vec::new();
+    for &(g, r) in pairs.iter().flatten() {
+        values.push(global_ssim(
+            &generated.data[g * per..(g + 1) * per],
+            &real.data[r * per..(r + 1) * per],
+            c,
+            data_range as f64,
+        )?);
+    }
+    Ok(class_means(&pairs, &values))
 }
