@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use balgan::data::Dataset;
-use balgan::models::{build, Batch, ModelConfig, ModelKind, StepContext};
+use balgan::models::{build, Batch, CriticSchedule, ModelConfig, ModelKind, StepContext};
 use balgan::{Device, Generator, IndexTensor};
 
 fn env(name: &str) -> Option<usize> {
@@ -72,7 +72,13 @@ fn main() -> balgan::Result<()> {
         };
         let pre = time(model.as_mut(), 1)?;
         model.enter_phase(1, Some(&data), &ctx(0))?;
-        let full = time(model.as_mut(), cfg.n_critic as u64)?;
+        // Batches per generator update: one under per-batch (the defaults:
+        // n_critic critic updates on it), n_critic on fresh batches.
+        let batches = match cfg.critic_schedule {
+            CriticSchedule::PerBatch => 1,
+            CriticSchedule::FreshBatches => cfg.n_critic as u64,
+        };
+        let full = time(model.as_mut(), batches)?;
         rows.push((kind, pre, full));
     }
     let peak = dev.memory_stats().peak as f64 / (1 << 20) as f64;

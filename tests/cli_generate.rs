@@ -61,6 +61,7 @@ pub(crate) fn tiny_run_of(tag: &str, holdout: f64, counts: [usize; 3]) -> TinyRu
     model_cfg.batch = 2;
     model_cfg.latent = 16;
     let cfg = RunConfig {
+        preset: None,
         data: data_cfg,
         model: model_cfg,
         train: LoopConfig {

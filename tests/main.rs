@@ -25,3 +25,4 @@ mod model_dcgan;
 mod models;
 mod plot;
 mod run_safety;
+mod schedule;

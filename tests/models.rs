@@ -10,7 +10,7 @@ use balgan::data::Dataset;
 use balgan::models::blocks::Geometry;
 use balgan::models::sgbgan::{transfer_from_vae, Sgbgan};
 use balgan::models::trainer::{self, Control, TrainHooks, TrainOptions, TrainState};
-use balgan::models::{build, BalancingModel, Batch, ModelConfig, ModelKind, StepContext};
+use balgan::models::{build, BalancingModel, Batch, CriticSchedule, ModelConfig, ModelKind, StepContext};
 use balgan::nn::{gradient_penalty_with_alpha, Checkpoint, Module};
 use balgan::{Error, Generator, IndexTensor, Tensor};
 
@@ -334,15 +334,20 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
         checkpoint_every: 0,
         log_every: 3,
     };
-    for kind in [
-        ModelKind::Sgbgan,
-        ModelKind::BaganGp,
-        ModelKind::Bagan,
-        ModelKind::Dcgan,
+    // Both critic schedules, and n_critic = 2 critic updates per batch
+    // through every kind of training loop (the pre-trained GANs', the
+    // one-phase GANs' and BAGAN's own).
+    for (kind, schedule) in [
+        (ModelKind::Sgbgan, CriticSchedule::PerBatch),
+        (ModelKind::BaganGp, CriticSchedule::FreshBatches),
+        (ModelKind::Bagan, CriticSchedule::PerBatch),
+        (ModelKind::Dcgan, CriticSchedule::FreshBatches),
+        (ModelKind::CwganGp, CriticSchedule::PerBatch),
     ] {
-        let cfg = tiny_cfg(kind);
-        // 4 steps of pre-training (none for DCGAN), then 8 adversarial steps.
-        let total = if kind == ModelKind::Dcgan { 8 } else { 12 };
+        let mut cfg = tiny_cfg(kind);
+        cfg.critic_schedule = schedule;
+        // 4 steps of pre-training (none for DCGAN and cWGAN-GP), then 8 adversarial steps.
+        let total = if kind.pretrains() { 12 } else { 8 };
         let uninterrupted = {
             let mut m = build(dev(), &cfg, 2).unwrap();
             let rng = Generator::new(77);
@@ -386,7 +391,11 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
             for ((na, a), (nb, b)) in uninterrupted.iter().zip(&resumed) {
                 assert_eq!(na, nb);
                 let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "{kind}, stopped at step {stop}: {na} differs after resuming");
+                assert!(
+                    same,
+                    "{kind} ({}), stopped at step {stop}: {na} differs after resuming",
+                    schedule.name()
+                );
             }
         }
     }

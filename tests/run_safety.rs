@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use balgan::cli::run::RunDir;
 use balgan::cli::train::{History, PhaseRecord};
-use balgan::models::{ModelConfig, ModelKind};
+use balgan::models::{CriticSchedule, ModelConfig, ModelKind};
 use balgan::nn::{Checkpoint, CheckpointWriter};
 use balgan::{Error, Tensor};
 
@@ -381,8 +381,10 @@ fn resuming_on_changed_data_is_refused_unless_asked() {
 #[test]
 fn a_run_whose_generator_is_never_updated_is_refused_or_flagged() {
     let (_tmp, data, run) = setup("ncritic");
-    // 24 images in batches of 8: 3 critic steps, fewer than n_critic = 5.
-    let (ok, _, err) = balgan(&train_args(&data, &run, &["--batch", "8"]));
+    // 24 images in batches of 8: 3 batches of one critic update each on
+    // fresh batches, fewer than n_critic = 5.
+    let fresh = ["--batch", "8", "--set", "critic_schedule=fresh-batches"];
+    let (ok, _, err) = balgan(&train_args(&data, &run, &fresh));
     assert!(!ok);
     assert!(
         err.contains("never be trained") && err.contains("n_critic = 5"),
@@ -447,7 +449,7 @@ fn a_missing_last_checkpoint_or_none_at_all_still_resumes() {
 
 #[test]
 fn the_generator_warning_counts_the_adversarial_steps() {
-    let cfg = ModelConfig::defaults(ModelKind::Sgbgan, 1, 12, 3);
+    let mut cfg = ModelConfig::defaults(ModelKind::Sgbgan, 1, 12, 3);
     assert_eq!(cfg.n_critic, 5);
     let phase = |name: &str, steps| PhaseRecord {
         name: name.into(),
@@ -456,14 +458,21 @@ fn the_generator_warning_counts_the_adversarial_steps() {
         epochs_planned: 1,
         seconds: 0.0,
         cut_short: None,
+        critic_updates: 0,
+        generator_updates: 0,
     };
     let mut h = History::default();
     assert!(h.generator_update_warning(&cfg).is_some(), "no adversarial step at all");
-    h.phases = vec![phase("sa-gvae", 100), phase("adversarial", 4)];
-    assert!(h
-        .generator_update_warning(&cfg)
-        .unwrap()
-        .contains("took 4 critic steps"));
+    // Per batch (SGBGAN's default), one batch already ends with a generator update.
+    h.phases = vec![phase("sa-gvae", 100), phase("adversarial", 0)];
+    assert!(h.generator_update_warning(&cfg).unwrap().contains("per-batch"));
+    h.phases[1].steps = 1;
+    assert_eq!(h.generator_update_warning(&cfg), None);
+    // On fresh batches the generator waits for the 5th batch.
+    cfg.critic_schedule = CriticSchedule::FreshBatches;
+    h.phases[1].steps = 4;
+    let msg = h.generator_update_warning(&cfg).unwrap();
+    assert!(msg.contains("took 4 batches (4 critic updates)"), "{msg}");
     h.phases[1].steps = 5;
     assert_eq!(h.generator_update_warning(&cfg), None);
 }

@@ -22,7 +22,7 @@ use balgan::cli::report::report;
 use balgan::cli::train::{resume_with, train, validate_budget, ResumeOptions, TrainArgs};
 use balgan::data::imbalance::Recipe;
 use balgan::data::{DataConfig, DatasetKind, Split};
-use balgan::models::ModelKind;
+use balgan::models::{ModelKind, Preset};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -141,9 +141,17 @@ struct TrainCli {
     /// Continue the run in this directory from its last checkpoint (other options are ignored).
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// sgbgan, bagan-gp, bagan, dcgan, cwgan-gp or cwgan-gp-wasserstein.
+    /// sgbgan, bagan-gp, bagan, dcgan, cwgan-gp (Wasserstein) or cwgan-gp-bce
+    /// (the cross-entropy loss BAGAN-GP's code trains its baseline with).
     #[arg(long, default_value = "sgbgan")]
     model: ModelKind,
+    /// Start from a named set of settings instead of the model's defaults:
+    /// sgbgan-paper gives every model SGBGAN's Table 2 settings (latent 128,
+    /// batch 128, SGBGAN's Adam settings and epochs; λ = 5, 5 critic updates
+    /// per batch where there is a gradient penalty), its comparison protocol.
+    /// --epochs, --ae-epochs, --batch and --set override it.
+    #[arg(long)]
+    preset: Option<Preset>,
     /// fashion-mnist (default), cifar10 or folder (one sub-folder per class).
     #[arg(long, default_value = "fashion-mnist")]
     dataset: DatasetKind,
@@ -180,7 +188,9 @@ struct TrainCli {
     /// Share of the budget for pre-training.
     #[arg(long, default_value_t = 0.3)]
     pretrain_share: f64,
-    /// Any model setting as key=value (e.g. gp_weight=10, critic_init=random, gp_alpha=normal).
+    /// Any model setting as key=value (e.g. gp_weight=10, n_critic=5,
+    /// critic_schedule=per-batch|fresh-batches, critic_init=random, gp_alpha=normal,
+    /// fake_labels=real|uniform).
     #[arg(long = "set")]
     set: Vec<String>,
     /// With --resume: continue although the training data changed since the
@@ -254,6 +264,7 @@ fn train_command(t: TrainCli) -> balgan::Result<()> {
     }
     let args = TrainArgs {
         model: t.model,
+        preset: t.preset,
         data: DataConfig {
             dataset: t.dataset.name().into(),
             path: t.data,

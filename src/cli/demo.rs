@@ -67,6 +67,7 @@ pub fn demo(dev: &Device, args: &DemoArgs) -> Result<RunDir> {
     let out = args.out.clone().unwrap_or_else(fresh_dir);
     let targs = TrainArgs {
         model: ModelKind::Sgbgan,
+        preset: None,
         data: DataConfig {
             dataset: "fashion-mnist".into(),
             path: args.data.clone(),

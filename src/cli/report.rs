@@ -126,23 +126,56 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
         cfg.train.seed
     ));
     md.push_str(&format!(
-        "- optimiser: pre-training Adam lr {} (β {}, {}); G lr {}, D lr {} (β {}, {}); critic steps per G step {}; gradient-penalty weight {}\n",
-        m.ae_lr, m.ae_beta1, m.ae_beta2, m.g_lr, m.d_lr, m.beta1, m.beta2, m.n_critic, m.gp_weight
+        "- optimiser: pre-training Adam lr {} (β {}, {}); G lr {}, D lr {} (β {}, {}); critic updates per G update {} \
+         (critic schedule {}); gradient-penalty weight {}\n",
+        m.ae_lr,
+        m.ae_beta1,
+        m.ae_beta2,
+        m.g_lr,
+        m.d_lr,
+        m.beta1,
+        m.beta2,
+        m.n_critic,
+        m.critic_schedule.name(),
+        m.gp_weight
     ));
+    if let Some(p) = cfg.preset {
+        md.push_str(&format!(
+            "- settings from the preset `{p}`, then the run's own overrides\n"
+        ));
+    }
     md.push_str(&format!("- configuration: `{}`\n\n", run.config_path().display()));
 
     md.push_str("## Training\n\n");
     if history.phases.is_empty() {
         md.push_str("No phase has finished yet.\n\n");
     } else {
-        md.push_str("| phase | epochs | steps | time | note |\n|---|---:|---:|---:|---|\n");
+        md.push_str(
+            "| phase | epochs | batches | critic updates | generator updates | time | note |\n\
+             |---|---:|---:|---:|---:|---:|---|\n",
+        );
         for p in &history.phases {
+            // A history written before the counts existed: from the schedule.
+            let (critic, generator) = if p.critic_updates == 0 && p.generator_updates == 0 {
+                m.adversarial_updates(p.steps)
+            } else {
+                (p.critic_updates, p.generator_updates)
+            };
+            let count = |n: u64| {
+                if p.name == "adversarial" {
+                    n.to_string()
+                } else {
+                    "–".into()
+                }
+            };
             md.push_str(&format!(
-                "| {} | {}/{} | {} | {} | {} |\n",
+                "| {} | {}/{} | {} | {} | {} | {} | {} |\n",
                 p.name,
                 p.epochs_completed,
                 p.epochs_planned,
                 p.steps,
+                count(critic),
+                count(generator),
                 minutes(p.seconds),
                 p.cut_short.as_deref().unwrap_or("")
             ));
@@ -152,7 +185,7 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     if let Some(s) = &history.stopped {
         md.push_str(&format!("Training stopped: {s}.\n\n"));
     } else if history.finished {
-        md.push_str(&format!("Training finished after {} steps.\n\n", history.steps));
+        md.push_str(&format!("Training finished after {} batches.\n\n", history.steps));
     }
     if !history.events.is_empty() {
         md.push_str("Worth knowing about this run:\n\n");

@@ -19,7 +19,7 @@ use crate::data::DataConfig;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::models::trainer::{restore, TrainState};
-use crate::models::{build, BalancingModel, ModelConfig};
+use crate::models::{build, BalancingModel, ModelConfig, Preset};
 use crate::tensor::Generator;
 
 /// Loop settings of a run.
@@ -34,10 +34,26 @@ pub struct LoopConfig {
     pub pretrain_share: f64,
 }
 
+/// Bring the `[model]` table of a config.toml written before the critic
+/// schedule existed up to date: `cwgan-gp` then named the cross-entropy
+/// variant (now `cwgan-gp-bce`); the schedule's absence reads as
+/// `fresh-batches` (the serde default), what such runs trained with.
+fn migrate_model_table(table: &mut toml::Table) {
+    let Some(toml::Value::Table(model)) = table.get_mut("model") else {
+        return;
+    };
+    if !model.contains_key("critic_schedule") && model.get("model").and_then(|v| v.as_str()) == Some("cwgan-gp") {
+        model.insert("model".into(), toml::Value::String("cwgan-gp-bce".into()));
+    }
+}
+
 /// The whole `config.toml`. Its `[data]` table alone is
 /// [`DataConfig::read`]: the data protocol is the library's (`crate::data`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The preset the model settings started from (`--preset`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
     pub data: DataConfig,
     pub model: ModelConfig,
     #[serde(rename = "loop")]
@@ -251,7 +267,10 @@ impl RunDir {
     pub fn read_config(&self) -> Result<RunConfig> {
         let p = self.config_path();
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        toml::from_str(&text).map_err(|e| Error::invalid("config", format!("{}: {e}", p.display())))
+        let bad = |e: String| Error::invalid("config", format!("{}: {e}", p.display()));
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        migrate_model_table(&mut table);
+        table.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))
     }
 
     pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {

@@ -17,13 +17,15 @@ use crate::data::DataConfig;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::models::trainer::{self, Control, Outcome, StepLosses, TrainHooks, TrainOptions, TrainState};
-use crate::models::{build, BalancingModel, ModelConfig, ModelKind, Phase};
+use crate::models::{build, BalancingModel, CriticSchedule, ModelConfig, ModelKind, Phase, Preset};
 use crate::tensor::Generator;
 
 /// Everything `balgan train` takes.
 #[derive(Debug, Clone)]
 pub struct TrainArgs {
     pub model: ModelKind,
+    /// Settings to start from instead of the model's defaults (`--preset`).
+    pub preset: Option<Preset>,
     pub data: DataConfig,
     /// Adversarial epochs (`None`: the model's default).
     pub epochs: Option<usize>,
@@ -50,6 +52,12 @@ pub struct PhaseRecord {
     pub seconds: f64,
     /// Why the phase ended before its last epoch.
     pub cut_short: Option<String>,
+    /// Critic (discriminator) updates of the adversarial phase (0 for others).
+    #[serde(default)]
+    pub critic_updates: u64,
+    /// Generator updates of the adversarial phase (0 for others).
+    #[serde(default)]
+    pub generator_updates: u64,
 }
 
 /// `history.toml`: what happened during training.
@@ -75,23 +83,24 @@ impl History {
             .unwrap_or_default()
     }
 
-    /// A message when the adversarial phase ran fewer critic steps than one
-    /// generator update needs (a run stopped by its budget early, say).
+    /// A message when the adversarial phase ended before the generator's
+    /// first update (a run stopped by its budget early, say).
     pub fn generator_update_warning(&self, model: &ModelConfig) -> Option<String> {
         if model.gan_epochs == 0 {
             return None;
         }
-        let steps = self
+        let batches = self
             .phases
             .iter()
-            .find(|p| p.name == "adversarial")
+            .find(|p| p.name == ADVERSARIAL)
             .map_or(0, |p| p.steps);
-        (steps < model.n_critic as u64).then(|| {
+        let (critic, generator) = model.adversarial_updates(batches);
+        (generator == 0).then(|| {
             format!(
-                "{NEVER_UPDATED}: the adversarial phase took {steps} critic steps and the generator is \
-                 updated after every {} (n_critic), so the samples are the untrained or pre-trained generator's; \
+                "{NEVER_UPDATED}: the adversarial phase took {batches} batches ({critic} critic updates) and \
+                 the generator is updated {}, so the samples are the untrained or pre-trained generator's; \
                  train longer (--budget-minutes, --epochs) or on more data",
-                model.n_critic
+                generator_rhythm(model)
             )
         })
     }
@@ -162,7 +171,11 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
         data_cfg.path = Some(std::fs::canonicalize(p).map_err(|e| Error::io(p, e))?);
     }
     let data = data_cfg.training_set()?;
-    let mut model_cfg = ModelConfig::defaults(args.model, data.channels(), args.data.image_size, data.num_classes());
+    let (channels, size, classes) = (data.channels(), args.data.image_size, data.num_classes());
+    let mut model_cfg = match args.preset {
+        Some(p) => ModelConfig::with_preset(args.model, channels, size, classes, p),
+        None => ModelConfig::defaults(args.model, channels, size, classes),
+    };
     if let Some(e) = args.epochs {
         model_cfg.gan_epochs = e;
     }
@@ -187,6 +200,7 @@ pub fn train(dev: &Device, args: &TrainArgs) -> Result<RunDir> {
     // Everything that can be refused is checked before the directory exists.
     let mut model = build(dev, &model_cfg, args.seed)?;
     let cfg = RunConfig {
+        preset: args.preset,
         data: data_cfg,
         model: model_cfg,
         train: LoopConfig {
@@ -315,20 +329,37 @@ pub fn validate_budget(budget_minutes: Option<f64>, pretrain_share: f64) -> Resu
     Ok(())
 }
 
+/// When the generator is updated under `cfg`'s critic schedule, in words.
+fn generator_rhythm(cfg: &ModelConfig) -> String {
+    match cfg.critic_schedule {
+        CriticSchedule::PerBatch => format!(
+            "after the n_critic = {} critic updates of every batch (critic_schedule = per-batch)",
+            cfg.n_critic
+        ),
+        CriticSchedule::FreshBatches => format!(
+            "once every n_critic = {} batches, one critic update each (critic_schedule = fresh-batches)",
+            cfg.n_critic
+        ),
+    }
+}
+
 /// Refuse a run whose adversarial phase would end before the generator's
-/// first update: it is updated after every `n_critic`-th critic step, and
-/// a phase has `epochs × ⌊images / batch⌋` steps.
+/// first update: a phase has `epochs × ⌊images / batch⌋` batches, and the
+/// critic schedule says which of them end with a generator update.
 fn check_generator_updates(cfg: &ModelConfig, images: usize) -> Result<()> {
     let per_epoch = images / cfg.batch.max(1);
-    let steps = per_epoch.saturating_mul(cfg.gan_epochs);
-    if cfg.gan_epochs > 0 && steps < cfg.n_critic {
+    let batches = per_epoch.saturating_mul(cfg.gan_epochs) as u64;
+    if cfg.gan_epochs > 0 && cfg.adversarial_updates(batches).1 == 0 {
         return Err(Error::invalid(
             "train",
             format!(
-                "the adversarial phase would take {steps} critic steps ({per_epoch} batches of {} per epoch × {} epochs), \
-                 but the generator is updated once every n_critic = {} critic steps, so it would never be trained; \
-                 raise --epochs, lower --batch, add images or lower n_critic (--set n_critic=…)",
-                cfg.batch, cfg.gan_epochs, cfg.n_critic
+                "the adversarial phase would take {batches} batches ({per_epoch} batches of {} per epoch × {} epochs), \
+                 but the generator is updated {}, so it would never be trained; \
+                 raise --epochs, lower --batch, add images, lower n_critic (--set n_critic=…) or use \
+                 --set critic_schedule=per-batch",
+                cfg.batch,
+                cfg.gan_epochs,
+                generator_rhythm(cfg)
             ),
         ));
     }
@@ -610,10 +641,22 @@ fn run_loop(
             hooks.history.write(run)?;
             hooks.grid(model, "final")?;
             if !quiet {
+                let updates = hooks
+                    .history
+                    .phases
+                    .iter()
+                    .find(|p| p.name == ADVERSARIAL)
+                    .map(|p| {
+                        format!(
+                            " (adversarial: {} critic and {} generator updates)",
+                            p.critic_updates, p.generator_updates
+                        )
+                    })
+                    .unwrap_or_default();
                 match outcome {
-                    Outcome::Finished => println!("finished after {} steps", st.step),
+                    Outcome::Finished => println!("finished after {} batches{updates}", st.step),
                     Outcome::Stopped(r) => println!(
-                        "stopped after {} steps: {r}; continue with `balgan train --resume {}`",
+                        "stopped after {} batches{updates}: {r}; continue with `balgan train --resume {}`",
                         st.step,
                         run.root.display()
                     ),
@@ -667,6 +710,8 @@ struct RunHooks<'a> {
     budget: Option<Duration>,
     pretrain_share: f64,
     history: History,
+    /// The model's settings (the critic schedule counts the updates).
+    model: ModelConfig,
     last: Vec<(&'static str, f32)>,
     /// No terminal to draw bars on (a log file, CI): print a plain line now and then.
     plain: bool,
@@ -722,6 +767,7 @@ impl<'a> RunHooks<'a> {
                 .and_then(|m| Duration::try_from_secs_f64(m.max(0.0) * 60.0).ok()),
             pretrain_share: cfg.train.pretrain_share.clamp(0.0, 1.0),
             history,
+            model: cfg.model.clone(),
             last: Vec::new(),
             plain: !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr()),
             last_line: Instant::now(),
@@ -750,10 +796,29 @@ impl<'a> RunHooks<'a> {
         Error::io(self.run.losses_path(), e)
     }
 
+    /// The (critic, generator) updates of the first `batches` batches of
+    /// `phase` ((0, 0) for a pre-training phase).
+    fn updates(&self, phase: usize, batches: u64) -> (u64, u64) {
+        if self.phases[phase].name == ADVERSARIAL {
+            self.model.adversarial_updates(batches)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// "c critic and g generator updates" for an adversarial phase, else `None`.
+    fn updates_text(&self, phase: usize, batches: u64) -> Option<String> {
+        (self.phases[phase].name == ADVERSARIAL).then(|| {
+            let (c, g) = self.updates(phase, batches);
+            format!("{c} critic and {g} generator updates")
+        })
+    }
+
     fn record_phase(&mut self, state: &TrainState, early: Option<&str>) {
         let p = &self.phases[state.phase];
         let steps = state.phase_step;
         let epochs_completed = if early.is_some() { state.epoch } else { p.epochs };
+        let (critic_updates, generator_updates) = self.updates(state.phase, steps);
         let rec = PhaseRecord {
             name: p.name.to_string(),
             steps,
@@ -761,10 +826,14 @@ impl<'a> RunHooks<'a> {
             epochs_planned: p.epochs,
             seconds: self.phase_started.elapsed().as_secs_f64(),
             cut_short: early.map(str::to_string),
+            critic_updates,
+            generator_updates,
         };
         // A resumed phase extends its earlier record.
         if let Some(prev) = self.history.phases.iter_mut().find(|r| r.name == rec.name) {
             prev.steps = rec.steps;
+            prev.critic_updates = rec.critic_updates;
+            prev.generator_updates = rec.generator_updates;
             prev.seconds += rec.seconds;
             prev.epochs_completed = rec.epochs_completed;
             prev.cut_short = rec.cut_short;
@@ -784,7 +853,7 @@ impl TrainHooks for RunHooks<'_> {
             ProgressBar::new(total_steps)
         };
         let style = ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {pos}/{len} steps  {per_sec}  {elapsed_precise} (ETA {eta_precise})  {msg}",
+            "{prefix:>12} [{bar:30}] {pos}/{len} batches  {per_sec}  {elapsed_precise} (ETA {eta_precise})  {msg}",
         )
         .map_err(|e| Error::invalid("progress", e.to_string()))?
         .progress_chars("=> ");
@@ -830,6 +899,9 @@ impl TrainHooks for RunHooks<'_> {
                     msg.push(format!("D/G {:.2}", d / g));
                 }
             }
+            if let Some(u) = self.updates_text(l.phase, bar.position()) {
+                msg.push(u);
+            }
             bar.set_message(msg.join("  "));
             if self.plain && self.last_line.elapsed() >= Duration::from_secs(30) {
                 self.last_line = Instant::now();
@@ -841,7 +913,7 @@ impl TrainHooks for RunHooks<'_> {
                     0.0
                 };
                 println!(
-                    "{} step {pos}/{len}, {rate:.2} steps/s, ETA {:.0} min: {}",
+                    "{} batch {pos}/{len}, {rate:.2} batches/s, ETA {:.0} min: {}",
                     self.phases[l.phase].name,
                     eta / 60.0,
                     msg.join("  ")
@@ -858,7 +930,7 @@ impl TrainHooks for RunHooks<'_> {
             return Ok(());
         }
         if let Some(bar) = &self.bar {
-            let line = format!(
+            let mut line = format!(
                 "{name} epoch {}/{}: {}",
                 state.epoch,
                 self.phases[state.phase].epochs,
@@ -869,6 +941,9 @@ impl TrainHooks for RunHooks<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(u) = self.updates_text(state.phase, state.phase_step) {
+                line.push_str(&format!(" ({u} so far)"));
+            }
             if self.plain {
                 println!("{line}");
             } else {
@@ -922,6 +997,9 @@ impl TrainHooks for RunHooks<'_> {
 }
 
 const NEVER_UPDATED: &str = "the generator was never updated";
+
+/// The name of the phase whose batches make critic and generator updates.
+const ADVERSARIAL: &str = "adversarial";
 
 /// What identifies a run's training split: the image count, the count per
 /// class and a CRC-32 of every label and pixel. Saved in every checkpoint,

@@ -1,6 +1,10 @@
-//! The adversarial phase every GAN here shares: one critic step per
-//! mini-batch, a generator step after every `n_critic`-th, sampling in
-//! evaluation mode, and the players' checkpoint entries. A model supplies
+//! The adversarial phase every GAN here shares: the critic and generator
+//! updates of each mini-batch as the config's
+//! [`CriticSchedule`](super::CriticSchedule) lays them
+//! out (`per-batch`: `n_critic` critic updates on the batch, then one
+//! generator update; `fresh-batches`: one critic update, and a generator
+//! update after every `n_critic`-th batch), sampling in evaluation mode, and
+//! the players' checkpoint entries. A model supplies
 //! only its networks and losses ([`Adversarial`]); [`AdversarialTraining`]
 //! runs them, and [`super::gan::Gan`] makes a one-phase model of them.
 //! `docs/ADDING-A-MODEL.md` walks through a complete example.
@@ -40,7 +44,9 @@ pub trait Adversarial: Send + Sync {
     fn critic(&self) -> &dyn Module;
 
     /// The critic's loss on one batch (on the tape). `generator_turn` says
-    /// whether the generator steps on this batch too.
+    /// whether the generator steps right after this critic update. Under the
+    /// `per-batch` schedule it is called `n_critic` times per batch, each with
+    /// its own [`StepContext::critic_update`] context.
     fn critic_loss(&self, batch: &Batch, ctx: &StepContext, generator_turn: bool) -> Result<CriticStep<Self::Carry>>;
 
     /// The generator's loss (on the tape), after the critic's step.
@@ -56,7 +62,7 @@ pub struct AdversarialTraining<A: Adversarial> {
     pub players: A,
     opt_g: Adam,
     opt_d: Adam,
-    n_critic: usize,
+    cfg: ModelConfig,
     dev: Device,
 }
 
@@ -67,18 +73,25 @@ impl<A: Adversarial> AdversarialTraining<A> {
             opt_g: Adam::new(&players.generator().parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
             opt_d: Adam::new(&players.critic().parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
             players,
-            n_critic: cfg.n_critic,
+            cfg: cfg.clone(),
             dev: dev.clone(),
         })
     }
 
-    /// One critic step, and a generator step on every `n_critic`-th batch.
-    /// The generator's gradient is taken for its own parameters only, so its
-    /// step neither pays for nor disturbs the critic's gradients.
+    /// The critic updates of one batch and, when its turn comes, a generator
+    /// update ([`ModelConfig::batch_updates`]). The reported critic loss and
+    /// terms are the last critic update's (as the Keras `train_step`
+    /// reports). The generator's gradient is taken for its own parameters
+    /// only, so its step neither pays for nor disturbs the critic's gradients.
     pub fn step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>> {
-        let generator_turn = ctx.generator_turn(self.n_critic);
-        let critic = self.players.critic_loss(batch, ctx, generator_turn)?;
+        let (critic_updates, generator_turn) = self.cfg.batch_updates(ctx);
+        let turn = |i: usize| generator_turn && i + 1 == critic_updates;
+        let mut critic = self.players.critic_loss(batch, &ctx.critic_update(0), turn(0))?;
         self.opt_d.minimize(&critic.loss)?;
+        for i in 1..critic_updates {
+            critic = self.players.critic_loss(batch, &ctx.critic_update(i), turn(i))?;
+            self.opt_d.minimize(&critic.loss)?;
+        }
         let mut out = vec![("d_loss", critic.loss.detach())];
         out.extend(critic.terms.iter().map(|(n, t)| (*n, t.detach())));
         if generator_turn {
@@ -87,6 +100,12 @@ impl<A: Adversarial> AdversarialTraining<A> {
             out.push(("g_loss", g_loss.detach()));
         }
         Ok(out)
+    }
+
+    /// The (critic, generator) optimizer updates made so far (restored with
+    /// a checkpoint).
+    pub fn updates(&self) -> (u64, u64) {
+        (self.opt_d.steps(), self.opt_g.steps())
     }
 
     /// Images [N, C, S, S] in [−1, 1] of the given classes, the generator in

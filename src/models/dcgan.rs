@@ -23,10 +23,11 @@
 //! - Loss: the non-saturating GAN loss on logits, with y_f labels drawn
 //!   uniformly: D = BCE(D(x, y), 1) + BCE(D(G(z, y_f), y_f), 0) (real and
 //!   fake images in separate batches, so separate batch-norm statistics, as
-//!   DCGAN's code), G = BCE(D(G(z, y_f), y_f), 1). Every mini-batch is one
-//!   discriminator step; every `n_critic`-th (1 by default: every batch) is
-//!   followed by one generator step on the same fake batch, scored by the
-//!   updated discriminator (PyTorch's DCGAN example). The generator's gradient
+//!   DCGAN's code), G = BCE(D(G(z, y_f), y_f), 1). With the defaults
+//!   (n_critic 1) every mini-batch is one discriminator step followed by one
+//!   generator step on the same fake batch, scored by the updated
+//!   discriminator (PyTorch's DCGAN example); a larger n_critic follows the
+//!   config's critic schedule. The generator's gradient
 //!   is taken for its parameters only.
 //! - Adam 2e-4, β₁ 0.5, β₂ 0.999 for both players (the paper).
 

@@ -1,21 +1,24 @@
 //! BAGAN-GP's adversarial phase, shared by SGBGAN, BAGAN-GP and cWGAN-GP.
 //!
-//! Every mini-batch is one critic step; every `n_critic`-th batch is followed
-//! by one generator step. On logits, with y the real labels, y_f uniform fake
-//! labels and y_w a uniformly drawn *different* label per real image:
+//! [`super::adversarial::AdversarialTraining`] lays the critic and generator
+//! updates over the batches (the config's critic schedule). On logits, with
+//! y the real labels, y_f uniform fake labels and y_w a uniformly drawn
+//! *different* label per real image:
 //!
 //! - critic: BCE(D(x, y), 1) + BCE(D(G(z, y_f), y_f), 0) + BCE(D(x, y_w), 0)
 //!   + λ·GP, GP = mean((‖∇_x̂ D(x̂, y)‖₂ − 1)²), x̂ = x̃ + α(x − x̃);
 //! - generator: BCE(D(G(z, y_f), y_f), 1).
 //!
 //! The Wasserstein variant (a true conditional WGAN-GP) uses
-//! mean D(G(z, y), y) − mean D(x, y) + λ·GP and −mean D(G(z, y), y).
+//! mean D(G(z, y), y) − mean D(x, y) + λ·GP and −mean D(G(z, y_f), y_f).
+//! With `fake_labels = real` (BAGAN-GP's cWGAN-GP script) the fakes of both
+//! steps take the batch's real labels instead of uniform ones.
 //! The generator's gradient is taken for its parameters only, so its step
 //! does not pay for the critic's parameter gradients.
 
 use super::adversarial::{Adversarial, CriticStep};
 use super::blocks::{ConditionalCritic, ConditionalGenerator, Geometry};
-use super::{latent_noise, AlphaDistribution, Batch, ModelConfig, StepContext};
+use super::{latent_noise, AlphaDistribution, Batch, FakeLabels, ModelConfig, StepContext};
 use crate::autograd::no_grad;
 use crate::device::Device;
 use crate::error::Result;
@@ -46,6 +49,7 @@ pub struct GpAdversarial {
     lambda: f32,
     alpha: AlphaDistribution,
     geometry: Geometry,
+    real_fake_labels: bool,
 }
 
 impl GpAdversarial {
@@ -62,7 +66,20 @@ impl GpAdversarial {
             lambda: cfg.gp_weight,
             alpha: cfg.gp_alpha,
             geometry: cfg.geometry()?,
+            real_fake_labels: cfg.fake_labels == FakeLabels::Real,
         })
+    }
+
+    /// The labels of a step's fakes: the real ones, or uniform from `salt`'s stream.
+    fn fake_labels(&self, batch: &Batch, ctx: &StepContext, salt: u64) -> Result<IndexTensor> {
+        if self.real_fake_labels {
+            return Ok(batch.labels.clone());
+        }
+        let b = batch.host_labels.len();
+        IndexTensor::new(
+            batch.images.device(),
+            &ctx.uniform_labels(b, self.geometry.classes, salt),
+        )
     }
 
     fn fakes(&self, dev: &Device, rng: &Generator, labels: &IndexTensor) -> Result<Tensor> {
@@ -90,7 +107,7 @@ impl Adversarial for GpAdversarial {
         let k = self.geometry.classes;
         let (fake, d) = match self.loss {
             CriticLoss::CrossEntropy => {
-                let y_f = IndexTensor::new(dev, &ctx.uniform_labels(b, k, SALT_FAKE))?;
+                let y_f = self.fake_labels(batch, ctx, SALT_FAKE)?;
                 let fake = no_grad(|| self.fakes(dev, ctx.rng, &y_f))?;
                 let y_w = IndexTensor::new(dev, &ctx.wrong_labels(batch.host_labels, k, SALT_WRONG))?;
                 let real = bce_with_logits_scalar(&self.critic.score(batch.images, batch.labels)?, 1.0)?;
@@ -131,8 +148,7 @@ impl Adversarial for GpAdversarial {
     /// The generator loss of one batch's worth of fresh samples.
     fn generator_loss(&self, batch: &Batch, ctx: &StepContext, _carry: ()) -> Result<Tensor> {
         let dev = batch.images.device();
-        let b = batch.host_labels.len();
-        let y = IndexTensor::new(dev, &ctx.uniform_labels(b, self.geometry.classes, SALT_GEN))?;
+        let y = self.fake_labels(batch, ctx, SALT_GEN)?;
         let score = self.critic.score(&self.fakes(dev, ctx.rng, &y)?, &y)?;
         match self.loss {
             CriticLoss::CrossEntropy => bce_with_logits_scalar(&score, 1.0),

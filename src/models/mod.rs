@@ -47,11 +47,14 @@ pub enum ModelKind {
     Bagan,
     /// Conditional DCGAN (non-saturating loss, no penalty).
     Dcgan,
-    /// BAGAN-GP's cWGAN-GP baseline: its conditional critic and loss (sigmoid
-    /// cross-entropy with a wrong-label term + 10·GP), no autoencoder.
+    /// A conditional WGAN-GP (Wasserstein critic loss + 10·GP) with the
+    /// settings of BAGAN-GP's cWGAN-GP script. `cwgan-gp-wasserstein`, its
+    /// earlier name, is still accepted.
+    #[serde(alias = "cwgan-gp-wasserstein")]
     CwganGp,
-    /// A true conditional WGAN-GP: Wasserstein critic loss + 10·GP.
-    CwganGpWasserstein,
+    /// The loss BAGAN-GP's code trains its cWGAN-GP baseline with: sigmoid
+    /// cross-entropy with a wrong-label term + 10·GP (not a Wasserstein loss).
+    CwganGpBce,
 }
 
 impl ModelKind {
@@ -61,8 +64,11 @@ impl ModelKind {
         ModelKind::Bagan,
         ModelKind::Dcgan,
         ModelKind::CwganGp,
-        ModelKind::CwganGpWasserstein,
+        ModelKind::CwganGpBce,
     ];
+
+    /// Earlier command-line names still accepted, with the model they name now.
+    pub const ALIASES: [(&'static str, ModelKind); 1] = [("cwgan-gp-wasserstein", ModelKind::CwganGp)];
 
     /// The command-line name (`sgbgan`, `bagan-gp`, …).
     pub fn name(self) -> &'static str {
@@ -72,8 +78,13 @@ impl ModelKind {
             ModelKind::Bagan => "bagan",
             ModelKind::Dcgan => "dcgan",
             ModelKind::CwganGp => "cwgan-gp",
-            ModelKind::CwganGpWasserstein => "cwgan-gp-wasserstein",
+            ModelKind::CwganGpBce => "cwgan-gp-bce",
         }
+    }
+
+    /// Whether the model has a pre-training phase (autoencoder or VAE).
+    pub fn pretrains(self) -> bool {
+        matches!(self, ModelKind::Sgbgan | ModelKind::BaganGp | ModelKind::Bagan)
     }
 
     /// The display name (`SGBGAN`, `BAGAN-GP`, …).
@@ -84,7 +95,7 @@ impl ModelKind {
             ModelKind::Bagan => "BAGAN",
             ModelKind::Dcgan => "DCGAN",
             ModelKind::CwganGp => "cWGAN-GP",
-            ModelKind::CwganGpWasserstein => "cWGAN-GP (Wasserstein)",
+            ModelKind::CwganGpBce => "cWGAN-GP (cross-entropy)",
         }
     }
 }
@@ -93,13 +104,18 @@ impl std::str::FromStr for ModelKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<ModelKind> {
         let s = s.to_ascii_lowercase().replace('_', "-");
-        ModelKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
-            Error::invalid(
-                "--model",
-                format!("unknown model '{s}'; use one of {}", names.join(", ")),
-            )
-        })
+        let alias = ModelKind::ALIASES.iter().find(|(a, _)| *a == s).map(|(_, k)| *k);
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .or(alias)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                Error::invalid(
+                    "--model",
+                    format!("unknown model '{s}'; use one of {}", names.join(", ")),
+                )
+            })
     }
 }
 
@@ -129,6 +145,91 @@ pub enum AlphaDistribution {
     Normal,
 }
 
+/// How the critic's updates of the adversarial phase meet the mini-batches.
+/// Both make `n_critic` critic updates per generator update; they differ in
+/// what an epoch (one pass over the data) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticSchedule {
+    /// Every batch: `n_critic` critic updates on that same real batch (fresh
+    /// noise and labels for each), then one generator update, as BAGAN-GP's
+    /// public code (the Keras WGAN-GP `train_step`) does. An epoch makes
+    /// `n_critic` critic updates and one generator update per batch.
+    PerBatch,
+    /// Every batch one critic update; a generator update after every
+    /// `n_critic`-th batch, as WGAN-GP's Algorithm 1 (each critic update on a
+    /// new batch). An epoch makes one critic update per batch and a generator
+    /// update per `n_critic` batches. The schedule of runs configured before
+    /// the setting existed.
+    #[default]
+    FreshBatches,
+}
+
+impl CriticSchedule {
+    pub fn name(self) -> &'static str {
+        match self {
+            CriticSchedule::PerBatch => "per-batch",
+            CriticSchedule::FreshBatches => "fresh-batches",
+        }
+    }
+}
+
+/// Which labels the fakes of the gradient-penalty models (SGBGAN, BAGAN-GP,
+/// cWGAN-GP) are conditioned on in the critic and generator updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FakeLabels {
+    /// Drawn uniformly over the classes (BAGAN-GP's code); the setting of
+    /// runs configured before it existed.
+    #[default]
+    Uniform,
+    /// The real batch's labels (BAGAN-GP's cWGAN-GP script).
+    Real,
+}
+
+/// A named set of settings applied over a model's defaults (before
+/// `--epochs`, `--batch` and `--set`, which still override it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// SGBGAN's comparison protocol (§4.4: "the same setting of
+    /// hyperparameters is also used in the comparison experiment"): every
+    /// model of its Table 3 gets SGBGAN's Table 2 settings — latent 128,
+    /// batch 128, SGBGAN's Adam settings and epochs, and for the models with
+    /// a gradient penalty λ = 5 with SGBGAN's critic schedule.
+    SgbganPaper,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 1] = [Preset::SgbganPaper];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::SgbganPaper => "sgbgan-paper",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Preset> {
+        let s = s.to_ascii_lowercase().replace('_', "-");
+        Preset::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+            Error::invalid(
+                "--preset",
+                format!("unknown preset '{s}'; use one of {}", names.join(", ")),
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Everything that fixes a model: its kind, image geometry and
 /// hyper-parameters. Serialised into the run directory's `config.toml`, so
 /// `generate` rebuilds the same model.
@@ -153,8 +254,16 @@ pub struct ModelConfig {
     pub beta2: f32,
     /// Gradient-penalty weight λ.
     pub gp_weight: f32,
-    /// Critic steps per generator step.
+    /// Critic updates per generator update.
     pub n_critic: usize,
+    /// How those updates meet the batches (absent from the config.toml of
+    /// runs configured before the setting: `fresh-batches`, what they ran).
+    #[serde(default)]
+    pub critic_schedule: CriticSchedule,
+    /// Labels of the fakes (GP models only; absent from older config.toml
+    /// files: `uniform`, what they ran).
+    #[serde(default)]
+    pub fake_labels: FakeLabels,
     pub critic_init: CriticInit,
     pub gp_alpha: AlphaDistribution,
 }
@@ -181,21 +290,27 @@ impl ModelConfig {
             beta2: 0.9,
             gp_weight: 10.0,
             n_critic: 5,
+            critic_schedule: CriticSchedule::PerBatch,
+            fake_labels: FakeLabels::Uniform,
             critic_init: CriticInit::Encoder,
             gp_alpha: AlphaDistribution::Uniform,
         };
         match model {
-            ModelKind::Sgbgan => c.gp_weight = 5.0,
+            ModelKind::Sgbgan => {
+                // Table 2's first column: SA-GVAE lr 2e-4, 15 epochs, β₁ 0.5;
+                // G lr 1e-4; D lr 1e-4 (docs/MODELS.md says why this cell).
+                c.ae_epochs = 15;
+                c.g_lr = 1e-4;
+                c.d_lr = 1e-4;
+                c.gp_weight = 5.0;
+            }
             ModelKind::BaganGp => {}
-            ModelKind::CwganGp | ModelKind::CwganGpWasserstein => {
+            ModelKind::CwganGp | ModelKind::CwganGpBce => {
+                // BAGAN-GP's cWGAN-GP script: 3 critic updates per batch.
                 c.ae_epochs = 0;
                 c.critic_init = CriticInit::Random;
-                if model == ModelKind::CwganGpWasserstein {
-                    // WGAN-GP's own optimiser settings.
-                    c.g_lr = 1e-4;
-                    c.d_lr = 1e-4;
-                    c.beta1 = 0.0;
-                }
+                c.n_critic = 3;
+                c.fake_labels = FakeLabels::Real;
             }
             ModelKind::Bagan => {
                 c.latent = 100;
@@ -208,6 +323,7 @@ impl ModelConfig {
                 c.d_lr = 5e-5;
                 c.beta2 = 0.999;
                 c.n_critic = 1;
+                c.critic_schedule = CriticSchedule::FreshBatches;
                 c.gp_weight = 0.0;
             }
             ModelKind::Dcgan => {
@@ -215,10 +331,65 @@ impl ModelConfig {
                 c.ae_epochs = 0;
                 c.beta2 = 0.999;
                 c.n_critic = 1;
+                c.critic_schedule = CriticSchedule::FreshBatches;
                 c.gp_weight = 0.0;
             }
         }
         c
+    }
+
+    /// The defaults of `model` with `preset` applied (see [`Preset`]).
+    pub fn with_preset(
+        model: ModelKind,
+        channels: usize,
+        image_size: usize,
+        classes: usize,
+        preset: Preset,
+    ) -> ModelConfig {
+        let mut c = ModelConfig::defaults(model, channels, image_size, classes);
+        match preset {
+            Preset::SgbganPaper => {
+                let s = ModelConfig::defaults(ModelKind::Sgbgan, channels, image_size, classes);
+                c.latent = s.latent;
+                c.batch = s.batch;
+                c.gan_epochs = s.gan_epochs;
+                c.g_lr = s.g_lr;
+                c.d_lr = s.d_lr;
+                c.beta1 = s.beta1;
+                c.beta2 = s.beta2;
+                if model.pretrains() {
+                    c.ae_epochs = s.ae_epochs;
+                    c.ae_lr = s.ae_lr;
+                    c.ae_beta1 = s.ae_beta1;
+                    c.ae_beta2 = s.ae_beta2;
+                }
+                if c.gp_weight > 0.0 {
+                    c.gp_weight = s.gp_weight;
+                    c.n_critic = s.n_critic;
+                    c.critic_schedule = s.critic_schedule;
+                }
+            }
+        }
+        c
+    }
+
+    /// For one batch of the adversarial phase: how many critic updates it
+    /// makes, and whether a generator update follows them.
+    pub fn batch_updates(&self, ctx: &StepContext) -> (usize, bool) {
+        match self.critic_schedule {
+            CriticSchedule::PerBatch => (self.n_critic.max(1), true),
+            CriticSchedule::FreshBatches => (1, ctx.generator_turn(self.n_critic)),
+        }
+    }
+
+    /// The (critic, generator) updates the first `batches` batches of the
+    /// adversarial phase make.
+    pub fn adversarial_updates(&self, batches: u64) -> (u64, u64) {
+        let n = self.n_critic.max(1) as u64;
+        match self.critic_schedule {
+            CriticSchedule::PerBatch => (batches.saturating_mul(n), batches),
+            CriticSchedule::FreshBatches => (batches, batches / n),
+        }
     }
 
     /// Adam for the pre-training phase (autoencoder or VAE).
@@ -273,6 +444,15 @@ impl ModelConfig {
         if self.latent == 0 {
             return Err(Error::invalid("latent", "the latent size must be at least 1"));
         }
+        if self.fake_labels == FakeLabels::Real && matches!(self.model, ModelKind::Bagan | ModelKind::Dcgan) {
+            return Err(Error::invalid(
+                "fake_labels",
+                format!(
+                    "{} draws its fake labels uniformly; fake_labels = real is a setting of the gradient-penalty models",
+                    self.model.title()
+                ),
+            ));
+        }
         if self.n_critic == 0 {
             return Err(Error::invalid(
                 "n_critic",
@@ -324,11 +504,31 @@ pub struct StepContext<'a> {
     pub seed: u64,
 }
 
-impl StepContext<'_> {
-    /// Whether the generator steps after this batch's critic step: after
-    /// every `n_critic`-th batch of the phase (every batch is a critic step).
+impl<'a> StepContext<'a> {
+    /// Whether the generator steps after this batch's critic step under the
+    /// `fresh-batches` schedule: after every `n_critic`-th batch of the phase
+    /// (every batch is a critic step). [`ModelConfig::batch_updates`] answers
+    /// for either schedule.
     pub fn generator_turn(&self, n_critic: usize) -> bool {
         (self.phase_step + 1).is_multiple_of(n_critic.max(1) as u64)
+    }
+
+    /// The context of critic update `i` on one batch (the `per-batch`
+    /// schedule): the same step and device stream (which advances with every
+    /// draw, so noise and α differ), and host label streams of its own for
+    /// `i > 0`; update 0 draws what a single update would.
+    pub fn critic_update(&self, i: usize) -> StepContext<'a> {
+        let seed = if i == 0 {
+            self.seed
+        } else {
+            self.seed ^ (i as u64).wrapping_mul(CRITIC_UPDATE_GAMMA)
+        };
+        StepContext {
+            rng: self.rng,
+            step: self.step,
+            phase_step: self.phase_step,
+            seed,
+        }
     }
 
     /// `n` labels uniform on `0..classes` from a host stream keyed by
@@ -347,6 +547,10 @@ impl StepContext<'_> {
             .collect()
     }
 }
+
+/// Spreads the host label streams of a batch's critic updates apart (an odd
+/// constant unrelated to the salts' [`GOLDEN_GAMMA`]).
+const CRITIC_UPDATE_GAMMA: u64 = 0xD1B5_4A32_D192_ED03;
 
 /// A balancing model: phases of training, then class-conditional sampling.
 pub trait BalancingModel {

@@ -19,7 +19,7 @@ pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn Balan
     Ok(match cfg.model {
         ModelKind::Sgbgan => Box::new(Sgbgan::new(dev, &rng, cfg)?),
         ModelKind::BaganGp => Box::new(BaganGp::new(dev, &rng, cfg)?),
-        ModelKind::CwganGp | ModelKind::CwganGpWasserstein => Box::new(cwgan_gp(dev, &rng, cfg)?),
+        ModelKind::CwganGp | ModelKind::CwganGpBce => Box::new(cwgan_gp(dev, &rng, cfg)?),
         ModelKind::Bagan => Box::new(Bagan::new(dev, &rng, cfg)?),
         ModelKind::Dcgan => Box::new(dcgan(dev, &rng, cfg)?),
     })

@@ -68,7 +68,8 @@
 //!   both steps, as Keras' `train_on_batch` does. Fakes for D's step are made
 //!   without a graph (the code's `generator.predict`). Labels come from the
 //!   host streams of [`StepContext::uniform_labels`]. `n_critic` (1 for
-//!   BAGAN) is honoured: G steps after every `n_critic`-th D step.
+//!   BAGAN, where both critic schedules are the same) is honoured under
+//!   either schedule of [`super::CriticSchedule`].
 //! - **Dropout masks** come from one stream per run (the run's seed ^ a
 //!   constant, taken from the step context) whose counter is set to step·2³²
 //!   at each step, so masks are a function of (seed, step) and a resumed run
@@ -228,18 +229,26 @@ impl Bagan {
         let nf = b.div_ceil(k);
         let generator = &self.autoencoder.decoder;
 
-        // D: B real images with their labels + ⌈B/K⌉ fakes labelled K.
-        let y_f = ctx.uniform_labels(nf, k, SALT_FAKE);
-        let fake = no_grad(|| generator.forward(&latents.sample(ctx.rng, &y_f)?))?;
-        let x = Tensor::concat(&[batch.images, &fake], 0)?;
+        // D: B real images with their labels + ⌈B/K⌉ fakes labelled K, once
+        // per critic update of this batch (the config's schedule).
+        let (critic_updates, generator_turn) = self.cfg.batch_updates(ctx);
         let mut labels = batch.host_labels.to_vec();
         labels.extend(std::iter::repeat_n(k as u32, nf));
-        let d_loss = cross_entropy(&d.forward(&x)?, &IndexTensor::new(&dev, &labels)?)?;
-        opt_d.minimize(&d_loss)?;
-        let mut out = vec![("d_loss", d_loss.detach())];
+        let labels = IndexTensor::new(&dev, &labels)?;
+        let mut d_loss = None;
+        for i in 0..critic_updates {
+            let sub = ctx.critic_update(i);
+            let y_f = sub.uniform_labels(nf, k, SALT_FAKE);
+            let fake = no_grad(|| generator.forward(&latents.sample(sub.rng, &y_f)?))?;
+            let x = Tensor::concat(&[batch.images, &fake], 0)?;
+            let loss = cross_entropy(&d.forward(&x)?, &labels)?;
+            opt_d.minimize(&loss)?;
+            d_loss = Some(loss.detach());
+        }
+        let mut out: Vec<(&'static str, Tensor)> = d_loss.map(|l| ("d_loss", l)).into_iter().collect();
 
         // G through the (frozen) D: B + ⌈B/K⌉ latents, target = their class.
-        if ctx.generator_turn(self.cfg.n_critic) {
+        if generator_turn {
             let y_g = ctx.uniform_labels(b + nf, k, SALT_GEN);
             let z = latents.sample(ctx.rng, &y_g)?;
             let g_loss = cross_entropy(&d.forward(&generator.forward(&z)?)?, &IndexTensor::new(&dev, &y_g)?)?;
