@@ -196,7 +196,11 @@ fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
     let right = (0..test.len()).filter(|&i| pred[i] == test.labels()[i]).count();
     assert_eq!(acc.test.accuracy(), right as f64 / test.len() as f64);
     assert_eq!(acc.generated.accuracy(), acc.test.accuracy());
-    assert!(acc.test.accuracy() > 0.9, "separable classes are learnt: {}", acc.test.accuracy());
+    assert!(
+        acc.test.accuracy() > 0.9,
+        "separable classes are learnt: {}",
+        acc.test.accuracy()
+    );
 
     // A generator that returns class 0's test images whatever class it is
     // asked for: class 0 scores the classifier's accuracy on class 0; every
@@ -207,10 +211,16 @@ fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
     let mut labels = Vec::new();
     for c in 0..3u32 {
         idx.extend(&zeros);
-        labels.extend(std::iter::repeat(c).take(zeros.len()));
+        labels.extend(std::iter::repeat_n(c, zeros.len()));
     }
     let fixed = test.try_subset(&idx).unwrap();
-    let fixed = Dataset::new(fixed.images().to_vec(), fixed.shape(), labels, fixed.class_names().to_vec()).unwrap();
+    let fixed = Dataset::new(
+        fixed.images().to_vec(),
+        fixed.shape(),
+        labels,
+        fixed.class_names().to_vec(),
+    )
+    .unwrap();
     let acc = accuracy_on_generated(d, &clf, &test, &fixed).unwrap();
     let per: Vec<f64> = acc.on_generated().into_iter().map(Option::unwrap).collect();
     assert_eq!(per[0], share(0, 0));
@@ -219,7 +229,10 @@ fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
         assert!(per[c as usize] <= 0.1, "class {c} gets class 0's images: {per:?}");
     }
     assert!((per.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{per:?}");
-    assert!((acc.generated.accuracy() - 1.0 / 3.0).abs() < 1e-12, "overall: 1/K, {per:?}");
+    assert!(
+        (acc.generated.accuracy() - 1.0 / 3.0).abs() < 1e-12,
+        "overall: 1/K, {per:?}"
+    );
 
     // No generated image of a class: no accuracy for it; mismatched classes: an error.
     let only_one = fixed.try_subset(&(0..zeros.len()).collect::<Vec<_>>()).unwrap();

@@ -31,13 +31,13 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::run::{generate_images, write_text, RunConfig, RunDir};
+use crate::data::imbalance::Recipe;
 use crate::data::{Dataset, Split};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::metrics::classification::S3VAE_BETA;
 use crate::metrics::classifier::Images;
 use crate::metrics::classifier::TrainConfig;
-use crate::data::imbalance::Recipe;
-use crate::metrics::classification::S3VAE_BETA;
 use crate::metrics::evaluate::{accuracy_on_generated, downstream, feature_extractor, fid_per_class, TrainingData};
 use crate::metrics::ssim::{ssim_per_class_host, within_class_ssim_host};
 use crate::nn::{Checkpoint, CheckpointWriter};
