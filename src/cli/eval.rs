@@ -193,7 +193,10 @@ pub struct EvalResults {
 pub fn f1_5_group(imbalance: Option<&str>, train_counts: &[usize]) -> Result<(Vec<usize>, String)> {
     let k = train_counts.len();
     let named = match imbalance.map(str::parse::<Recipe>).transpose()? {
-        Some(Recipe::Discard { classes, .. }) => Some((classes, "the classes the discard recipe reduces")),
+        Some(Recipe::Discard { classes, .. }) => Some((
+            classes,
+            "the discard recipe's reduced class(es), S3VAE's discarded class",
+        )),
         Some(Recipe::CapRemove { class, .. }) => Some((vec![class], "the class the cs-acgan recipe reduces")),
         _ => None,
     };
