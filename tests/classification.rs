@@ -192,3 +192,42 @@ fn classification_report_is_a_markdown_table() {
         }
     }
 }
+
+#[test]
+fn classification_grouped_f_beta_by_hand() {
+    //          p0 p1 p2
+    //   t0      5  1  0
+    //   t1      2  3  1
+    //   t2      0  2  6
+    // Group {2} against {0, 1}: TP = 6, FN = 0 + 2 = 2, FP = 0 + 1 = 1,
+    //   F1.5 = 3.25·6/(3.25·6 + 2.25·2 + 1) = 19.5/25 = 0.78 (class 2's own F1.5).
+    // Group {1, 2} against {0}: TP = 3 + 1 + 2 + 6 = 12, FN = 2 + 0 = 2,
+    //   FP = 1 + 0 = 1, TN = 5; F1 = 24/(24 + 2 + 1) = 8/9,
+    //   F1.5 = 39/(39 + 4.5 + 1) = 78/89. A group image predicted as the
+    //   other group class (t1 → p2, t2 → p1) counts as right.
+    let cm = ConfusionMatrix::from_rows(&[[5u64, 1, 0], [2, 3, 1], [0, 2, 6]]).unwrap();
+    close("F1.5 {2}", cm.grouped_f_beta(&[2], S3VAE_BETA).unwrap(), 0.78);
+    assert_eq!(cm.grouped(&[1, 2]).unwrap().rows(), vec![vec![12, 2], vec![1, 5]]);
+    assert_eq!(
+        cm.grouped(&[2, 1, 2]).unwrap(),
+        cm.grouped(&[1, 2]).unwrap(),
+        "order and repeats do not matter"
+    );
+    close("F1 {1, 2}", cm.grouped_f_beta(&[1, 2], 1.0).unwrap(), 8.0 / 9.0);
+    close("F1.5 {1, 2}", cm.grouped_f_beta(&[1, 2], 1.5).unwrap(), 78.0 / 89.0);
+
+    // S3VAE's case: the discarded class 0 of 3 is rarely recognised.
+    //          p0 p1 p2
+    //   t0      4  3  3    {0}: TP = 4, FN = 6, FP = 1 + 0 = 1,
+    //   t1      1  9  0         F1.5 = 13/(13 + 13.5 + 1) = 26/55;
+    //   t2      0  0 10    {1, 2}: TP = 9 + 10 = 19, FN = 1, FP = 6,
+    //                           F1.5 = 61.75/(61.75 + 2.25 + 6) = 61.75/70.
+    let s3 = ConfusionMatrix::from_rows(&[[4u64, 3, 3], [1, 9, 0], [0, 0, 10]]).unwrap();
+    close("discarded F1.5", s3.grouped_f_beta(&[0], 1.5).unwrap(), 26.0 / 55.0);
+    close("rest F1.5", s3.grouped_f_beta(&[1, 2], 1.5).unwrap(), 61.75 / 70.0);
+
+    for bad in [&[][..], &[0, 1, 2][..], &[3][..]] {
+        let e = cm.grouped(bad).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }), "{bad:?}: {e}");
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use balgan::cli::eval::{eval, extractor_key, fnv1a64, EvalArgs};
+use balgan::cli::eval::{eval, extractor_key, f1_5_group, fnv1a64, EvalArgs};
 use balgan::cli::report::report;
 use balgan::cli::run::RunDir;
 use balgan::metrics::classifier::TrainConfig;
@@ -159,6 +159,110 @@ fn eval_records_its_settings_and_the_classes_left_out_of_the_means() {
     assert!(md.contains("≤ 8 training images per class, 1 epochs"), "{md}");
     assert!(md.contains("downstream classifiers 2 epochs per classifier"), "{md}");
     assert!(md.contains("seed 9"), "{md}");
+}
+
+#[test]
+fn eval_reports_accuracy_on_generated_images_and_the_f_measures() {
+    let r = run("eval-f-measures");
+    let mut a = args(&r);
+    a.downstream = true;
+    a.downstream_epochs = 1;
+    let res = eval(dev(), &a).expect("eval");
+    let acc = res
+        .accuracy_on_generated
+        .as_ref()
+        .expect("accuracy on generated images");
+    let names: Vec<&str> = acc.classes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["ant", "bee", "cow"]);
+    // 2, 2 and 1 test images; as many generated images per class as the most (2).
+    let in_unit = |v: f64| (0.0..=1.0).contains(&v);
+    for c in &acc.classes {
+        assert!(
+            c.generated.is_some_and(in_unit) && c.classifier_test.is_some_and(in_unit),
+            "{c:?}"
+        );
+    }
+    // Overall test accuracy: the per-class ones weighted by the 2, 2 and 1 images.
+    let t: Vec<f64> = acc.classes.iter().map(|c| c.classifier_test.unwrap()).collect();
+    assert!((acc.classifier_test - (2.0 * t[0] + 2.0 * t[1] + t[2]) / 5.0).abs() < 1e-12);
+    let g: Vec<f64> = acc.classes.iter().map(|c| c.generated.unwrap()).collect();
+    assert!((acc.generated - g.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+
+    // Training counts 4, 3 and 2 with no recipe naming a class: the grouped
+    // F1.5 sets the smallest class, cow, against the others, which for one
+    // class is cow's own F1.5.
+    let group = res.f1_5_group.as_ref().expect("group");
+    assert_eq!(group.classes, ["cow"]);
+    assert!(group.chosen_by.contains("fewest training images"), "{group:?}");
+    assert_eq!(res.downstream.len(), 3);
+    for d in &res.downstream {
+        assert_eq!((d.precisions.len(), d.f1.len(), d.f1_5.len()), (3, 3, 3), "{d:?}");
+        assert_eq!(d.grouped_f1_5, Some(d.f1_5[2]), "{d:?}");
+        let macro_f1_5 = d.macro_f1_5.unwrap();
+        let f1: f64 = d.f1.iter().sum::<f64>() / 3.0;
+        // Every class has test images, so the macro means run over all three.
+        assert!((d.macro_f1 - f1).abs() < 1e-12, "{d:?}");
+        assert!((macro_f1_5 - d.f1_5.iter().sum::<f64>() / 3.0).abs() < 1e-12, "{d:?}");
+        for c in 0..3 {
+            // F_β from P and R, (1 + β²)PR/(β²P + R), 0 when both are 0.
+            let (p, r) = (d.precisions[c], d.recalls[c]);
+            let f = |b2: f64| {
+                if p + r == 0.0 {
+                    0.0
+                } else {
+                    (1.0 + b2) * p * r / (b2 * p + r)
+                }
+            };
+            assert!(
+                (d.f1[c] - f(1.0)).abs() < 1e-12 && (d.f1_5[c] - f(2.25)).abs() < 1e-12,
+                "{d:?}"
+            );
+        }
+    }
+
+    let toml = std::fs::read_to_string(RunDir::new(&r.run).eval_path()).unwrap();
+    for want in [
+        "[accuracy_on_generated]",
+        "classifier_test = ",
+        "[f1_5_group]",
+        "classes = [\"cow\"]",
+        "macro_f1_5 = ",
+        "grouped_f1_5 = ",
+        "precisions = [",
+        "f1_5 = [",
+    ] {
+        assert!(toml.contains(want), "{want} missing from eval.toml:\n{toml}");
+    }
+    report(dev(), &r.run, true).expect("report");
+    let md = std::fs::read_to_string(RunDir::new(&r.run).report_path()).unwrap();
+    for want in [
+        "| class | accuracy on generated ↑ | classifier accuracy on test |",
+        "trained on the real, balanced training split",
+        "| macro F1.5 | G-mean | F1.5, cow vs rest |",
+        "cow (the class with the fewest training images) as one class against all the others",
+        "Per class, classifier trained on imbalanced (real only):",
+        "| class | precision | recall | F1 | F1.5 |",
+    ] {
+        assert!(md.contains(want), "{want} missing from report.md:\n{md}");
+    }
+}
+
+#[test]
+fn the_grouped_f1_5_class_is_the_reduced_one_or_the_smallest() {
+    let counts = [50, 40, 5, 30];
+    let group = |recipe: Option<&str>| f1_5_group(recipe, &counts).unwrap();
+    // S3VAE's discard recipe names its class(es); cs-acgan names one too.
+    assert_eq!(group(Some("discard:class=1,rate=0.9")).0, [1]);
+    assert_eq!(group(Some("discard:rate=0.9")).0, [0], "discard's default class 0");
+    assert_eq!(group(Some("discard:class=3+1,rate=0.9")).0, [1, 3]);
+    assert_eq!(group(Some("cs-acgan:class=3,remove=0.8")).0, [3]);
+    assert!(group(Some("discard:class=1,rate=0.9")).1.contains("discard"));
+    // Otherwise the smallest class, the first of them on a tie.
+    assert_eq!(group(None).0, [2]);
+    assert_eq!(group(Some("ir:10")).0, [2]);
+    assert_eq!(f1_5_group(None, &[5, 3, 3]).unwrap().0, [1]);
+    // A discard class the data does not have falls back to the smallest.
+    assert_eq!(group(Some("discard:class=7,rate=0.9")).0, [2]);
 }
 
 #[test]

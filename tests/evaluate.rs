@@ -1,14 +1,17 @@
 //! The measuring protocols: the feature extractor is trained once on the
 //! balanced split and then reused from its file; per-class FID separates
 //! matching from mismatched classes; the downstream training sets have the
-//! documented counts; the downstream report is computed on the whole test set.
+//! documented counts; the downstream report is computed on the whole test set;
+//! the accuracy on generated images of a "generator" that returns real test
+//! images is the classifier's test accuracy, class by class.
 
 use crate::classifier::synthetic;
 use crate::common::*;
 use balgan::data::Dataset;
-use balgan::metrics::classifier::TrainConfig;
+use balgan::metrics::classifier::{Images, TrainConfig};
 use balgan::metrics::evaluate::{
-    downstream, feature_extractor, features, fid_and_kid_per_class, fid_per_class, training_set, TrainingData,
+    accuracy_on_generated, downstream, feature_extractor, features, fid_and_kid_per_class, fid_per_class, training_set,
+    TrainingData,
 };
 
 fn dataset(rng: &mut Rng, per_class: usize) -> Dataset {
@@ -185,4 +188,96 @@ fn downstream_reports_on_the_whole_test_set() {
     assert!(cm.acsa() > 0.8, "ACSA {}\n{}", cm.acsa(), cm.report());
     let report = cm.report();
     assert!(report.contains("G-mean") && report.contains("ACSA"), "{report}");
+}
+
+#[test]
+fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
+    let d = dev();
+    let mut rng = Rng::new(113);
+    let train = dataset(&mut rng, 30);
+    let test = dataset(&mut rng, 12);
+    let cfg = TrainConfig {
+        epochs: 8,
+        batch_size: 16,
+        lr: 3e-3,
+        seed: 4,
+    };
+    let dir = TempDir::new("accuracy-on-generated");
+    let clf = feature_extractor(d, &train, &dir.path().join("x.safetensors"), 4, &cfg).unwrap();
+    // The classifier's predictions on the test images, counted here by hand.
+    let pred = clf
+        .predict(
+            d,
+            Images {
+                data: test.images(),
+                shape: test.shape(),
+            },
+            256,
+        )
+        .unwrap();
+    let of_class = |c: u32| -> Vec<usize> { (0..test.len()).filter(|&i| test.labels()[i] == c).collect() };
+    // share(f, c): the fraction of class f's test images predicted as c.
+    let share = |f: u32, c: u32| {
+        let idx = of_class(f);
+        idx.iter().filter(|&&i| pred[i] == c).count() as f64 / idx.len() as f64
+    };
+
+    // A "generator" that returns, for each class, that class's real test
+    // images (in another order): it scores the classifier's test accuracy,
+    // class by class and overall.
+    let reversed: Vec<usize> = (0..test.len()).rev().collect();
+    let gen = test.try_subset(&reversed).unwrap();
+    let acc = accuracy_on_generated(d, &clf, &test, &gen).unwrap();
+    for c in 0..3u32 {
+        let want = share(c, c);
+        assert_eq!(acc.on_generated()[c as usize], Some(want), "class {c}");
+        assert_eq!(acc.on_test()[c as usize], Some(want), "class {c}");
+    }
+    let right = (0..test.len()).filter(|&i| pred[i] == test.labels()[i]).count();
+    assert_eq!(acc.test.accuracy(), right as f64 / test.len() as f64);
+    assert_eq!(acc.generated.accuracy(), acc.test.accuracy());
+    assert!(
+        acc.test.accuracy() > 0.9,
+        "separable classes are learnt: {}",
+        acc.test.accuracy()
+    );
+
+    // A generator that returns class 0's test images whatever class it is
+    // asked for: class 0 scores the classifier's accuracy on class 0; every
+    // other class c scores the share of class-0 images predicted as c, near 0
+    // for a good classifier; the per-class values sum to 1 (mean 1/K).
+    let zeros = of_class(0);
+    let mut idx = Vec::new();
+    let mut labels = Vec::new();
+    for c in 0..3u32 {
+        idx.extend(&zeros);
+        labels.extend(std::iter::repeat_n(c, zeros.len()));
+    }
+    let fixed = test.try_subset(&idx).unwrap();
+    let fixed = Dataset::new(
+        fixed.images().to_vec(),
+        fixed.shape(),
+        labels,
+        fixed.class_names().to_vec(),
+    )
+    .unwrap();
+    let acc = accuracy_on_generated(d, &clf, &test, &fixed).unwrap();
+    let per: Vec<f64> = acc.on_generated().into_iter().map(Option::unwrap).collect();
+    assert_eq!(per[0], share(0, 0));
+    for c in 1..3u32 {
+        assert_eq!(per[c as usize], share(0, c), "class {c}");
+        assert!(per[c as usize] <= 0.1, "class {c} gets class 0's images: {per:?}");
+    }
+    assert!((per.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{per:?}");
+    assert!(
+        (acc.generated.accuracy() - 1.0 / 3.0).abs() < 1e-12,
+        "overall: 1/K, {per:?}"
+    );
+
+    // No generated image of a class: no accuracy for it; mismatched classes: an error.
+    let only_one = fixed.try_subset(&(0..zeros.len()).collect::<Vec<_>>()).unwrap();
+    let acc = accuracy_on_generated(d, &clf, &test, &only_one).unwrap();
+    assert_eq!(acc.on_generated()[1], None);
+    let two = Dataset::new(vec![0.0; 64], [1, 1, 8, 8], vec![0], vec!["a".into(), "b".into()]).unwrap();
+    assert!(accuracy_on_generated(d, &clf, &test, &two).is_err());
 }

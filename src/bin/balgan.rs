@@ -48,7 +48,7 @@ enum Command {
     },
     /// Train a balancing model into a run directory (or continue one with --resume).
     Train(Box<TrainCli>),
-    /// Per-class FID, KID and SSIM of a run's generated images, and the downstream classifier measures.
+    /// Per-class FID, KID, SSIM and accuracy on generated images of a run, and the downstream classifier measures.
     Eval {
         /// The run directory.
         #[arg(long)]

@@ -17,10 +17,17 @@
 //!   mapped to [0, 1] with data range 1, as published SSIMs are) between
 //!   generated and test images of the class, over a fixed seeded pairing, and
 //!   beside it the global-statistics SSIM of SGBGAN's eq. 13 over the same pairs.
+//! - **Accuracy on generated images** (CostSensitive-ACGAN's Table 5): the
+//!   feature extractor is itself a classifier trained on the real, balanced
+//!   training split, so its arg-max classifies the generated images; per
+//!   class, the fraction assigned to the intended class, beside the
+//!   extractor's own accuracy on that class's real test images.
 //! - **Downstream classification** (unless `--no-downstream`): a fresh
 //!   classifier trained on the imbalanced training set, on it oversampled, and
 //!   on it plus generated images up to the majority count; accuracy, ACSA,
-//!   macro F1 and G-mean on the balanced test set.
+//!   macro F1, macro F1.5 and G-mean on the balanced test set, per-class
+//!   precision, recall, F1 and F1.5, and S3VAE's grouped F1.5 (one group of
+//!   classes against all others, chosen by [`f1_5_group`]).
 //!
 //! Results go to `RUN/eval.toml`, which `balgan report` reads, with the
 //! settings that produced them and the classes the minority means leave out.
@@ -31,12 +38,16 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::run::{generate_images, write_text, RunConfig, RunDir};
+use crate::data::imbalance::Recipe;
 use crate::data::{Dataset, Split};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::metrics::classification::S3VAE_BETA;
 use crate::metrics::classifier::Images;
 use crate::metrics::classifier::TrainConfig;
-use crate::metrics::evaluate::{downstream, feature_extractor, fid_and_kid_per_class, TrainingData};
+use crate::metrics::evaluate::{
+    accuracy_on_generated, downstream, feature_extractor, fid_and_kid_per_class, TrainingData,
+};
 use crate::metrics::kid::{KidOptions, KID_MAX_SUBSET, KID_SUBSETS};
 use crate::metrics::ssim::{
     global_ssim_per_class_host, ssim_per_class_host, unit_range, within_class_ssim_host, UNIT_DATA_RANGE,
@@ -124,6 +135,50 @@ pub struct DownstreamEval {
     pub macro_f1: f64,
     pub g_mean: f64,
     pub recalls: Vec<f64>,
+    /// Macro F1.5 (mean per-class F_β, β = 1.5; absent in files written
+    /// before it was recorded, as are the fields below).
+    #[serde(default)]
+    pub macro_f1_5: Option<f64>,
+    /// S3VAE's grouped F1.5: the classes of [`EvalResults::f1_5_group`]
+    /// taken as one class against all the others.
+    #[serde(default)]
+    pub grouped_f1_5: Option<f64>,
+    /// Per class: precision, F1 and F1.5 (recall is `recalls`).
+    #[serde(default)]
+    pub precisions: Vec<f64>,
+    #[serde(default)]
+    pub f1: Vec<f64>,
+    #[serde(default)]
+    pub f1_5: Vec<f64>,
+}
+
+/// The classes S3VAE's grouped F1.5 sets against all the others, and why
+/// these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassGroup {
+    pub classes: Vec<String>,
+    pub chosen_by: String,
+}
+
+/// The accuracy on generated images: the feature extractor (a classifier
+/// trained on the real, balanced training split) classifies the generated
+/// images and the real test images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratedAccuracyEval {
+    /// Fraction of all generated images assigned to their intended class.
+    pub generated: f64,
+    /// The classifier's accuracy on the whole test set.
+    pub classifier_test: f64,
+    pub classes: Vec<ClassAccuracy>,
+}
+
+/// One class's accuracy on generated images and the classifier's accuracy on
+/// its real test images (`None`: no image of the class on that side).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassAccuracy {
+    pub name: String,
+    pub generated: Option<f64>,
+    pub classifier_test: Option<f64>,
 }
 
 /// `eval.toml`.
@@ -150,6 +205,42 @@ pub struct EvalResults {
     /// it was recorded).
     #[serde(default)]
     pub settings: Option<EvalSettings>,
+    /// Accuracy on generated images, per class (absent in older files).
+    #[serde(default)]
+    pub accuracy_on_generated: Option<GeneratedAccuracyEval>,
+    /// The group of the downstream classifiers' grouped F1.5 (absent without
+    /// downstream classifiers and in older files).
+    #[serde(default)]
+    pub f1_5_group: Option<ClassGroup>,
+}
+
+/// The classes S3VAE's grouped F1.5 takes as one group against the others,
+/// and why: the classes the imbalance recipe reduces when it names them
+/// (`discard:class=C[+C…]`, S3VAE's own protocol, and `cs-acgan:class=C`,
+/// one reduced class as well); otherwise the class with the fewest training
+/// images (the first of them on a tie).
+pub fn f1_5_group(imbalance: Option<&str>, train_counts: &[usize]) -> Result<(Vec<usize>, String)> {
+    let k = train_counts.len();
+    let named = match imbalance.map(str::parse::<Recipe>).transpose()? {
+        Some(Recipe::Discard { classes, .. }) => Some((
+            classes,
+            "the discard recipe's reduced class(es), S3VAE's discarded class",
+        )),
+        Some(Recipe::CapRemove { class, .. }) => Some((vec![class], "the class the cs-acgan recipe reduces")),
+        _ => None,
+    };
+    if let Some((classes, why)) = named {
+        let mut classes: Vec<usize> = classes.into_iter().map(|c| c as usize).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        if classes.iter().all(|&c| c < k) && classes.len() < k {
+            return Ok((classes, why.to_string()));
+        }
+    }
+    let smallest = (0..k)
+        .min_by_key(|&c| (train_counts[c], c))
+        .ok_or_else(|| Error::invalid("grouped F1.5", "no classes"))?;
+    Ok((vec![smallest], "the class with the fewest training images".to_string()))
 }
 
 /// The settings of the `balgan eval` call that wrote `eval.toml`.
@@ -469,8 +560,25 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
 
     let minority_left_out = left_out(&class_evals, majority, cfg.data.image_size);
 
+    stages.say("accuracy on generated images");
+    let acc = accuracy_on_generated(dev, &extractor, &test, &generated)?;
+    let accuracy_on_generated = GeneratedAccuracyEval {
+        generated: acc.generated.accuracy(),
+        classifier_test: acc.test.accuracy(),
+        classes: (0..k)
+            .zip(acc.on_generated().into_iter().zip(acc.on_test()))
+            .map(|(c, (g, t))| ClassAccuracy {
+                name: train.class_names()[c].clone(),
+                generated: g,
+                classifier_test: t,
+            })
+            .collect(),
+    };
+
     let mut rows = Vec::new();
+    let mut group = None;
     if args.downstream {
+        let (members, chosen_by) = f1_5_group(cfg.data.imbalance.as_deref(), &train_counts)?;
         // Generated images up to the majority count, for the third classifier.
         let target = train_counts.iter().copied().max().unwrap_or(0);
         let mut add_images = Vec::new();
@@ -515,8 +623,17 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
                 macro_f1: s.macro_f1,
                 g_mean: s.g_mean,
                 recalls: cm.recalls(),
+                macro_f1_5: Some(s.macro_f_beta),
+                grouped_f1_5: Some(cm.grouped_f_beta(&members, S3VAE_BETA)?),
+                precisions: cm.precisions(),
+                f1: cm.f_betas(1.0),
+                f1_5: cm.f_betas(S3VAE_BETA),
             });
         }
+        group = Some(ClassGroup {
+            classes: members.iter().map(|&c| train.class_names()[c].clone()).collect(),
+            chosen_by,
+        });
     }
     let results = EvalResults {
         step: state.step,
@@ -553,6 +670,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             kid_subsets: kid_opts.subsets,
             kid_max_subset: kid_opts.max_subset,
         }),
+        accuracy_on_generated: Some(accuracy_on_generated),
+        f1_5_group: group,
     };
     let text = toml::to_string_pretty(&results).map_err(|e| Error::invalid("eval", e.to_string()))?;
     write_text(&run.eval_path(), &text)?;
@@ -656,14 +775,84 @@ pub fn table(r: &EvalResults) -> String {
             collapsed.join(", ")
         ));
     }
+    if let Some(a) = &r.accuracy_on_generated {
+        s.push_str(&accuracy_table(a));
+    }
     if !r.downstream.is_empty() {
-        s.push_str(
-            "\n| classifier trained on | images | accuracy | ACSA | macro F1 | G-mean |\n|---|---:|---:|---:|---:|---:|\n",
-        );
+        let group = r.f1_5_group.as_ref().map(|g| g.classes.join(" + "));
+        s.push_str(&format!(
+            "\n| classifier trained on | images | accuracy | ACSA | macro F1 | macro F1.5 | G-mean | F1.5, {} vs rest |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|\n",
+            group.as_deref().unwrap_or("group")
+        ));
         for d in &r.downstream {
             s.push_str(&format!(
-                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-                d.training, d.images, d.accuracy, d.acsa, d.macro_f1, d.g_mean
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {} | {:.4} | {} |\n",
+                d.training,
+                d.images,
+                d.accuracy,
+                d.acsa,
+                d.macro_f1,
+                opt(d.macro_f1_5, 4),
+                d.g_mean,
+                opt(d.grouped_f1_5, 4)
+            ));
+        }
+        if let Some(g) = &r.f1_5_group {
+            s.push_str(&format!(
+                "\nF1.5 weighs recall above precision (F_β, β = 1.5, as S3VAE reports). The last column is S3VAE's \
+                 grouped F1.5: {} ({}) as one class against all the others.\n",
+                g.classes.join(" + "),
+                g.chosen_by
+            ));
+        }
+        s.push_str(&per_class_downstream(r));
+    }
+    s
+}
+
+/// The accuracy on generated images beside the classifier's accuracy on the
+/// real test images, per class.
+fn accuracy_table(a: &GeneratedAccuracyEval) -> String {
+    let mut s = String::from(
+        "\nAccuracy on generated images: the fraction of each class's generated images that the feature \
+         extractor, a classifier trained on the real, balanced training split, assigns to the intended class, \
+         beside that classifier's accuracy on the class's real test images.\n\n\
+         | class | accuracy on generated ↑ | classifier accuracy on test |\n|---|---:|---:|\n",
+    );
+    for c in &a.classes {
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            c.name,
+            opt(c.generated, 4),
+            opt(c.classifier_test, 4)
+        ));
+    }
+    s.push_str(&format!(
+        "| **all** | {:.4} | {:.4} |\n",
+        a.generated, a.classifier_test
+    ));
+    s
+}
+
+/// Each downstream classifier's per-class precision, recall, F1 and F1.5
+/// (files written before these were recorded have none).
+fn per_class_downstream(r: &EvalResults) -> String {
+    let mut s = String::new();
+    for d in r.downstream.iter().filter(|d| !d.precisions.is_empty()) {
+        s.push_str(&format!(
+            "\nPer class, classifier trained on {}:\n\n| class | precision | recall | F1 | F1.5 |\n|---|---:|---:|---:|---:|\n",
+            d.training
+        ));
+        for (c, e) in r.classes.iter().enumerate() {
+            let at = |v: &[f64]| v.get(c).map_or("–".to_string(), |x| format!("{x:.4}"));
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                e.name,
+                at(&d.precisions),
+                at(&d.recalls),
+                at(&d.f1),
+                at(&d.f1_5)
             ));
         }
     }

@@ -1,6 +1,7 @@
 //! `balgan report --run RUN`: `RUN/report.md` with what was trained, how the
 //! training went (phases, steps, time, whether a budget cut it short), the
-//! per-class FID/KID/SSIM and downstream tables of `balgan eval`, the final sample
+//! per-class FID/KID/SSIM, accuracy-on-generated-images and downstream tables
+//! (with per-class precision, recall, F1 and F1.5) of `balgan eval`, the final sample
 //! grid and the loss curves as PNG plots (`RUN/plots/`).
 
 use std::collections::BTreeMap;

@@ -21,6 +21,12 @@
 //! - G-mean = (Π R_c)^(1/n) over the same n classes with support > 0, so it is 0
 //!   as soon as one such class has recall 0.
 //!
+//! Grouped F_β (S3VAE): one group G of classes (S3VAE: the class whose
+//! training images were partly discarded) against all the others, as a
+//! two-class problem: TP = images of G predicted as a class of G, FN = images
+//! of G predicted outside G, FP = other images predicted into G, then F_β as
+//! above ([`ConfusionMatrix::grouped`], [`ConfusionMatrix::grouped_f_beta`]).
+//!
 //! Test sets are balanced in every paper, so in practice every class has support
 //! and the averages run over all K classes.
 //!
@@ -256,6 +262,53 @@ impl ConfusionMatrix {
             return 0.0;
         }
         (r.iter().map(|x| x.ln()).sum::<f64>() / r.len() as f64).exp()
+    }
+
+    /// The 2×2 matrix of `group` against all other classes: row and column 0
+    /// are the group, row and column 1 the rest, so
+    /// `M'[0][0]` = Σ_{t∈G, p∈G} `M[t][p]` (a group image predicted as any
+    /// group class counts as right), `M'[0][1]` = Σ_{t∈G, p∉G} `M[t][p]`,
+    /// `M'[1][0]` = Σ_{t∉G, p∈G} `M[t][p]` and `M'[1][1]` the rest. For a
+    /// group of one class c, class 0 of the result has the TP, FN and FP of c.
+    /// Errors when the group is empty, holds every class, or names a class
+    /// ≥ K; repeated entries count once.
+    pub fn grouped(&self, group: &[usize]) -> Result<ConfusionMatrix> {
+        let mut inside = vec![false; self.k];
+        for &c in group {
+            if c >= self.k {
+                return Err(Error::invalid(
+                    "confusion matrix",
+                    format!("group class {c} is not below the {} classes", self.k),
+                ));
+            }
+            inside[c] = true;
+        }
+        let n = inside.iter().filter(|&&b| b).count();
+        if n == 0 || n == self.k {
+            return Err(Error::invalid(
+                "confusion matrix",
+                format!(
+                    "a group of {n} of the {} classes has no other classes to be set against; \
+                     name at least one class and leave at least one out",
+                    self.k
+                ),
+            ));
+        }
+        let side = |c: usize| usize::from(!inside[c]);
+        let mut out = ConfusionMatrix::new(2)?;
+        for t in 0..self.k {
+            for p in 0..self.k {
+                out.m[side(t) * 2 + side(p)] += self.get(t, p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// F_β of `group` taken as one class against all the others (the F_β of
+    /// class 0 of [`ConfusionMatrix::grouped`]): S3VAE's F1.5 with the
+    /// discarded class as the group and β = [`S3VAE_BETA`].
+    pub fn grouped_f_beta(&self, group: &[usize], beta: f64) -> Result<f64> {
+        Ok(self.grouped(group)?.f_beta(0, beta))
     }
 
     /// Accuracy, ACSA, macro F1, macro F1.5 and G-mean together.

@@ -9,6 +9,14 @@
 //!   features, not Inception-v3 ones, so the numbers are comparable only with each
 //!   other. [`fid_and_kid_per_class`] adds the KID of each class in the same
 //!   features (unbiased, so usable at minority-class sample sizes).
+//! - **Accuracy on generated images** (CostSensitive-ACGAN's Table 5: a
+//!   classifier trained on real data classifies the generated images).
+//!   [`accuracy_on_generated`] classifies each generated image with the same
+//!   feature extractor, which is a classifier trained on the real, balanced
+//!   training split: the fraction of a class's generated images it assigns to
+//!   the intended class says whether the conditioning works, read beside the
+//!   classifier's own accuracy on that class's real test images (a generator
+//!   can only score as well as the classifier recognises real images).
 //! - **Downstream classification.** [`downstream`] trains a fresh classifier on
 //!   the imbalanced training set, on it oversampled (minority images repeated up to
 //!   the majority count), or on it plus generated images, and reports the
@@ -171,6 +179,70 @@ impl HostFeatures {
         }
         Tensor::from_slice(dev, &host, &[idx.len(), w])
     }
+}
+
+/// A classifier's predictions on generated and on real test images, as two
+/// confusion matrices (rows: the intended or true class).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratedAccuracy {
+    /// Generated images: row c holds the classes the images generated for
+    /// class c were assigned to; `recall(c)` is the accuracy on class c's
+    /// generated images.
+    pub generated: ConfusionMatrix,
+    /// The real test images: `recall(c)` is the classifier's accuracy on
+    /// class c, `accuracy()` its accuracy on the whole test set.
+    pub test: ConfusionMatrix,
+}
+
+impl GeneratedAccuracy {
+    /// Per class, the fraction of its generated images assigned to it; `None`
+    /// for a class without generated images.
+    pub fn on_generated(&self) -> Vec<Option<f64>> {
+        let m = &self.generated;
+        (0..m.num_classes())
+            .map(|c| (m.support(c) > 0).then(|| m.recall(c)))
+            .collect()
+    }
+
+    /// Per class, the classifier's accuracy on its real test images; `None`
+    /// for a class without test images.
+    pub fn on_test(&self) -> Vec<Option<f64>> {
+        let m = &self.test;
+        (0..m.num_classes())
+            .map(|c| (m.support(c) > 0).then(|| m.recall(c)))
+            .collect()
+    }
+}
+
+/// Classify the `generated` images (labelled with the class they were
+/// generated for) and the real `test` images with `clf` (in evaluation mode):
+/// the accuracy on generated images per class beside the classifier's own
+/// accuracy on the test set. Errors when the class counts differ.
+pub fn accuracy_on_generated(
+    dev: &Device,
+    clf: &Classifier,
+    test: &Dataset,
+    generated: &Dataset,
+) -> Result<GeneratedAccuracy> {
+    let k = clf.classes();
+    if test.num_classes() != k || generated.num_classes() != k {
+        return Err(Error::invalid(
+            "accuracy_on_generated",
+            format!(
+                "the classifier has {k} classes, the test set {} and the generated images {}",
+                test.num_classes(),
+                generated.num_classes()
+            ),
+        ));
+    }
+    let on = |ds: &Dataset| -> Result<ConfusionMatrix> {
+        let pred = clf.predict(dev, images(ds), 256)?;
+        ConfusionMatrix::from_predictions(ds.labels(), &pred, k)
+    };
+    Ok(GeneratedAccuracy {
+        generated: on(generated)?,
+        test: on(test)?,
+    })
 }
 
 /// What the downstream classifier trains on.
