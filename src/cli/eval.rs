@@ -43,8 +43,8 @@ use crate::data::{Dataset, Split};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::metrics::classification::S3VAE_BETA;
-use crate::metrics::classifier::Images;
 use crate::metrics::classifier::TrainConfig;
+use crate::metrics::classifier::{Classifier, Images};
 use crate::metrics::evaluate::{
     accuracy_on_generated, downstream, feature_extractor, fid_and_kid_per_class, TrainingData,
 };
@@ -52,6 +52,7 @@ use crate::metrics::kid::{KidOptions, KID_MAX_SUBSET, KID_SUBSETS};
 use crate::metrics::ssim::{
     global_ssim_per_class_host, ssim_per_class_host, unit_range, within_class_ssim_host, UNIT_DATA_RANGE,
 };
+use crate::models::BalancingModel;
 use crate::nn::{Checkpoint, CheckpointWriter};
 
 /// Options of `balgan eval`.
@@ -489,30 +490,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         seed: args.seed ^ 0x4B1D,
     };
     let (fids, kids) = fid_and_kid_per_class(dev, &extractor, &test, &generated, Some(&kid_opts))?;
-    let (ssims, ssims_global, within_gen, within_real) = if cfg.data.image_size >= 11 {
-        // SSIM on [0, 1] with data range 1, the published convention.
-        let (g01, r01) = (unit_range(generated.images()), unit_range(test.images()));
-        // Image pairs are uploaded a pass at a time, never the whole sets.
-        let g = Images {
-            data: &g01,
-            shape: generated.shape(),
-        };
-        let r = Images {
-            data: &r01,
-            shape: test.shape(),
-        };
-        let gl: Vec<usize> = generated.labels().iter().map(|&l| l as usize).collect();
-        let rl: Vec<usize> = test.labels().iter().map(|&l| l as usize).collect();
-        let l = UNIT_DATA_RANGE;
-        (
-            ssim_per_class_host(dev, g, &gl, r, &rl, k, l, args.seed, SSIM_PASS)?,
-            global_ssim_per_class_host(g, &gl, r, &rl, k, l, args.seed)?,
-            within_class_ssim_host(dev, g, &gl, k, l, SSIM_PASS)?,
-            within_class_ssim_host(dev, r, &rl, k, l, SSIM_PASS)?,
-        )
-    } else {
-        (vec![None; k], vec![None; k], vec![None; k], vec![None; k])
-    };
+    let (ssims, ssims_global, within_gen, within_real) =
+        ssim_measures(dev, &generated, &test, cfg.data.image_size, args.seed)?;
     let train_counts = train.class_counts();
     let gen_counts = generated.class_counts();
     let class_evals: Vec<ClassEval> = (0..k)
@@ -532,20 +511,6 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         })
         .collect();
     let majority = (0..k).max_by_key(|&c| train_counts[c]).unwrap_or(0);
-    let minority_fid = mean(
-        class_evals
-            .iter()
-            .enumerate()
-            .filter(|(c, _)| *c != majority)
-            .map(|(_, e)| e.fid),
-    );
-    let minority_ssim = mean(
-        class_evals
-            .iter()
-            .enumerate()
-            .filter(|(c, _)| *c != majority)
-            .map(|(_, e)| e.ssim),
-    );
     let minority_of = |f: fn(&ClassEval) -> Option<f64>| {
         mean(
             class_evals
@@ -555,86 +520,21 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
                 .map(|(_, e)| f(e)),
         )
     };
+    let minority_fid = minority_of(|e| e.fid);
+    let minority_ssim = minority_of(|e| e.ssim);
     let minority_kid = minority_of(|e| e.kid);
     let minority_ssim_global = minority_of(|e| e.ssim_global);
 
     let minority_left_out = left_out(&class_evals, majority, cfg.data.image_size);
 
     stages.say("accuracy on generated images");
-    let acc = accuracy_on_generated(dev, &extractor, &test, &generated)?;
-    let accuracy_on_generated = GeneratedAccuracyEval {
-        generated: acc.generated.accuracy(),
-        classifier_test: acc.test.accuracy(),
-        classes: (0..k)
-            .zip(acc.on_generated().into_iter().zip(acc.on_test()))
-            .map(|(c, (g, t))| ClassAccuracy {
-                name: train.class_names()[c].clone(),
-                generated: g,
-                classifier_test: t,
-            })
-            .collect(),
-    };
+    let accuracy_on_generated = generated_accuracy(dev, &extractor, &test, &generated)?;
 
-    let mut rows = Vec::new();
-    let mut group = None;
-    if args.downstream {
-        let (members, chosen_by) = f1_5_group(cfg.data.imbalance.as_deref(), &train_counts)?;
-        // Generated images up to the majority count, for the third classifier.
-        let target = train_counts.iter().copied().max().unwrap_or(0);
-        let mut add_images = Vec::new();
-        let mut add_labels = Vec::new();
-        for (c, &have) in train_counts.iter().enumerate() {
-            let need = target - have;
-            if need > 0 {
-                let (im, lb) = generate_images(model.as_mut(), &[c as u32], need, args.seed ^ 0x5EB1 ^ c as u64)?;
-                add_images.extend(im);
-                add_labels.extend(lb);
-            }
-        }
-        let mut shape = train.shape();
-        shape[0] = add_labels.len();
-        let extra = Dataset::new(add_images, shape, add_labels, train.class_names().to_vec())?;
-        let dc = TrainConfig {
-            epochs: args.downstream_epochs,
-            seed: args.seed,
-            ..TrainConfig::default()
-        };
-        for (name, mode, n) in [
-            ("imbalanced (real only)", TrainingData::Imbalanced, train.len()),
-            (
-                "oversampled (repeated minority images)",
-                TrainingData::Oversampled,
-                target * k,
-            ),
-            (
-                "real + generated (rebalanced)",
-                TrainingData::WithGenerated(&extra),
-                train.len() + extra.len(),
-            ),
-        ] {
-            stages.say(format!("downstream classifier: {name}, {n} images"));
-            let cm = downstream(dev, &train, &test, mode, 32, &dc)?;
-            let s = cm.summary();
-            rows.push(DownstreamEval {
-                training: name.to_string(),
-                images: n,
-                accuracy: s.accuracy,
-                acsa: s.acsa,
-                macro_f1: s.macro_f1,
-                g_mean: s.g_mean,
-                recalls: cm.recalls(),
-                macro_f1_5: Some(s.macro_f_beta),
-                grouped_f1_5: Some(cm.grouped_f_beta(&members, S3VAE_BETA)?),
-                precisions: cm.precisions(),
-                f1: cm.f_betas(1.0),
-                f1_5: cm.f_betas(S3VAE_BETA),
-            });
-        }
-        group = Some(ClassGroup {
-            classes: members.iter().map(|&c| train.class_names()[c].clone()).collect(),
-            chosen_by,
-        });
-    }
+    let (rows, group) = if args.downstream {
+        downstream_rows(dev, model.as_mut(), &cfg, &train, &test, args, &mut stages)?
+    } else {
+        (Vec::new(), None)
+    };
     let results = EvalResults {
         step: state.step,
         features: format!(
@@ -681,6 +581,143 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         println!("written: {}", run.eval_path().display());
     }
     Ok(results)
+}
+
+/// Per-class SSIM (windowed and global) between generated and test images and
+/// within-class SSIM of each set, on images mapped to [0, 1] with data range 1
+/// (the published convention); `None`s for images smaller than the window.
+#[allow(clippy::type_complexity)]
+fn ssim_measures(
+    dev: &Device,
+    generated: &Dataset,
+    test: &Dataset,
+    image_size: usize,
+    seed: u64,
+) -> Result<(Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<f64>>)> {
+    let k = test.num_classes();
+    Ok(if image_size >= 11 {
+        // SSIM on [0, 1] with data range 1, the published convention.
+        let (g01, r01) = (unit_range(generated.images()), unit_range(test.images()));
+        // Image pairs are uploaded a pass at a time, never the whole sets.
+        let g = Images {
+            data: &g01,
+            shape: generated.shape(),
+        };
+        let r = Images {
+            data: &r01,
+            shape: test.shape(),
+        };
+        let gl: Vec<usize> = generated.labels().iter().map(|&l| l as usize).collect();
+        let rl: Vec<usize> = test.labels().iter().map(|&l| l as usize).collect();
+        let l = UNIT_DATA_RANGE;
+        (
+            ssim_per_class_host(dev, g, &gl, r, &rl, k, l, seed, SSIM_PASS)?,
+            global_ssim_per_class_host(g, &gl, r, &rl, k, l, seed)?,
+            within_class_ssim_host(dev, g, &gl, k, l, SSIM_PASS)?,
+            within_class_ssim_host(dev, r, &rl, k, l, SSIM_PASS)?,
+        )
+    } else {
+        (vec![None; k], vec![None; k], vec![None; k], vec![None; k])
+    })
+}
+
+/// Per class, the fraction of generated images the extractor (a classifier
+/// trained on the real, balanced training split) assigns to the intended
+/// class, beside its accuracy on the class's real test images.
+fn generated_accuracy(
+    dev: &Device,
+    extractor: &Classifier,
+    test: &Dataset,
+    generated: &Dataset,
+) -> Result<GeneratedAccuracyEval> {
+    let acc = accuracy_on_generated(dev, extractor, test, generated)?;
+    let k = test.num_classes();
+    Ok(GeneratedAccuracyEval {
+        generated: acc.generated.accuracy(),
+        classifier_test: acc.test.accuracy(),
+        classes: (0..k)
+            .zip(acc.on_generated().into_iter().zip(acc.on_test()))
+            .map(|(c, (g, t))| ClassAccuracy {
+                name: test.class_names()[c].clone(),
+                generated: g,
+                classifier_test: t,
+            })
+            .collect(),
+    })
+}
+
+/// The downstream classifiers (trained on the imbalanced, oversampled and
+/// rebalanced training sets) measured on the test split, and the class group
+/// of the grouped F1.5.
+fn downstream_rows(
+    dev: &Device,
+    model: &mut dyn BalancingModel,
+    cfg: &RunConfig,
+    train: &Dataset,
+    test: &Dataset,
+    args: &EvalArgs,
+    stages: &mut Stages,
+) -> Result<(Vec<DownstreamEval>, Option<ClassGroup>)> {
+    let k = train.num_classes();
+    let train_counts = train.class_counts();
+    let mut rows = Vec::new();
+    let (members, chosen_by) = f1_5_group(cfg.data.imbalance.as_deref(), &train_counts)?;
+    // Generated images up to the majority count, for the third classifier.
+    let target = train_counts.iter().copied().max().unwrap_or(0);
+    let mut add_images = Vec::new();
+    let mut add_labels = Vec::new();
+    for (c, &have) in train_counts.iter().enumerate() {
+        let need = target - have;
+        if need > 0 {
+            let (im, lb) = generate_images(model, &[c as u32], need, args.seed ^ 0x5EB1 ^ c as u64)?;
+            add_images.extend(im);
+            add_labels.extend(lb);
+        }
+    }
+    let mut shape = train.shape();
+    shape[0] = add_labels.len();
+    let extra = Dataset::new(add_images, shape, add_labels, train.class_names().to_vec())?;
+    let dc = TrainConfig {
+        epochs: args.downstream_epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    for (name, mode, n) in [
+        ("imbalanced (real only)", TrainingData::Imbalanced, train.len()),
+        (
+            "oversampled (repeated minority images)",
+            TrainingData::Oversampled,
+            target * k,
+        ),
+        (
+            "real + generated (rebalanced)",
+            TrainingData::WithGenerated(&extra),
+            train.len() + extra.len(),
+        ),
+    ] {
+        stages.say(format!("downstream classifier: {name}, {n} images"));
+        let cm = downstream(dev, train, test, mode, 32, &dc)?;
+        let s = cm.summary();
+        rows.push(DownstreamEval {
+            training: name.to_string(),
+            images: n,
+            accuracy: s.accuracy,
+            acsa: s.acsa,
+            macro_f1: s.macro_f1,
+            g_mean: s.g_mean,
+            recalls: cm.recalls(),
+            macro_f1_5: Some(s.macro_f_beta),
+            grouped_f1_5: Some(cm.grouped_f_beta(&members, S3VAE_BETA)?),
+            precisions: cm.precisions(),
+            f1: cm.f_betas(1.0),
+            f1_5: cm.f_betas(S3VAE_BETA),
+        });
+    }
+    let group = Some(ClassGroup {
+        classes: members.iter().map(|&c| train.class_names()[c].clone()).collect(),
+        chosen_by,
+    });
+    Ok((rows, group))
 }
 
 /// The minority classes (all but `majority`) without an FID, a KID or an SSIM, and why.
