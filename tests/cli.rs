@@ -39,6 +39,25 @@ fn data_summary_prints_fashion_mnist_under_a_recipe() {
 }
 
 #[test]
+fn data_summary_shows_the_two_classes_of_an_aggan_pair() {
+    if !fashion_mnist_or_skip() {
+        return;
+    }
+    let (ok, out, err) = balgan(&["data", "summary", "--imbalance", "aggan-pair:5,7,ir=100"]);
+    assert!(ok, "{err}");
+    let table = out
+        .split("recipe aggan-pair:5,7,ir=100")
+        .nth(1)
+        .expect("the recipe's table");
+    // Sneaker (7) is the negative class 0 with all 6000, Sandal (5) the
+    // positive class 1 with ⌊6000 / 100⌋; no other class is listed.
+    assert!(table.contains("| 0 | Sneaker | 6000 |"), "{out}");
+    assert!(table.contains("| 1 | Sandal | 60 |"), "{out}");
+    assert!(!table.contains("| 2 |") && !table.contains("Ankle boot"), "{out}");
+    assert!(table.contains("total 6060 images, imbalance ratio 100.00"), "{out}");
+}
+
+#[test]
 fn bad_arguments_are_explained() {
     // A bad recipe is named before any dataset is looked for, so a machine
     // without Fashion-MNIST gets the same error (--data names a missing folder).

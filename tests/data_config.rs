@@ -148,3 +148,84 @@ fn dataset_names_round_trip_and_a_folder_needs_its_path() {
         .to_string();
     assert!(err.contains("/nonexistent/run/config.toml"), "{err}");
 }
+
+#[test]
+fn an_aggan_pair_run_trains_and_evaluates_on_its_two_classes() {
+    use balgan::cli::eval::{eval, EvalArgs};
+
+    let tmp = TempDir::new("data-config-aggan-pair");
+    let data = tmp.0.join("data");
+    image_folder(&data);
+    let run = tmp.0.join("run");
+    // Positive "square" (1), negative "circle" (0), IR 2; "star" is left out.
+    let (ok, _, err) = balgan(&[
+        "train",
+        "--model",
+        "dcgan",
+        "--dataset",
+        "folder",
+        "--data",
+        s(&data),
+        "--imbalance",
+        "aggan-pair:1,0,ir=2",
+        "--image-size",
+        "8",
+        "--batch",
+        "4",
+        "--epochs",
+        "1",
+        "--set",
+        "latent=8",
+        "--seed",
+        "5",
+        "--out",
+        s(&run),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+
+    let cfg = DataConfig::read(run.join("config.toml")).unwrap();
+    let train = cfg.training_set().unwrap();
+    // 8 of each class's 10 images after the hold-out: circle keeps 8, square ⌊8 / 2⌋.
+    assert_eq!(train.class_names(), ["circle", "square"]);
+    assert_eq!(train.class_counts(), [8, 4]);
+    assert!(train.labels().iter().all(|&l| l < 2));
+
+    // The test split: the held-out circles and squares, relabelled the same way.
+    let test = cfg.test_set(None, 0).unwrap();
+    let all = DataConfig {
+        imbalance: None,
+        ..cfg.clone()
+    }
+    .test_set(None, 0)
+    .unwrap();
+    assert_eq!(all.class_names(), ["circle", "square", "star"]);
+    assert_eq!(test.class_names(), ["circle", "square"]);
+    assert_eq!(test.class_counts(), [2, 2]);
+    let want: Vec<_> = rows(&all).into_iter().filter(|(l, _)| *l < 2).collect();
+    assert_eq!(rows(&test), want, "the same images with the same labels");
+
+    let res = eval(
+        crate::common::dev(),
+        &EvalArgs {
+            run: run.clone(),
+            per_class: Some(2),
+            extractor_per_class: 8,
+            extractor_epochs: 1,
+            downstream: false,
+            downstream_epochs: 1,
+            seed: 0,
+            quiet: true,
+        },
+    )
+    .expect("eval on the two classes");
+    let names: Vec<&str> = res.classes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["circle", "square"]);
+    assert_eq!(
+        res.classes
+            .iter()
+            .map(|c| (c.train_images, c.test_images))
+            .collect::<Vec<_>>(),
+        [(8, 2), (4, 2)]
+    );
+}

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use crate::common::Rng;
 use balgan::data::imbalance::{balanced, class_counts, counts_table, imbalance_ratio, PaperDataset, Recipe};
+use balgan::data::Dataset;
 use balgan::Error;
 
 /// Fashion-MNIST-like training labels: 6000 per class, 10 classes, in a random
@@ -172,6 +173,39 @@ fn imbalance_aggan_pair_keeps_two_classes() {
         };
         let c = r.counts(&SIX_THOUSAND).unwrap();
         assert_eq!((c[5], c[7], c.iter().sum::<usize>()), (pos, 6000, 6000 + pos), "{r}");
+    }
+    // A run on the pair has two classes: the negative (majority) one is 0,
+    // the positive (minority) one 1. Other recipes keep every class.
+    assert_eq!(r.classes(), Some(vec![7, 5]));
+    assert_eq!(recipe("aggan-pair:0,1,ir=10").classes(), Some(vec![1, 0]));
+    for s in ["ir:100", "aggan:fashion-mnist", "discard:class=4,rate=0.9"] {
+        assert_eq!(recipe(s).classes(), None, "{s}");
+    }
+}
+
+#[test]
+fn imbalance_aggan_pair_dataset_is_two_relabelled_classes() {
+    // 10 classes of 6000 labels each, a pixel per image holding its index.
+    let labels = fashion_like(11);
+    let names: Vec<String> = (0..10).map(|c| format!("class-{c}")).collect();
+    let pixels: Vec<f32> = (0..labels.len()).map(|i| i as f32).collect();
+    let ds = Dataset::new(pixels, [labels.len(), 1, 1, 1], labels.clone(), names).unwrap();
+    let r = recipe("aggan-pair:5,7,ir=100");
+    let kept = ds.subset(&r.select(ds.labels(), 10, 4).unwrap());
+    let two = kept.select_classes(&r.classes().unwrap()).unwrap();
+    assert_eq!(two.num_classes(), 2);
+    assert_eq!(two.class_names(), ["class-7", "class-5"]);
+    assert_eq!(two.class_counts(), [6000, 60]);
+    assert!((two.imbalance_rate() - 100.0).abs() < 1e-12);
+    // Every image is the one it was, its label 0 for class 7 and 1 for class 5.
+    for (i, &l) in two.labels().iter().enumerate() {
+        let orig = labels[two.image(i)[0] as usize];
+        assert_eq!((orig, l), (if l == 0 { 7 } else { 5 }, l), "image {i}");
+    }
+    assert!(two.images().windows(2).all(|w| w[0] < w[1]), "the order is kept");
+    // Bad class lists are refused.
+    for bad in [&[][..], &[3, 3][..], &[10][..]] {
+        assert!(ds.select_classes(bad).is_err(), "{bad:?}");
     }
 }
 

@@ -158,7 +158,8 @@ struct TrainCli {
     /// Directory holding the dataset (or set BALGAN_DATA for Fashion-MNIST).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Imbalance recipe applied to the training split, e.g. ir:100, bagan-gp:fashion-mnist.
+    /// Imbalance recipe applied to the training split, e.g. ir:100, bagan-gp:fashion-mnist;
+    /// aggan-pair:POS,NEG,ir=R keeps two classes (negative 0, positive 1), in the test split too.
     #[arg(long, value_parser = recipe_arg)]
     imbalance: Option<Recipe>,
     /// Side the images are resized to (BAGAN-GP and SGBGAN use 64).

@@ -83,7 +83,17 @@ pub fn summary(opts: &SummaryOptions) -> Result<()> {
                     ));
                 }
                 println!("recipe {r} (seed {}): {} images", opts.seed, kept.len());
-                print!("{}", counts_table(&names, &drawn));
+                match r.classes() {
+                    // A run on this recipe has these classes only, relabelled.
+                    Some(classes) => {
+                        let names: Vec<&str> = classes.iter().map(|&c| names[c as usize]).collect();
+                        let drawn: Vec<usize> = classes.iter().map(|&c| drawn[c as usize]).collect();
+                        let was: Vec<String> = classes.iter().map(u32::to_string).collect();
+                        println!("{} classes, relabelled from classes {}", classes.len(), was.join(", "));
+                        print!("{}", counts_table(&names, &drawn));
+                    }
+                    None => print!("{}", counts_table(&names, &drawn)),
+                }
             }
             // A recipe the user asked for must apply; the default list may skip one.
             Err(e) if opts.recipes.is_empty() => println!("recipe {r}: not applicable here: {e}"),

@@ -187,15 +187,31 @@ impl DataConfig {
         all.try_subset(&keep)
     }
 
+    /// The imbalance recipe, parsed.
+    fn recipe(&self) -> Result<Option<Recipe>> {
+        self.imbalance.as_deref().map(str::parse).transpose()
+    }
+
+    /// `ds` narrowed to the classes the run has ([`Recipe::classes`]: the two
+    /// classes of `aggan-pair`, relabelled negative → 0, positive → 1), or
+    /// as it is.
+    fn run_classes(&self, ds: Dataset) -> Result<Dataset> {
+        match self.recipe()?.and_then(|r| r.classes()) {
+            Some(classes) => ds.select_classes(&classes),
+            None => Ok(ds),
+        }
+    }
+
     /// The run's training set: the training split under the imbalance
     /// recipe, resized to the model's side. Every class must keep an image.
+    /// A recipe that narrows the classes (`aggan-pair`) leaves only its
+    /// classes, relabelled (see [`Recipe::classes`]).
     pub fn training_set(&self) -> Result<Dataset> {
         let ds = self.split(Split::Train)?;
-        let ds = match &self.imbalance {
-            Some(r) => {
-                let recipe: Recipe = r.parse()?;
+        let ds = match self.recipe()? {
+            Some(recipe) => {
                 let keep = recipe.select(ds.labels(), ds.num_classes(), self.seed)?;
-                ds.try_subset(&keep)?
+                self.run_classes(ds.try_subset(&keep)?)?
             }
             None => ds,
         };
@@ -213,16 +229,21 @@ impl DataConfig {
 
     /// The run's evaluation set: the dataset's test split (an image folder's
     /// held-out part), at most `per_class` images of each class (a seeded
-    /// choice), resized to the model's side.
+    /// choice), resized to the model's side. Under a recipe that narrows the
+    /// classes (`aggan-pair`), only those classes, relabelled as in
+    /// [`DataConfig::training_set`]; the test split is otherwise balanced.
     pub fn test_set(&self, per_class: Option<usize>, seed: u64) -> Result<Dataset> {
-        cap_per_class(&self.split(Split::Test)?, per_class, seed)?.resized(self.image_size)
+        let ds = self.run_classes(self.split(Split::Test)?)?;
+        cap_per_class(&ds, per_class, seed)?.resized(self.image_size)
     }
 
     /// The dataset's whole training split (no imbalance recipe), at most
     /// `per_class` images of each class, resized: what the FID feature
-    /// extractor learns from, the same for every run on the dataset.
+    /// extractor learns from, the same for every run on the dataset (with the
+    /// same classes: under `aggan-pair`, its two classes, relabelled).
     pub fn reference_set(&self, per_class: usize, seed: u64) -> Result<Dataset> {
-        cap_per_class(&self.split(Split::Train)?, Some(per_class), seed)?.resized(self.image_size)
+        let ds = self.run_classes(self.split(Split::Train)?)?;
+        cap_per_class(&ds, Some(per_class), seed)?.resized(self.image_size)
     }
 }
 

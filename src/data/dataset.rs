@@ -310,6 +310,41 @@ impl Dataset {
         })
     }
 
+    /// The images of the classes `classes` only, relabelled by their position
+    /// in the list: an image of class `classes[i]` gets label `i`, and class
+    /// `i` keeps the name of class `classes[i]`. Images keep their order.
+    /// A two-class task is `select_classes(&[negative, positive])` (negative 0,
+    /// positive 1). Errors for an empty list, a class listed twice or a class
+    /// not below [`Dataset::num_classes`].
+    pub fn select_classes(&self, classes: &[u32]) -> Result<Dataset> {
+        const OP: &str = "Dataset::select_classes";
+        if classes.is_empty() {
+            return Err(Error::invalid(OP, "no class given"));
+        }
+        let mut new_label = vec![None; self.num_classes()];
+        for (i, &c) in classes.iter().enumerate() {
+            let slot = new_label.get_mut(c as usize).ok_or_else(|| {
+                Error::invalid(
+                    OP,
+                    format!("class {c} is not below the number of classes ({})", self.num_classes()),
+                )
+            })?;
+            if slot.is_some() {
+                return Err(Error::invalid(OP, format!("class {c} is listed twice")));
+            }
+            *slot = Some(i as u32);
+        }
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| new_label[self.labels[i] as usize].is_some())
+            .collect();
+        let mut ds = self.try_subset(&keep)?;
+        for l in &mut ds.labels {
+            *l = new_label[*l as usize].expect("only selected classes are kept");
+        }
+        ds.class_names = classes.iter().map(|&c| self.class_names[c as usize].clone()).collect();
+        Ok(ds)
+    }
+
     fn check_indices(&self, op: &'static str, indices: &[usize]) -> Result<()> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
             return Err(Error::invalid(

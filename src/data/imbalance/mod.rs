@@ -32,7 +32,7 @@
 //! | `step:mu=0.1,rho=20[,n=5000][,minority=0+3]` | [`Recipe::Step`]: Buda et al.'s step imbalance |
 //! | `cs-acgan:class=0,remove=0.6[,cap=5000]` | [`Recipe::CapRemove`]: CostSensitive-ACGAN's cap-and-remove |
 //! | `aggan:fashion-mnist` | [`Recipe::Aggan`]: AGGAN Table III lists (`mnist`, `fashion-mnist`, `cifar10`, `svhn`) |
-//! | `aggan-pair:5,7,ir=100` | [`Recipe::AgganPair`]: AGGAN Table II two-class tasks |
+//! | `aggan-pair:5,7,ir=100` | [`Recipe::AgganPair`]: AGGAN Table II two-class tasks (POS,NEG: a run has the two classes, negative 0 and positive 1, in training and test; [`Recipe::classes`]) |
 //! | `discard:class=0,rate=0.95` | [`Recipe::Discard`]: S3VAE's discard rate (`class=0+3` for several) |
 //!
 //! Rates (`remove`, `rate`) are fractions in [0, 1); a trailing `%` is accepted on

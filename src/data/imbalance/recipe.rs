@@ -68,8 +68,12 @@ pub enum Recipe {
     /// MNIST 5 vs 6, CIFAR-10 airplane 0 vs automobile 1; IR 10, 50, 100). The
     /// positive class is the minority: the negative class keeps all its N_neg
     /// images, the positive class keeps ⌊N_neg / IR⌋, every other class none.
-    /// The kept images carry their original labels; map them to {0, 1} for a
-    /// binary classifier.
+    /// [`Recipe::select`] returns indices with the original labels;
+    /// [`Recipe::classes`] gives `[negative, positive]`, the relabelling to
+    /// two classes (negative → 0, positive → 1, names kept) that
+    /// [`DataConfig`](crate::data::DataConfig) applies to the training, test
+    /// and reference sets alike, so a run trains and is evaluated on the two
+    /// classes only.
     AgganPair {
         /// The positive (minority) class.
         positive: u32,
@@ -256,6 +260,21 @@ impl Recipe {
             };
             Error::invalid(OP, format!("{self}: {printed}"))
         })
+    }
+
+    /// The classes a run on this recipe has, as original class indices in
+    /// their new order (class `i` of the run is original class `classes[i]`);
+    /// `None`: every class of the dataset, labels unchanged. Only
+    /// [`Recipe::AgganPair`] narrows the classes: `[negative, positive]`, so
+    /// the negative (majority) class is 0 and the positive (minority) class 1,
+    /// a binary task's usual labels. Apply it with
+    /// [`Dataset::select_classes`](crate::data::Dataset::select_classes) to
+    /// the training and the test split alike.
+    pub fn classes(&self) -> Option<Vec<u32>> {
+        match self {
+            Recipe::AgganPair { positive, negative, .. } => Some(vec![*negative, *positive]),
+            _ => None,
+        }
     }
 
     /// The indices of the images the recipe keeps, sorted ascending.
