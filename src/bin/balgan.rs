@@ -7,6 +7,7 @@
 //!   and the counts under each imbalance recipe.
 //! - `balgan train`, `generate`, `rebalance`, `eval`, `report`: train a
 //!   balancing model into a run directory and use it.
+//! - `balgan fid A B`: FID between two .npy/.npz feature files (or mu/sigma).
 //! - `balgan demo`: SGBGAN on Fashion-MNIST at IR 100 within a time budget,
 //!   evaluated and reported.
 
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use balgan::cli::data::{summary, SummaryOptions};
 use balgan::cli::demo::{demo, DemoArgs};
 use balgan::cli::eval::{eval, EvalArgs};
+use balgan::cli::fid::{fid_command, FidArgs};
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
 use balgan::cli::info::info;
 use balgan::cli::report::report;
@@ -71,6 +73,22 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// FID between two sets of features, as `python -m pytorch_fid` computes it.
+    ///
+    /// Each path is a .npy of features [N, D], or a .npz with `mu` [D] and
+    /// `sigma` [D, D] (pytorch_fid's --save-stats) or a features array
+    /// (`features`, or its only float [N, D] array); other members (labels,
+    /// images) are ignored. Prints `FID: <value>` and, per side, N, D and the
+    /// source. Image folders are not read: extract their features first.
+    Fid {
+        /// First .npy or .npz.
+        path_a: PathBuf,
+        /// Second .npy or .npz (same D).
+        path_b: PathBuf,
+        /// Print nothing but the result and errors.
         #[arg(long)]
         quiet: bool,
     },
@@ -358,6 +376,9 @@ fn main() -> ExitCode {
                 },
             )
         }),
+        Command::Fid { path_a, path_b, quiet } => {
+            device(quiet).and_then(|dev| fid_command(&dev, &FidArgs { a: path_a, b: path_b }))
+        }
         Command::Report { run, quiet } => device(quiet).and_then(|dev| report(&dev, &run, quiet).map(|_| ())),
         Command::Demo {
             budget_minutes,
