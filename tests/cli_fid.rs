@@ -235,3 +235,63 @@ fn fid_bad_inputs_fail_with_a_clear_message() {
     assert!(!ok);
     assert!(err.contains("labels.npz") && err.contains("mu"), "{err}");
 }
+
+#[test]
+fn fid_of_two_image_folders_uses_the_given_extractor() {
+    use balgan::data::export::export_image_folder;
+    use balgan::data::image_folder;
+    use balgan::metrics::classifier::Classifier;
+    use balgan::metrics::evaluate::features as extract;
+    use balgan::metrics::fid::{feature_stats, fid_from_stats};
+    use balgan::nn::{self, Module};
+    use balgan::tensor::Generator;
+
+    let root = dir("folders");
+    // An untrained extractor (width 4, grey images, 2 classes): deterministic
+    // features are all the FID needs.
+    let clf = Classifier::new(dev(), &Generator::new(7), 1, 2, 4).unwrap();
+    clf.set_training(false);
+    let ex = root.join("extractor.safetensors");
+    nn::save(&ex, &clf).unwrap();
+    let mut rng = Rng::new(0xF01D);
+    let side = 8;
+    let n = 12;
+    let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
+    let a_px = rng.uniform(n * side * side, -1.0, 1.0);
+    let b_px: Vec<f32> = rng.uniform(n * side * side, -1.0, 0.2);
+    let (fa, fb) = (root.join("a"), root.join("b"));
+    for (dir, px) in [(&fa, &a_px), (&fb, &b_px)] {
+        export_image_folder(dir, px, &[n, 1, side, side], &labels, &["x", "y"]).unwrap();
+    }
+    let (ok, out, err) = balgan(&[
+        "fid",
+        fa.to_str().unwrap(),
+        fb.to_str().unwrap(),
+        "--extractor",
+        ex.to_str().unwrap(),
+        "--image-size",
+        "8",
+        "--quiet",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    // The same through the library: the folders as read back (PNG-rounded).
+    let stats = |d: &PathBuf| {
+        let ds = image_folder(d, side).unwrap();
+        feature_stats(&extract(dev(), &clf, &ds).unwrap()).unwrap()
+    };
+    let (sa, sb) = (stats(&fa), stats(&fb));
+    let lib = fid_from_stats(&sa.mean, &sa.cov, &sb.mean, &sb.cov).unwrap().value;
+    let got = value(&out);
+    assert!(lib > 0.0);
+    assert!((got - lib).abs() <= 1e-3 * lib.max(1e-3), "cli {got} vs library {lib}");
+    assert!(out.contains(&format!("N = {n}, D = 16")), "{out}");
+    assert!(out.contains("extractor: ") && out.contains("fingerprint"), "{out}");
+
+    // A folder with neither --extractor nor --run: says how to get one.
+    let (ok, _, err) = balgan(&["fid", fa.to_str().unwrap(), fb.to_str().unwrap(), "--quiet"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--run") && err.contains("--extractor") && err.contains("balgan eval"),
+        "{err}"
+    );
+}

@@ -82,12 +82,23 @@ enum Command {
     /// `sigma` [D, D] (pytorch_fid's --save-stats) or a features array
     /// (`features`, or its only float [N, D] array); other members (labels,
     /// images) are ignored. Prints `FID: <value>` and, per side, N, D and the
-    /// source. Image folders are not read: extract their features first.
+    /// source. An image folder is read through balgan's feature extractor
+    /// (--extractor FILE or --run RUN, after `balgan eval --run RUN`), named
+    /// with its fingerprint in the output.
     Fid {
-        /// First .npy or .npz.
+        /// First .npy or .npz, or image folder (one sub-folder per class, or flat).
         path_a: PathBuf,
-        /// Second .npy or .npz (same D).
+        /// Second .npy or .npz (same D), or image folder.
         path_b: PathBuf,
+        /// A saved feature extractor for image folders (as `balgan eval` caches it in RUN/eval/).
+        #[arg(long)]
+        extractor: Option<PathBuf>,
+        /// Read image folders with the extractor `balgan eval --run RUN` cached.
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Side images are resized to (default: the run's image size, else 32).
+        #[arg(long)]
+        image_size: Option<usize>,
         /// Print nothing but the result and errors.
         #[arg(long)]
         quiet: bool,
@@ -376,9 +387,25 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Fid { path_a, path_b, quiet } => {
-            device(quiet).and_then(|dev| fid_command(&dev, &FidArgs { a: path_a, b: path_b }))
-        }
+        Command::Fid {
+            path_a,
+            path_b,
+            extractor,
+            run,
+            image_size,
+            quiet,
+        } => device(quiet).and_then(|dev| {
+            fid_command(
+                &dev,
+                &FidArgs {
+                    a: path_a,
+                    b: path_b,
+                    extractor,
+                    run,
+                    image_size,
+                },
+            )
+        }),
         Command::Report { run, quiet } => device(quiet).and_then(|dev| report(&dev, &run, quiet).map(|_| ())),
         Command::Demo {
             budget_minutes,
