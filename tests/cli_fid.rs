@@ -152,6 +152,7 @@ fn fid_of_two_npy_files_is_the_library_fid_and_the_f64_one() {
     assert!(out.contains(&format!("N = {}, D = {D}", f.na)), "{out}");
     assert!(out.contains(&format!("N = {}, D = {D}", f.nb)), "{out}");
     assert!(out.contains("a.npy") && out.contains("b.npy"), "{out}");
+    std::fs::remove_dir_all(f.a.parent().unwrap()).ok();
 }
 
 #[test]
@@ -159,7 +160,7 @@ fn fid_of_npz_stats_with_unused_members_matches_the_features() {
     let f = two_npy("npz");
     let (mu, sigma) = stats(&f.xb, f.nb, D);
     let labels: Vec<u8> = (0..f.nb as i64).flat_map(|v| v.to_le_bytes()).collect();
-    let images = f32_bytes(&vec![0.25; 2 * 3 * 4]);
+    let images = f32_bytes(&[0.25; 2 * 3 * 4]);
     let npz = f.b.with_file_name("b_stats.npz");
     std::fs::write(
         &npz,
@@ -190,6 +191,7 @@ fn fid_of_npz_stats_with_unused_members_matches_the_features() {
         "npz {from_stats} vs f64 {reference}"
     );
     assert!(out.contains("mu/sigma") && out.contains("statistics"), "{out}");
+    std::fs::remove_dir_all(f.a.parent().unwrap()).ok();
 }
 
 #[test]
@@ -200,6 +202,7 @@ fn fid_of_a_file_with_itself_is_zero() {
     let v = value(&out);
     let scale = stats(&f.xb, f.nb, D).1.iter().step_by(D + 1).sum::<f64>();
     assert!(v.abs() <= 1e-4 * scale, "FID of a set with itself {v} (Tr Σ = {scale})");
+    std::fs::remove_dir_all(f.a.parent().unwrap()).ok();
 }
 
 #[test]
@@ -234,6 +237,7 @@ fn fid_bad_inputs_fail_with_a_clear_message() {
     let (ok, _, err) = balgan(&["fid", a, npz.to_str().unwrap(), "--quiet"]);
     assert!(!ok);
     assert!(err.contains("labels.npz") && err.contains("mu"), "{err}");
+    std::fs::remove_dir_all(f.a.parent().unwrap()).ok();
 }
 
 #[test]
@@ -294,4 +298,5 @@ fn fid_of_two_image_folders_uses_the_given_extractor() {
         err.contains("--run") && err.contains("--extractor") && err.contains("balgan eval"),
         "{err}"
     );
+    std::fs::remove_dir_all(&root).ok();
 }

@@ -74,14 +74,16 @@ pub fn load_extractor(dev: &Device, args: &FidArgs) -> Result<Extractor> {
             found.sort();
             match found.len() {
                 1 => found.remove(0),
-                0 => return Err(Error::invalid(
-                    "fid",
-                    format!(
+                0 => {
+                    return Err(Error::invalid(
+                        "fid",
+                        format!(
                         "{} holds no feature extractor: run `balgan eval --run {}` first (it trains and caches one)",
                         dir.display(),
                         run.root.display()
                     ),
-                )),
+                    ))
+                }
                 _ => {
                     return Err(Error::invalid(
                         "fid",
