@@ -7,7 +7,8 @@
 //!   and the counts under each imbalance recipe.
 //! - `balgan train`, `generate`, `rebalance`, `eval`, `report`: train a
 //!   balancing model into a run directory and use it.
-//! - `balgan fid A B`: FID between two .npy/.npz feature files (or mu/sigma).
+//! - `balgan fid A B`: FID between two .npy/.npz feature files (or mu/sigma)
+//!   or image folders (through a saved feature extractor).
 //! - `balgan demo`: SGBGAN on Fashion-MNIST at IR 100 within a time budget,
 //!   evaluated and reported.
 
