@@ -6,9 +6,11 @@
 //! seconds on lavapipe.
 
 use balgan::metrics::fid::{feature_stats, fid, fid_from_stats, fid_with, trace_sqrt_product, FidRoute, FID_EPS};
-use balgan::metrics::npy::{parse_npy, parse_npz, read_npy, read_npz, NpyDtype};
+use balgan::metrics::npy::{parse_npy, parse_npz, parse_npz_members, read_npy, read_npz, NpyDtype};
 use balgan::metrics::sqrtm::{sqrtm_psd, SqrtmOptions};
 use balgan::Tensor;
+
+use crate::common::npy_files::{npy_bytes, zip_bytes};
 
 use crate::common::jacobi::{jacobi_eigh, sqrt_ref};
 use crate::common::{base_seed, dev, Rng};
@@ -481,59 +483,6 @@ fn fid_errors_name_the_input() {
 
 // ---------- .npy / .npz ----------
 
-/// A .npy v1.0 file: magic, version, u16 header length, dict padded with
-/// spaces to a 64-byte boundary and ending in '\n', data.
-fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-    let fo = if fortran { "True" } else { "False" };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {fo}, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// A store-only zip (as np.savez writes) of the given members. CRCs are left
-/// 0: the reader does not check them.
-fn zip_bytes(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in members {
-        let offset = out.len() as u32;
-        let mut local = vec![0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        local.extend_from_slice(&0u32.to_le_bytes()); // crc
-        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        local.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        local.extend_from_slice(&0u16.to_le_bytes());
-        local.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&local);
-        out.extend_from_slice(data);
-        let mut c = vec![0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        c.extend_from_slice(&0u32.to_le_bytes());
-        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        c.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        c.extend_from_slice(&[0; 12]); // extra, comment, disk, attrs
-        c.extend_from_slice(&offset.to_le_bytes());
-        c.extend_from_slice(name.as_bytes());
-        central.extend_from_slice(&c);
-    }
-    let cd_offset = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0]);
-    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
-}
-
 fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("balgan-fid-test-{}-{name}", std::process::id()))
 }
@@ -622,4 +571,44 @@ fn npy_errors_name_the_file() {
     assert!(e.contains("deflate.npz") && e.contains("np.savez"), "{e}");
     let e = read_npz(temp_path("missing.npz")).unwrap_err().to_string();
     assert!(e.contains("missing.npz"), "{e}");
+}
+
+#[test]
+fn npz_skips_members_it_does_not_hold() {
+    // Features saved beside int64 labels, a rank-3 image array, a
+    // Fortran-order array and a bool flag (as np.savez would write them).
+    let feats: Vec<f32> = vec![0.5, -1.0, 2.0, 4.0];
+    let fbytes: Vec<u8> = feats.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let labels: Vec<u8> = (0..2i64).flat_map(|v| v.to_le_bytes()).collect();
+    let img: Vec<u8> = (0..8).flat_map(|v| (v as f32).to_le_bytes()).collect();
+    let z = zip_bytes(&[
+        ("labels.npy", npy_bytes("<i8", false, "(2,)", &labels)),
+        ("features.npy", npy_bytes("<f4", false, "(2, 2)", &fbytes)),
+        ("images.npy", npy_bytes("<f4", false, "(2, 2, 2)", &img)),
+        ("fort.npy", npy_bytes("<f4", true, "(2, 2)", &fbytes)),
+        ("flag.npy", npy_bytes("|b1", false, "()", &[1])),
+    ]);
+    let all = parse_npz(&z, "mixed.npz").unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].0, "features");
+    assert_eq!(all[0].1.to_f32(), feats);
+
+    let members = parse_npz_members(&z, "mixed.npz").unwrap();
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["labels", "features", "images", "fort", "flag"]);
+    let why = |i: usize| members[i].array.clone().unwrap_err();
+    assert!(why(0).contains("'<i8'"), "{}", why(0));
+    assert!(why(2).contains("rank-3"), "{}", why(2));
+    assert!(why(3).contains("Fortran"), "{}", why(3));
+    assert!(why(4).contains("'|b1'"), "{}", why(4));
+    assert!(members[1].array.is_ok());
+
+    // A corrupt member is still an error, even one the caller would not use.
+    let cut = npy_bytes("<i8", false, "(2,)", &labels);
+    let z2 = zip_bytes(&[
+        ("labels.npy", cut[..5].to_vec()),
+        ("features.npy", npy_bytes("<f4", false, "(2, 2)", &fbytes)),
+    ]);
+    let e = parse_npz(&z2, "bad.npz").unwrap_err().to_string();
+    assert!(e.contains("bad.npz[labels.npy]"), "{e}");
 }

@@ -12,6 +12,7 @@ mod classification;
 mod classifier;
 mod cli;
 mod cli_eval;
+mod cli_fid;
 mod cli_generate;
 mod cli_train;
 mod data;

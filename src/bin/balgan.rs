@@ -7,6 +7,8 @@
 //!   and the counts under each imbalance recipe.
 //! - `balgan train`, `generate`, `rebalance`, `eval`, `report`: train a
 //!   balancing model into a run directory and use it.
+//! - `balgan fid A B`: FID between two .npy/.npz feature files (or mu/sigma)
+//!   or image folders (through a saved feature extractor).
 //! - `balgan demo`: SGBGAN on Fashion-MNIST at IR 100 within a time budget,
 //!   evaluated and reported.
 
@@ -16,6 +18,7 @@ use std::process::ExitCode;
 use balgan::cli::data::{summary, SummaryOptions};
 use balgan::cli::demo::{demo, DemoArgs};
 use balgan::cli::eval::{eval, EvalArgs};
+use balgan::cli::fid::{fid_command, FidArgs};
 use balgan::cli::generate::{generate, rebalance, GenerateArgs, RebalanceArgs, RebalanceFormat};
 use balgan::cli::info::info;
 use balgan::cli::report::report;
@@ -71,6 +74,33 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// FID between two sets of features, as `python -m pytorch_fid` computes it.
+    ///
+    /// Each path is a .npy of features [N, D], or a .npz with `mu` [D] and
+    /// `sigma` [D, D] (pytorch_fid's --save-stats) or a features array
+    /// (`features`, or its only float [N, D] array); other members (labels,
+    /// images) are ignored. Prints `FID: <value>` and, per side, N, D and the
+    /// source. An image folder is read through balgan's feature extractor
+    /// (--extractor FILE or --run RUN, after `balgan eval --run RUN`), named
+    /// with its fingerprint in the output.
+    Fid {
+        /// First .npy or .npz, or image folder (one sub-folder per class, or flat).
+        path_a: PathBuf,
+        /// Second .npy or .npz (same D), or image folder.
+        path_b: PathBuf,
+        /// A saved feature extractor for image folders (as `balgan eval` caches it in RUN/eval/).
+        #[arg(long)]
+        extractor: Option<PathBuf>,
+        /// Read image folders with the extractor `balgan eval --run RUN` cached.
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Side images are resized to (default: the run's image size, else 32).
+        #[arg(long)]
+        image_size: Option<usize>,
+        /// Print nothing but the result and errors.
         #[arg(long)]
         quiet: bool,
     },
@@ -356,6 +386,25 @@ fn main() -> ExitCode {
                     target,
                     seed,
                     quiet,
+                },
+            )
+        }),
+        Command::Fid {
+            path_a,
+            path_b,
+            extractor,
+            run,
+            image_size,
+            quiet,
+        } => device(quiet).and_then(|dev| {
+            fid_command(
+                &dev,
+                &FidArgs {
+                    a: path_a,
+                    b: path_b,
+                    extractor,
+                    run,
+                    image_size,
                 },
             )
         }),

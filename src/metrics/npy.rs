@@ -7,7 +7,10 @@
 //!   then the data. Supported: little-endian f32 (`<f4`) and f64 (`<f8`) arrays
 //!   of rank 0, 1 or 2 in C order. Fortran order, other dtypes, big-endian data,
 //!   higher ranks and truncated data are errors naming the file.
-//! * `.npz`: a zip archive of `.npy` members, as written by `np.savez`. Only
+//! * `.npz`: a zip archive of `.npy` members, as written by `np.savez`. Members
+//!   this reader cannot hold (integer or other dtypes, rank above 2, Fortran
+//!   order: labels and images saved beside the features) are skipped, not an
+//!   error: [`parse_npz_members`] says which and why. Only
 //!   **stored** (uncompressed) members are read — the zip reader is a small
 //!   hand-written one, no dependency; members of `np.savez_compressed` files
 //!   (deflate) are an error that says to re-save with `np.savez`. ZIP64 size and
@@ -87,6 +90,13 @@ fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 
 /// Parses the bytes of a `.npy` file; `name` (a path) appears in errors.
 pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
+    parse_npy_or_unsupported(bytes, name)?.map_err(|why| bad(name, why))
+}
+
+/// [`parse_npy`], with a well-formed array of a kind this reader does not hold
+/// (dtype, Fortran order, rank) as `Ok(Err(why))`; corrupt or truncated files
+/// are `Err`.
+fn parse_npy_or_unsupported(bytes: &[u8], name: &str) -> Result<std::result::Result<NpyArray, String>> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad(name, "not a .npy file (no \\x93NUMPY magic) or truncated"));
     }
@@ -117,10 +127,9 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
         "<f4" => NpyDtype::F32,
         "<f8" => NpyDtype::F64,
         other => {
-            return Err(bad(
-                name,
-                format!("unsupported dtype '{other}': only little-endian float32 '<f4' and float64 '<f8' are read"),
-            ))
+            return Ok(Err(format!(
+                "unsupported dtype '{other}': only little-endian float32 '<f4' and float64 '<f8' are read"
+            )))
         }
     };
     let fortran = header_value(header, "fortran_order")
@@ -128,9 +137,8 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
     match fortran {
         "False" => {}
         "True" => {
-            return Err(bad(
-                name,
-                "Fortran-order array: save it in C order (np.ascontiguousarray) first",
+            return Ok(Err(
+                "Fortran-order array: save it in C order (np.ascontiguousarray) first".into(),
             ))
         }
         other => return Err(bad(name, format!("bad fortran_order value '{other}'"))),
@@ -148,10 +156,10 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|_| bad(name, format!("bad shape {shape_txt}")))?;
     if shape.len() > 2 {
-        return Err(bad(
-            name,
-            format!("rank-{} array {shape:?}: only rank 0, 1 and 2 are read", shape.len()),
-        ));
+        return Ok(Err(format!(
+            "rank-{} array {shape:?}: only rank 0, 1 and 2 are read",
+            shape.len()
+        )));
     }
     let count = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
     let size = match dtype {
@@ -182,14 +190,32 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect(),
     };
-    Ok(NpyArray { shape, dtype, data })
+    Ok(Ok(NpyArray { shape, dtype, data }))
 }
 
-/// Reads every member of a `.npz` file, in archive order, named without the
-/// `.npy` suffix (numpy's keys).
+/// Reads every member of a `.npz` file this reader can hold, in archive order,
+/// named without the `.npy` suffix (numpy's keys). Members of other dtypes,
+/// ranks or order are skipped ([`read_npz_members`] lists them).
 pub fn read_npz(path: impl AsRef<std::path::Path>) -> Result<Vec<(String, NpyArray)>> {
     let path = path.as_ref();
     parse_npz(&read_file(path)?, &path.display().to_string())
+}
+
+/// Every member of a `.npz` file, in archive order: the array, or why this
+/// reader does not hold it (dtype, rank, Fortran order). A corrupt archive or
+/// member is an error.
+pub fn read_npz_members(path: impl AsRef<std::path::Path>) -> Result<Vec<NpzMember>> {
+    let path = path.as_ref();
+    parse_npz_members(&read_file(path)?, &path.display().to_string())
+}
+
+/// One member of a `.npz` archive, named without the `.npy` suffix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpzMember {
+    /// numpy's key (the member's file name without `.npy`).
+    pub name: String,
+    /// The array, or why it is not read (e.g. "unsupported dtype '<i8' …").
+    pub array: std::result::Result<NpyArray, String>,
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u64> {
@@ -206,7 +232,16 @@ fn le64(b: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Parses the bytes of a `.npz` (zip) archive; `name` appears in errors.
+/// Members this reader does not hold are skipped (see [`parse_npz_members`]).
 pub fn parse_npz(bytes: &[u8], name: &str) -> Result<Vec<(String, NpyArray)>> {
+    Ok(parse_npz_members(bytes, name)?
+        .into_iter()
+        .filter_map(|m| m.array.ok().map(|a| (m.name, a)))
+        .collect())
+}
+
+/// Parses the bytes of a `.npz` (zip) archive into all of its members.
+pub fn parse_npz_members(bytes: &[u8], name: &str) -> Result<Vec<NpzMember>> {
     let trunc = || bad(name, "truncated or corrupt zip archive");
     // End of central directory: 22 bytes + a comment of up to 65,535 bytes.
     let lo = bytes.len().saturating_sub(22 + 65_535);
@@ -294,8 +329,8 @@ pub fn parse_npz(bytes: &[u8], name: &str) -> Result<Vec<(String, NpyArray)>> {
                 )
             })?;
         let key = fname.strip_suffix(".npy").unwrap_or(&fname).to_string();
-        let arr = parse_npy(data, &format!("{name}[{fname}]"))?;
-        out.push((key, arr));
+        let array = parse_npy_or_unsupported(data, &format!("{name}[{fname}]"))?;
+        out.push(NpzMember { name: key, array });
     }
     Ok(out)
 }

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod jacobi;
+pub mod npy_files;
 pub mod reference;
 
 use std::path::{Path, PathBuf};
