@@ -646,3 +646,27 @@ fn balanced_sampling_draws_classes_equally() {
     assert_eq!(minority_images.len(), 10, "every minority image is drawn");
     assert_eq!(b.epoch_indices(4), b.epoch_indices(4));
 }
+
+/// A flat folder of images reads as one class named after the folder, with
+/// the same pixels as the same images read as a class of an image folder.
+#[test]
+fn flat_image_folder_matches_the_same_images_as_one_class() {
+    use balgan::data::folder::{flat_image_folder, image_folder};
+    let tmp = crate::common::TempDir::new("flat-folder");
+    let class = tmp.path().join("shapes");
+    std::fs::create_dir_all(&class).unwrap();
+    for i in 0..3u8 {
+        let img = image::GrayImage::from_fn(5, 7, |x, y| image::Luma([(x as u8 * 40 + y as u8 * 9 + i * 17) % 255]));
+        img.save(class.join(format!("{i}.png"))).unwrap();
+    }
+    std::fs::write(class.join("notes.txt"), "not an image").unwrap();
+    let flat = flat_image_folder(&class, 4).unwrap();
+    let nested = image_folder(tmp.path(), 4).unwrap();
+    assert_eq!(flat.len(), 3);
+    assert_eq!(flat.class_names(), ["shapes"]);
+    assert_eq!(flat.labels(), [0, 0, 0]);
+    assert_eq!(flat.images(), nested.images());
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(flat_image_folder(&empty, 4).is_err());
+}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::eval::fnv1a64;
 use crate::cli::run::RunDir;
-use crate::data::folder::image_folder;
+use crate::data::folder::{flat_image_folder, image_folder};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::metrics::classifier::Classifier;
@@ -140,17 +140,7 @@ fn from_folder(dev: &Device, path: &Path, ex: &Extractor) -> Result<Side> {
     let ds = if has_sub {
         image_folder(path, ex.image_size)?
     } else {
-        let tmp = std::env::temp_dir().join(format!("balgan-fid-{}-flat", std::process::id()));
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let link = tmp.join("images");
-        let _ = std::fs::remove_file(&link);
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?, &link)
-            .map_err(|e| Error::io(&link, e))?;
-        let ds = image_folder(&tmp, ex.image_size);
-        let _ = std::fs::remove_file(&link);
-        let _ = std::fs::remove_dir(&tmp);
-        ds?
+        flat_image_folder(path, ex.image_size)?
     };
     if ds.channels() != ex.channels {
         return Err(bad(

@@ -228,6 +228,44 @@ pub fn image_folder(root: &Path, size: usize) -> Result<Dataset> {
             labels.push(k as u32);
         }
     }
+    assemble(root, decoded, labels, class_names, size)
+}
+
+/// The images directly inside `dir` (no sub-folders), as one class named
+/// after the folder, resized to `size`×`size`: a set of images to measure
+/// (`balgan fid`), not a labelled dataset.
+pub fn flat_image_folder(dir: &Path, size: usize) -> Result<Dataset> {
+    if size == 0 {
+        return Err(Error::invalid(
+            "image_folder",
+            "the image size must be at least 1 pixel",
+        ));
+    }
+    let files: Vec<PathBuf> = sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_file() && is_image_name(p))
+        .collect();
+    if files.is_empty() {
+        return Err(format_err(dir, "no .png, .jpg, .jpeg or .bmp files in the folder"));
+    }
+    let decoded = files.iter().map(|f| decode(f)).collect::<Result<Vec<_>>>()?;
+    let labels = vec![0; decoded.len()];
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assemble(dir, decoded, labels, vec![name], size)
+}
+
+/// Decoded images → one dataset at `size`×`size`: grey when every image is
+/// grey, otherwise RGB (grey images repeated over the three channels).
+fn assemble(
+    root: &Path,
+    decoded: Vec<Decoded>,
+    labels: Vec<u32>,
+    class_names: Vec<String>,
+    size: usize,
+) -> Result<Dataset> {
     let all_grey = decoded.iter().all(|d| d.grey);
     let channels = if all_grey { 1 } else { 3 };
     super::dataset::check_host_memory(
