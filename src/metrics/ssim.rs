@@ -364,6 +364,30 @@ fn class_means<T>(pairs: &[Vec<T>], values: &[f64]) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// Both host image sets checked against their labels and each other (same
+/// C, H, W), and the seeded within-class pairing of generated with real
+/// images; with the number of values per image.
+#[allow(clippy::type_complexity)]
+fn checked_pairs(
+    op: &'static str,
+    (generated, generated_labels): (&Images<'_>, &[usize]),
+    (real, real_labels): (&Images<'_>, &[usize]),
+    num_classes: usize,
+    seed: u64,
+) -> Result<(usize, Vec<Vec<(usize, usize)>>)> {
+    let per = check_host(op, "generated", generated, generated_labels.len())?;
+    check_host(op, "real", real, real_labels.len())?;
+    if generated.shape[1..] != real.shape[1..] {
+        return Err(Error::shape(
+            op,
+            &generated.shape,
+            &real.shape,
+            "generated and real images must have the same C, H, W",
+        ));
+    }
+    Ok((per, pair_by_class(generated_labels, real_labels, num_classes, seed)?))
+}
+
 /// Checks host images hold as many values as their shape says and as many
 /// labels as images; returns C·H·W.
 fn check_host(op: &'static str, what: &str, images: &Images<'_>, labels: usize) -> Result<usize> {
@@ -432,18 +456,13 @@ pub fn ssim_per_class_host(
     seed: u64,
     pass: usize,
 ) -> Result<Vec<Option<f64>>> {
-    const OP: &str = "ssim_per_class";
-    check_host(OP, "generated", &generated, generated_labels.len())?;
-    check_host(OP, "real", &real, real_labels.len())?;
-    if generated.shape[1..] != real.shape[1..] {
-        return Err(Error::shape(
-            OP,
-            &generated.shape,
-            &real.shape,
-            "generated and real images must have the same C, H, W",
-        ));
-    }
-    let pairs = pair_by_class(generated_labels, real_labels, num_classes, seed)?;
+    let (_, pairs) = checked_pairs(
+        "ssim_per_class",
+        (&generated, generated_labels),
+        (&real, real_labels),
+        num_classes,
+        seed,
+    )?;
     let flat: Vec<(usize, usize)> = pairs.iter().flatten().copied().collect();
     let values = no_grad(|| host_pairs(dev, &generated, &real, &flat, pass, data_range))?;
     Ok(class_means(&pairs, &values))
@@ -593,18 +612,13 @@ pub fn global_ssim_per_class_host(
     data_range: f32,
     seed: u64,
 ) -> Result<Vec<Option<f64>>> {
-    const OP: &str = "global_ssim_per_class";
-    let per = check_host(OP, "generated", &generated, generated_labels.len())?;
-    check_host(OP, "real", &real, real_labels.len())?;
-    if generated.shape[1..] != real.shape[1..] {
-        return Err(Error::shape(
-            OP,
-            &generated.shape,
-            &real.shape,
-            "generated and real images must have the same C, H, W",
-        ));
-    }
-    let pairs = pair_by_class(generated_labels, real_labels, num_classes, seed)?;
+    let (per, pairs) = checked_pairs(
+        "global_ssim_per_class",
+        (&generated, generated_labels),
+        (&real, real_labels),
+        num_classes,
+        seed,
+    )?;
     let c = generated.shape[1];
     let mut values = Vec::new();
     for &(g, r) in pairs.iter().flatten() {
