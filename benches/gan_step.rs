@@ -48,6 +48,11 @@ fn main() -> balgan::Result<()> {
     for kind in [ModelKind::Sgbgan, ModelKind::BaganGp] {
         let mut cfg = ModelConfig::defaults(kind, 1, size, classes);
         cfg.batch = batch;
+        // BALGAN_BENCH_SET="width=8,latent=32": model settings as `--set` takes them.
+        if let Ok(set) = std::env::var("BALGAN_BENCH_SET") {
+            let set: Vec<String> = set.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+            cfg = balgan::cli::train::apply_overrides(&cfg, &set)?;
+        }
         let mut model = build(&dev, &cfg, 1)?;
         let noise = Generator::new(9);
         let ctx = |step: u64| StepContext {
@@ -70,7 +75,13 @@ fn main() -> balgan::Result<()> {
             dev.synchronize()?;
             Ok(t.elapsed().as_secs_f64() / steps as f64)
         };
+        let d0 = dev.dispatch_counts().0;
         let pre = time(model.as_mut(), 1)?;
+        eprintln!(
+            "{} pre-training step: {} dispatches",
+            kind.title(),
+            (dev.dispatch_counts().0 - d0) / (steps as u64 + 1)
+        );
         model.enter_phase(1, Some(&data), &ctx(0))?;
         // Batches per generator update: one under per-batch (the defaults:
         // n_critic critic updates on it), n_critic on fresh batches.
@@ -78,7 +89,25 @@ fn main() -> balgan::Result<()> {
             CriticSchedule::PerBatch => 1,
             CriticSchedule::FreshBatches => cfg.n_critic as u64,
         };
+        if std::env::var("BALGAN_BENCH_PROFILE").is_ok_and(|v| v == "1") {
+            dev.start_profile()?;
+            for s in 0..batches {
+                model.train_step(&b, &ctx(s))?;
+            }
+            dev.synchronize()?;
+            println!(
+                "{} full step, per kernel:\n{}",
+                kind.title(),
+                balgan::device::profile_table(&dev.take_profile())
+            );
+        }
+        let d0 = dev.dispatch_counts().0;
         let full = time(model.as_mut(), batches)?;
+        eprintln!(
+            "{} full step: {} dispatches",
+            kind.title(),
+            (dev.dispatch_counts().0 - d0) / (steps as u64 + 1)
+        );
         rows.push((kind, pre, full));
     }
     let peak = dev.memory_stats().peak as f64 / (1 << 20) as f64;

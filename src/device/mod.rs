@@ -4,6 +4,7 @@
 mod adapter;
 mod pipelines;
 mod pool;
+mod profile;
 mod recorder;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 pub use adapter::{DeviceOptions, Tuning};
 pub use pipelines::ShaderSource;
 pub use pool::MemoryStats;
+pub use profile::{profile_table, KernelStat};
 
 use crate::error::{Error, Result};
 use pipelines::PipelineCache;
@@ -47,6 +49,8 @@ pub(crate) struct DeviceInner {
     timeout: Duration,
     /// Floats of partial slabs (split-K, weight gradients) summed per pass.
     partial_budget: AtomicU64,
+    /// `Some` while a per-kernel profile is being taken ([`Device::start_profile`]).
+    profile: Mutex<Option<profile::Profile>>,
     id: u64,
 }
 
@@ -59,6 +63,10 @@ pub(crate) struct Dispatch<'a> {
     pub inputs: &'a [&'a wgpu::Buffer],
     pub outputs: &'a [&'a wgpu::Buffer],
     pub workgroups: [u32; 3],
+    /// Floating-point operations and bytes moved, for the profile's rates
+    /// (0 where the launcher does not say).
+    pub flops: f64,
+    pub bytes: f64,
 }
 
 /// The environment variable that sets how long a readback may wait for the GPU.
@@ -173,6 +181,7 @@ impl Device {
                 im2col_budget: AtomicU64::new(16 << 20),
                 timeout,
                 partial_budget: AtomicU64::new(crate::kernels::reduce::MAX_PARTIAL_FLOATS as u64),
+                profile: Mutex::new(None),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
@@ -430,15 +439,48 @@ impl Device {
             d.outputs.len() as u32,
         )?;
         let buffers: Vec<&wgpu::Buffer> = d.inputs.iter().chain(d.outputs.iter()).copied().collect();
-        let mut rec = lock(&self.inner.recorder);
-        rec.dispatch(
+        let profiling = lock(&self.inner.profile).is_some();
+        if profiling {
+            // Whatever was recorded before belongs to earlier rows.
+            self.synchronize()?;
+        }
+        let start = Instant::now();
+        lock(&self.inner.recorder).dispatch(
             &self.inner.device,
             &self.inner.queue,
             &p,
             d.params,
             &buffers,
             d.workgroups,
-        )
+        )?;
+        if profiling {
+            self.synchronize()?;
+            let mut name = format!("{}::{}", d.source.file.trim_end_matches(".wgsl"), d.entry);
+            for (k, v) in d.constants {
+                name.push_str(&format!(" {k}={v}"));
+            }
+            if let Some(p) = lock(&self.inner.profile).as_mut() {
+                p.add(name, start.elapsed(), d.flops, d.bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Start a per-kernel profile (see [`Device::take_profile`]): from now on
+    /// every dispatch is submitted alone and timed, which is slower.
+    pub fn start_profile(&self) -> Result<()> {
+        self.synchronize()?;
+        *lock(&self.inner.profile) = Some(profile::Profile::default());
+        Ok(())
+    }
+
+    /// Stop profiling and return each kernel's dispatches and time since
+    /// [`Device::start_profile`], most time first (empty if none was started).
+    pub fn take_profile(&self) -> Vec<KernelStat> {
+        lock(&self.inner.profile)
+            .take()
+            .map(|mut p| p.take())
+            .unwrap_or_default()
     }
 }
 

@@ -139,6 +139,8 @@ fn dispatch(
         inputs: &bound,
         outputs,
         workgroups: grid(workgroups, dev.limits().max_compute_workgroups_per_dimension)?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }
 

@@ -113,5 +113,7 @@ pub(crate) fn launch(
             (n as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }

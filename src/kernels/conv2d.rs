@@ -84,6 +84,8 @@ fn dispatch_1d(
             (threads as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }
 
@@ -371,6 +373,8 @@ fn gemm(
         inputs: &inputs,
         outputs: &[out],
         workgroups,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }
 
@@ -486,6 +490,8 @@ pub(crate) fn launch(
             inputs: &[x, w, bias],
             outputs: &[y],
             workgroups,
+            flops: 0.0,
+            bytes: 0.0,
         })?;
         if end >= g.cin {
             return Ok(());
@@ -548,6 +554,8 @@ pub(crate) fn weight_grad(
                 inputs: &[x, gy, x],
                 outputs: &[out],
                 workgroups,
+                flops: 0.0,
+                bytes: 0.0,
             })?;
         }
         Ok(())

@@ -77,6 +77,8 @@ pub(crate) fn launch(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>
             (n as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }
 

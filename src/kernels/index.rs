@@ -113,6 +113,8 @@ pub(crate) fn launch(
             inputs: &[src, idx],
             outputs: &[dst],
             workgroups,
+            flops: 0.0,
+            bytes: 0.0,
         })?;
     }
     Ok(())

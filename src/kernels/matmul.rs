@@ -138,6 +138,8 @@ pub(crate) fn launch(
         batch_strides_a: pack(s.batch_strides_a),
         batch_strides_b: pack(s.batch_strides_b),
     };
+    let flops = 2.0 * (batch * s.m * s.n) as f64 * s.k as f64;
+    let bytes = 4.0 * (batch * (s.m * s.k + s.k * s.n + s.m * s.n)) as f64;
     let max = dev.limits().max_compute_workgroups_per_dimension;
     let grid = |splits: usize| -> Result<[u32; 3]> {
         let workgroups = [
@@ -164,6 +166,8 @@ pub(crate) fn launch(
             inputs: &[a, b],
             outputs: &[c],
             workgroups: grid(1)?,
+            flops,
+            bytes,
         });
     }
     // Slabs start at 0 of the scratch buffer and are summed pass by pass
@@ -184,6 +188,8 @@ pub(crate) fn launch(
             inputs: &[a, b],
             outputs: &[partial],
             workgroups: grid(count)?,
+            flops: flops * count as f64 / splits as f64,
+            bytes: bytes * count as f64 / splits as f64,
         })
     })
 }

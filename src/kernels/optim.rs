@@ -49,6 +49,8 @@ pub(crate) fn adam(
             (p.n as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }
 
@@ -70,5 +72,7 @@ pub(crate) fn sgd(
             (p.n as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }

@@ -104,6 +104,8 @@ pub(crate) fn launch(
             inputs: &[input],
             outputs: &[output],
             workgroups: grid(groups, max_dim)?,
+            flops: 0.0,
+            bytes: 0.0,
         })?;
         if last {
             return Ok(());

@@ -64,5 +64,7 @@ pub(crate) fn launch(
             threads.div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }

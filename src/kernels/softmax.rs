@@ -126,6 +126,8 @@ pub(crate) fn launch(
             inputs: &[x, g, x],
             outputs: &[out],
             workgroups: grid(groups, max_dim)?,
+            flops: 0.0,
+            bytes: 0.0,
         });
     }
 
@@ -142,6 +144,8 @@ pub(crate) fn launch(
         inputs: &[x, g, x],
         outputs: &[parts.buffer()],
         workgroups: grid(((rows * chunks) as u64).div_ceil(WG as u64), max_dim)?,
+        flops: 0.0,
+        bytes: 0.0,
     })?;
     let mut count = chunks;
     while count > 1 {
@@ -160,6 +164,8 @@ pub(crate) fn launch(
             inputs: &[x, g, parts.buffer()],
             outputs: &[next.buffer()],
             workgroups: grid(((rows * next_count) as u64).div_ceil(WG as u64), max_dim)?,
+            flops: 0.0,
+            bytes: 0.0,
         })?;
         parts = next;
         count = next_count;
@@ -172,5 +178,7 @@ pub(crate) fn launch(
         inputs: &[x, g, parts.buffer()],
         outputs: &[out],
         workgroups: grid((n as u64).div_ceil(WG as u64), max_dim)?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }

@@ -112,5 +112,7 @@ pub(crate) fn launch(dev: &Device, op: UnaryOp, n: usize, a: &wgpu::Buffer, out:
             (n as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
+        flops: 0.0,
+        bytes: 0.0,
     })
 }

@@ -34,6 +34,12 @@ pub struct Geometry {
     pub size: usize,
     pub classes: usize,
     pub latent: usize,
+    /// The first stage's width of a four-stage (64×64) model: the paper's 64.
+    /// Every layer scales with it (stages w, 2w, 2w, 4w; the critic head's
+    /// hidden layer 8w), so a small `width` is the same architecture, narrower.
+    pub width: usize,
+    /// Whether the models that have self-attention blocks (SA-GVAE, SGBGAN) use them.
+    pub attention: bool,
 }
 
 impl Geometry {
@@ -63,7 +69,30 @@ impl Geometry {
             size,
             classes,
             latent,
+            width: Geometry::PAPER_WIDTH,
+            attention: true,
         })
+    }
+
+    /// The width of the papers' models.
+    pub const PAPER_WIDTH: usize = 64;
+
+    /// The same geometry with every layer scaled to first-stage width `width` (≥ 1).
+    pub fn with_width(mut self, width: usize) -> Result<Geometry> {
+        if width == 0 {
+            return Err(Error::invalid(
+                "width",
+                "the layer width must be at least 1 (the paper's is 64)",
+            ));
+        }
+        self.width = width;
+        Ok(self)
+    }
+
+    /// The same geometry with or without the self-attention blocks.
+    pub fn with_attention(mut self, attention: bool) -> Geometry {
+        self.attention = attention;
+        self
     }
 
     /// The side after each stride-2 stage: halve while the side is even and
@@ -80,14 +109,16 @@ impl Geometry {
 
     /// Output channels of each stage: BAGAN-GP's 64, 128, 128, 256 for four
     /// stages; fewer stages keep the last ones (28×28: 128, 256), more put 64s
-    /// in front.
+    /// in front. A `width` other than 64 scales them all (width 8 at 28×28:
+    /// 16, 32).
     pub fn stage_widths(&self) -> Vec<usize> {
-        let base = [64, 128, 128, 256];
+        let w = self.width;
+        let base = [w, 2 * w, 2 * w, 4 * w];
         let n = self.stage_sides().len();
         if n <= base.len() {
             base[base.len() - n..].to_vec()
         } else {
-            let mut w = vec![64; n - base.len()];
+            let mut w = vec![w; n - base.len()];
             w.extend(base);
             w
         }
@@ -102,6 +133,11 @@ impl Geometry {
     pub fn features(&self) -> usize {
         let w = self.stage_widths();
         w[w.len() - 1] * self.base_side() * self.base_side()
+    }
+
+    /// The hidden width of the critic's head (and of its label path): 512 at width 64.
+    pub fn head_width(&self) -> usize {
+        8 * self.width
     }
 
     /// Where the self-attention block sits: after the first encoder stage whose
@@ -344,7 +380,8 @@ impl Module for ConditionalGenerator {
 
 /// BAGAN-GP's discriminator head: the label path Embedding(K, 512) → Dense
 /// (to the flattened feature size) → LeakyReLU 0.2, multiplied element-wise
-/// with the image features, then Dense 512 → Dense 1 (a logit).
+/// with the image features, then Dense 512 → Dense 1 (a logit). (512 is
+/// [`Geometry::head_width`] at the paper's width.)
 pub struct ConditionalHead {
     label: Embedding,
     label_dense: Linear,
@@ -354,13 +391,13 @@ pub struct ConditionalHead {
 
 impl ConditionalHead {
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<ConditionalHead> {
-        let f = g.features();
+        let (f, h) = (g.features(), g.head_width());
         let dense = |i, o| Linear::with_init(dev, rng, i, o, Init::GlorotUniform, Some(Init::Zeros));
         Ok(ConditionalHead {
-            label: Embedding::with_init(dev, rng, g.classes, 512, Init::Uniform { low: -0.05, high: 0.05 })?,
-            label_dense: dense(512, f)?,
-            hidden: dense(f, 512)?,
-            out: dense(512, 1)?,
+            label: Embedding::with_init(dev, rng, g.classes, h, Init::Uniform { low: -0.05, high: 0.05 })?,
+            label_dense: dense(h, f)?,
+            hidden: dense(f, h)?,
+            out: dense(h, 1)?,
         })
     }
 

@@ -266,6 +266,22 @@ pub struct ModelConfig {
     pub fake_labels: FakeLabels,
     pub critic_init: CriticInit,
     pub gp_alpha: AlphaDistribution,
+    /// Layer width (first stage of a 64×64 model; see [`Geometry::width`]).
+    /// Absent from older config.toml files: 64, the paper's.
+    #[serde(default = "paper_width")]
+    pub width: usize,
+    /// Self-attention blocks in SA-GVAE and SGBGAN (absent from older
+    /// config.toml files: on, the paper's architecture).
+    #[serde(default = "yes")]
+    pub attention: bool,
+}
+
+fn paper_width() -> usize {
+    Geometry::PAPER_WIDTH
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ModelConfig {
@@ -294,6 +310,8 @@ impl ModelConfig {
             fake_labels: FakeLabels::Uniform,
             critic_init: CriticInit::Encoder,
             gp_alpha: AlphaDistribution::Uniform,
+            width: Geometry::PAPER_WIDTH,
+            attention: true,
         };
         match model {
             ModelKind::Sgbgan => {
@@ -413,7 +431,11 @@ impl ModelConfig {
     }
 
     pub fn geometry(&self) -> Result<Geometry> {
-        Geometry::new(self.channels, self.image_size, self.classes, self.latent)
+        Ok(
+            Geometry::new(self.channels, self.image_size, self.classes, self.latent)?
+                .with_width(self.width)?
+                .with_attention(self.attention),
+        )
     }
 
     /// Checks the numbers a user can set.

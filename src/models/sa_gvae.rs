@@ -43,11 +43,11 @@ impl SaGvae {
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<SaGvae> {
         let head = || Linear::with_init(dev, rng, g.features(), g.latent, Init::GlorotUniform, Some(Init::Zeros));
         Ok(SaGvae {
-            encoder: ConvEncoder::new(dev, rng, g, true, true)?,
+            encoder: ConvEncoder::new(dev, rng, g, true, g.attention)?,
             mu: head()?,
             logvar: head()?,
             embedding: LabelledLatent::new(dev, rng, g)?,
-            decoder: ConvDecoder::new(dev, rng, g, true)?,
+            decoder: ConvDecoder::new(dev, rng, g, g.attention)?,
             geometry: *g,
         })
     }

@@ -56,8 +56,8 @@ impl Pretraining for SaGvae {
     /// The generator and critic with SA-GVAE's GLU and self-attention.
     fn players(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<GpAdversarial> {
         let g = cfg.geometry()?;
-        let generator = ConditionalGenerator::new(dev, rng, &g, true)?;
-        let critic = ConditionalCritic::new(dev, rng, &g, true, true)?;
+        let generator = ConditionalGenerator::new(dev, rng, &g, g.attention)?;
+        let critic = ConditionalCritic::new(dev, rng, &g, true, g.attention)?;
         GpAdversarial::new(cfg, generator, critic, CriticLoss::CrossEntropy)
     }
 
