@@ -31,6 +31,7 @@ fn args(r: &TinyRun) -> EvalArgs {
         downstream_epochs: 1,
         seed: 0,
         quiet: true,
+        ..EvalArgs::default()
     }
 }
 
@@ -242,9 +243,18 @@ fn eval_reports_accuracy_on_generated_images_and_the_f_measures() {
         "cow (the class with the fewest training images) as one class against all the others",
         "Per class, classifier trained on imbalanced (real only):",
         "| class | precision | recall | F1 | F1.5 |",
+        "| class | train images | accuracy on generated ↑ | classifier on real test | FID ↓ | KID ↓ |",
+        "| **minority mean** (",
     ] {
         assert!(md.contains(want), "{want} missing from report.md:\n{md}");
     }
+    // The report leads with the glance table and the grid, before the training details.
+    let at = |h: &str| {
+        md.find(h)
+            .unwrap_or_else(|| panic!("{h} missing from report.md:\n{md}"))
+    };
+    assert!(at("## At a glance") < at("Samples from the last checkpoint"));
+    assert!(at("Samples from the last checkpoint") < at("## Training"));
 }
 
 #[test]
@@ -365,4 +375,62 @@ fn report_refuses_a_config_edited_after_training() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not describe the checkpoint"));
+}
+
+#[test]
+fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
+    use balgan::cli::eval::{ClassAccuracy, ClassEval, EvalResults, GeneratedAccuracyEval};
+    use balgan::cli::glance::{glance_table, minority_accuracy};
+    // Class "b" has the most training images: the minority is a, c, d.
+    let classes: Vec<ClassEval> = [("a", 60), ("b", 6000), ("c", 60), ("d", 60)]
+        .iter()
+        .map(|&(name, n)| ClassEval {
+            name: name.into(),
+            train_images: n,
+            ..ClassEval::default()
+        })
+        .collect();
+    let generated = [Some(0.5), Some(0.99), Some(0.25), None];
+    let r = EvalResults {
+        step: 1,
+        features: String::new(),
+        classes,
+        minority_fid: None,
+        minority_kid: None,
+        minority_ssim: None,
+        minority_ssim_global: None,
+        downstream: Vec::new(),
+        seconds: 0.0,
+        minority_left_out: Vec::new(),
+        settings: None,
+        accuracy_on_generated: Some(GeneratedAccuracyEval {
+            generated: 0.0,
+            classifier_test: 0.0,
+            classes: ["a", "b", "c", "d"]
+                .iter()
+                .zip(generated)
+                .map(|(n, g)| ClassAccuracy {
+                    name: n.to_string(),
+                    generated: g,
+                    classifier_test: Some(0.9),
+                })
+                .collect(),
+        }),
+        f1_5_group: None,
+    };
+    let m = minority_accuracy(&r).expect("two minority classes measured");
+    // d has no measure: the mean of a and c only.
+    assert!((m.mean - 0.375).abs() < 1e-12, "{m:?}");
+    assert_eq!((m.worst_class.as_str(), m.classes), ("c", 2));
+    let md = glance_table(&r);
+    assert!(
+        md.contains("| **minority mean** (2 classes) | | **38 %** (worst: c 25 %)"),
+        "{md}"
+    );
+    assert!(md.contains("chance is 25 %"), "{md}");
+    assert!(minority_accuracy(&EvalResults {
+        accuracy_on_generated: None,
+        ..r
+    })
+    .is_none());
 }

@@ -216,6 +216,7 @@ fn an_aggan_pair_run_trains_and_evaluates_on_its_two_classes() {
             downstream_epochs: 1,
             seed: 0,
             quiet: true,
+            ..EvalArgs::default()
         },
     )
     .expect("eval on the two classes");

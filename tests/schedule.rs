@@ -281,3 +281,111 @@ fn a_config_written_before_the_schedule_keeps_its_model_and_schedule() {
     assert_eq!(cfg.model.model, ModelKind::CwganGp);
     assert_eq!(cfg.model.critic_schedule, CriticSchedule::FreshBatches);
 }
+
+#[test]
+fn the_cpu_preset_is_the_papers_architecture_narrower() {
+    use balgan::models::blocks::ConditionalCritic;
+    use balgan::models::sgbgan::Sgbgan;
+    use balgan::nn::Module;
+    for kind in ModelKind::ALL {
+        let c = ModelConfig::with_preset(kind, 1, 28, 10, Preset::Cpu);
+        c.validate().unwrap();
+        assert_eq!(
+            (c.width, c.attention, c.latent, c.batch, c.n_critic),
+            (8, false, 32, 64, 1),
+            "{kind}"
+        );
+        assert_eq!((c.g_lr, c.d_lr, c.gan_epochs), (5e-4, 5e-4, 20), "{kind}");
+        assert_eq!(c.ae_epochs, if kind.pretrains() { 5 } else { 0 }, "{kind}");
+        build(dev(), &c, 1).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+    assert_eq!(Preset::Cpu.image_size(), Some(28));
+    // SGBGAN's layers are the paper's (same latent, no attention) with every
+    // width divided by 64 / 8: each dimension is the same (image channels,
+    // classes, kernel taps, latent, one logit) or exactly 8 times smaller.
+    let cpu = ModelConfig::with_preset(ModelKind::Sgbgan, 1, 28, 10, Preset::Cpu);
+    let paper = ModelConfig {
+        width: 64,
+        ..cpu.clone()
+    };
+    let shapes = |cfg: &ModelConfig| {
+        let g = cfg.geometry().unwrap();
+        let vae = Sgbgan::new(dev(), &Generator::new(1), cfg.clone()).unwrap();
+        let critic = ConditionalCritic::new(dev(), &Generator::new(2), &g, true, false).unwrap();
+        let mut p: Vec<(String, Vec<usize>)> = vae
+            .pretrained
+            .parameters()
+            .into_iter()
+            .chain(critic.parameters())
+            .map(|(n, t)| (n, t.shape().to_vec()))
+            .collect();
+        p.sort();
+        p
+    };
+    let (small, full) = (shapes(&cpu), shapes(&paper));
+    assert_eq!(small.len(), full.len());
+    let mut narrowed = 0;
+    for ((name, s), (full_name, f)) in small.iter().zip(&full) {
+        assert_eq!(name, full_name);
+        assert_eq!(s.len(), f.len(), "{name}");
+        for (&a, &b) in s.iter().zip(f) {
+            if a == b {
+                assert!([1, 4, 10, 32].contains(&a), "{name}: {s:?} vs {f:?}");
+            } else {
+                assert_eq!(8 * a, b, "{name}: {s:?} vs {f:?}");
+                narrowed += 1;
+            }
+        }
+    }
+    assert!(narrowed > 10, "{narrowed}");
+    assert!(small.iter().all(|(n, _)| !n.contains("attention")), "{small:?}");
+    // The first GLU convolution: 2 × 16 output channels from 1 (28×28: stages 16, 32).
+    assert!(
+        small.contains(&("encoder.conv0.weight".to_string(), vec![32, 1, 4, 4])),
+        "{small:?}"
+    );
+}
+
+#[test]
+fn the_cpu_preset_trains_at_28_pixels_unless_told_otherwise_and_old_configs_keep_the_paper_width() {
+    let tmp = TempDir::new("cpu-preset");
+    let data = tmp.0.join("data");
+    image_folder(&data);
+    let run = tmp.0.join("run");
+    let (ok, _, err) = balgan(&[
+        "train",
+        "--preset",
+        "cpu",
+        "--dataset",
+        "folder",
+        "--data",
+        s(&data),
+        "--batch",
+        "4",
+        "--ae-epochs",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let cfg = RunDir::open(&run).unwrap().read_config().unwrap();
+    assert_eq!(cfg.preset, Some(Preset::Cpu));
+    assert_eq!(
+        (cfg.data.image_size, cfg.model.image_size, cfg.model.width),
+        (28, 28, 8)
+    );
+    assert!(!cfg.model.attention);
+    // A config.toml from before the settings existed: the paper's width, with attention.
+    let text = toml::to_string(&ModelConfig::defaults(ModelKind::Sgbgan, 1, 64, 10)).unwrap();
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with("width") && !l.starts_with("attention"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, text);
+    let c: ModelConfig = toml::from_str(&old).unwrap();
+    assert_eq!((c.width, c.attention), (64, true));
+}

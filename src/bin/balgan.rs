@@ -65,6 +65,9 @@ enum Command {
         /// Epochs of the FID feature extractor.
         #[arg(long, default_value_t = 10)]
         extractor_epochs: usize,
+        /// Channels of the feature extractor's first stage (its cost grows with the square).
+        #[arg(long, default_value_t = balgan::cli::eval::EXTRACTOR_WIDTH)]
+        extractor_width: usize,
         /// Epochs of each downstream classifier.
         #[arg(long, default_value_t = 10)]
         downstream_epochs: usize,
@@ -178,8 +181,11 @@ struct TrainCli {
     /// Start from a named set of settings instead of the model's defaults:
     /// sgbgan-paper gives every model SGBGAN's Table 2 settings (latent 128,
     /// batch 128, SGBGAN's Adam settings and epochs; λ = 5, 5 critic updates
-    /// per batch where there is a gradient penalty), its comparison protocol.
-    /// --epochs, --ae-epochs, --batch and --set override it.
+    /// per batch where there is a gradient penalty), its comparison protocol;
+    /// cpu sizes a model for a machine without a GPU (width 8, latent 32, no
+    /// self-attention, batch 64, 1 critic update, lr 5e-4, 28×28: what
+    /// `balgan demo` trains there). --epochs, --ae-epochs, --batch, --image-size
+    /// and --set override it.
     #[arg(long)]
     preset: Option<Preset>,
     /// fashion-mnist (default), cifar10 or folder (one sub-folder per class).
@@ -192,9 +198,10 @@ struct TrainCli {
     /// aggan-pair:POS,NEG,ir=R keeps two classes (negative 0, positive 1), in the test split too.
     #[arg(long, value_parser = recipe_arg)]
     imbalance: Option<Recipe>,
-    /// Side the images are resized to (BAGAN-GP and SGBGAN use 64).
-    #[arg(long, default_value_t = 64)]
-    image_size: usize,
+    /// Side the images are resized to (BAGAN-GP and SGBGAN use 64; default
+    /// 64, or the preset's: 28 for --preset cpu).
+    #[arg(long)]
+    image_size: Option<usize>,
     /// Adversarial epochs (default: the model's).
     #[arg(long)]
     epochs: Option<usize>,
@@ -300,7 +307,10 @@ fn train_command(t: TrainCli) -> balgan::Result<()> {
             dataset: t.dataset.name().into(),
             path: t.data,
             imbalance: t.imbalance.map(|r| r.to_string()),
-            image_size: t.image_size,
+            image_size: t
+                .image_size
+                .or_else(|| t.preset.and_then(Preset::image_size))
+                .unwrap_or(64),
             seed: t.seed,
             holdout: DataConfig::DEFAULT_HOLDOUT,
         },
@@ -329,6 +339,7 @@ fn main() -> ExitCode {
             per_class,
             extractor_per_class,
             extractor_epochs,
+            extractor_width,
             downstream_epochs,
             no_downstream,
             seed,
@@ -341,6 +352,7 @@ fn main() -> ExitCode {
                     per_class: Some(per_class),
                     extractor_per_class,
                     extractor_epochs,
+                    extractor_width,
                     downstream: !no_downstream,
                     downstream_epochs,
                     seed,

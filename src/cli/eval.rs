@@ -64,6 +64,9 @@ pub struct EvalArgs {
     pub per_class: Option<usize>,
     pub extractor_per_class: usize,
     pub extractor_epochs: usize,
+    /// Width of the feature extractor's CNN ([`EXTRACTOR_WIDTH`] by default;
+    /// its cost grows with the square).
+    pub extractor_width: usize,
     pub downstream: bool,
     pub downstream_epochs: usize,
     pub seed: u64,
@@ -77,6 +80,7 @@ impl Default for EvalArgs {
             per_class: Some(1000),
             extractor_per_class: 500,
             extractor_epochs: 10,
+            extractor_width: EXTRACTOR_WIDTH,
             downstream: true,
             downstream_epochs: 10,
             seed: 0,
@@ -289,6 +293,9 @@ impl EvalArgs {
                 ),
             ));
         }
+        if self.extractor_width == 0 {
+            return zero("--extractor-width", "channels in the feature extractor");
+        }
         if self.extractor_epochs == 0 {
             return zero(
                 "--extractor-epochs",
@@ -323,8 +330,8 @@ fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
 }
 
-/// Width of the classifier CNN whose pooled features FID is measured in.
-const EXTRACTOR_WIDTH: usize = 32;
+/// Width of the classifier CNN whose pooled features FID is measured in, by default.
+pub const EXTRACTOR_WIDTH: usize = 32;
 /// The metadata entry of a cached feature extractor holding its key.
 const EXTRACTOR_KEY: &str = "balgan.extractor_key";
 
@@ -438,7 +445,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    let extractor_key = extractor_key(&cfg, args, &tc, EXTRACTOR_WIDTH);
+    let extractor_key = extractor_key(&cfg, args, &tc, args.extractor_width);
     let eval_dir = run.root.join("eval");
     let cache = eval_dir.join(format!(
         "extractor-{}-{}px-{}pc-{:016x}.safetensors",
@@ -465,7 +472,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         ));
         full
     };
-    let extractor = feature_extractor(dev, &reference, &cache, EXTRACTOR_WIDTH, &tc)?;
+    let extractor = feature_extractor(dev, &reference, &cache, args.extractor_width, &tc)?;
     if !cached {
         CheckpointWriter::new()
             .add_module("", &extractor)
@@ -538,7 +545,8 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let results = EvalResults {
         step: state.step,
         features: format!(
-            "balgan classifier CNN (width {EXTRACTOR_WIDTH}) pooled features, trained on ≤ {} images per class of the {} split at {}×{}",
+            "balgan classifier CNN (width {}) pooled features, trained on ≤ {} images per class of the {} split at {}×{}",
+            args.extractor_width,
             args.extractor_per_class,
             Split::Train.as_str(),
             cfg.data.image_size,

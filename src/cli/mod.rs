@@ -7,6 +7,7 @@ pub mod demo;
 pub mod eval;
 pub mod fid;
 pub mod generate;
+pub mod glance;
 pub mod info;
 pub mod plot;
 pub mod report;

@@ -1,4 +1,6 @@
-//! `balgan report --run RUN`: `RUN/report.md` with what was trained, how the
+//! `balgan report --run RUN`: `RUN/report.md`, leading with the at-a-glance
+//! table (per-class accuracy on generated images, FID, KID; see
+//! [`super::glance`]) and the sample grid, then what was trained, how the
 //! training went (phases, steps, time, whether a budget cut it short), the
 //! per-class FID/KID/SSIM, accuracy-on-generated-images and downstream tables
 //! (with per-class precision, recall, F1 and F1.5) of `balgan eval`, the final sample
@@ -8,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::eval::{table, EvalResults};
+use super::glance::glance_table;
 use super::plot::{plot_lines, Series};
 use super::run::{write_text, RunDir};
 use super::train::History;
@@ -78,6 +81,8 @@ fn settings_text(e: &EvalResults) -> String {
     )
 }
 
+const SAMPLES_CAPTION: &str = "Samples from the last checkpoint, one row per class (top: class 0).\n\n";
+
 fn minutes(s: f64) -> String {
     format!("{:.1} min", s / 60.0)
 }
@@ -147,6 +152,25 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     }
     md.push_str(&format!("- configuration: `{}`\n\n", run.config_path().display()));
 
+    md.push_str("## At a glance\n\n");
+    match &eval {
+        Some(e) => {
+            md.push_str(&glance_table(e));
+            md.push('\n');
+        }
+        None => md.push_str(&format!(
+            "Not measured yet: run `balgan eval --run {}`, then `balgan report` again.\n\n",
+            run.root.display()
+        )),
+    }
+    md.push_str(SAMPLES_CAPTION);
+    let grid = run.samples_dir().join("final.png");
+    if grid.is_file() {
+        md.push_str("![samples](samples/final.png)\n\n");
+    } else {
+        md.push_str("No sample grid yet.\n\n");
+    }
+
     md.push_str("## Training\n\n");
     if history.phases.is_empty() {
         md.push_str("No phase has finished yet.\n\n");
@@ -196,7 +220,7 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
         md.push('\n');
     }
 
-    md.push_str("## Per-class quality\n\n");
+    md.push_str("## Per-class quality in full\n\n");
     match &eval {
         Some(e) => {
             md.push_str(&format!(
@@ -231,14 +255,6 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
             "Not measured yet: run `balgan eval --run {}`, then `balgan report` again.\n\n",
             run.root.display()
         )),
-    }
-
-    md.push_str("## Samples\n\nOne row per class (top: class 0), from the last checkpoint.\n\n");
-    let grid = run.samples_dir().join("final.png");
-    if grid.is_file() {
-        md.push_str("![samples](samples/final.png)\n\n");
-    } else {
-        md.push_str("No sample grid yet.\n\n");
     }
 
     md.push_str("## Losses\n\n");
