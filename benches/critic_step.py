@@ -1,52 +1,50 @@
-"""The critic step of benches/critic_step.rs in PyTorch, and the ratio.
+"""The critic step of benches/critic_step.rs in PyTorch.
 
-Runs balgan's bench (cargo bench --bench critic_step), then the same step in
-PyTorch on the best device it has (CUDA if present, else CPU), and prints both
-times and their ratio. Needs PyTorch; exits with a message where it is missing.
+One critic update of a DCGAN-style critic on 28×28×1 images (conv 1→64 k4 s2
+p1 → LeakyReLU 0.2 → conv 64→128 k4 s2 p1 → LeakyReLU 0.2 → flatten →
+linear 6272→1; Adam), plain (mean D(fake) − mean D(real)) and WGAN-GP
+(+ 10·GP by double backward). Sizes from the same environment as the Rust
+bench (see benches/peer.py): batch 128 and 10 timed steps, or with
+BALGAN_BENCH_QUICK=1 batch 16 and 3; BALGAN_BENCH_BATCH / _STEPS override
+them. Prints ms/step, the GP/plain ratio and the RESULT lines
+benches/compare.py reads (`./run bench --compare` runs this beside the Rust bench).
 
-    python3 benches/critic_step.py            # batch 128
-    BALGAN_BENCH_QUICK=1 python3 benches/critic_step.py   # batch 16
+    python3 benches/critic_step.py
+    BALGAN_BENCH_QUICK=1 python3 benches/critic_step.py
 """
 
-import os
-import re
-import subprocess
-import sys
 import time
 
-try:
-    import torch
-    import torch.nn as nn
-except ImportError:
-    sys.exit("critic_step.py: PyTorch is not installed (pip install torch); nothing to compare")
-
-QUICK = os.environ.get("BALGAN_BENCH_QUICK") == "1"
-BATCH, STEPS = (16, 3) if QUICK else (128, 10)
+import peer
+import torch
+import torch.nn as nn
 
 
-def balgan_times():
-    out = subprocess.run(["cargo", "bench", "--bench", "critic_step"], capture_output=True, text=True, check=True).stdout
-    rows = dict(re.findall(r"^\| (plain|WGAN-GP)[^|]*\| ([0-9.]+) \|", out, re.M))
-    return out, float(rows["plain"]), float(rows["WGAN-GP"])
-
-
-def torch_times(device):
+def main():
+    args = peer.arguments("The critic step of benches/critic_step.rs in PyTorch.").parse_args()
+    device = peer.device(args)
+    batch, steps = (16, 3) if peer.quick() else (128, 10)
+    batch = peer.env_int("BALGAN_BENCH_BATCH", batch)
+    steps = peer.env_int("BALGAN_BENCH_STEPS", steps)
     torch.manual_seed(7)
     critic = nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(128 * 7 * 7, 1),
+        nn.Conv2d(1, 64, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+        nn.Linear(128 * 7 * 7, 1),
     ).to(device)
     opt = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9))
-    real = torch.rand(BATCH, 1, 28, 28, device=device) * 2 - 1
-    fake = torch.rand(BATCH, 1, 28, 28, device=device) * 2 - 1
+    real = torch.rand(batch, 1, 28, 28, device=device) * 2 - 1
+    fake = torch.rand(batch, 1, 28, 28, device=device) * 2 - 1
 
     def step(with_gp):
         loss = critic(fake).mean() - critic(real).mean()
         if with_gp:
-            alpha = torch.rand(BATCH, 1, 1, 1, device=device)
+            alpha = torch.rand(batch, 1, 1, 1, device=device)
             xh = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-            g, = torch.autograd.grad(critic(xh).sum(), xh, create_graph=True)
+            (g,) = torch.autograd.grad(critic(xh).sum(), xh, create_graph=True)
             norm = (g.pow(2).sum(dim=(1, 2, 3)) + 1e-12).sqrt()
             loss = loss + 10.0 * ((norm - 1) ** 2).mean()
         opt.zero_grad()
@@ -55,30 +53,28 @@ def torch_times(device):
 
     times = []
     for with_gp in (False, True):
-        step(with_gp)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        step(with_gp)  # warm-up
+        peer.sync(device)
         start = time.perf_counter()
-        for _ in range(STEPS):
+        for _ in range(steps):
             step(with_gp)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) / STEPS * 1e3)
-    return times
-
-
-def main():
-    table, b_plain, b_gp = balgan_times()
-    print(table)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    t_plain, t_gp = torch_times(device)
-    name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"PyTorch {torch.__version__} on {name}, batch {BATCH}")
+        peer.sync(device)
+        times.append((time.perf_counter() - start) / steps * 1e3)
+    plain, gp = times
+    peer.result("critic_step.plain_ms", plain, "ms")
+    peer.result("critic_step.wgan_gp_ms", gp, "ms")
+    peer.result("critic_step.gp_ratio", gp / plain, "x")
+    peer.adapter_line(device)
+    peer.config("critic_step", size=28, batch=batch, steps=steps)
     print()
-    print("| step | balgan ms | PyTorch ms | balgan / PyTorch |")
-    print("|---|---:|---:|---:|")
-    print(f"| plain | {b_plain:.1f} | {t_plain:.1f} | {b_plain / t_plain:.2f} |")
-    print(f"| WGAN-GP | {b_gp:.1f} | {t_gp:.1f} | {b_gp / t_gp:.2f} |")
+    print(f"critic step (DCGAN critic, 28×28×1, batch {batch}) on {peer.describe(device)}")
+    print()
+    print("| step | ms/step | steps/s |")
+    print("|---|---:|---:|")
+    print(f"| plain (forward, backward, Adam) | {plain:.1f} | {1e3 / plain:.2f} |")
+    print(f"| WGAN-GP (+ double backward) | {gp:.1f} | {1e3 / gp:.2f} |")
+    print()
+    print(f"GP/plain: {gp / plain:.2f}×")
 
 
 if __name__ == "__main__":

@@ -4,19 +4,26 @@
 //! - plain:  loss = mean D(fake) − mean D(real)
 //! - WGAN-GP: the same + 10·GP, the penalty's gradient by double backward.
 //!
-//! Prints milliseconds per step, steps per second, the GP/plain ratio, and the
-//! adapter's name. `benches/critic_step.py` runs the same step in PyTorch.
+//! Prints milliseconds per step, steps per second, dispatches per step, the
+//! GP/plain ratio, the adapter's name, and the per-kernel profile of one step
+//! of each. `benches/critic_step.py` runs the same step in PyTorch;
+//! `benches/compare.py` (`./run bench --compare`) runs both and prints the ratios.
 //!
 //! ```text
 //! cargo bench --bench critic_step
 //! BALGAN_BENCH_QUICK=1 cargo bench --bench critic_step   # batch 16, fewer steps
+//! BALGAN_BENCH_BATCH=64 BALGAN_BENCH_STEPS=5 cargo bench --bench critic_step
+//! BALGAN_BENCH_PROFILE=0 cargo bench --bench critic_step  # no per-kernel profile
 //! ```
+
+mod common;
 
 use std::time::Instant;
 
 use balgan::nn::{gradient_penalty, Conv2d, Init, Linear, Module};
 use balgan::optim::{Adam, AdamConfig};
 use balgan::{Conv2dOptions, Device, Generator, Tensor};
+use common::{adapter, config, env_usize, profile_step, profiling, quick, result};
 
 struct Critic {
     conv1: Conv2d,
@@ -50,8 +57,9 @@ impl Critic {
 }
 
 fn main() -> balgan::Result<()> {
-    let quick = std::env::var("BALGAN_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let (batch, steps) = if quick { (16, 3) } else { (128, 10) };
+    let (batch, steps) = if quick() { (16, 3) } else { (128, 10) };
+    let batch = env_usize("BALGAN_BENCH_BATCH").unwrap_or(batch);
+    let steps = env_usize("BALGAN_BENCH_STEPS").unwrap_or(steps);
     let dev = Device::new()?;
     let rng = Generator::new(7);
     let critic = Critic::new(&dev, &rng)?;
@@ -84,35 +92,62 @@ fn main() -> balgan::Result<()> {
         };
         step(&mut opt)?; // warm-up: pipelines compiled, pool filled
         dev.synchronize()?;
+        let d0 = dev.dispatch_counts().0;
         let start = Instant::now();
         for _ in 0..steps {
             step(&mut opt)?;
         }
         dev.synchronize()?;
-        results.push(start.elapsed().as_secs_f64() / steps as f64);
+        let seconds = start.elapsed().as_secs_f64() / steps as f64;
+        let dispatches = (dev.dispatch_counts().0 - d0) / steps as u64;
+        let key = if with_gp { "wgan_gp" } else { "plain" };
+        if profiling() {
+            let title = if with_gp {
+                "critic step, WGAN-GP"
+            } else {
+                "critic step, plain"
+            };
+            profile_step(&dev, title, &format!("critic_step.{key}"), || step(&mut opt))?;
+        }
+        result(&format!("critic_step.{key}_ms"), seconds * 1e3, "ms");
+        result(
+            &format!("critic_step.{key}_dispatches"),
+            dispatches as f64,
+            "dispatches",
+        );
+        results.push((seconds, dispatches));
     }
     let peak = dev.memory_stats().peak as f64 / (1 << 20) as f64;
+    let ((plain, plain_d), (gp, gp_d)) = (results[0], results[1]);
+    result("critic_step.gp_ratio", gp / plain, "x");
+    adapter(&dev);
+    config(
+        "critic_step",
+        &[
+            ("size", "28".into()),
+            ("batch", batch.to_string()),
+            ("steps", steps.to_string()),
+        ],
+    );
+    println!();
     println!(
         "critic step (DCGAN critic, 28×28×1, batch {batch}) on {}",
         dev.describe()
     );
     println!();
-    println!("| step | ms/step | steps/s |");
-    println!("|---|---:|---:|");
+    println!("| step | ms/step | steps/s | dispatches/step |");
+    println!("|---|---:|---:|---:|");
     println!(
-        "| plain (forward, backward, Adam) | {:.1} | {:.2} |",
-        results[0] * 1e3,
-        1.0 / results[0]
+        "| plain (forward, backward, Adam) | {:.1} | {:.2} | {plain_d} |",
+        plain * 1e3,
+        1.0 / plain
     );
     println!(
-        "| WGAN-GP (+ double backward) | {:.1} | {:.2} |",
-        results[1] * 1e3,
-        1.0 / results[1]
+        "| WGAN-GP (+ double backward) | {:.1} | {:.2} | {gp_d} |",
+        gp * 1e3,
+        1.0 / gp
     );
     println!();
-    println!(
-        "GP/plain: {:.2}×   peak GPU memory: {peak:.0} MiB",
-        results[1] / results[0]
-    );
+    println!("GP/plain: {:.2}×   peak GPU memory: {peak:.0} MiB", gp / plain);
     Ok(())
 }

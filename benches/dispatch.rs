@@ -10,13 +10,20 @@
 //! Each workload runs several times (5, or 3 in quick mode) and the run with
 //! the median total time is reported: on a software adapter sharing the CPU
 //! with the recording thread, single runs vary by 2× or more. Progress goes to
-//! stderr; the markdown table is printed to stdout last.
+//! stderr; the markdown table is printed to stdout last, with a line
+//! `RESULT dispatch.<workload> <µs> µs/dispatch` per workload (`chain_256`,
+//! `chain_65536`, `round_trip`); `benches/dispatch.py` runs the same chains
+//! in PyTorch (µs per op).
+
+mod common;
 
 use std::time::{Duration, Instant};
 
 use balgan::{Device, Tensor};
+use common::{adapter, config, quick, result};
 
 struct Row {
+    key: String,
     workload: String,
     dispatches: u64,
     batches: u64,
@@ -67,6 +74,7 @@ fn chain(dev: &Device, elements: usize, reps: usize) -> balgan::Result<Row> {
         std::process::exit(1);
     }
     Ok(Row {
+        key: String::new(),
         workload: format!("{reps}× (mul_scalar, add_scalar), {elements} elements"),
         dispatches: d1 - d0,
         batches: b1 - b0,
@@ -95,6 +103,7 @@ fn round_trips(dev: &Device, reps: usize) -> balgan::Result<Row> {
     let total = start.elapsed();
     let (d1, b1) = dev.dispatch_counts();
     Ok(Row {
+        key: String::new(),
         workload: format!("{reps}× (add_scalar, item()), 1 element"),
         dispatches: d1 - d0,
         batches: b1 - b0,
@@ -111,7 +120,7 @@ fn median(trials: usize, mut f: impl FnMut() -> balgan::Result<Row>) -> balgan::
 }
 
 fn main() -> balgan::Result<()> {
-    let quick = std::env::var("BALGAN_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let quick = quick();
     let dev = Device::new()?;
     // Warm-up: compile the pipelines and fill the buffer pool.
     chain(&dev, 256, 100)?;
@@ -120,13 +129,17 @@ fn main() -> balgan::Result<()> {
     let (scale, trials) = if quick { (4, 3) } else { (1, 5) };
     let mut rows = Vec::new();
     eprintln!("timing chains ...");
-    rows.push(median(trials, || chain(&dev, 256, 10_000))?);
+    let keyed = |key: &str, row: Row| Row { key: key.into(), ..row };
+    rows.push(keyed("chain_256", median(trials, || chain(&dev, 256, 10_000))?));
     // 500 dispatches fit in one batch: nothing is submitted while recording,
     // so recording does not share the CPU with a software adapter's execution.
-    rows.push(median(trials, || chain(&dev, 256, 250))?);
-    rows.push(median(trials, || chain(&dev, 65_536, 1_000 / scale))?);
+    rows.push(keyed("chain_256_one_batch", median(trials, || chain(&dev, 256, 250))?));
+    rows.push(keyed(
+        "chain_65536",
+        median(trials, || chain(&dev, 65_536, 1_000 / scale))?,
+    ));
     eprintln!("timing round trips ...");
-    rows.push(median(trials, || round_trips(&dev, 200 / scale))?);
+    rows.push(keyed("round_trip", median(trials, || round_trips(&dev, 200 / scale))?));
 
     println!(
         "\ndispatch overhead on {}{} (median of {trials} runs)\n",
@@ -139,6 +152,25 @@ fn main() -> balgan::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!("{}", r.markdown());
+    }
+    println!();
+    adapter(&dev);
+    config(
+        "dispatch",
+        &[
+            ("chain_256", "10000".into()),
+            ("chain_256_one_batch", "250".into()),
+            ("chain_65536", (1_000 / scale).to_string()),
+            ("round_trip", (200 / scale).to_string()),
+            ("trials", trials.to_string()),
+        ],
+    );
+    for r in &rows {
+        result(
+            &format!("dispatch.{}", r.key),
+            r.total.as_secs_f64() * 1e6 / r.dispatches.max(1) as f64,
+            "µs/dispatch",
+        );
     }
     Ok(())
 }

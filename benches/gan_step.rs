@@ -1,31 +1,62 @@
-//! One full adversarial step of SGBGAN and of BAGAN-GP — 5 critic steps
-//! (each with the gradient penalty, by double backward) and 1 generator step —
-//! at batch 128 on 64×64×1 images, 10 classes, latent 128; and one step of
-//! each model's pre-training (SA-GVAE, autoencoder). Prints ms/step, steps/s
-//! and peak GPU memory. `benches/gan_step.py` runs the same steps in PyTorch.
+//! One full adversarial step of SGBGAN and of BAGAN-GP — `n_critic` critic
+//! steps (each with the gradient penalty, by double backward; 5 by default)
+//! and 1 generator step — at batch 128 on 64×64×1 images, 10 classes, latent
+//! 128; and one step of each model's pre-training (SA-GVAE, autoencoder).
+//! Prints ms/step, steps/s, dispatches per step, peak GPU memory, and the
+//! per-kernel profile of one full step (dispatches, time share, GFLOP/s per
+//! kernel, and the GEMMs' average GFLOP/s over the step). `benches/gan_step.py`
+//! runs the same steps in PyTorch; `benches/compare.py` (`./run bench
+//! --compare`) runs both with the same sizes and prints the ratios.
 //!
 //! ```text
 //! cargo bench --bench gan_step
 //! BALGAN_BENCH_QUICK=1 cargo bench --bench gan_step   # batch 16, 32×32, fewer steps
-//! BALGAN_BENCH_SIZE=32 BALGAN_BENCH_BATCH=64 cargo bench --bench gan_step
+//! BALGAN_BENCH_SIZE=28 BALGAN_BENCH_BATCH=64 BALGAN_BENCH_SET="width=8,latent=32,attention=false,n_critic=1" \
+//!     BALGAN_BENCH_MODELS=sgbgan cargo bench --bench gan_step   # the CPU-sized SGBGAN
+//! BALGAN_BENCH_PROFILE=0 cargo bench --bench gan_step  # no per-kernel profile
 //! ```
+//!
+//! `BALGAN_BENCH_SET` takes model settings as `balgan train --set` does;
+//! `BALGAN_BENCH_MODELS` (comma-separated: `sgbgan`, `bagan-gp`) picks the models.
+
+mod common;
 
 use std::time::Instant;
 
 use balgan::data::Dataset;
 use balgan::models::{build, Batch, CriticSchedule, ModelConfig, ModelKind, StepContext};
 use balgan::{Device, Generator, IndexTensor};
+use common::{adapter, config, env_usize, profile_step, profiling, quick, result};
 
-fn env(name: &str) -> Option<usize> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
+struct Row {
+    kind: ModelKind,
+    critic_updates: usize,
+    pre: f64,
+    full: f64,
+    pre_dispatches: u64,
+    full_dispatches: u64,
 }
 
 fn main() -> balgan::Result<()> {
-    let quick = std::env::var("BALGAN_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let (batch, size, steps) = if quick { (16, 32, 2) } else { (128, 64, 3) };
-    let batch = env("BALGAN_BENCH_BATCH").unwrap_or(batch);
-    let size = env("BALGAN_BENCH_SIZE").unwrap_or(size);
-    let steps = env("BALGAN_BENCH_STEPS").unwrap_or(steps);
+    let (batch, size, steps) = if quick() { (16, 32, 2) } else { (128, 64, 3) };
+    let batch = env_usize("BALGAN_BENCH_BATCH").unwrap_or(batch);
+    let size = env_usize("BALGAN_BENCH_SIZE").unwrap_or(size);
+    let steps = env_usize("BALGAN_BENCH_STEPS").unwrap_or(steps);
+    let kinds: Vec<ModelKind> = match std::env::var("BALGAN_BENCH_MODELS") {
+        Ok(list) => list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse())
+            .collect::<balgan::Result<_>>()?,
+        Err(_) => vec![ModelKind::Sgbgan, ModelKind::BaganGp],
+    };
+    // BALGAN_BENCH_SET="width=8,latent=32": model settings as `--set` takes them.
+    let set: Vec<String> = std::env::var("BALGAN_BENCH_SET")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     let classes = 10;
     let dev = Device::new()?;
     let rng = Generator::new(5);
@@ -45,13 +76,17 @@ fn main() -> balgan::Result<()> {
     };
 
     let mut rows = Vec::new();
-    for kind in [ModelKind::Sgbgan, ModelKind::BaganGp] {
+    let mut shared = None;
+    for kind in kinds {
         let mut cfg = ModelConfig::defaults(kind, 1, size, classes);
         cfg.batch = batch;
-        // BALGAN_BENCH_SET="width=8,latent=32": model settings as `--set` takes them.
-        if let Ok(set) = std::env::var("BALGAN_BENCH_SET") {
-            let set: Vec<String> = set.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
-            cfg = balgan::cli::train::apply_overrides(&cfg, &set)?;
+        cfg = balgan::cli::train::apply_overrides(&cfg, &set)?;
+        let settings = (cfg.latent, cfg.width, cfg.attention, cfg.n_critic);
+        if shared.get_or_insert(settings) != &settings {
+            eprintln!(
+                "gan_step: the models were given different settings; run them one at a time (BALGAN_BENCH_MODELS)"
+            );
+            std::process::exit(2);
         }
         let mut model = build(&dev, &cfg, 1)?;
         let noise = Generator::new(9);
@@ -63,25 +98,23 @@ fn main() -> balgan::Result<()> {
         };
         // Pre-training step.
         model.enter_phase(0, Some(&data), &ctx(0))?;
-        let time = |model: &mut dyn balgan::models::BalancingModel, per: u64| -> balgan::Result<f64> {
+        // Times `per` train_steps (one warm-up round first); returns seconds
+        // and dispatches per round.
+        let time = |model: &mut dyn balgan::models::BalancingModel, per: u64| -> balgan::Result<(f64, u64)> {
             for s in 0..per {
                 model.train_step(&b, &ctx(s))?; // warm-up: pipelines, pool
             }
             dev.synchronize()?;
+            let d0 = dev.dispatch_counts().0;
             let t = Instant::now();
             for s in 0..steps as u64 * per {
                 model.train_step(&b, &ctx(s))?;
             }
             dev.synchronize()?;
-            Ok(t.elapsed().as_secs_f64() / steps as f64)
+            let d = (dev.dispatch_counts().0 - d0) / steps as u64;
+            Ok((t.elapsed().as_secs_f64() / steps as f64, d))
         };
-        let d0 = dev.dispatch_counts().0;
-        let pre = time(model.as_mut(), 1)?;
-        eprintln!(
-            "{} pre-training step: {} dispatches",
-            kind.title(),
-            (dev.dispatch_counts().0 - d0) / (steps as u64 + 1)
-        );
+        let (pre, pre_dispatches) = time(model.as_mut(), 1)?;
         model.enter_phase(1, Some(&data), &ctx(0))?;
         // Batches per generator update: one under per-batch (the defaults:
         // n_critic critic updates on it), n_critic on fresh batches.
@@ -89,52 +122,80 @@ fn main() -> balgan::Result<()> {
             CriticSchedule::PerBatch => 1,
             CriticSchedule::FreshBatches => cfg.n_critic as u64,
         };
-        if std::env::var("BALGAN_BENCH_PROFILE").is_ok_and(|v| v == "1") {
-            dev.start_profile()?;
-            for s in 0..batches {
-                model.train_step(&b, &ctx(s))?;
-            }
-            dev.synchronize()?;
-            println!(
-                "{} full step, per kernel:\n{}",
-                kind.title(),
-                balgan::device::profile_table(&dev.take_profile())
-            );
+        let (full, full_dispatches) = time(model.as_mut(), batches)?;
+        let critic_updates = cfg.n_critic.max(1);
+        let key = format!("gan_step.{}", kind.name());
+        if profiling() {
+            let title = format!("{} full step ({critic_updates} D + 1 G)", kind.title());
+            profile_step(&dev, &title, &key, || {
+                for s in 0..batches {
+                    model.train_step(&b, &ctx(s))?;
+                }
+                Ok(())
+            })?;
         }
-        let d0 = dev.dispatch_counts().0;
-        let full = time(model.as_mut(), batches)?;
-        eprintln!(
-            "{} full step: {} dispatches",
-            kind.title(),
-            (dev.dispatch_counts().0 - d0) / (steps as u64 + 1)
+        result(&format!("{key}.full_ms"), full * 1e3, "ms");
+        result(&format!("{key}.full_dispatches"), full_dispatches as f64, "dispatches");
+        result(&format!("{key}.pretrain_ms"), pre * 1e3, "ms");
+        result(
+            &format!("{key}.pretrain_dispatches"),
+            pre_dispatches as f64,
+            "dispatches",
         );
-        rows.push((kind, pre, full));
+        rows.push(Row {
+            kind,
+            critic_updates,
+            pre,
+            full,
+            pre_dispatches,
+            full_dispatches,
+        });
     }
+    let (latent, width, attention, n_critic) = shared.unwrap_or((128, 64, true, 5));
     let peak = dev.memory_stats().peak as f64 / (1 << 20) as f64;
+    adapter(&dev);
+    config(
+        "gan_step",
+        &[
+            ("size", size.to_string()),
+            ("batch", batch.to_string()),
+            ("classes", classes.to_string()),
+            ("latent", latent.to_string()),
+            ("width", width.to_string()),
+            ("attention", attention.to_string()),
+            ("n_critic", n_critic.to_string()),
+            ("steps", steps.to_string()),
+        ],
+    );
+    println!();
     println!(
-        "GAN training steps ({size}×{size}×1, batch {batch}, 10 classes, latent 128) on {}",
+        "GAN training steps ({size}×{size}×1, batch {batch}, {classes} classes, latent {latent}, width {width}, attention {}) on {}",
+        if attention { "on" } else { "off" },
         dev.describe()
     );
     println!();
-    println!("| step | ms/step | steps/s |");
-    println!("|---|---:|---:|");
-    for (kind, pre, full) in &rows {
-        let pre_name = if *kind == ModelKind::Sgbgan {
+    println!("| step | ms/step | steps/s | dispatches/step |");
+    println!("|---|---:|---:|---:|");
+    for r in &rows {
+        let pre_name = if r.kind == ModelKind::Sgbgan {
             "SA-GVAE"
         } else {
             "autoencoder"
         };
         println!(
-            "| {} full step (5 D + 1 G) | {:.1} | {:.3} |",
-            kind.title(),
-            full * 1e3,
-            1.0 / full
+            "| {} full step ({} D + 1 G) | {:.1} | {:.3} | {} |",
+            r.kind.title(),
+            r.critic_updates,
+            r.full * 1e3,
+            1.0 / r.full,
+            r.full_dispatches
         );
         println!(
-            "| {} {pre_name} step | {:.1} | {:.3} |",
-            kind.title(),
-            pre * 1e3,
-            1.0 / pre
+            "| {} {pre_name} step | {:.1} | {:.3} | {} |",
+            r.kind.title(),
+            r.pre * 1e3,
+            1.0 / r.pre,
+            r.pre_dispatches
         );
     }
     println!();

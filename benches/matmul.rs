@@ -10,11 +10,17 @@
 //! Each case is warmed up (pipeline compiled, buffers pooled), probed to pick
 //! an iteration count that fills the time budget, then timed as N calls
 //! between two `synchronize()`s. FLOPs = 2·M·N·K. Progress goes to stderr; the
-//! markdown table is printed to stdout last.
+//! markdown table is printed to stdout last, with a line
+//! `RESULT matmul.<M>x<N>x<K>.<product> <GFLOP/s> GFLOP/s` per case (the
+//! product as `ab`, `atb`, `abt`: which operand is transposed);
+//! `benches/matmul.py` times the same products in PyTorch.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
 use balgan::{Device, Generator, Tensor};
+use common::{adapter, config, quick, result};
 
 struct Case {
     label: &'static str,
@@ -73,7 +79,7 @@ fn time_case(dev: &Device, case: &Case, budget: &Budget) -> balgan::Result<Timin
 }
 
 fn main() -> balgan::Result<()> {
-    let quick = std::env::var("BALGAN_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let quick = quick();
     let dev = Device::new()?;
     let budget = if quick {
         Budget {
@@ -191,12 +197,25 @@ fn main() -> balgan::Result<()> {
         let t = time_case(&dev, case, &budget)?;
         let ms = t.per_call.as_secs_f64() * 1e3;
         let gflops = 2.0 * (case.m * case.n * case.k) as f64 / t.per_call.as_secs_f64() / 1e9;
+        let product = match (case.trans_a, case.trans_b) {
+            (false, false) => "ab",
+            (true, false) => "atb",
+            (false, true) => "abt",
+            (true, true) => "atbt",
+        };
+        result(
+            &format!("matmul.{}x{}x{}.{product}", case.m, case.n, case.k),
+            gflops,
+            "GFLOP/s",
+        );
         rows.push(format!(
             "| {} | {} | {}×{}×{} | {} | {:.3} | {:.2} |",
             case.label, case.op, case.m, case.n, case.k, t.iters, ms, gflops
         ));
     }
 
+    adapter(&dev);
+    config("matmul", &[("quick", quick.to_string())]);
     println!(
         "\nmatmul on {}{}\n",
         dev.describe(),

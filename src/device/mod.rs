@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub use adapter::{DeviceOptions, Tuning};
 pub use pipelines::ShaderSource;
 pub use pool::MemoryStats;
-pub use profile::{profile_table, KernelStat};
+pub use profile::{profile_summary, profile_table, KernelStat, ProfileSummary};
 
 use crate::error::{Error, Result};
 use pipelines::PipelineCache;

@@ -49,12 +49,73 @@ impl Profile {
     }
 }
 
-/// A profile as a Markdown table: kernel, dispatches, time, share, GFLOP/s
-/// and GB/s where declared.
+/// What a profile adds up to: every dispatch, and the GEMMs among them (the
+/// kernels whose launchers declare floating-point operations: the matmuls,
+/// and through them the convolutions' products on CPU adapters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProfileSummary {
+    pub dispatches: u64,
+    pub time: Duration,
+    pub gemm_dispatches: u64,
+    pub gemm_time: Duration,
+    pub gemm_flops: f64,
+}
+
+impl ProfileSummary {
+    /// The GEMMs' declared FLOPs over their time, in GFLOP/s (0 without any).
+    pub fn gemm_gflops(&self) -> f64 {
+        let t = self.gemm_time.as_secs_f64();
+        if t > 0.0 {
+            self.gemm_flops / t / 1e9
+        } else {
+            0.0
+        }
+    }
+
+    /// The GEMMs' share of the profiled time, in [0, 1].
+    pub fn gemm_share(&self) -> f64 {
+        let t = self.time.as_secs_f64();
+        if t > 0.0 {
+            self.gemm_time.as_secs_f64() / t
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The totals of a profile's rows (see [`ProfileSummary`]).
+pub fn profile_summary(rows: &[KernelStat]) -> ProfileSummary {
+    let mut s = ProfileSummary {
+        dispatches: 0,
+        time: Duration::ZERO,
+        gemm_dispatches: 0,
+        gemm_time: Duration::ZERO,
+        gemm_flops: 0.0,
+    };
+    for r in rows {
+        s.dispatches += r.dispatches;
+        s.time += r.time;
+        if r.flops > 0.0 {
+            s.gemm_dispatches += r.dispatches;
+            s.gemm_time += r.time;
+            s.gemm_flops += r.flops;
+        }
+    }
+    s
+}
+
+/// A profile as a Markdown table: kernel, dispatches, time, time per
+/// dispatch, share, GFLOP/s and GB/s where declared; then a row for all
+/// kernels and one for the GEMMs together (their GFLOP/s is the step's
+/// average: declared FLOPs over GEMM time).
 pub fn profile_table(rows: &[KernelStat]) -> String {
-    let total: f64 = rows.iter().map(|r| r.time.as_secs_f64()).sum();
-    let dispatches: u64 = rows.iter().map(|r| r.dispatches).sum();
-    let mut s = String::from("| kernel | dispatches | ms | share | GFLOP/s | GB/s |\n|---|---:|---:|---:|---:|---:|\n");
+    let sum = profile_summary(rows);
+    let total = sum.time.as_secs_f64();
+    let share = |t: f64| if total > 0.0 { 100.0 * t / total } else { 0.0 };
+    let per = |t: f64, n: u64| if n > 0 { t * 1e6 / n as f64 } else { 0.0 };
+    let mut s = String::from(
+        "| kernel | dispatches | ms | µs/dispatch | share | GFLOP/s | GB/s |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
     for r in rows {
         let t = r.time.as_secs_f64();
         let rate = |x: f64| {
@@ -65,15 +126,57 @@ pub fn profile_table(rows: &[KernelStat]) -> String {
             }
         };
         s.push_str(&format!(
-            "| {} | {} | {:.1} | {:.1} % | {} | {} |\n",
+            "| {} | {} | {:.1} | {:.0} | {:.1} % | {} | {} |\n",
             r.kernel,
             r.dispatches,
             t * 1e3,
-            if total > 0.0 { 100.0 * t / total } else { 0.0 },
+            per(t, r.dispatches),
+            share(t),
             rate(r.flops),
             rate(r.bytes)
         ));
     }
-    s.push_str(&format!("| all | {dispatches} | {:.1} | 100 % | | |\n", total * 1e3));
+    s.push_str(&format!(
+        "| all | {} | {:.1} | {:.0} | 100 % | | |\n",
+        sum.dispatches,
+        total * 1e3,
+        per(total, sum.dispatches)
+    ));
+    let gemm = sum.gemm_time.as_secs_f64();
+    s.push_str(&format!(
+        "| GEMMs (kernels declaring FLOPs) | {} | {:.1} | {:.0} | {:.1} % | {:.2} | |\n",
+        sum.gemm_dispatches,
+        gemm * 1e3,
+        per(gemm, sum.gemm_dispatches),
+        share(gemm),
+        sum.gemm_gflops()
+    ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_every_dispatch_and_rates_the_gemms() {
+        let mut p = Profile::default();
+        p.add("matmul::a".into(), Duration::from_millis(2), 4e6, 0.0);
+        p.add("matmul::a".into(), Duration::from_millis(2), 4e6, 0.0);
+        p.add("binary::b".into(), Duration::from_millis(4), 0.0, 1e3);
+        let rows = p.take();
+        assert_eq!(rows[0].kernel, "binary::b"); // most time first, then by name
+        let s = profile_summary(&rows);
+        assert_eq!((s.dispatches, s.gemm_dispatches), (3, 2));
+        assert_eq!(s.time, Duration::from_millis(8));
+        assert!((s.gemm_gflops() - 2.0).abs() < 1e-9); // 8e6 FLOPs in 4 ms
+        assert!((s.gemm_share() - 0.5).abs() < 1e-9);
+        let table = profile_table(&rows);
+        assert!(table.contains("| all | 3 | 8.0 |"), "{table}");
+        assert!(
+            table.contains("| GEMMs (kernels declaring FLOPs) | 2 | 4.0 | 2000 | 50.0 % | 2.00 |"),
+            "{table}"
+        );
+        assert_eq!(profile_summary(&[]).gemm_gflops(), 0.0);
+    }
 }
