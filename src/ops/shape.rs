@@ -8,8 +8,7 @@
 
 use crate::autograd::Backward;
 use crate::error::{Error, Result};
-use crate::kernels::copy::{launch as copy, View};
-use crate::kernels::fill;
+use crate::kernels::copy::{launch as copy, launch_embed as embed_rows, View};
 use crate::tensor::shape::{axis as norm_axis, broadcast_strides, check_rank, contiguous_strides};
 use crate::tensor::Tensor;
 
@@ -289,16 +288,17 @@ impl Tensor {
             ));
         }
         let out = Tensor::uninit(self.device(), shape)?;
-        fill::launch(self.device(), out.numel(), 0.0, out.buffer())?;
-        let dst = contiguous_strides(shape);
-        copy_into(
-            self,
-            self.shape(),
-            &contiguous_strides(self.shape()),
-            0,
-            &out,
-            start * dst[axis],
-            &dst,
+        // Rows of the axis and everything after it; the block is the
+        // contiguous run start·inner .. (start + len)·inner of each row.
+        let inner: usize = shape[axis + 1..].iter().product();
+        let rows: usize = shape[..axis].iter().product();
+        embed_rows(
+            self.device(),
+            rows,
+            shape[axis] * inner,
+            (start * inner, (start + self.shape()[axis]) * inner),
+            self.buffer(),
+            out.buffer(),
         )?;
         Ok(Tensor::record(out, &[self], EmbedBackward { axis, start }))
     }
