@@ -159,11 +159,11 @@ fn shape_op_gradients_first_and_second_order() {
 /// Every route of the copy kernel against the f64 reference, outputs
 /// poisoned (the shared test device fills new tensors with NaN): after
 /// merging axes, rank ≤ 3 runs on `copy_grid` with a workgroup shaped to the
-/// last two extents (last extents 1, 3, 16, 49, 257, 300; middle extents that
+/// last two extents (last extents 7, 13, 16, 49, 257, 300; middle extents that
 /// do not fill a group), broadcasts along each axis (stride 0 first, middle,
 /// last), offsets (narrow), 1 element, and the fallbacks to `strided_copy`:
-/// rank 4+ after merging and a first extent past the grid's 65,535. Copies
-/// are exact (tolerance 0).
+/// rank 4+ after merging, a last extent under 4 (2, 3) and a first extent
+/// past the grid's 65,535. Copies are exact (tolerance 0).
 #[test]
 fn copy_routes_match_reference() {
     let mut rng = Rng::new(43);

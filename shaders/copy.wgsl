@@ -11,13 +11,15 @@
 //   copy_grid     rank ≤ 3 (axes padded in front with size 1): the workgroup
 //                 grid is the index — x walks the last axis, y the middle, z
 //                 the first — so no invocation divides. 256 invocations per
-//                 workgroup, WX × WY with WX the power of two that fits the
-//                 last axis best, so a short last axis (a 7×7 map, a channel)
-//                 wastes little of each group. With PAD, the destination is written
+//                 workgroup, WX × WY with WX ≥ 8 the power of two that fits
+//                 the last axis best, so a short last axis (a 7×7 map, a
+//                 channel) wastes little of each group (CPU drivers run 8
+//                 lanes along x at a time). With PAD, the destination is written
 //                 whole: positions lo ≤ x < hi along the last axis take
 //                 src[.., x − lo], all others 0 (embed a block into zeros in
 //                 one pass instead of a fill and a copy).
-//   strided_copy  any rank up to 8, or extents past the grid's 65,535 limit:
+//   strided_copy  any rank up to 8, a last axis under 4, or extents past the
+//                 grid's 65,535 limit:
 //                 one invocation per element, 256 per workgroup, 2-D folded
 //                 grid, index decoded axis by axis.
 

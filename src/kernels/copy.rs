@@ -57,13 +57,20 @@ pub(crate) fn collapse(shape: &[usize], a: &[usize], b: &[usize]) -> (Vec<usize>
     (s, sa, sb)
 }
 
+/// Narrowest `copy_grid` workgroup along x: CPU drivers run a workgroup's
+/// invocations in SIMD chunks of 8 along x (lavapipe on AVX2), so a
+/// narrower x leaves lanes idle in every chunk (measured: 4×64 ran the
+/// [64, 64, 49] permute about 1.5× slower than 8×32 or 64×4, 1×256 20×
+/// slower); GPUs want contiguous runs along x too.
+const MIN_WX: usize = 8;
+
 /// `copy_grid`'s workgroup (WX, WY), WX·WY = 256, for middle and last
-/// extents `mid` and `last`: the power of two WX that launches the fewest
-/// invocations (idle ones included), the wider one on a tie (longer runs along
-/// the contiguous axis).
+/// extents `mid` and `last`: the power of two WX ≥ [`MIN_WX`] that launches
+/// the fewest invocations (idle ones included), the wider one on a tie
+/// (longer runs along the contiguous axis).
 fn workgroup_shape(mid: usize, last: usize) -> (usize, usize) {
     let wg = WG as usize;
-    (0..=wg.trailing_zeros())
+    (MIN_WX.trailing_zeros()..=wg.trailing_zeros())
         .rev()
         .map(|k| (1usize << k, wg >> k))
         .min_by_key(|&(wx, wy)| last.div_ceil(wx) * wx * mid.div_ceil(wy) * wy)
@@ -139,12 +146,15 @@ fn dispatch_grid(
 /// For every index over `shape`: dst[view] = src[view].
 ///
 /// After merging axes, a copy of rank ≤ 3 runs on `copy_grid` (the grid is
-/// the index, no divisions); higher ranks, and extents past the grid's
-/// limits, on `strided_copy`.
+/// the index, no divisions); higher ranks, a last extent under 4, and
+/// extents past the grid's limits, on `strided_copy`.
 pub(crate) fn launch(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>) -> Result<()> {
     let n: usize = shape.iter().product();
     let (shape, src_strides, dst_strides) = collapse(shape, src.strides, dst.strides);
-    if n > 0 && shape.len() <= 3 {
+    // A last extent under half of MIN_WX would leave most lanes idle: the
+    // decoding kernel keeps its lanes busy instead.
+    let short = shape.last().is_some_and(|&d| 2 * d < MIN_WX);
+    if n > 0 && shape.len() <= 3 && !short {
         let (s3, ss) = pad3(&shape, &src_strides);
         let (_, ds) = pad3(&shape, &dst_strides);
         if let Some(workgroups) = grid3(dev, &s3) {
@@ -264,12 +274,12 @@ mod tests {
         use super::workgroup_shape;
         // Long rows: one row of 256 per group.
         assert_eq!(workgroup_shape(1, 100_000), (256, 1));
-        // 7×7 maps under 64 channels: 4×64 (49 of 52 busy along x, all 64
-        // along y), not 64×4 (49 of 64) or 1×256.
-        assert_eq!(workgroup_shape(64, 49), (4, 64));
+        // 7×7 maps under 64 channels: 8×32 (49 of 56 busy along x, all 64
+        // along y), not 64×4 (49 of 64).
+        assert_eq!(workgroup_shape(64, 49), (8, 32));
         // 16 channels last under 196 positions: 16×16, every lane busy.
         assert_eq!(workgroup_shape(196, 16), (16, 16));
-        // A column: one element per row.
-        assert_eq!(workgroup_shape(1000, 1), (1, 256));
+        // A column: still 8 along x (one busy), never narrower.
+        assert_eq!(workgroup_shape(1000, 1), (8, 32));
     }
 }
