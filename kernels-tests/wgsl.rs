@@ -374,7 +374,7 @@ fn params_layouts_match_rust() {
             n, rank, _pad0, _pad1, shape, strides_cond, strides_a, strides_b
         }),
         rust_layout!(copy::CopyParams in "copy.wgsl" {
-            n, rank, src_offset, dst_offset, shape, src_strides, dst_strides, lo, hi, _pad0, _pad1
+            n, rank, src_offset, dst_offset, shape, src_strides, dst_strides, lo, hi, scale, _pad1
         }),
         rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
         rust_layout!(glu::GluParams in "glu.wgsl" { n, half, inner, _pad0 }),

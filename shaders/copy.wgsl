@@ -33,11 +33,21 @@ struct CopyParams {
     dst_strides: array<vec4<u32>, 2>,
     lo: u32,
     hi: u32,
-    _pad0: u32,
+    scale: f32,
     _pad1: u32,
 }
 
 override PAD: bool = false;
+// With SCALED, every copied value is multiplied by `scale` (a broadcast times
+// a scalar, as the gradient of a mean, in one pass).
+override SCALED: bool = false;
+
+fn scaled(v: f32) -> f32 {
+    if (SCALED) {
+        return v * p.scale;
+    }
+    return v;
+}
 // copy_grid's workgroup: WX along the last axis, WY along the middle one,
 // WX·WY = 256; the launcher picks WX to fit the last axis.
 override WX: u32 = 64u;
@@ -65,11 +75,11 @@ fn copy_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
             return;
         }
         let s = p.src_offset + z * p.src_strides[0].x + y * p.src_strides[0].y + (x - p.lo) * p.src_strides[0].z;
-        dst[d] = src[s];
+        dst[d] = scaled(src[s]);
         return;
     }
     let s = p.src_offset + z * p.src_strides[0].x + y * p.src_strides[0].y + x * p.src_strides[0].z;
-    dst[d] = src[s];
+    dst[d] = scaled(src[s]);
 }
 
 @compute @workgroup_size(256)
@@ -90,5 +100,5 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         s = s + idx * p.src_strides[k / 4][k % 4];
         d = d + idx * p.dst_strides[k / 4][k % 4];
     }
-    dst[d] = src[s];
+    dst[d] = scaled(src[s]);
 }

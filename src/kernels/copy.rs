@@ -19,7 +19,7 @@ pub struct CopyParams {
     pub dst_strides: [u32; 8],
     pub lo: u32,
     pub hi: u32,
-    pub _pad0: u32,
+    pub scale: f32,
     pub _pad1: u32,
 }
 
@@ -104,6 +104,7 @@ fn dispatch_grid(
     (src, src_offset, src_strides): (&wgpu::Buffer, usize, [usize; 3]),
     (dst, dst_offset, dst_strides): (&wgpu::Buffer, usize, [usize; 3]),
     pad: Option<(usize, usize)>,
+    scale: f32,
     (workgroups, (wx, wy)): ([u32; 3], (usize, usize)),
 ) -> Result<()> {
     let n: usize = shape.iter().product();
@@ -118,7 +119,7 @@ fn dispatch_grid(
         dst_strides: pack8(&dst_strides),
         lo: lo as u32,
         hi: hi as u32,
-        _pad0: 0,
+        scale,
         _pad1: 0,
     };
     let read = if pad.is_some() {
@@ -131,6 +132,7 @@ fn dispatch_grid(
         entry: "copy_grid",
         constants: &[
             ("PAD", pad.is_some() as u32 as f64),
+            ("SCALED", (scale != 1.0) as u32 as f64),
             ("WX", wx as f64),
             ("WY", wy as f64),
         ],
@@ -149,6 +151,11 @@ fn dispatch_grid(
 /// the index, no divisions); higher ranks, a last extent under 4, and
 /// extents past the grid's limits, on `strided_copy`.
 pub(crate) fn launch(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>) -> Result<()> {
+    launch_scaled(dev, shape, src, dst, 1.0)
+}
+
+/// [`launch`] with every copied value multiplied by `scale`.
+pub(crate) fn launch_scaled(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>, scale: f32) -> Result<()> {
     let n: usize = shape.iter().product();
     let (shape, src_strides, dst_strides) = collapse(shape, src.strides, dst.strides);
     // A last extent under half of MIN_WX would leave most lanes idle: the
@@ -165,6 +172,7 @@ pub(crate) fn launch(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>
                 (src.buffer, src.offset, ss),
                 (dst.buffer, dst.offset, ds),
                 None,
+                scale,
                 workgroups,
             );
         }
@@ -179,13 +187,13 @@ pub(crate) fn launch(dev: &Device, shape: &[usize], src: View<'_>, dst: View<'_>
         dst_strides: pack8(&dst_strides),
         lo: 0,
         hi: 0,
-        _pad0: 0,
+        scale,
         _pad1: 0,
     };
     dev.dispatch(&Dispatch {
         source: COPY,
         entry: "strided_copy",
-        constants: &[],
+        constants: &[("SCALED", (scale != 1.0) as u32 as f64)],
         params: bytemuck::bytes_of(&params),
         inputs: &[src.buffer],
         outputs: &[dst.buffer],
@@ -224,6 +232,7 @@ pub(crate) fn launch_embed(
             (src, 0, [0, width, 1]),
             (dst, 0, [0, len, 1]),
             Some((lo, hi)),
+            1.0,
             workgroups,
         );
     }
