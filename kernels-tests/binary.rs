@@ -64,6 +64,88 @@ fn binary_kernels_match_f64_reference_under_broadcasting() {
     }
 }
 
+/// The launch-time routes of `binary_map` (how each operand is indexed, and
+/// four elements per invocation or one) against f64, outputs poisoned (the
+/// test device fills new tensors with NaN): same shape with lengths 1, 3, 4,
+/// 5, 1027 (a tail of 1–3 past the last group of four); a suffix of length 1,
+/// 4 (groups of four) and 3, 7 (element by element); a middle block such as
+/// a per-channel value over [N, C, H, W] with inner sizes 4·k (groups) and
+/// 3, 49 (element by element); a column over rows; and interleaved broadcasts
+/// that only the stride decode handles. Each case both ways round, for every
+/// op (each op is its own pipeline). Tolerance: one rounding of an exact f32
+/// operation, half an ulp (pow: a few ulps of the driver's pow).
+#[test]
+fn binary_routes_match_reference() {
+    let pairs: [(&[usize], &[usize]); 16] = [
+        (&[1], &[1]),
+        (&[3], &[3]),
+        (&[4], &[4]),
+        (&[5], &[5]),
+        (&[1027], &[1027]),
+        (&[9, 4], &[4]),
+        (&[5, 3], &[3]),
+        (&[6, 7], &[7]),
+        (&[3, 5], &[1]),
+        (&[2, 3, 2, 2], &[3, 1, 1]),
+        (&[2, 5, 8], &[5, 1]),
+        (&[3, 4, 3], &[4, 1]),
+        (&[2, 3, 7, 7], &[1, 3, 1, 1]),
+        (&[6, 1], &[6, 20]),
+        (&[3, 1, 4, 1], &[1, 2, 1, 5]),
+        (&[5, 1, 3], &[5, 4, 1]),
+    ];
+    let mut rng = Rng::new(15);
+    let mut all = cases();
+    all.push(("pow", |a, b| a.pow(b), f64::powf, true));
+    for (name, gpu, cpu, _) in all {
+        for (sa, sb) in pairs {
+            for (sa, sb) in [(sa, sb), (sb, sa)] {
+                let (a, b) = if name == "pow" {
+                    (rng.uniform(numel(sa), 0.2, 3.0), rng.uniform(numel(sb), -2.0, 2.0))
+                } else {
+                    (grid_values(&mut rng, numel(sa)), grid_values(&mut rng, numel(sb)))
+                };
+                let y = gpu(&tensor(&a, sa), &tensor(&b, sb)).unwrap();
+                let (want, shape) = reference::binary(&to_f64(&a), sa, &to_f64(&b), sb, cpu);
+                assert_eq!(y.shape(), shape.as_slice(), "{name} {sa:?} {sb:?}");
+                let (atol, rtol) = if name == "pow" { (1e-6, 4e-6) } else { (0.0, 1e-7) };
+                assert_close(
+                    &format!("{name} {sa:?} {sb:?}"),
+                    &y.to_vec().unwrap(),
+                    &want,
+                    atol,
+                    rtol,
+                );
+            }
+        }
+    }
+}
+
+/// Long elementwise maps (2^20 + 4 elements with a suffix broadcast, 2^20 + 3
+/// of the same shape): every element written, no loop in the kernel that
+/// grows with the data.
+#[test]
+fn long_binary_map_writes_every_element() {
+    let m = (1 << 20) + 4;
+    let a: Vec<f32> = (0..m).map(|i| (i % 1000) as f32).collect();
+    let y = tensor(&a, &[m / 4, 4])
+        .add(&tensor(&[0.5, 1.5, 2.5, 3.5], &[4]))
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(y
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == (i % 1000) as f32 + (i % 4) as f32 + 0.5));
+    let n = m - 1;
+    let a = &a[..n];
+    let z = tensor(a, &[n]).mul(&tensor(a, &[n])).unwrap().to_vec().unwrap();
+    assert!(z
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == ((i % 1000) * (i % 1000)) as f32));
+}
+
 #[test]
 fn pow_matches_reference() {
     let mut rng = Rng::new(11);

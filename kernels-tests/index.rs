@@ -173,3 +173,56 @@ fn index_gradients_first_and_second_order() {
         second_order: true,
     });
 }
+
+/// The backward of index_select and gather writes zeros plus the scattered
+/// gradient in one pass (no zero-filled base): against f64 with outputs
+/// poisoned, with 70,001 indices (several adding chunks; more than one
+/// invocation may loop on lavapipe) and with none.
+#[test]
+fn selection_backward_starts_from_zeros() {
+    let mut rng = Rng::new(54);
+    for (shape, axis, n_idx) in [(vec![10, 3], 0, 70_001), (vec![2, 5, 3], 1, 7), (vec![4, 2], 0, 0)] {
+        let idx: Vec<u32> = (0..n_idx).map(|_| rng.below(shape[axis] as u64) as u32).collect();
+        let it = IndexTensor::new(dev(), &idx).unwrap();
+        let x = tensor(&rng.uniform(numel(&shape), -1.0, 1.0), &shape).requires_grad_();
+        let mut ys = shape.clone();
+        ys[axis] = n_idx;
+        let w = rng.uniform(numel(&ys), -1.0, 1.0);
+        let loss = x
+            .index_select(axis as isize, &it)
+            .unwrap()
+            .mul(&tensor(&w, &ys))
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        loss.backward().unwrap();
+        let zeros = vec![0.0; numel(&shape)];
+        let want = reference::index_add(&zeros, &shape, axis, &idx, &to_f64(&w));
+        let tol = 1e-6 * (n_idx as f64 / shape[axis] as f64).max(1.0);
+        let got = x.grad().unwrap().to_vec().unwrap();
+        assert_close(
+            &format!("index_select backward {shape:?} ({n_idx})"),
+            &got,
+            &want,
+            tol,
+            1e-6,
+        );
+    }
+    // gather's backward: per-element indices, 70,001 along the axis.
+    let (shape, ishape) = ([2usize, 3], [70_001usize, 3]);
+    let idx: Vec<u32> = (0..numel(&ishape)).map(|_| rng.below(2) as u32).collect();
+    let it = IndexTensor::with_shape(dev(), &idx, &ishape).unwrap();
+    let x = tensor(&rng.uniform(6, -1.0, 1.0), &shape).requires_grad_();
+    let w = rng.uniform(numel(&ishape), -1.0, 1.0);
+    let loss = x
+        .gather(0, &it)
+        .unwrap()
+        .mul(&tensor(&w, &ishape))
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    loss.backward().unwrap();
+    let want = reference::scatter_add(&[0.0; 6], &shape, 0, &idx, &to_f64(&w), &ishape);
+    let got = x.grad().unwrap().to_vec().unwrap();
+    assert_close("gather backward", &got, &want, 1e-6 * 70_001.0, 1e-6);
+}

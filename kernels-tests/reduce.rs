@@ -238,3 +238,45 @@ fn sum_to_shape_is_the_adjoint_of_broadcast() {
         second_order: true,
     });
 }
+
+/// The gradient of a mean is the upstream gradient broadcast and scaled in
+/// one copy: its values against f64 with poisoned outputs, on the grid route
+/// ([2, 3, 8] over axis 1), the decoding route (a last extent of 3 after
+/// merging; rank 4 after merging, twice) and all axes. Tolerance: one f32
+/// multiply of the upstream value by 1/count, plus the product's rounding.
+#[test]
+fn mean_gradient_is_one_scaled_broadcast() {
+    let mut rng = Rng::new(23);
+    let cases: [(&[usize], &[isize]); 5] = [
+        (&[2, 3, 8], &[1]),
+        (&[5, 3, 1, 1], &[1]),
+        (&[4, 6, 5, 2], &[1, 3]),
+        (&[3, 2, 5, 7], &[0, 2]),
+        (&[2, 3, 4, 9], &[0, 1, 2, 3]),
+    ];
+    for (shape, axes) in cases {
+        let kept: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if axes.contains(&(i as isize)) { 1 } else { d })
+            .collect();
+        let count = (numel(shape) / numel(&kept)) as f64;
+        let x = tensor(&rng.uniform(numel(shape), -1.0, 1.0), shape).requires_grad_();
+        let w = rng.uniform(numel(&kept), -1.0, 1.0);
+        let loss = x
+            .mean(axes, true)
+            .unwrap()
+            .mul(&tensor(&w, &kept))
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        loss.backward().unwrap();
+        let w64 = to_f64(&w);
+        let want: Vec<f64> = reference::indices(shape)
+            .iter()
+            .map(|i| reference::read_broadcast(&w64, &kept, i) / count)
+            .collect();
+        let got = x.grad().unwrap().to_vec().unwrap();
+        assert_close(&format!("mean gradient {shape:?} {axes:?}"), &got, &want, 1e-7, 4e-7);
+    }
+}

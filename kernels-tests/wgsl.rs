@@ -369,12 +369,12 @@ fn check_layout_in(module: &Module, rust: &RustLayout) {
 fn params_layouts_match_rust() {
     let layouts = [
         rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
-        rust_layout!(binary::BinaryParams in "binary.wgsl" { n, rank, op, n_a, n_b, _pad0, _pad1, _pad2, shape, strides_a, strides_b }),
+        rust_layout!(binary::BinaryParams in "binary.wgsl" { n, rank, op, n_a, n_b, inner_a, inner_b, _pad0, shape, strides_a, strides_b }),
         rust_layout!(where_select::WhereParams in "where.wgsl" {
             n, rank, _pad0, _pad1, shape, strides_cond, strides_a, strides_b
         }),
         rust_layout!(copy::CopyParams in "copy.wgsl" {
-            n, rank, src_offset, dst_offset, shape, src_strides, dst_strides
+            n, rank, src_offset, dst_offset, shape, src_strides, dst_strides, lo, hi, scale, _pad1
         }),
         rust_layout!(fill::FillParams in "fill.wgsl" { n, value, _pad0, _pad1 }),
         rust_layout!(glu::GluParams in "glu.wgsl" { n, half, inner, _pad0 }),

@@ -1,15 +1,26 @@
 // Binary maps with broadcasting: out[i] = f(a[i'], b[i'']).
 //
-// How each operand is read is a pipeline constant (MODE_A, MODE_B), so every
-// pipeline holds only the index arithmetic it needs:
-//   0: same shape as the output       → index i
-//   1: a suffix of the output's shape → index i % n (scalars and row vectors
-//      such as a bias broadcast over a batch)
-//   2: anything else                  → through its strides over the output
-//      shape (stride 0 on a broadcast axis)
+// Everything that decides how the kernel runs is a pipeline constant, so each
+// pipeline holds only the arithmetic it needs and no per-element branch on
+// the op:
+//   OP       the operation (OP_* below)
+//   MODE_A, MODE_B  how each operand is read, chosen by the launcher:
+//     0: same shape as the output        → index i
+//     1: a suffix of the output's shape  → index i % n (a scalar, a row vector
+//        such as a bias over a batch)
+//     2: anything else                   → through its strides over the output
+//        shape (stride 0 on a broadcast axis), decoded axis by axis
+//     3: one contiguous block of axes in the middle, broadcast over the axes
+//        before and after it             → index (i / inner) % n (a per-channel
+//        value over [N, C, H, W], a column over rows)
+//   VEC      output elements per invocation: 4 when every operand's index is
+//            the same or advances by one across each aligned group of four
+//            (modes 0, 1 with n = 1 or n % 4 = 0, 3 with inner % 4 = 0), so the
+//            index arithmetic runs once per four elements; else 1.
 //
-// Thread mapping: one invocation per output element, 256 per workgroup, 2-D
-// folded grid.
+// Thread mapping: one invocation per VEC output elements, 256 per workgroup,
+// 2-D folded grid. The last invocation of a VEC = 4 run takes the 1–3
+// elements past the last full group one by one.
 
 struct BinaryParams {
     n: u32,
@@ -17,9 +28,9 @@ struct BinaryParams {
     op: u32,
     n_a: u32,
     n_b: u32,
+    inner_a: u32,
+    inner_b: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
     shape: array<vec4<u32>, 2>,
     strides_a: array<vec4<u32>, 2>,
     strides_b: array<vec4<u32>, 2>,
@@ -27,6 +38,8 @@ struct BinaryParams {
 
 override MODE_A: u32 = 2u;
 override MODE_B: u32 = 2u;
+override OP: u32 = 0u;
+override VEC: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: BinaryParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -49,22 +62,23 @@ const OP_LE: u32 = 10u;
 const OP_GT: u32 = 11u;
 const OP_GE: u32 = 12u;
 
-fn binary(op: u32, a: f32, b: f32) -> f32 {
-    switch op {
-        case OP_ADD: { return a + b; }
-        case OP_SUB: { return a - b; }
-        case OP_MUL: { return a * b; }
-        case OP_DIV: { return a / b; }
-        case OP_POW: { return real_pow(a, b); }
-        case OP_MAX: { return max_nan(a, b); }
-        case OP_MIN: { return min_nan(a, b); }
-        case OP_EQ: { return select(0.0, 1.0, a == b); }
-        case OP_NE: { return select(0.0, 1.0, a != b); }
-        case OP_LT: { return select(0.0, 1.0, a < b); }
-        case OP_LE: { return select(0.0, 1.0, a <= b); }
-        case OP_GT: { return select(0.0, 1.0, a > b); }
-        case OP_GE: { return select(0.0, 1.0, a >= b); }
-        default: { return a; }
+// OP is a pipeline constant: the compiler keeps one case.
+fn binary(x: f32, y: f32) -> f32 {
+    switch OP {
+        case OP_ADD: { return x + y; }
+        case OP_SUB: { return x - y; }
+        case OP_MUL: { return x * y; }
+        case OP_DIV: { return x / y; }
+        case OP_POW: { return real_pow(x, y); }
+        case OP_MAX: { return max_nan(x, y); }
+        case OP_MIN: { return min_nan(x, y); }
+        case OP_EQ: { return select(0.0, 1.0, x == y); }
+        case OP_NE: { return select(0.0, 1.0, x != y); }
+        case OP_LT: { return select(0.0, 1.0, x < y); }
+        case OP_LE: { return select(0.0, 1.0, x <= y); }
+        case OP_GT: { return select(0.0, 1.0, x > y); }
+        case OP_GE: { return select(0.0, 1.0, x >= y); }
+        default: { return x; }
     }
 }
 
@@ -92,24 +106,55 @@ fn offset_b(i: u32) -> u32 {
     return off;
 }
 
+fn index_a(i: u32) -> u32 {
+    switch MODE_A {
+        case 0u: { return i; }
+        case 1u: { return i % p.n_a; }
+        case 3u: { return (i / p.inner_a) % p.n_a; }
+        default: { return offset_a(i); }
+    }
+}
+
+fn index_b(i: u32) -> u32 {
+    switch MODE_B {
+        case 0u: { return i; }
+        case 1u: { return i % p.n_b; }
+        case 3u: { return (i / p.inner_b) % p.n_b; }
+        default: { return offset_b(i); }
+    }
+}
+
+// How far an operand's index moves from one element of an aligned group of
+// four to the next: 1 when it walks with the output, 0 when it stays.
+fn step_of(mode: u32, n: u32) -> u32 {
+    if (mode == 0u || (mode == 1u && n > 1u)) {
+        return 1u;
+    }
+    return 0u;
+}
+
 @compute @workgroup_size(256)
 fn binary_map(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-    let i = linear_id(wid, nwg, lid);
+    let i = linear_id(wid, nwg, lid) * VEC;
     if (i >= p.n) {
         return;
     }
-    var ia = i;
-    if (MODE_A == 1u) {
-        ia = i % p.n_a;
-    } else if (MODE_A == 2u) {
-        ia = offset_a(i);
+    if (VEC == 4u && i + 3u < p.n) {
+        let ia = index_a(i);
+        let ib = index_b(i);
+        let sa = step_of(MODE_A, p.n_a);
+        let sb = step_of(MODE_B, p.n_b);
+        out[i] = binary(a[ia], b[ib]);
+        out[i + 1u] = binary(a[ia + sa], b[ib + sb]);
+        out[i + 2u] = binary(a[ia + 2u * sa], b[ib + 2u * sb]);
+        out[i + 3u] = binary(a[ia + 3u * sa], b[ib + 3u * sb]);
+        return;
     }
-    var ib = i;
-    if (MODE_B == 1u) {
-        ib = i % p.n_b;
-    } else if (MODE_B == 2u) {
-        ib = offset_b(i);
+    // VEC = 1, or the tail of a VEC = 4 run: element by element (at most 3
+    // iterations).
+    let end = min(i + VEC, p.n);
+    for (var j = i; j < end; j = j + 1u) {
+        out[j] = binary(a[index_a(j)], b[index_b(j)]);
     }
-    out[i] = binary(p.op, a[ia], b[ib]);
 }

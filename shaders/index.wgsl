@@ -7,7 +7,7 @@
 //
 // The adding kernel runs one invocation per destination element, scanning
 // indices j_begin..j_end (at most 4096; the launcher dispatches chunk after
-// chunk). Deterministic — no float atomics, a fixed summation order — and
+// chunk, the first starting from the base or zeros, see BASE). Deterministic — no float atomics, a fixed summation order — and
 // bounded per invocation for lavapipe's 65,535-iteration loop limit. Cost is
 // outer·dim·inner·n_idx, which suits embedding tables and label picks
 // (dim = classes); indices are range-checked on the host.
@@ -26,7 +26,17 @@ struct IndexParams {
 @group(0) @binding(0) var<uniform> p: IndexParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// The adding kernel's base (BASE = 1); the selecting kernel and the other
+// BASE values leave it unread (the launcher binds src there).
+@group(0) @binding(3) var<storage, read> base: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+// Where the adding kernel's sum starts (a pipeline constant):
+//   0: dst itself (later chunks of indices: dst += sum)
+//   1: the base buffer (dst = base + sum: index_add without a copy of the base first)
+//   2: zeros (dst = sum: the backward of index_select / gather, without a
+//      zero-filled tensor)
+override BASE: u32 = 0u;
 
 // PER_ELEMENT (a pipeline constant) says where the index of element
 // (o, j, i) lives: idx[j] for index_select / index_add, idx[(o·n_idx + j)·inner + i]
@@ -71,5 +81,9 @@ fn add_along(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             acc = acc + src[(o * p.n_idx + j) * p.inner + i];
         }
     }
-    dst[t] = dst[t] + acc;
+    switch BASE {
+        case 1u: { dst[t] = base[t] + acc; }
+        case 2u: { dst[t] = 0.0 + acc; }
+        default: { dst[t] = dst[t] + acc; }
+    }
 }

@@ -1,4 +1,5 @@
-// Unary maps: out[i] = f(a[i]) for contiguous tensors.
+// Unary maps: out[i] = f(a[i]) for contiguous tensors. The op is a pipeline
+// constant (OP), so each pipeline holds one case and no per-element switch.
 //
 // Thread mapping: one invocation per element, 256 per workgroup, the grid
 // folded into 2-D (x up to 65535) so any length fits. `alpha` and `beta` carry
@@ -10,6 +11,8 @@ struct UnaryParams {
     alpha: f32,
     beta: f32,
 }
+
+override OP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: UnaryParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -62,8 +65,8 @@ const OP_LEAKY_MASK: u32 = 14u;
 const OP_RECIP: u32 = 15u;
 const OP_RELU_MASK: u32 = 16u;
 
-fn unary(op: u32, x: f32) -> f32 {
-    switch op {
+fn unary(x: f32) -> f32 {
+    switch OP {
         case OP_NEG: { return -x; }
         case OP_EXP: { return exp(x); }
         case OP_LOG: { return log(x); }
@@ -93,5 +96,5 @@ fn unary_map(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     if (i >= p.n) {
         return;
     }
-    out[i] = unary(p.op, a[i]);
+    out[i] = unary(a[i]);
 }

@@ -71,8 +71,20 @@ fn params(s: &IndexShape, j: (usize, usize)) -> Result<IndexParams> {
     })
 }
 
+/// Where an adding kernel's sums start (`BASE` in the shader).
+#[derive(Clone, Copy)]
+pub(crate) enum Base<'a> {
+    /// `dst` already holds the base.
+    InPlace,
+    /// dst = base + sums (base shaped like dst, another buffer).
+    Buffer(&'a wgpu::Buffer),
+    /// dst = sums.
+    Zeros,
+}
+
 /// Selecting kernels write every element of `dst` ([outer, n_idx, inner]);
-/// adding kernels add into `dst` ([outer, dim, inner]), which must hold the base.
+/// adding kernels write `dst` ([outer, dim, inner]) as `base` plus the sums
+/// (`base` is ignored by the selecting kernels).
 pub(crate) fn launch(
     dev: &Device,
     kernel: IndexKernel,
@@ -80,6 +92,7 @@ pub(crate) fn launch(
     src: &wgpu::Buffer,
     idx: &wgpu::Buffer,
     dst: &wgpu::Buffer,
+    base: Base<'_>,
 ) -> Result<()> {
     let (adds, per_element) = match kernel {
         IndexKernel::IndexSelect => (false, false),
@@ -95,7 +108,7 @@ pub(crate) fn launch(
         (n as u64).div_ceil(WG as u64),
         dev.limits().max_compute_workgroups_per_dimension,
     )?;
-    let chunks: Vec<(usize, usize)> = if adds {
+    let mut chunks: Vec<(usize, usize)> = if adds {
         (0..s.n_idx)
             .step_by(SCATTER_CHUNK)
             .map(|j| (j, (j + SCATTER_CHUNK).min(s.n_idx)))
@@ -103,14 +116,28 @@ pub(crate) fn launch(
     } else {
         vec![(0, s.n_idx)]
     };
-    for j in chunks {
+    if chunks.is_empty() && !matches!(base, Base::InPlace) {
+        // No indices: one pass that only writes the base (or zeros).
+        chunks.push((0, 0));
+    }
+    for (c, j) in chunks.into_iter().enumerate() {
         let p = params(s, j)?;
+        // The first chunk starts from the base; later ones add to dst.
+        let (mode, base_buf) = match base {
+            Base::Buffer(b) if c == 0 && adds => (1u32, b),
+            Base::Zeros if c == 0 && adds => (2, src),
+            _ => (0, src),
+        };
+        let mut constants = vec![("PER_ELEMENT", per_element as u8 as f64)];
+        if adds {
+            constants.push(("BASE", mode as f64));
+        }
         dev.dispatch(&Dispatch {
             source: INDEX,
             entry,
-            constants: &[("PER_ELEMENT", per_element as u8 as f64)],
+            constants: &constants,
             params: bytemuck::bytes_of(&p),
-            inputs: &[src, idx],
+            inputs: &[src, idx, base_buf],
             outputs: &[dst],
             workgroups,
             flops: 0.0,

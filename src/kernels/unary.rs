@@ -104,7 +104,7 @@ pub(crate) fn launch(dev: &Device, op: UnaryOp, n: usize, a: &wgpu::Buffer, out:
     dev.dispatch(&Dispatch {
         source: UNARY,
         entry: "unary_map",
-        constants: &[],
+        constants: &[("OP", code as f64)],
         params: bytemuck::bytes_of(&params),
         inputs: &[a],
         outputs: &[out],
@@ -113,6 +113,6 @@ pub(crate) fn launch(dev: &Device, op: UnaryOp, n: usize, a: &wgpu::Buffer, out:
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
         flops: 0.0,
-        bytes: 0.0,
+        bytes: 8.0 * n as f64,
     })
 }

@@ -14,9 +14,8 @@
 
 use crate::autograd::Backward;
 use crate::error::{Error, Result};
-use crate::kernels::copy::{launch as copy, View};
-use crate::kernels::index::{launch, IndexKernel, IndexShape};
-use crate::tensor::shape::{axis as norm_axis, contiguous_strides};
+use crate::kernels::index::{launch, Base, IndexKernel, IndexShape};
+use crate::tensor::shape::axis as norm_axis;
 use crate::tensor::{IndexTensor, Tensor};
 
 struct IndexBackward {
@@ -33,8 +32,20 @@ impl Backward for IndexBackward {
     fn backward(&self, inputs: &[Tensor], g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let a = self.axis as isize;
         Ok(match self.kind {
-            IndexKernel::IndexSelect => vec![Some(inputs[0].zeros_like()?.index_add(a, &self.idx, g)?)],
-            IndexKernel::Gather => vec![Some(inputs[0].zeros_like()?.scatter_add(a, &self.idx, g)?)],
+            IndexKernel::IndexSelect => vec![Some(add_into_zeros(
+                IndexKernel::IndexAdd,
+                inputs[0].shape(),
+                self.axis,
+                &self.idx,
+                g,
+            )?)],
+            IndexKernel::Gather => vec![Some(add_into_zeros(
+                IndexKernel::ScatterAdd,
+                inputs[0].shape(),
+                self.axis,
+                &self.idx,
+                g,
+            )?)],
             IndexKernel::IndexAdd => vec![
                 Some(g.clone()),
                 needs[1].then(|| g.index_select(a, &self.idx)).transpose()?,
@@ -103,7 +114,15 @@ fn select_at(kind: IndexKernel, x: &Tensor, axis: isize, idx: &IndexTensor) -> R
         inner,
         n_idx: shape[a],
     };
-    launch(x.device(), kind, &s, x.buffer(), idx.buffer(), out.buffer())?;
+    launch(
+        x.device(),
+        kind,
+        &s,
+        x.buffer(),
+        idx.buffer(),
+        out.buffer(),
+        Base::InPlace,
+    )?;
     Ok(Tensor::record(
         out,
         &[x],
@@ -135,28 +154,21 @@ fn add_at(kind: IndexKernel, base: &Tensor, axis: isize, idx: &IndexTensor, src:
     }
     let (outer, dim, inner) = view(base.shape(), a);
     let out = Tensor::uninit(base.device(), base.shape())?;
-    let strides = contiguous_strides(base.shape());
-    copy(
-        base.device(),
-        base.shape(),
-        View {
-            buffer: base.buffer(),
-            offset: 0,
-            strides: &strides,
-        },
-        View {
-            buffer: out.buffer(),
-            offset: 0,
-            strides: &strides,
-        },
-    )?;
     let shape = IndexShape {
         outer,
         dim,
         inner,
         n_idx: expect[a],
     };
-    launch(base.device(), kind, &shape, src.buffer(), idx.buffer(), out.buffer())?;
+    launch(
+        base.device(),
+        kind,
+        &shape,
+        src.buffer(),
+        idx.buffer(),
+        out.buffer(),
+        Base::Buffer(base.buffer()),
+    )?;
     Ok(Tensor::record(
         out,
         &[base, src],
@@ -166,6 +178,62 @@ fn add_at(kind: IndexKernel, base: &Tensor, axis: isize, idx: &IndexTensor, src:
             idx: idx.clone(),
         },
     ))
+}
+
+/// The backward of a selection: zeros of `shape` with `g` added at the
+/// indices along `axis` (`kind` the adding kernel), in one dispatch (no
+/// zero-filled base). Recorded as `g`'s selection adjoint, so it
+/// differentiates again.
+fn add_into_zeros(kind: IndexKernel, shape: &[usize], axis: usize, idx: &IndexTensor, g: &Tensor) -> Result<Tensor> {
+    let (outer, dim, inner) = view(shape, axis);
+    let n_idx = g.shape()[axis];
+    let out = Tensor::uninit(g.device(), shape)?;
+    let s = IndexShape {
+        outer,
+        dim,
+        inner,
+        n_idx,
+    };
+    launch(
+        g.device(),
+        kind,
+        &s,
+        g.buffer(),
+        idx.buffer(),
+        out.buffer(),
+        Base::Zeros,
+    )?;
+    Ok(Tensor::record(
+        out,
+        &[g],
+        ZerosBaseBackward {
+            kind,
+            axis,
+            idx: idx.clone(),
+        },
+    ))
+}
+
+/// The backward of [`add_into_zeros`]: its base is a constant, so only the
+/// added tensor takes a gradient, the selection of the upstream gradient.
+struct ZerosBaseBackward {
+    kind: IndexKernel,
+    axis: usize,
+    idx: IndexTensor,
+}
+
+impl Backward for ZerosBaseBackward {
+    fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn backward(&self, _: &[Tensor], g: &Tensor, _: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let a = self.axis as isize;
+        Ok(vec![Some(match self.kind {
+            IndexKernel::ScatterAdd => g.gather(a, &self.idx)?,
+            _ => g.index_select(a, &self.idx)?,
+        })])
+    }
 }
 
 impl Tensor {

@@ -77,12 +77,8 @@ impl Backward for SumBackward {
     fn backward(&self, inputs: &[Tensor], g: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let g = g.reshape(&kept_shape(x.shape(), &self.axes))?;
-        let g = if self.scale == 1.0 {
-            g
-        } else {
-            g.mul_scalar(self.scale)?
-        };
-        Ok(vec![Some(g.broadcast_to(x.shape())?)])
+        // The scale of a mean rides on the broadcast's copy: one pass.
+        Ok(vec![Some(g.broadcast_scaled(x.shape(), self.scale)?)])
     }
 }
 
@@ -114,6 +110,7 @@ fn reduce(
     keepdim: bool,
     op: ReduceOp,
     mean: bool,
+    extra_scale: f32,
 ) -> Result<Tensor> {
     let axes = norm_axes(op_name, axes, x.rank())?;
     if op == ReduceOp::Max {
@@ -125,7 +122,7 @@ fn reduce(
         }
     }
     let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
-    let scale = if mean { 1.0 / count.max(1) as f32 } else { 1.0 };
+    let scale = if mean { 1.0 / count.max(1) as f32 } else { 1.0 } * extra_scale;
     let out = reduce_raw(x, &axes, op, scale)?;
     let out = if keepdim {
         out.with_shape(&kept_shape(x.shape(), &axes))
@@ -152,15 +149,15 @@ fn all_axes(x: &Tensor) -> Vec<isize> {
 impl Tensor {
     /// Sum over `axes` (negative counts from the end); `keepdim` keeps them as size 1.
     pub fn sum(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
-        reduce(self, "sum", axes, keepdim, ReduceOp::Sum, false)
+        reduce(self, "sum", axes, keepdim, ReduceOp::Sum, false, 1.0)
     }
     /// Mean over `axes`.
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
-        reduce(self, "mean", axes, keepdim, ReduceOp::Sum, true)
+        reduce(self, "mean", axes, keepdim, ReduceOp::Sum, true, 1.0)
     }
     /// Maximum over `axes` (NaN propagates).
     pub fn max(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
-        reduce(self, "max", axes, keepdim, ReduceOp::Max, false)
+        reduce(self, "max", axes, keepdim, ReduceOp::Max, false, 1.0)
     }
     /// Sum of all elements (a rank-0 tensor).
     pub fn sum_all(&self) -> Result<Tensor> {
@@ -178,8 +175,18 @@ impl Tensor {
     /// Sum over the axes along which `shape` was broadcast to this tensor's
     /// shape: the adjoint of [`Tensor::broadcast_to`].
     pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
+        self.sum_to_shape_scaled(shape, 1.0)
+    }
+
+    /// `sum_to_shape(shape)` times `scale`, the scale applied by the
+    /// reduction's last pass: the adjoint of `broadcast_scaled`.
+    pub(crate) fn sum_to_shape_scaled(&self, shape: &[usize], scale: f32) -> Result<Tensor> {
         if self.shape() == shape {
-            return Ok(self.clone());
+            return if scale == 1.0 {
+                Ok(self.clone())
+            } else {
+                self.mul_scalar(scale)
+            };
         }
         let rank = self.rank();
         if shape.len() > rank {
@@ -204,6 +211,6 @@ impl Tensor {
                 ));
             }
         }
-        self.sum(&axes, true)?.reshape(shape)
+        reduce(self, "sum", &axes, true, ReduceOp::Sum, false, scale)?.reshape(shape)
     }
 }

@@ -8,8 +8,7 @@
 
 use crate::autograd::Backward;
 use crate::error::{Error, Result};
-use crate::kernels::copy::{launch as copy, View};
-use crate::kernels::fill;
+use crate::kernels::copy::{launch as copy, launch_embed as embed_rows, launch_scaled as copy_scaled, View};
 use crate::tensor::shape::{axis as norm_axis, broadcast_strides, check_rank, contiguous_strides};
 use crate::tensor::Tensor;
 
@@ -30,6 +29,16 @@ impl Backward for BroadcastBackward {
     }
     fn backward(&self, inputs: &[Tensor], g: &Tensor, _: &[bool]) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(g.sum_to_shape(inputs[0].shape())?)])
+    }
+}
+
+struct BroadcastScaledBackward(f32);
+impl Backward for BroadcastScaledBackward {
+    fn name(&self) -> &'static str {
+        "broadcast_scaled"
+    }
+    fn backward(&self, inputs: &[Tensor], g: &Tensor, _: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(g.sum_to_shape_scaled(inputs[0].shape(), self.0)?)])
     }
 }
 
@@ -185,8 +194,18 @@ impl Tensor {
 
     /// Repeat along axes of size 1 (and new leading axes) to reach `shape`.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        self.broadcast_scaled(shape, 1.0)
+    }
+
+    /// `broadcast_to(shape)` times `scale` in one pass: the gradient of a
+    /// mean. Its adjoint is `sum_to_shape` times `scale`.
+    pub(crate) fn broadcast_scaled(&self, shape: &[usize], scale: f32) -> Result<Tensor> {
         if self.shape() == shape {
-            return Ok(self.clone());
+            return if scale == 1.0 {
+                Ok(self.clone())
+            } else {
+                self.mul_scalar(scale)
+            };
         }
         check_rank("broadcast_to", shape)?;
         let ok = shape.len() >= self.rank()
@@ -199,16 +218,26 @@ impl Tensor {
             return Err(Error::shape("broadcast_to", self.shape(), shape, "cannot broadcast"));
         }
         let out = Tensor::uninit(self.device(), shape)?;
-        copy_into(
-            self,
+        copy_scaled(
+            self.device(),
             shape,
-            &broadcast_strides(self.shape(), shape),
-            0,
-            &out,
-            0,
-            &contiguous_strides(shape),
+            View {
+                buffer: self.buffer(),
+                offset: 0,
+                strides: &broadcast_strides(self.shape(), shape),
+            },
+            View {
+                buffer: out.buffer(),
+                offset: 0,
+                strides: &contiguous_strides(shape),
+            },
+            scale,
         )?;
-        Ok(Tensor::record(out, &[self], BroadcastBackward))
+        Ok(if scale == 1.0 {
+            Tensor::record(out, &[self], BroadcastBackward)
+        } else {
+            Tensor::record(out, &[self], BroadcastScaledBackward(scale))
+        })
     }
 
     /// Reorder axes: output axis i is input axis `dims[i]`.
@@ -289,16 +318,17 @@ impl Tensor {
             ));
         }
         let out = Tensor::uninit(self.device(), shape)?;
-        fill::launch(self.device(), out.numel(), 0.0, out.buffer())?;
-        let dst = contiguous_strides(shape);
-        copy_into(
-            self,
-            self.shape(),
-            &contiguous_strides(self.shape()),
-            0,
-            &out,
-            start * dst[axis],
-            &dst,
+        // Rows of the axis and everything after it; the block is the
+        // contiguous run start·inner .. (start + len)·inner of each row.
+        let inner: usize = shape[axis + 1..].iter().product();
+        let rows: usize = shape[..axis].iter().product();
+        embed_rows(
+            self.device(),
+            rows,
+            shape[axis] * inner,
+            (start * inner, (start + self.shape()[axis]) * inner),
+            self.buffer(),
+            out.buffer(),
         )?;
         Ok(Tensor::record(out, &[self], EmbedBackward { axis, start }))
     }
