@@ -39,7 +39,7 @@
 //             = x[batch_begin + b, ci, iy, ix], k = (ci, ky, kx), pos = (oy, ox)
 //   col2im:   y[n, co, oy, ox] = bias[co] + Σ_{ky, kx} cols[b, (co, ky, kx), (iy, ix)]
 //             over the taps with iy·sh = oy + ph − ky·dh inside the input
-//   add_channel_bias: y[n, co, ·] += bias[co]
+// (conv2d's bias is added by the matmul, in its write: row_bias in matmul.wgsl).
 
 struct ConvParams {
     n: u32,
@@ -476,15 +476,4 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             }
         }
     }
-}
-
-@compute @workgroup_size(256)
-fn add_channel_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lid: u32) {
-    let t = linear_id(wid, nwg, lid);
-    let hw = p.ho * p.wo;
-    if (t >= p.n * p.cout * hw) {
-        return;
-    }
-    dst[t] = dst[t] + bias[(t / hw) % p.cout];
 }

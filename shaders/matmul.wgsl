@@ -9,7 +9,11 @@
 // read from and land inside larger tensors.
 // Batch: z decodes over up to 4 batch axes (`batch_shape`) into element offsets
 // of A and B (`batch_strides_a/b`, 0 on a broadcast axis); C is contiguous.
-// Split-K: grid z = batch · splits; split s covers k in
+// Bias: with row_bias = 1, bias[row] is added to every C[z, row, ·] (by the
+// first split only, so the slab sum adds it once): a convolution's bias over
+// its output channels, in the product's write.
+// Split-K: grid z = batch · splits (batch · ⌈splits / KS⌉ for the register
+// tiles); split s covers k in
 // [(split_base + s)·k_chunk, (split_base + s + 1)·k_chunk) and writes its
 // partial product to slab s of the output ([splits, batch, M, N]), which the
 // launcher sums (long K runs in passes of a few splits each, split_base being
@@ -22,7 +26,12 @@
 // matmul_regtile (CPU drivers such as lavapipe, where every barrier suspends
 // and resumes each invocation): no workgroup memory and no barriers; each
 // invocation keeps a 4×8 tile of C in registers and reads A and B straight
-// from memory (the CPU caches do the reuse). 64 invocations cover 32×64.
+// from memory (the CPU caches do the reuse). The launcher picks the layout of
+// the 64 invocations per shape (pipeline constants): TX along N, TY along M
+// (a workgroup covers TY·4 rows × TX·8 columns, 32×64 by default, down to
+// 4×8 for narrow products) and KS K-splits inside one workgroup (each a
+// different slab), so a 16×16 weight gradient does not leave 7 of 8
+// invocations computing clamped copies; invocations past TX·TY·KS return.
 // matmul_regtile_vec4 (CPU drivers, B row-major with N % 4 = 0, so rows of B
 // and C start 16-byte aligned): the same with B read and C written 4 floats
 // at a time; per k, 4 scalars of A, 2 vec4 of B, 8 vec4 FMAs.
@@ -45,7 +54,7 @@ struct MatmulParams {
     a_offset: u32,
     b_offset: u32,
     split_base: u32,
-    _pad0: u32,
+    row_bias: u32,
     _pad1: u32,
     _pad2: u32,
     batch_shape: vec4<u32>,
@@ -56,13 +65,50 @@ struct MatmulParams {
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 // The same buffers seen 4 floats at a time, for matmul_regtile_vec4 (naga and
 // WebGPU allow aliased bindings used by different entry points).
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> c4: array<vec4<f32>>;
+
+// Register-tile layout (see the header): invocations along N and M, K-splits
+// per workgroup. TX·TY·KS ≤ 64.
+override TX: u32 = 8u;
+override TY: u32 = 8u;
+override KS: u32 = 1u;
+
+// Where register-tile invocation `lid` of workgroup `wid` works: batch z,
+// split, first row and first column of its 4×8 tile; `live` is false for
+// invocations past the layout or splits past the dispatch's.
+struct Place {
+    z: u32,
+    split: u32,
+    row0: u32,
+    col0: u32,
+    live: bool,
+}
+
+fn place(wid: vec3<u32>, lid: u32) -> Place {
+    let per = TX * TY;
+    let inner = lid / per;
+    let r = lid - inner * per;
+    let outer = (p.splits + KS - 1u) / KS;
+    let z = wid.z / outer;
+    let split = (wid.z - z * outer) * KS + inner;
+    return Place(z, split, wid.y * TY * 4u + (r / TX) * 4u, wid.x * TX * 8u + (r % TX) * 8u,
+                 inner < KS && split < p.splits);
+}
+
+// The row bias of C[·, row, ·] for the given split (0 unless row_bias and the first split).
+fn row_bias_of(row: u32, split: u32) -> f32 {
+    if (p.row_bias == 1u && p.split_base + split == 0u) {
+        return bias[row];
+    }
+    return 0.0;
+}
 
 // Element offsets of batch z in A and B (broadcast axes have stride 0).
 fn batch_offsets(z: u32) -> vec2<u32> {
@@ -127,19 +173,24 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + (lid / 16u) * 4u + i;
         if (row < p.m) {
+            let rb = row_bias_of(row, split);
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (col + j < p.n) {
-                    c[out_base + row * p.n + col + j] = rows[i][j];
+                    c[out_base + row * p.n + col + j] = rows[i][j] + rb;
                 }
             }
         }
     }
 }
 
-@compute @workgroup_size(8, 8)
-fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let z = wid.z / p.splits;
-    let split = wid.z % p.splits;
+@compute @workgroup_size(64)
+fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let at = place(wid, lid);
+    if (!at.live) {
+        return;
+    }
+    let z = at.z;
+    let split = at.split;
     let offs = batch_offsets(z);
     let off_a = offs.x;
     let off_b = offs.y;
@@ -148,8 +199,8 @@ fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let a_k = select(1u, p.m, p.trans_a == 1u);
     let b_k = select(p.n, 1u, p.trans_b == 1u);
     let b_col = select(1u, p.k, p.trans_b == 1u);
-    let row0 = wid.y * 32u + lid.y * 4u;
-    let col0 = wid.x * 64u + lid.x * 8u;
+    let row0 = at.row0;
+    let col0 = at.col0;
     // Out-of-range rows and columns read a valid (clamped) element and are not written.
     var ra: vec4<u32>;
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -195,31 +246,36 @@ fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + i;
         if (row < p.m) {
+            let rb = row_bias_of(row, split);
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (col0 + j < p.n) {
-                    c[out_base + row * p.n + col0 + j] = lo[i][j];
+                    c[out_base + row * p.n + col0 + j] = lo[i][j] + rb;
                 }
                 if (col0 + 4u + j < p.n) {
-                    c[out_base + row * p.n + col0 + 4u + j] = hi[i][j];
+                    c[out_base + row * p.n + col0 + 4u + j] = hi[i][j] + rb;
                 }
             }
         }
     }
 }
 
-@compute @workgroup_size(8, 8)
-fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let z = wid.z / p.splits;
-    let split = wid.z % p.splits;
+@compute @workgroup_size(64)
+fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let at = place(wid, lid);
+    if (!at.live) {
+        return;
+    }
+    let z = at.z;
+    let split = at.split;
     let offs = batch_offsets(z);
     let off_a = offs.x;
     let off_b = offs.y;
     let a_row = select(p.k, 1u, p.trans_a == 1u);
     let a_k = select(1u, p.m, p.trans_a == 1u);
     let n4 = p.n / 4u;
-    let row0 = wid.y * 32u + lid.y * 4u;
+    let row0 = at.row0;
     // Column quads: q0 = this invocation's first vec4 of C's row, q1 = the second.
-    let q0 = wid.x * 16u + lid.x * 2u;
+    let q0 = at.col0 / 4u;
     let q1 = q0 + 1u;
     var ra: vec4<u32>;
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -261,24 +317,29 @@ fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + i;
         if (row < p.m) {
+            let rb = vec4<f32>(row_bias_of(row, split));
             if (q0 < n4) {
-                c4[out_base + row * n4 + q0] = lo[i];
+                c4[out_base + row * n4 + q0] = lo[i] + rb;
             }
             if (q1 < n4) {
-                c4[out_base + row * n4 + q1] = hi[i];
+                c4[out_base + row * n4 + q1] = hi[i] + rb;
             }
         }
     }
 }
 
-@compute @workgroup_size(8, 8)
-fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let z = wid.z / p.splits;
-    let split = wid.z % p.splits;
+@compute @workgroup_size(64)
+fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let at = place(wid, lid);
+    if (!at.live) {
+        return;
+    }
+    let z = at.z;
+    let split = at.split;
     let offs = batch_offsets(z);
     let k4 = p.k / 4u;
-    let row0 = wid.y * 32u + lid.y * 4u;
-    let col0 = wid.x * 64u + lid.x * 8u;
+    let row0 = at.row0;
+    let col0 = at.col0;
     // Rows of A and B in vec4 units; out-of-range rows and columns read a clamped one and are not written.
     var ra: array<u32, 4>;
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -313,9 +374,10 @@ fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + i;
         if (row < p.m) {
+            let rb = row_bias_of(row, split);
             for (var j = 0u; j < 8u; j = j + 1u) {
                 if (col0 + j < p.n) {
-                    c[out_base + row * p.n + col0 + j] = acc[i][j];
+                    c[out_base + row * p.n + col0 + j] = acc[i][j] + rb;
                 }
             }
         }

@@ -101,7 +101,8 @@ const SMALL_MAP: usize = 64;
 /// CPU drivers: conv2d as im2col + matmul per chunk of images. Large maps:
 /// W [cout, K] times cols [nb, K, ho·wo], landing directly in y's NCHW slab.
 /// Small maps: cols [K, nb·ho·wo], one product [cout, nb·ho·wo], permuted into
-/// y. Then the bias.
+/// y. The bias is added in the product's write (one value per row: an output
+/// channel).
 fn cpu_forward(
     dev: &Device,
     g: &ConvGeometry,
@@ -154,7 +155,7 @@ fn cpu_forward(
             b_offset: 0,
             c_offset,
         };
-        matmul::launch(dev, &shape, w, cols.buffer(), out)?;
+        matmul::launch_with_bias(dev, &shape, w, cols.buffer(), bias, out)?;
         if let Some(prod) = &product {
             // prod[co, b, pos] → y[n0 + b, co, pos]
             copy::launch(
@@ -173,10 +174,7 @@ fn cpu_forward(
             )?;
         }
     }
-    match bias {
-        Some(b) => dispatch_1d(dev, "add_channel_bias", p, g.n * g.cout * hw, [x, w, b], y),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// CPU drivers: conv_transpose2d as matmul + col2im per chunk of images:
