@@ -183,3 +183,29 @@ fn in_workgroup_splits_survive_slab_passes() {
         );
     }
 }
+
+/// The register tiles that read A 4 floats at a time (CPU tuning; B row-major
+/// with N % 4 = 0): A stored [K, M] with M % 4 = 0, or [M, K] with K % 4 = 0.
+/// Sizes that do not divide the 32×64 tile, a single quad, batch broadcast,
+/// and K long enough to need split-K (70,000 > 65,535: the loop-limit rule).
+#[test]
+fn four_wide_a_register_tiles_match_f64() {
+    let mut rng = Rng::new(36);
+    for (m, k, n) in [
+        (4, 4, 4),
+        (36, 20, 68),
+        (8, 3, 12),
+        (5, 8, 4),
+        (68, 132, 72),
+        (12, 1, 8),
+    ] {
+        for ta in [false, true] {
+            let sa = if ta { vec![k, m] } else { vec![m, k] };
+            check(&mut rng, &sa, &[k, n], ta, false);
+        }
+    }
+    check(&mut rng, &[2, 1, 36, 20], &[3, 20, 68], false, false);
+    check(&mut rng, &[3, 20, 36], &[1, 20, 68], true, false);
+    check(&mut rng, &[3, 70_000], &[70_000, 8], false, false);
+    check(&mut rng, &[70_000, 4], &[70_000, 8], true, false);
+}

@@ -328,6 +328,135 @@ fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     }
 }
 
+// matmul_regtile_vec4 with A read 4 floats at a time too (every load a vec4,
+// half the loads per multiply-add; a CPU driver runs each load lane by lane,
+// so loads, not FMAs, set its speed). The sums are the vec4 kernel's, in the
+// same order. Two storage orders of A:
+// matmul_regtile_vec4_at: A stored [K, M] (trans_a), M % 4 = 0: the 4 rows of
+//   a register tile at one k are one vec4.
+// matmul_regtile_vec4_ak: A stored [M, K], K % 4 = 0: each row read 4 k at a
+//   time, the k loop stepping by 4.
+@compute @workgroup_size(64)
+fn matmul_regtile_vec4_at(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let at = place(wid, lid);
+    if (!at.live) {
+        return;
+    }
+    let z = at.z;
+    let split = at.split;
+    let offs = batch_offsets(z);
+    let n4 = p.n / 4u;
+    let m4 = p.m / 4u;
+    let row0 = at.row0;
+    let q0 = at.col0 / 4u;
+    let q1 = q0 + 1u;
+    // row0 is a multiple of 4: its 4 rows are quad row0 / 4 of A's k-th row
+    // (clamped when the tile lies past M; those rows are not written).
+    let qa = offs.x / 4u + min(row0 / 4u, m4 - 1u);
+    let qb0 = offs.y / 4u + min(q0, n4 - 1u);
+    let qb1 = offs.y / 4u + min(q1, n4 - 1u);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+    let k_begin = (p.split_base + split) * p.k_chunk;
+    let k_end = min(k_begin + p.k_chunk, p.k);
+    for (var k = k_begin; k < k_end; k = k + 1u) {
+        let kb = k * n4;
+        let b0 = b4[qb0 + kb];
+        let b1 = b4[qb1 + kb];
+        let av = a4[qa + k * m4];
+        acc0 = fma(vec4<f32>(av.x), b0, acc0);
+        acc1 = fma(vec4<f32>(av.x), b1, acc1);
+        acc2 = fma(vec4<f32>(av.y), b0, acc2);
+        acc3 = fma(vec4<f32>(av.y), b1, acc3);
+        acc4 = fma(vec4<f32>(av.z), b0, acc4);
+        acc5 = fma(vec4<f32>(av.z), b1, acc5);
+        acc6 = fma(vec4<f32>(av.w), b0, acc6);
+        acc7 = fma(vec4<f32>(av.w), b1, acc7);
+    }
+    store_vec4_tile(z, split, row0, q0, array<vec4<f32>, 4>(acc0, acc2, acc4, acc6),
+                    array<vec4<f32>, 4>(acc1, acc3, acc5, acc7));
+}
+
+@compute @workgroup_size(64)
+fn matmul_regtile_vec4_ak(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let at = place(wid, lid);
+    if (!at.live) {
+        return;
+    }
+    let z = at.z;
+    let split = at.split;
+    let offs = batch_offsets(z);
+    let n4 = p.n / 4u;
+    let k4 = p.k / 4u;
+    let row0 = at.row0;
+    let q0 = at.col0 / 4u;
+    let q1 = q0 + 1u;
+    var ra: vec4<u32>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        ra[i] = offs.x / 4u + min(row0 + i, p.m - 1u) * k4;
+    }
+    let qb0 = offs.y / 4u + min(q0, n4 - 1u);
+    let qb1 = offs.y / 4u + min(q1, n4 - 1u);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+    // k_chunk is a multiple of 16 and K of 4: every split starts and ends on a quad.
+    let q_begin = (p.split_base + split) * p.k_chunk / 4u;
+    let q_end = min(q_begin + p.k_chunk / 4u, k4);
+    for (var q = q_begin; q < q_end; q = q + 1u) {
+        let a0 = a4[ra.x + q];
+        let a1 = a4[ra.y + q];
+        let a2 = a4[ra.z + q];
+        let a3 = a4[ra.w + q];
+        var kb = q * 4u * n4;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let b0 = b4[qb0 + kb];
+            let b1 = b4[qb1 + kb];
+            acc0 = fma(vec4<f32>(a0[j]), b0, acc0);
+            acc1 = fma(vec4<f32>(a0[j]), b1, acc1);
+            acc2 = fma(vec4<f32>(a1[j]), b0, acc2);
+            acc3 = fma(vec4<f32>(a1[j]), b1, acc3);
+            acc4 = fma(vec4<f32>(a2[j]), b0, acc4);
+            acc5 = fma(vec4<f32>(a2[j]), b1, acc5);
+            acc6 = fma(vec4<f32>(a3[j]), b0, acc6);
+            acc7 = fma(vec4<f32>(a3[j]), b1, acc7);
+            kb = kb + n4;
+        }
+    }
+    store_vec4_tile(z, split, row0, q0, array<vec4<f32>, 4>(acc0, acc2, acc4, acc6),
+                    array<vec4<f32>, 4>(acc1, acc3, acc5, acc7));
+}
+
+// The 4-wide kernels' write: rows row0 .. row0 + 3, column quads q0 (lo) and
+// q0 + 1 (hi), those inside C, each plus its row bias.
+fn store_vec4_tile(z: u32, split: u32, row0: u32, q0: u32, lo: array<vec4<f32>, 4>, hi: array<vec4<f32>, 4>) {
+    let n4 = p.n / 4u;
+    let out_base = p.c_offset / 4u + (split * p.batch + z) * p.m * n4;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + i;
+        if (row < p.m) {
+            let rb = vec4<f32>(row_bias_of(row, split));
+            if (q0 < n4) {
+                c4[out_base + row * n4 + q0] = lo[i] + rb;
+            }
+            if (q0 + 1u < n4) {
+                c4[out_base + row * n4 + q0 + 1u] = hi[i] + rb;
+            }
+        }
+    }
+}
+
 @compute @workgroup_size(64)
 fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let at = place(wid, lid);

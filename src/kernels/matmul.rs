@@ -162,7 +162,13 @@ pub(crate) fn launch_with_bias(
         && s.k.is_multiple_of(4)
         && s.a_offset.is_multiple_of(4)
         && s.b_offset.is_multiple_of(4);
+    // A read 4-wide as well: stored [K, M] with M % 4 = 0, or [M, K] with
+    // K % 4 = 0 (batch strides of A are multiples of M·K, so aligned too).
+    let a_at = s.trans_a && s.m.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
+    let a_ak = !s.trans_a && s.k.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
     let entry = match (regtile, vec4, dot4) {
+        (true, true, _) if a_at => "matmul_regtile_vec4_at",
+        (true, true, _) if a_ak => "matmul_regtile_vec4_ak",
         (true, true, _) => "matmul_regtile_vec4",
         (true, false, true) => "matmul_regtile_dot4",
         (true, false, false) => "matmul_regtile",
