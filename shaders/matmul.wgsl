@@ -12,6 +12,10 @@
 // Bias: with row_bias = 1, bias[row] is added to every C[z, row, ·] (by the
 // first split only, so the slab sum adds it once): a convolution's bias over
 // its output channels, in the product's write.
+// Blocked output: with c_block > 0 (one matrix, no split), column j of C lands
+// in block j / c_block, c_block_stride elements apart, as C[row, j % c_block]
+// of a [M, c_block] matrix: a product whose columns are (image, pixel) of a
+// batch written straight into NCHW.
 // Split-K: grid z = batch · splits (batch · ⌈splits / KS⌉ for the register
 // tiles); split s covers k in
 // [(split_base + s)·k_chunk, (split_base + s + 1)·k_chunk) and writes its
@@ -55,8 +59,8 @@ struct MatmulParams {
     b_offset: u32,
     split_base: u32,
     row_bias: u32,
-    _pad1: u32,
-    _pad2: u32,
+    c_block: u32,
+    c_block_stride: u32,
     batch_shape: vec4<u32>,
     batch_strides_a: vec4<u32>,
     batch_strides_b: vec4<u32>,
@@ -100,6 +104,15 @@ fn place(wid: vec3<u32>, lid: u32) -> Place {
     let split = (wid.z - z * outer) * KS + inner;
     return Place(z, split, wid.y * TY * 4u + (r / TX) * 4u, wid.x * TX * 8u + (r % TX) * 8u,
                  inner < KS && split < p.splits);
+}
+
+// Element index of C[row, col] given the element index of the matrix's start.
+fn c_at(out_base: u32, row: u32, col: u32) -> u32 {
+    if (p.c_block == 0u) {
+        return out_base + row * p.n + col;
+    }
+    let blk = col / p.c_block;
+    return out_base + blk * p.c_block_stride + row * p.c_block + (col - blk * p.c_block);
 }
 
 // The row bias of C[·, row, ·] for the given split (0 unless row_bias and the first split).
@@ -176,7 +189,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             let rb = row_bias_of(row, split);
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (col + j < p.n) {
-                    c[out_base + row * p.n + col + j] = rows[i][j] + rb;
+                    c[c_at(out_base, row, col + j)] = rows[i][j] + rb;
                 }
             }
         }
@@ -249,10 +262,10 @@ fn matmul_regtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             let rb = row_bias_of(row, split);
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (col0 + j < p.n) {
-                    c[out_base + row * p.n + col0 + j] = lo[i][j] + rb;
+                    c[c_at(out_base, row, col0 + j)] = lo[i][j] + rb;
                 }
                 if (col0 + 4u + j < p.n) {
-                    c[out_base + row * p.n + col0 + 4u + j] = hi[i][j] + rb;
+                    c[c_at(out_base, row, col0 + 4u + j)] = hi[i][j] + rb;
                 }
             }
         }
@@ -311,21 +324,8 @@ fn matmul_regtile_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
         acc6 = fma(vec4<f32>(a3), b0, acc6);
         acc7 = fma(vec4<f32>(a3), b1, acc7);
     }
-    let out_base = p.c_offset / 4u + (split * p.batch + z) * p.m * n4;
-    var lo = array<vec4<f32>, 4>(acc0, acc2, acc4, acc6);
-    var hi = array<vec4<f32>, 4>(acc1, acc3, acc5, acc7);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        let row = row0 + i;
-        if (row < p.m) {
-            let rb = vec4<f32>(row_bias_of(row, split));
-            if (q0 < n4) {
-                c4[out_base + row * n4 + q0] = lo[i] + rb;
-            }
-            if (q1 < n4) {
-                c4[out_base + row * n4 + q1] = hi[i] + rb;
-            }
-        }
-    }
+    store_vec4_tile(z, split, row0, q0, array<vec4<f32>, 4>(acc0, acc2, acc4, acc6),
+                    array<vec4<f32>, 4>(acc1, acc3, acc5, acc7));
 }
 
 // matmul_regtile_vec4 with A read 4 floats at a time too (every load a vec4,
@@ -443,6 +443,27 @@ fn matmul_regtile_vec4_ak(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
 fn store_vec4_tile(z: u32, split: u32, row0: u32, q0: u32, lo: array<vec4<f32>, 4>, hi: array<vec4<f32>, 4>) {
     let n4 = p.n / 4u;
     let out_base = p.c_offset / 4u + (split * p.batch + z) * p.m * n4;
+    if (p.c_block != 0u) {
+        // Blocked output: element by element (a block need not hold whole
+        // quads), through c4 (an entry point may not use both aliases).
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            let row = row0 + i;
+            if (row < p.m) {
+                let rb = row_bias_of(row, split);
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    if (q0 * 4u + j < p.n) {
+                        let e = c_at(out_base * 4u, row, q0 * 4u + j);
+                        c4[e / 4u][e % 4u] = lo[i][j] + rb;
+                    }
+                    if (q0 * 4u + 4u + j < p.n) {
+                        let e = c_at(out_base * 4u, row, q0 * 4u + 4u + j);
+                        c4[e / 4u][e % 4u] = hi[i][j] + rb;
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + i;
         if (row < p.m) {
@@ -506,7 +527,7 @@ fn matmul_regtile_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
             let rb = row_bias_of(row, split);
             for (var j = 0u; j < 8u; j = j + 1u) {
                 if (col0 + j < p.n) {
-                    c[out_base + row * p.n + col0 + j] = acc[i][j] + rb;
+                    c[c_at(out_base, row, col0 + j)] = acc[i][j] + rb;
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, reduce, MATMUL};
+use super::{check_u32, copy, reduce, MATMUL};
 use crate::device::{Device, Dispatch, Tuning};
 use crate::error::{Error, Result};
 
@@ -26,8 +26,8 @@ pub struct MatmulParams {
     pub b_offset: u32,
     pub split_base: u32,
     pub row_bias: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    pub c_block: u32,
+    pub c_block_stride: u32,
     pub batch_shape: [u32; 4],
     pub batch_strides_a: [u32; 4],
     pub batch_strides_b: [u32; 4],
@@ -44,6 +44,7 @@ pub(crate) const MAX_K_CHUNK: usize = 8192;
 
 /// The problem: `batch_shape` (≤ 4 axes) with element strides of A and B per
 /// batch axis, then M, N, K and the transpose flags.
+#[derive(Clone, Copy)]
 pub(crate) struct MatmulShape<'a> {
     pub batch_shape: &'a [usize],
     pub batch_strides_a: &'a [usize],
@@ -125,20 +126,32 @@ pub(crate) fn launch(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
 ) -> Result<()> {
-    launch_with_bias(dev, s, a, b, None, c)
+    launch_into(dev, s, a, b, Epilogue::default(), c)
 }
 
-/// [`launch`], adding `row_bias[row]` to every C[z, row, ·] in the product's
-/// write (a convolution's bias over its output channels, one value per row of
-/// M) when given.
-pub(crate) fn launch_with_bias(
+/// What the product's write does besides storing C = op(A)·op(B).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Epilogue<'a> {
+    /// Added to every C[z, row, ·]: one value per row of M (a convolution's
+    /// bias over its output channels).
+    pub row_bias: Option<&'a wgpu::Buffer>,
+    /// `(block, stride)`: column j of C (one matrix, N a multiple of `block`)
+    /// lands in block j / block, `stride` elements apart from the next, as
+    /// column j % block of a [M, block] matrix — a product over (image,
+    /// pixel) columns written straight into NCHW.
+    pub col_blocks: Option<(usize, usize)>,
+}
+
+/// [`launch`] with an [`Epilogue`].
+pub(crate) fn launch_into(
     dev: &Device,
     s: &MatmulShape<'_>,
     a: &wgpu::Buffer,
     b: &wgpu::Buffer,
-    row_bias: Option<&wgpu::Buffer>,
+    epi: Epilogue<'_>,
     c: &wgpu::Buffer,
 ) -> Result<()> {
+    let row_bias = epi.row_bias;
     if s.batch_shape.len() > 4 {
         return Err(Error::invalid("matmul", "at most 4 batch axes are supported"));
     }
@@ -147,8 +160,15 @@ pub(crate) fn launch_with_bias(
     if out_n == 0 {
         return Ok(());
     }
-    if s.k == 0 && row_bias.is_none() {
+    if s.k == 0 && row_bias.is_none() && epi.col_blocks.is_none() && s.c_offset == 0 {
         return super::fill::launch(dev, out_n, 0.0, c);
+    }
+    let (c_block, c_block_stride) = epi.col_blocks.unwrap_or((0, 0));
+    if c_block > 0 && (batch != 1 || !s.n.is_multiple_of(c_block)) {
+        return Err(Error::invalid(
+            "matmul",
+            "a blocked output needs one matrix and N a multiple of the block",
+        ));
     }
     let regtile = dev.tuning() == Tuning::Cpu;
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
@@ -187,6 +207,30 @@ pub(crate) fn launch_with_bias(
     };
     let k_chunk = s.k.div_ceil(splits).div_ceil(16).max(1) * 16;
     let splits = s.k.div_ceil(k_chunk).max(1);
+    if c_block > 0 && splits > 1 {
+        // Split-K sums slabs into a contiguous C: sum there, then place the blocks.
+        let tmp = dev.alloc_f32(out_n)?;
+        let plain = MatmulShape { c_offset: 0, ..*s };
+        let epi = Epilogue {
+            col_blocks: None,
+            ..epi
+        };
+        launch_into(dev, &plain, a, b, epi, tmp.buffer())?;
+        return copy::launch(
+            dev,
+            &[s.m, s.n / c_block, c_block],
+            copy::View {
+                buffer: tmp.buffer(),
+                offset: 0,
+                strides: &[s.n, c_block, 1],
+            },
+            copy::View {
+                buffer: c,
+                offset: s.c_offset,
+                strides: &[c_block, c_block_stride, 1],
+            },
+        );
+    }
     let constants_buf = [
         ("TX", layout.tx as f64),
         ("TY", layout.ty as f64),
@@ -217,8 +261,8 @@ pub(crate) fn launch_with_bias(
         b_offset: check_u32("matmul B offset", s.b_offset)?,
         split_base: 0,
         row_bias: row_bias.is_some() as u32,
-        _pad1: 0,
-        _pad2: 0,
+        c_block: check_u32("matmul output block", c_block)?,
+        c_block_stride: check_u32("matmul output block stride", c_block_stride)?,
         batch_shape: pack(s.batch_shape),
         batch_strides_a: pack(s.batch_strides_a),
         batch_strides_b: pack(s.batch_strides_b),
@@ -242,7 +286,12 @@ pub(crate) fn launch_with_bias(
         Ok(workgroups)
     };
     if splits == 1 {
-        check_u32("matmul output", s.c_offset + out_n)?;
+        let span = if c_block > 0 {
+            (s.n / c_block - 1) * c_block_stride + s.m * c_block
+        } else {
+            out_n
+        };
+        check_u32("matmul output", s.c_offset + span)?;
         return dev.dispatch(&Dispatch {
             source: MATMUL,
             entry,
