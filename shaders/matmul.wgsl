@@ -445,18 +445,30 @@ fn store_vec4_tile(z: u32, split: u32, row0: u32, q0: u32, lo: array<vec4<f32>, 
     let out_base = p.c_offset / 4u + (split * p.batch + z) * p.m * n4;
     if (p.c_block != 0u) {
         // Blocked output: element by element (a block need not hold whole
-        // quads), through c4 (an entry point may not use both aliases).
+        // quads), through c4 (an entry point may not use both aliases). Each
+        // column's place is found once, by one division and increments.
+        var blk = (q0 * 4u) / p.c_block;
+        var rem = q0 * 4u - blk * p.c_block;
+        var at: array<u32, 8>;
+        for (var j = 0u; j < 8u; j = j + 1u) {
+            at[j] = out_base * 4u + blk * p.c_block_stride + rem;
+            rem = rem + 1u;
+            if (rem == p.c_block) {
+                rem = 0u;
+                blk = blk + 1u;
+            }
+        }
         for (var i = 0u; i < 4u; i = i + 1u) {
             let row = row0 + i;
             if (row < p.m) {
                 let rb = row_bias_of(row, split);
                 for (var j = 0u; j < 4u; j = j + 1u) {
                     if (q0 * 4u + j < p.n) {
-                        let e = c_at(out_base * 4u, row, q0 * 4u + j);
+                        let e = at[j] + row * p.c_block;
                         c4[e / 4u][e % 4u] = lo[i][j] + rb;
                     }
                     if (q0 * 4u + 4u + j < p.n) {
-                        let e = c_at(out_base * 4u, row, q0 * 4u + 4u + j);
+                        let e = at[4u + j] + row * p.c_block;
                         c4[e / 4u][e % 4u] = hi[i][j] + rb;
                     }
                 }
