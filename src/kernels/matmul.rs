@@ -286,10 +286,9 @@ pub(crate) fn launch_into(
         Ok(workgroups)
     };
     if splits == 1 {
-        let span = if c_block > 0 {
-            (s.n / c_block - 1) * c_block_stride + s.m * c_block
-        } else {
-            out_n
+        let span = match s.n.checked_div(c_block) {
+            Some(blocks) => (blocks - 1) * c_block_stride + s.m * c_block,
+            None => out_n,
         };
         check_u32("matmul output", s.c_offset + span)?;
         return dev.dispatch(&Dispatch {
