@@ -703,3 +703,41 @@ fn conv2d_same_padding_is_explicit_padding_when_even_and_checks_its_settings() {
         .expect_err("3-D input");
     assert!(err.to_string().contains("[N, C, H, W]"), "{err}");
 }
+
+/// The CPU route's small-map product writes its (image, pixel) columns
+/// straight into NCHW with the bias added in the same write; with a reduction
+/// longer than one split (Cin·kh·kw = 9,600 > 8,192) the slabs are summed
+/// first and then placed. 1×1 and 2×2 outputs, 5 output channels (not a
+/// multiple of 4), odd batch, checked against f64 on both tunings.
+#[test]
+fn small_map_conv_writes_nchw_with_bias_through_split_k() {
+    let mut rng = Rng::new(77);
+    // (n, cin, h, w, cout, (k, s, p, d))
+    for (n, ci, h, w, co, ksp) in [
+        (3, 600, 3, 3, 5, (4, 2, 1, 1)), // 1×1 output, K = 9,600: two splits
+        (3, 7, 4, 4, 5, (4, 2, 1, 1)),   // 2×2 output, one split
+        (1, 3, 1, 1, 6, (1, 1, 0, 1)),   // 1×1 image, 1×1 kernel
+    ] {
+        let k = ksp.0;
+        let o = opts(ksp);
+        let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
+        let wt = rng.uniform(co * ci * k * k, -1.0, 1.0);
+        let b = rng.uniform(co, -1.0, 1.0);
+        let (want, ys) = conv_ref(
+            &to_f64(&x),
+            [n, ci, h, w],
+            &to_f64(&wt),
+            [co, ci, k, k],
+            Some(&to_f64(&b)),
+            o,
+        );
+        for (tuning, d) in tuned_devices() {
+            let y = on_device(d, &x, &[n, ci, h, w])
+                .conv2d(&on_device(d, &wt, &[co, ci, k, k]), Some(&on_device(d, &b, &[co])), o)
+                .unwrap();
+            assert_eq!(y.shape(), &ys);
+            let what = format!("{tuning:?} small-map conv2d {:?} k{k}", [n, ci, h, w]);
+            assert_close(&what, &y.to_vec().unwrap(), &want, tol(ci * k * k), 1e-6);
+        }
+    }
+}

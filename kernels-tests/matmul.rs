@@ -115,3 +115,97 @@ fn matmul_rejects_mismatched_shapes() {
     let v = tensor(&[0.0; 3], &[3]);
     assert!(a.matmul(&v).is_err());
 }
+
+/// The register-tile layouts the CPU route picks per shape, each checked
+/// against f64 on both tunings: narrow N and M shrink the workgroup's tile,
+/// and a long K under a small output adds K-splits side by side in the
+/// workgroup (summed after). Sizes that do not divide the tile, K % 4 ≠ 0, a
+/// last split shorter than the others and a last workgroup with fewer splits
+/// than KS are all in the list; the layouts are asserted so the test keeps
+/// exercising them if the choice changes.
+#[test]
+fn cpu_register_tile_layouts_fit_narrow_products() {
+    use balgan::kernels::matmul::{choose_reg_layout, RegLayout};
+    let mut rng = Rng::new(34);
+    // (batch, m, n, k, ta, tb, (tx, ty, ks), splits)
+    let cases = [
+        // The weight gradient of a 1-channel 4×4 conv: dot products, 4×2 invocations × 8 splits.
+        (1, 16, 16, 12_544, false, true, (2, 4, 8), 32),
+        // The same, odd sizes and K % 4 ≠ 0 (the scalar kernel).
+        (1, 13, 10, 12_543, false, true, (2, 4, 8), 32),
+        // The last transposed conv's product (M = 1·4·4 rows, N = 14·14): half-height tile.
+        (3, 16, 196, 16, true, false, (8, 4, 1), 1),
+        // Narrow on both sides, K split for parallelism, B row-major (4-wide).
+        (1, 6, 20, 9_000, true, false, (4, 2, 8), 32),
+        // Too little work to split: one invocation.
+        (1, 3, 7, 3_000, false, false, (1, 1, 1), 1),
+        (1, 1, 1, 1, false, false, (1, 1, 1), 1),
+        // A linear layer's product: a 32×32 tile, 2 splits per workgroup.
+        (1, 64, 30, 1_568, false, true, (4, 8, 2), 4),
+        // Full tiles.
+        (1, 70, 130, 300, false, false, (8, 8, 1), 1),
+    ];
+    for (batch, m, n, k, ta, tb, (tx, ty, ks), splits) in cases {
+        assert_eq!(
+            choose_reg_layout(m, n, k, batch),
+            (RegLayout { tx, ty, ks }, splits),
+            "layout of {batch}×{m}×{n}×{k}"
+        );
+        let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
+        let sb = if tb { vec![batch, n, k] } else { vec![batch, k, n] };
+        check(&mut rng, &sa, &sb, ta, tb);
+    }
+}
+
+/// In-workgroup K-splits when the slab sum runs in passes of a few slabs
+/// each (a small partial budget): the passes' split counts are not multiples
+/// of KS, so the last workgroup of a pass has idle split slots.
+#[test]
+fn in_workgroup_splits_survive_slab_passes() {
+    let mut rng = Rng::new(35);
+    let (m, n, k) = (16, 16, 12_544);
+    let a = rng.uniform(m * k, -1.0, 1.0);
+    let b = rng.uniform(n * k, -1.0, 1.0);
+    let (want, _) = reference::matmul(&to_f64(&a), &[m, k], &to_f64(&b), &[n, k], false, true);
+    for (tuning, d) in private_tuned_devices() {
+        // 5 slabs per pass: passes of 5 and then 4 splits, KS = 8.
+        d.set_partial_budget(5 * m * n);
+        let at = Tensor::from_slice(&d, &a, &[m, k]).unwrap();
+        let bt = Tensor::from_slice(&d, &b, &[n, k]).unwrap();
+        let y = at.matmul_t(&bt, false, true).unwrap();
+        // As `check`: 1e-6·K for K-long sums of products in [-1, 1].
+        assert_close(
+            &format!("{tuning:?} split passes"),
+            &y.to_vec().unwrap(),
+            &want,
+            1e-6 * k as f64,
+            1e-5,
+        );
+    }
+}
+
+/// The register tiles that read A 4 floats at a time (CPU tuning; B row-major
+/// with N % 4 = 0): A stored [K, M] with M % 4 = 0, or [M, K] with K % 4 = 0.
+/// Sizes that do not divide the 32×64 tile, a single quad, batch broadcast,
+/// and K long enough to need split-K (70,000 > 65,535: the loop-limit rule).
+#[test]
+fn four_wide_a_register_tiles_match_f64() {
+    let mut rng = Rng::new(36);
+    for (m, k, n) in [
+        (4, 4, 4),
+        (36, 20, 68),
+        (8, 3, 12),
+        (5, 8, 4),
+        (68, 132, 72),
+        (12, 1, 8),
+    ] {
+        for ta in [false, true] {
+            let sa = if ta { vec![k, m] } else { vec![m, k] };
+            check(&mut rng, &sa, &[k, n], ta, false);
+        }
+    }
+    check(&mut rng, &[2, 1, 36, 20], &[3, 20, 68], false, false);
+    check(&mut rng, &[3, 20, 36], &[1, 20, 68], true, false);
+    check(&mut rng, &[3, 70_000], &[70_000, 8], false, false);
+    check(&mut rng, &[70_000, 4], &[70_000, 8], true, false);
+}

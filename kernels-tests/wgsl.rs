@@ -387,7 +387,7 @@ fn params_layouts_match_rust() {
         rust_layout!(softmax::SoftmaxParams in "softmax.wgsl" { rows, len, inner, chunks, chunk, n, _pad0, _pad1 }),
         rust_layout!(matmul::MatmulParams in "matmul.wgsl" {
             m, n, k, batch, trans_a, trans_b, k_chunk, splits, batch_rank, c_offset, a_offset, b_offset,
-            split_base, _pad0, _pad1, _pad2, batch_shape, batch_strides_a, batch_strides_b
+            split_base, row_bias, c_block, c_block_stride, batch_shape, batch_strides_a, batch_strides_b
         }),
         rust_layout!(index::IndexParams in "index.wgsl" { outer, dim, inner, n_idx, j_begin, j_end, _pad0, _pad1 }),
         rust_layout!(rng::RngParams in "rng.wgsl" { n, seed_lo, seed_hi, offset_lo, offset_hi, kind, a, b }),

@@ -100,8 +100,10 @@ const SMALL_MAP: usize = 64;
 
 /// CPU drivers: conv2d as im2col + matmul per chunk of images. Large maps:
 /// W [cout, K] times cols [nb, K, ho·wo], landing directly in y's NCHW slab.
-/// Small maps: cols [K, nb·ho·wo], one product [cout, nb·ho·wo], permuted into
-/// y. Then the bias.
+/// Small maps: cols [K, nb·ho·wo] and one product [cout, nb·ho·wo] whose
+/// (image, pixel) columns the matmul writes straight into y's NCHW layout.
+/// The bias is added in the product's write (one value per row: an output
+/// channel).
 fn cpu_forward(
     dev: &Device,
     g: &ConvGeometry,
@@ -113,14 +115,8 @@ fn cpu_forward(
 ) -> Result<()> {
     let (depth, hw) = (g.cin * g.kh * g.kw, g.ho * g.wo);
     let folded = hw < SMALL_MAP;
-    let per_image = depth * hw + if folded { g.cout * hw } else { 0 };
-    let nb = chunk_images(dev, per_image, g.n)?;
+    let nb = chunk_images(dev, depth * hw, g.n)?;
     let cols = dev.alloc_f32(nb * depth * hw)?;
-    let product = if folded {
-        Some(dev.alloc_f32(nb * g.cout * hw)?)
-    } else {
-        None
-    };
     for n0 in (0..g.n).step_by(nb) {
         let cnt = nb.min(g.n - n0);
         let p = ConvParams {
@@ -137,9 +133,11 @@ fn cpu_forward(
             [x, w, w],
             cols.buffer(),
         )?;
-        let (batch, n, out, c_offset): (&[usize], usize, &wgpu::Buffer, usize) = match &product {
-            Some(prod) => (&[], cnt * hw, prod.buffer(), 0),
-            None => (&[cnt], hw, y, n0 * g.cout * hw),
+        let (batch, n, col_blocks): (&[usize], usize, _) = if folded {
+            // prod[co, (b, pos)] → y[n0 + b, co, pos]
+            (&[], cnt * hw, Some((hw, g.cout * hw)))
+        } else {
+            (&[cnt], hw, None)
         };
         let shape = MatmulShape {
             batch_shape: batch,
@@ -152,31 +150,15 @@ fn cpu_forward(
             trans_b: false,
             a_offset: 0,
             b_offset: 0,
-            c_offset,
+            c_offset: n0 * g.cout * hw,
         };
-        matmul::launch(dev, &shape, w, cols.buffer(), out)?;
-        if let Some(prod) = &product {
-            // prod[co, b, pos] → y[n0 + b, co, pos]
-            copy::launch(
-                dev,
-                &[g.cout, cnt, hw],
-                copy::View {
-                    buffer: prod.buffer(),
-                    offset: 0,
-                    strides: &[cnt * hw, hw, 1],
-                },
-                copy::View {
-                    buffer: y,
-                    offset: n0 * g.cout * hw,
-                    strides: &[hw, g.cout * hw, 1],
-                },
-            )?;
-        }
+        let epi = matmul::Epilogue {
+            row_bias: bias,
+            col_blocks,
+        };
+        matmul::launch_into(dev, &shape, w, cols.buffer(), epi, y)?;
     }
-    match bias {
-        Some(b) => dispatch_1d(dev, "add_channel_bias", p, g.n * g.cout * hw, [x, w, b], y),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// CPU drivers: conv_transpose2d as matmul + col2im per chunk of images:

@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, reduce, MATMUL};
+use super::{check_u32, copy, reduce, MATMUL};
 use crate::device::{Device, Dispatch, Tuning};
 use crate::error::{Error, Result};
 
@@ -25,9 +25,9 @@ pub struct MatmulParams {
     pub a_offset: u32,
     pub b_offset: u32,
     pub split_base: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    pub row_bias: u32,
+    pub c_block: u32,
+    pub c_block_stride: u32,
     pub batch_shape: [u32; 4],
     pub batch_strides_a: [u32; 4],
     pub batch_strides_b: [u32; 4],
@@ -44,6 +44,7 @@ pub(crate) const MAX_K_CHUNK: usize = 8192;
 
 /// The problem: `batch_shape` (≤ 4 axes) with element strides of A and B per
 /// batch axis, then M, N, K and the transpose flags.
+#[derive(Clone, Copy)]
 pub(crate) struct MatmulShape<'a> {
     pub batch_shape: &'a [usize],
     pub batch_strides_a: &'a [usize],
@@ -59,8 +60,8 @@ pub(crate) struct MatmulShape<'a> {
     pub c_offset: usize,
 }
 
-/// How many K splits to use: enough to bound loops, and more when the output
-/// has too few tiles to fill the device.
+/// How many K splits the workgroup-memory tile (GPUs) uses: enough to bound
+/// loops, and more when the output has too few tiles to fill the device.
 pub(crate) fn choose_splits(m: usize, n: usize, k: usize, batch: usize) -> usize {
     let mut splits = k.div_ceil(MAX_K_CHUNK).max(1);
     let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * batch;
@@ -71,6 +72,53 @@ pub(crate) fn choose_splits(m: usize, n: usize, k: usize, batch: usize) -> usize
     splits
 }
 
+/// Layout of a register-tile workgroup (CPU drivers; `TX`, `TY`, `KS` in
+/// `matmul.wgsl`): `tx` invocations along N (8 columns each), `ty` along M
+/// (4 rows each), `ks` K-splits side by side; `tx·ty·ks ≤ 64`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegLayout {
+    pub tx: usize,
+    pub ty: usize,
+    pub ks: usize,
+}
+
+/// Invocations per register-tile workgroup (`@workgroup_size` in `matmul.wgsl`).
+const REG_WG: usize = 64;
+
+/// Shortest K range a split of a register-tile product is given when splits
+/// are added for parallelism (below it the slab sum costs more than it saves).
+const MIN_SPLIT_K: usize = 256;
+
+/// Invocations a register-tile product should keep busy before K-splits stop
+/// being added: a few workgroups' worth for each CPU core.
+const BUSY_INVOCATIONS: usize = 512;
+
+/// Products below this many multiply-adds are not split for parallelism (one
+/// more dispatch costs more than they take).
+const MIN_SPLIT_WORK: usize = 1 << 20;
+
+/// The register-tile layout and K splits for an M×N×K product over `batch`:
+/// the tile shrinks to the output (a 16×16 weight gradient gets 4×2
+/// invocations, not 8×8 computing clamped copies), and K is split — in the
+/// workgroup first — while the product keeps too few invocations busy, each
+/// split keeping at least [`MIN_SPLIT_K`] of K. Splits also bound every
+/// invocation's loop ([`MAX_K_CHUNK`]).
+#[doc(hidden)]
+pub fn choose_reg_layout(m: usize, n: usize, k: usize, batch: usize) -> (RegLayout, usize) {
+    let tx = n.div_ceil(8).next_power_of_two().min(8);
+    let ty = m.div_ceil(4).next_power_of_two().min(8);
+    let tiles = n.div_ceil(8 * tx) * m.div_ceil(4 * ty) * batch;
+    let mut splits = k.div_ceil(MAX_K_CHUNK).max(1);
+    if m * n * k * batch >= MIN_SPLIT_WORK {
+        while tiles * tx * ty * splits < BUSY_INVOCATIONS && k / (splits * 2) >= MIN_SPLIT_K {
+            splits *= 2;
+        }
+    }
+    let ks = (REG_WG / (tx * ty)).min(splits);
+    (RegLayout { tx, ty, ks }, splits)
+}
+
 pub(crate) fn launch(
     dev: &Device,
     s: &MatmulShape<'_>,
@@ -78,6 +126,32 @@ pub(crate) fn launch(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
 ) -> Result<()> {
+    launch_into(dev, s, a, b, Epilogue::default(), c)
+}
+
+/// What the product's write does besides storing C = op(A)·op(B).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Epilogue<'a> {
+    /// Added to every C[z, row, ·]: one value per row of M (a convolution's
+    /// bias over its output channels).
+    pub row_bias: Option<&'a wgpu::Buffer>,
+    /// `(block, stride)`: column j of C (one matrix, N a multiple of `block`)
+    /// lands in block j / block, `stride` elements apart from the next, as
+    /// column j % block of a [M, block] matrix — a product over (image,
+    /// pixel) columns written straight into NCHW.
+    pub col_blocks: Option<(usize, usize)>,
+}
+
+/// [`launch`] with an [`Epilogue`].
+pub(crate) fn launch_into(
+    dev: &Device,
+    s: &MatmulShape<'_>,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    epi: Epilogue<'_>,
+    c: &wgpu::Buffer,
+) -> Result<()> {
+    let row_bias = epi.row_bias;
     if s.batch_shape.len() > 4 {
         return Err(Error::invalid("matmul", "at most 4 batch axes are supported"));
     }
@@ -86,8 +160,15 @@ pub(crate) fn launch(
     if out_n == 0 {
         return Ok(());
     }
-    if s.k == 0 {
+    if s.k == 0 && row_bias.is_none() && epi.col_blocks.is_none() && s.c_offset == 0 {
         return super::fill::launch(dev, out_n, 0.0, c);
+    }
+    let (c_block, c_block_stride) = epi.col_blocks.unwrap_or((0, 0));
+    if c_block > 0 && (batch != 1 || !s.n.is_multiple_of(c_block)) {
+        return Err(Error::invalid(
+            "matmul",
+            "a blocked output needs one matrix and N a multiple of the block",
+        ));
     }
     let regtile = dev.tuning() == Tuning::Cpu;
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
@@ -101,15 +182,63 @@ pub(crate) fn launch(
         && s.k.is_multiple_of(4)
         && s.a_offset.is_multiple_of(4)
         && s.b_offset.is_multiple_of(4);
-    let (entry, tile_m) = match (regtile, vec4, dot4) {
-        (true, true, _) => ("matmul_regtile_vec4", 32),
-        (true, false, true) => ("matmul_regtile_dot4", 32),
-        (true, false, false) => ("matmul_regtile", 32),
-        _ => ("matmul_tiled", TILE),
+    // A read 4-wide as well: stored [K, M] with M % 4 = 0, or [M, K] with
+    // K % 4 = 0 (batch strides of A are multiples of M·K, so aligned too).
+    let a_at = s.trans_a && s.m.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
+    let a_ak = !s.trans_a && s.k.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
+    let entry = match (regtile, vec4, dot4) {
+        (true, true, _) if a_at => "matmul_regtile_vec4_at",
+        (true, true, _) if a_ak => "matmul_regtile_vec4_ak",
+        (true, true, _) => "matmul_regtile_vec4",
+        (true, false, true) => "matmul_regtile_dot4",
+        (true, false, false) => "matmul_regtile",
+        _ => "matmul_tiled",
     };
-    let splits = choose_splits(s.m, s.n, s.k, batch);
-    let k_chunk = s.k.div_ceil(splits).div_ceil(16) * 16;
-    let splits = s.k.div_ceil(k_chunk);
+    let (layout, splits) = if regtile {
+        choose_reg_layout(s.m, s.n, s.k, batch)
+    } else {
+        (RegLayout { tx: 16, ty: 16, ks: 1 }, choose_splits(s.m, s.n, s.k, batch))
+    };
+    // Tile edges: the register tile's 4·TY × 8·TX, or the 64×64 of gemm_tile.
+    let (tile_m, tile_n) = if regtile {
+        (4 * layout.ty, 8 * layout.tx)
+    } else {
+        (TILE, TILE)
+    };
+    let k_chunk = s.k.div_ceil(splits).div_ceil(16).max(1) * 16;
+    let splits = s.k.div_ceil(k_chunk).max(1);
+    if c_block > 0 && splits > 1 {
+        // Split-K sums slabs into a contiguous C: sum there, then place the blocks.
+        let tmp = dev.alloc_f32(out_n)?;
+        let plain = MatmulShape { c_offset: 0, ..*s };
+        let epi = Epilogue {
+            col_blocks: None,
+            ..epi
+        };
+        launch_into(dev, &plain, a, b, epi, tmp.buffer())?;
+        return copy::launch(
+            dev,
+            &[s.m, s.n / c_block, c_block],
+            copy::View {
+                buffer: tmp.buffer(),
+                offset: 0,
+                strides: &[s.n, c_block, 1],
+            },
+            copy::View {
+                buffer: c,
+                offset: s.c_offset,
+                strides: &[c_block, c_block_stride, 1],
+            },
+        );
+    }
+    let constants_buf = [
+        ("TX", layout.tx as f64),
+        ("TY", layout.ty as f64),
+        ("KS", layout.ks as f64),
+    ];
+    let constants: &[(&str, f64)] = if regtile { &constants_buf } else { &[] };
+    // Any buffer stands in for a missing bias: it is never read.
+    let bias = row_bias.unwrap_or(a);
     let pack = |v: &[usize]| {
         let mut o = [0u32; 4];
         for (d, &x) in o.iter_mut().zip(v) {
@@ -131,9 +260,9 @@ pub(crate) fn launch(
         a_offset: check_u32("matmul A offset", s.a_offset)?,
         b_offset: check_u32("matmul B offset", s.b_offset)?,
         split_base: 0,
-        _pad0: 0,
-        _pad1: 0,
-        _pad2: 0,
+        row_bias: row_bias.is_some() as u32,
+        c_block: check_u32("matmul output block", c_block)?,
+        c_block_stride: check_u32("matmul output block stride", c_block_stride)?,
         batch_shape: pack(s.batch_shape),
         batch_strides_a: pack(s.batch_strides_a),
         batch_strides_b: pack(s.batch_strides_b),
@@ -143,13 +272,13 @@ pub(crate) fn launch(
     let max = dev.limits().max_compute_workgroups_per_dimension;
     let grid = |splits: usize| -> Result<[u32; 3]> {
         let workgroups = [
-            s.n.div_ceil(TILE) as u32,
+            s.n.div_ceil(tile_n) as u32,
             s.m.div_ceil(tile_m) as u32,
-            check_u32("matmul batch × splits", batch * splits)?,
+            check_u32("matmul batch × splits", batch * splits.div_ceil(layout.ks))?,
         ];
         if workgroups.iter().any(|&w| w > max) {
             return Err(Error::LimitExceeded {
-                what: format!("matmul grid {workgroups:?} (N/64, M/{tile_m}, batch·splits)"),
+                what: format!("matmul grid {workgroups:?} (N/{tile_n}, M/{tile_m}, batch·splits)"),
                 requested: *workgroups.iter().max().unwrap_or(&0) as u64,
                 limit: max as u64,
             });
@@ -157,13 +286,17 @@ pub(crate) fn launch(
         Ok(workgroups)
     };
     if splits == 1 {
-        check_u32("matmul output", s.c_offset + out_n)?;
+        let span = match s.n.checked_div(c_block) {
+            Some(blocks) => (blocks - 1) * c_block_stride + s.m * c_block,
+            None => out_n,
+        };
+        check_u32("matmul output", s.c_offset + span)?;
         return dev.dispatch(&Dispatch {
             source: MATMUL,
             entry,
-            constants: &[],
+            constants,
             params: bytemuck::bytes_of(&params),
-            inputs: &[a, b],
+            inputs: &[a, b, bias],
             outputs: &[c],
             workgroups: grid(1)?,
             flops,
@@ -183,9 +316,9 @@ pub(crate) fn launch(
         dev.dispatch(&Dispatch {
             source: MATMUL,
             entry,
-            constants: &[],
+            constants,
             params: bytemuck::bytes_of(&params),
-            inputs: &[a, b],
+            inputs: &[a, b, bias],
             outputs: &[partial],
             workgroups: grid(count)?,
             flops: flops * count as f64 / splits as f64,
