@@ -407,6 +407,7 @@ fn params_layouts_match_rust() {
         }),
         rust_layout!(index::IndexParams in "index.wgsl" { outer, dim, inner, n_idx, j_begin, j_end, _pad0, _pad1 }),
         rust_layout!(rng::RngParams in "rng.wgsl" { n, seed_lo, seed_hi, offset_lo, offset_hi, kind, a, b }),
+        rust_layout!(loss::LossParams in "loss.wgsl" { n, inner, t_mode, g_full, scale, target_value, lambda, eps }),
         rust_layout!(optim::OptimParams in "optim1.wgsl" {
             n, count, decoupled, first, nesterov, _pad0, _pad1, _pad2, lr, beta1, beta2, eps, weight_decay, bc1, bc2,
             momentum, dampening, _pad3, _pad4, _pad5, starts, offsets

@@ -17,6 +17,7 @@ pub mod copy;
 pub mod fill;
 pub mod glu;
 pub mod index;
+pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
@@ -55,11 +56,12 @@ pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
 pub(crate) const SOFTMAX: ShaderSource = shader!("softmax.wgsl");
 pub(crate) const GLU: ShaderSource = shader!("glu.wgsl");
 pub(crate) const BATCHNORM: ShaderSource = shader!("batchnorm.wgsl");
+pub(crate) const LOSS: ShaderSource = shader!("loss.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
     vec![
-        UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, SOFTMAX, GLU, BATCHNORM,
+        UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, SOFTMAX, GLU, BATCHNORM, LOSS,
     ]
 }
 
