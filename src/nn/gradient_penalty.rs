@@ -11,7 +11,7 @@
 //! and the penalty's gradient, 2λ/B·(1 − 1/√(s_i + ε))·g, another, recorded
 //! so that it differentiates again.
 
-use crate::autograd::{grad, is_grad_enabled, no_grad, Backward};
+use crate::autograd::{grad_with, is_grad_enabled, no_grad, Backward};
 use crate::error::{Error, Result};
 use crate::kernels::loss::{gp_backward, gp_forward, lerp_rows};
 use crate::tensor::{Generator, Tensor};
@@ -131,7 +131,8 @@ pub fn gradient_penalty_with_alpha(
             "the critic's output does not depend on its input (was it run under no_grad, or did it detach x?)",
         ));
     }
-    let g = grad(&[&scores.sum_all()?], &[&x_hat], true)?.remove(0);
+    // ∇ Σ D = the vector-Jacobian product with ones (one fill, no sum).
+    let g = grad_with(&[&scores], &[&scores.ones_like()?], &[&x_hat], true)?.remove(0);
     penalty_of_gradient(&g, lambda)
 }
 
