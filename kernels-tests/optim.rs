@@ -482,9 +482,14 @@ const SOME: &dyn Fn(usize, usize) -> bool = &|s, i| !((i % 5 == 1 && s == 0) || 
 #[test]
 fn adam_many_tensors_match_the_reference() {
     for (salt, has_grad) in [(0xADA5, ALWAYS), (0xADA6, SOME)] {
+        // Decoupled decay: with the L2 form, among 70,001 elements some have
+        // g + wd·θ cancel to ~ε, where Adam's update g/(|g| + ε) turns the
+        // f32 rounding of that sum into a large relative change (the L2 form
+        // is covered on the small sizes above).
         let c = AdamConfig {
             lr: 1e-2,
             weight_decay: 0.01,
+            decoupled_weight_decay: true,
             ..AdamConfig::default()
         };
         let case = Case {
@@ -521,7 +526,10 @@ fn sgd_many_tensors_match_the_reference() {
 /// (when they share a step count), not one per parameter.
 #[test]
 fn one_dispatch_updates_many_tensors() {
-    let d = dev();
+    // A device of its own: the tests running beside this one record on the
+    // shared device, and the dispatch counter is per device.
+    let own = balgan::Device::new().unwrap();
+    let d = &own;
     let per = balgan::kernels::optim::slots_per_dispatch(d);
     let storage = d.limits().max_storage_buffers_per_shader_stage as usize;
     assert!(
@@ -529,13 +537,14 @@ fn one_dispatch_updates_many_tensors() {
         "{per} tensors per dispatch do not fit {storage} storage buffers"
     );
     let mut rng = Rng::new(0x0B7);
+    let on = |v: &[f32]| Tensor::from_slice(d, v, &[v.len()]).unwrap();
     let params: Vec<Tensor> = MANY
         .iter()
-        .map(|&n| tensor(&rng.uniform(n, -1.0, 1.0), &[n]).requires_grad_())
+        .map(|&n| on(&rng.uniform(n, -1.0, 1.0)).requires_grad_())
         .collect();
     let set_grads = |rng: &mut Rng| {
         for p in &params {
-            p.set_grad(Some(tensor(&gradient(rng, p.numel()), &[p.numel()])));
+            p.set_grad(Some(on(&gradient(rng, p.numel()))));
         }
     };
     let mut adam = Adam::new(&params, AdamConfig::default()).unwrap();
