@@ -178,3 +178,95 @@ fn glu_layer_and_errors() {
     assert!(tensor(&[0.0; 6], &[2, 3]).glu(2).is_err());
     assert!(tensor(&[1.0], &[]).glu(0).is_err());
 }
+
+/// f64 backward of the VJP dx = glu_vjp(x, g) with upstream u (x's shape):
+/// returns (d/dx, d/dg) of Σ u·dx, from s = σ(b), s' = s(1 − s),
+/// s'' = s'(1 − 2s): d/da = ub·g·s', d/db = ua·g·s' + ub·g·a·s'',
+/// d/dg = ua·s + ub·a·s'.
+fn glu_vjp_backward_ref(x: &[f64], g: &[f64], u: &[f64], shape: &[usize], axis: usize) -> (Vec<f64>, Vec<f64>) {
+    let (outer, h, inner) = split(shape, axis);
+    let mut dx = vec![0.0; x.len()];
+    let mut dg = vec![0.0; g.len()];
+    for o in 0..outer {
+        for k in 0..h {
+            for i in 0..inner {
+                let ia = (o * 2 * h + k) * inner + i;
+                let ib = (o * 2 * h + h + k) * inner + i;
+                let e = (o * h + k) * inner + i;
+                let (a, s) = (x[ia], sigmoid(x[ib]));
+                let s1 = s * (1.0 - s);
+                let s2 = s1 * (1.0 - 2.0 * s);
+                dx[ia] = u[ib] * g[e] * s1;
+                dx[ib] = u[ia] * g[e] * s1 + u[ib] * g[e] * a * s2;
+                dg[e] = u[ia] * s + u[ib] * a * s1;
+            }
+        }
+    }
+    (dx, dg)
+}
+
+/// The fused double-backward kernel (`glu_backward2`, what a gradient
+/// penalty's backward runs through a GLU critic) against f64, on poisoned
+/// outputs, every axis position and sizes that do not fill a workgroup. The
+/// kernel has no loop (one invocation per output element), so no size can
+/// reach lavapipe's loop budget.
+#[test]
+fn glu_double_backward_matches_f64_reference() {
+    let d = dev();
+    d.set_poison_outputs(true);
+    let mut rng = Rng::new(74);
+    for (shape, axis) in CASES {
+        let x = rng.uniform(numel(shape), -6.0, 6.0);
+        let mut out_shape = shape.to_vec();
+        out_shape[axis] /= 2;
+        let g = rng.uniform(numel(&out_shape), -1.0, 1.0);
+        let u = rng.uniform(numel(shape), -1.0, 1.0);
+        let xt = tensor(&x, shape).requires_grad_();
+        let gt = tensor(&g, &out_shape).requires_grad_();
+        let y = xt.glu(axis as isize).unwrap();
+        let dx = balgan::grad_with(&[&y], &[&gt], &[&xt], true).unwrap().remove(0);
+        if numel(shape) == 0 {
+            continue;
+        }
+        assert!(dx.requires_grad(), "the recorded backward is differentiable");
+        let ut = tensor(&u, shape);
+        let got = balgan::grad_with(&[&dx], &[&ut], &[&xt, &gt], false).unwrap();
+        let (want_x, want_g) = glu_vjp_backward_ref(&to_f64(&x), &to_f64(&g), &to_f64(&u), shape, axis);
+        let what = format!("glu double backward {shape:?} axis {axis}");
+        // σ(b) with |b| ≤ 6 carries exp's few ulps (≤ 1e-6 relative); s' and
+        // s'' are formed from it in f32 (1 − s and 1 − 2s lose at most half an
+        // ulp of 1 absolutely), then three or four products with factors ≤ 6:
+        // 2e-6 absolute + 4e-6 relative.
+        assert_close(&format!("{what} d/dx"), &got[0].to_vec().unwrap(), &want_x, 2e-6, 4e-6);
+        assert_close(&format!("{what} d/dg"), &got[1].to_vec().unwrap(), &want_g, 2e-6, 4e-6);
+    }
+    d.set_poison_outputs(false);
+}
+
+/// The VJP itself as an op of (x, g), against finite differences of the f64
+/// VJP: its first derivatives are GLU's second (the fused double backward,
+/// without a graph), its second derivatives GLU's third (the composite rule,
+/// with one).
+#[test]
+fn glu_vjp_gradients_first_and_second_order() {
+    let mut rng = Rng::new(75);
+    let cases: [(&[usize], usize); 3] = [(&[2, 4, 3], 1), (&[6], 0), (&[3, 2, 2], 2)];
+    for (shape, axis) in cases {
+        let mut out_shape = shape.to_vec();
+        out_shape[axis] /= 2;
+        for second_order in [false, true] {
+            let x = rng.uniform(numel(shape), -2.0, 2.0);
+            let g = rng.uniform(numel(&out_shape), -1.0, 1.0);
+            check_op(OpCheck {
+                name: &format!("glu vjp {shape:?} axis {axis} second order {second_order}"),
+                inputs: vec![(x, shape.to_vec()), (g, out_shape.clone())],
+                gpu: &|t| {
+                    let y = t[0].glu(axis as isize)?;
+                    Ok(balgan::grad_with(&[&y], &[&t[1]], &[&t[0]], true)?.remove(0))
+                },
+                cpu: &|v| glu_vjp_ref(&v[0], &v[1], shape, axis),
+                second_order,
+            });
+        }
+    }
+}

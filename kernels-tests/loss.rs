@@ -511,3 +511,344 @@ fn gradient_penalty_errors_are_clear() {
         .to_string();
     assert!(e.contains("does not depend"), "{e}");
 }
+
+// ---------------------------------------------------------------- fused kernels (shaders/loss.wgsl)
+
+fn sigmoid64(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// Logits over the whole range the kernels branch on: both signs, exact 0,
+/// tiny (where log1p's w rounds to 1), large (e^{−|x|} underflows).
+fn logits(rng: &mut Rng, n: usize) -> Vec<f32> {
+    let mut x = rng.uniform(n, -8.0, 8.0);
+    let specials = [0.0f32, -0.0, 1e-9, -1e-9, 30.0, -30.0, 100.0, -100.0, 88.0, -88.0];
+    for (j, v) in x.iter_mut().enumerate() {
+        if j % 11 == 3 {
+            *v = specials[(j / 11) % specials.len()];
+        }
+    }
+    x
+}
+
+type LossFn<'a> = dyn Fn() -> balgan::Result<Tensor> + 'a;
+
+/// The fused BCE kernels against f64, elementwise (`Reduction::None`: the
+/// forward terms, and the gradient for a full upstream gradient) and reduced
+/// (the gradient from one upstream value), for the three target forms (a
+/// value, a one-element tensor, one target per element), on poisoned outputs
+/// and sizes around the 256-wide workgroup. The kernels have no loop.
+#[test]
+fn fused_bce_kernels_match_f64_reference() {
+    let d = dev();
+    d.set_poison_outputs(true);
+    let mut rng = Rng::new(211);
+    for n in [1usize, 7, 255, 256, 257, 1000] {
+        let x = logits(&mut rng, n);
+        let t_full = rng.uniform(n, 0.0, 1.0);
+        let t_one = [0.3f32];
+        let xt = tensor(&x, &[n]).requires_grad_();
+        let forms: [(&str, Vec<f64>, Box<LossFn>); 3] = [
+            (
+                "value",
+                vec![1.0; n],
+                Box::new(|| loss::bce_with_logits_scalar(&xt, 1.0)),
+            ),
+            (
+                "one-element tensor",
+                vec![0.3f32 as f64; n],
+                Box::new(|| loss::bce_with_logits_with(&xt, &tensor(&t_one, &[1]), Reduction::None)),
+            ),
+            (
+                "per element",
+                to_f64(&t_full),
+                Box::new(|| loss::bce_with_logits_with(&xt, &tensor(&t_full, &[n]), Reduction::None)),
+            ),
+        ];
+        for (form, t64, f) in forms {
+            let out = f().unwrap();
+            let x64 = to_f64(&x);
+            let terms: Vec<f64> = x64.iter().zip(&t64).map(|(&x, &t)| softplus64(x) - x * t).collect();
+            let what = format!("bce {form} n={n}");
+            if out.rank() == 0 {
+                // The scalar form is the mean: f32 summation of n terms each
+                // within a few ulps: 1e-6 relative to the largest term.
+                let mean = terms.iter().sum::<f64>() / n as f64;
+                assert_close(&what, &[out.item().unwrap()], &[mean], 1e-6 * scale(&terms), 1e-6);
+                let g = grad(&[&out], &[&xt], false).unwrap().remove(0);
+                let want: Vec<f64> = x64
+                    .iter()
+                    .zip(&t64)
+                    .map(|(&x, &t)| (sigmoid64(x) - t) / n as f64)
+                    .collect();
+                // σ in f32 (a few ulps), one subtraction, one product by
+                // 1/n rounded to f32: 1e-6 relative to 1/n, plus 3 ulps.
+                assert_close(
+                    &format!("{what} gradient"),
+                    &g.to_vec().unwrap(),
+                    &want,
+                    1e-6 / n as f64,
+                    4e-7,
+                );
+                continue;
+            }
+            // Each term: exp, log and a division, each within a few ulps,
+            // then x·t and two additions of values as large as |x| and
+            // softplus(x) (up to 100 here), so the term (which cancels them)
+            // is good to a few ulps of those: 4 ulp·(|x| + softplus(x) + 1)
+            // per element.
+            let got = out.to_vec().unwrap();
+            for (j, (&g, &w)) in got.iter().zip(&terms).enumerate() {
+                let tol = 4.0 * f32::EPSILON as f64 * (x64[j].abs() + softplus64(x64[j]) + 1.0);
+                assert!(
+                    (g as f64 - w).abs() <= tol,
+                    "{what}: [{j}] x = {} got {g:e} want {w:e} (tol {tol:e}, seed {})",
+                    x64[j],
+                    base_seed()
+                );
+            }
+            let u = rng.uniform(n, -1.0, 1.0);
+            let g = balgan::grad_with(&[&out], &[&tensor(&u, &[n])], &[&xt], false)
+                .unwrap()
+                .remove(0);
+            let want: Vec<f64> = x64
+                .iter()
+                .zip(&t64)
+                .zip(&u)
+                .map(|((&x, &t), &u)| u as f64 * (sigmoid64(x) - t))
+                .collect();
+            // σ(x) within a few ulps of its value ≤ 1, one subtraction and
+            // one product: 3e-7 absolute + 4e-7 relative.
+            assert_close(&format!("{what} gradient"), &g.to_vec().unwrap(), &want, 3e-7, 4e-7);
+        }
+    }
+    d.set_poison_outputs(false);
+}
+
+/// Every reduction and target form of the fused BCE against finite
+/// differences, first and second order (the second through the recorded
+/// backward kernel's op-composed rule).
+#[test]
+fn fused_bce_gradients_first_and_second_order() {
+    let mut rng = Rng::new(212);
+    let x = rng.uniform(15, -4.0, 4.0);
+    let t = rng.uniform(15, 0.0, 1.0);
+    let bce_elem = |x: &[f64], t: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        x.iter().enumerate().map(|(j, &x)| softplus64(x) - x * t(j)).collect()
+    };
+    for second_order in [false, true] {
+        for (name, reduction) in [
+            ("none", Reduction::None),
+            ("mean", Reduction::Mean),
+            ("sum", Reduction::Sum),
+            ("batch mean", Reduction::BatchMean),
+        ] {
+            let reduce = move |v: Vec<f64>| -> Vec<f64> {
+                match reduction {
+                    Reduction::None => v,
+                    Reduction::Mean => vec![v.iter().sum::<f64>() / v.len() as f64],
+                    Reduction::Sum => vec![v.iter().sum()],
+                    Reduction::BatchMean => vec![v.iter().sum::<f64>() / 3.0],
+                }
+            };
+            let tt = tensor(&t, &[3, 5]);
+            check_op(OpCheck {
+                name: &format!("fused bce {name}, targets per element, second order {second_order}"),
+                inputs: vec![(x.clone(), vec![3, 5])],
+                gpu: &|v| loss::bce_with_logits_with(&v[0], &tt, reduction),
+                cpu: &|v| reduce(bce_elem(&v[0], &|j| t[j] as f64)),
+                second_order,
+            });
+            let one = tensor(&[0.75], &[1, 1]);
+            check_op(OpCheck {
+                name: &format!("fused bce {name}, one target, second order {second_order}"),
+                inputs: vec![(x.clone(), vec![3, 5])],
+                gpu: &|v| loss::bce_with_logits_with(&v[0], &one, reduction),
+                cpu: &|v| reduce(bce_elem(&v[0], &|_| 0.75)),
+                second_order,
+            });
+        }
+    }
+    // Mid-graph, with the loss's gradient differentiated for the upstream
+    // value too: the logits are a product, the loss is scaled.
+    check_op(OpCheck {
+        name: "fused bce mid-graph",
+        inputs: vec![(x.clone(), vec![15, 1])],
+        gpu: &|v| loss::bce_with_logits_scalar(&v[0].mul(&v[0])?, 0.0)?.mul_scalar(2.5),
+        cpu: &|v| {
+            let sq: Vec<f64> = v[0].iter().map(|x| x * x).collect();
+            vec![2.5 * bce_elem(&sq, &|_| 0.0).iter().sum::<f64>() / 15.0]
+        },
+        second_order: true,
+    });
+}
+
+/// The critic D(x)_i = ½·Σ_j c_j·x_ij² has ∇ₓD_i = c ⊙ x_i, a different
+/// gradient for every sample, so the fused penalty kernels (per-sample
+/// terms, and the gradient 2λ/B·(1 − 1/n_i)·g) and the fused interpolation x̂
+/// are checked against f64: the penalty, and d GP / d c =
+/// λ/B·Σ_i 2(n_i − 1)/n_i·(c ⊙ x̂_i²). Odd sizes, a batch of one, rows across
+/// workgroups, poisoned outputs. None of these kernels loops.
+#[test]
+fn fused_penalty_kernels_match_f64_reference() {
+    let d = dev();
+    d.set_poison_outputs(true);
+    let mut rng = Rng::new(213);
+    for (batch, dim) in [(1usize, 1usize), (3, 257), (5, 7), (64, 9)] {
+        let real = rng.uniform(batch * dim, -1.0, 1.0);
+        let fake = rng.uniform(batch * dim, -1.0, 1.0);
+        let alpha = rng.uniform(batch, 0.0, 1.0);
+        // Norms around 1 on both sides: c scaled so ‖c ⊙ x̂_i‖ ≈ 0.5–1.5.
+        let c = rng.uniform(dim, 0.5, 3.0);
+        let ct = tensor(&c, &[dim]).requires_grad_();
+        let lambda = 7.0f32;
+        let critic = |x: &Tensor| x.square()?.mul(&ct)?.sum(&[1], true)?.mul_scalar(0.5);
+        let gp = gradient_penalty_with_alpha(
+            critic,
+            &tensor(&real, &[batch, dim]),
+            &tensor(&fake, &[batch, dim]),
+            lambda,
+            &tensor(&alpha, &[batch]),
+        )
+        .unwrap();
+        let gc = grad(&[&gp], &[&ct], false).unwrap().remove(0);
+        let x_hat: Vec<f64> = (0..batch * dim)
+            .map(|j| {
+                let a = alpha[j / dim] as f64;
+                fake[j] as f64 + a * (real[j] as f64 - fake[j] as f64)
+            })
+            .collect();
+        let (mut value, mut dc) = (0.0, vec![0.0; dim]);
+        for i in 0..batch {
+            let row = &x_hat[i * dim..(i + 1) * dim];
+            let n = (row.iter().zip(&c).map(|(x, &c)| (c as f64 * x).powi(2)).sum::<f64>() + 1e-12).sqrt();
+            value += lambda as f64 * (n - 1.0).powi(2) / batch as f64;
+            for (j, x) in row.iter().enumerate() {
+                dc[j] += lambda as f64 / batch as f64 * 2.0 * (n - 1.0) / n * c[j] as f64 * x * x;
+            }
+        }
+        let what = format!("fused penalty B={batch} D={dim}");
+        // x̂, the critic's gradient and n_i each within a few ulps; the terms
+        // λ(n − 1)² lose relative precision where n ≈ 1: 1e-5 absolute of λ.
+        assert_close(&what, &[gp.item().unwrap()], &[value], 1e-5 * lambda as f64, 1e-5);
+        // Through the double backward of the critic: a few more products and
+        // a B- and D-term sum in f32: 1e-5 relative to the largest.
+        assert_close(
+            &format!("{what} d/dc"),
+            &gc.to_vec().unwrap(),
+            &dc,
+            1e-5 * scale(&dc),
+            1e-4,
+        );
+    }
+    d.set_poison_outputs(false);
+}
+
+/// The penalty as a function of the critic's parameters against finite
+/// differences of its f64 value: first order through the fused gradient
+/// kernel, second order (a third derivative of the critic) through the
+/// op-composed rule used when a graph is built.
+#[test]
+fn fused_penalty_gradients_first_and_second_order() {
+    let (batch, dim) = (3usize, 4usize);
+    let mut rng = Rng::new(214);
+    let real = rng.uniform(batch * dim, -1.0, 1.0);
+    let fake = rng.uniform(batch * dim, -1.0, 1.0);
+    let alpha = rng.uniform(batch, 0.0, 1.0);
+    let x_hat: Vec<f64> = (0..batch * dim)
+        .map(|j| {
+            let a = alpha[j / dim] as f64;
+            fake[j] as f64 + a * (real[j] as f64 - fake[j] as f64)
+        })
+        .collect();
+    let c = rng.uniform(dim, 0.5, 2.0);
+    for second_order in [false, true] {
+        check_op(OpCheck {
+            name: &format!("fused penalty, second order {second_order}"),
+            inputs: vec![(c.clone(), vec![dim])],
+            gpu: &|v| {
+                let critic = |x: &Tensor| x.square()?.mul(&v[0])?.sum(&[1], true)?.mul_scalar(0.5);
+                gradient_penalty_with_alpha(
+                    critic,
+                    &tensor(&real, &[batch, dim]),
+                    &tensor(&fake, &[batch, dim]),
+                    3.0,
+                    &tensor(&alpha, &[batch]),
+                )
+            },
+            cpu: &|v| {
+                let mut total = 0.0;
+                for i in 0..batch {
+                    let sq: f64 = (0..dim).map(|j| (v[0][j] * x_hat[i * dim + j]).powi(2)).sum();
+                    let n = (sq + 1e-12).sqrt();
+                    total += 3.0 * (n - 1.0).powi(2) / batch as f64;
+                }
+                vec![total]
+            },
+            second_order,
+        });
+    }
+}
+
+/// The penalty through a GLU critic, D(x) = glu(x·W1 + b1)·w2 (what SGBGAN's
+/// critic body uses), against finite differences of an f64 penalty whose
+/// ∇ₓD is written out: with h = x·W1 + b1 = [a; b], s = σ(b),
+/// ∇ₓD = W1·[w2 ⊙ s; w2 ⊙ a ⊙ s(1 − s)]. The parameter gradients run
+/// through the fused GLU double backward and the fused penalty gradient.
+#[test]
+fn gradient_penalty_through_glu_critic_matches_finite_differences() {
+    let (batch, dim, half) = (3usize, 5usize, 3usize);
+    let mut rng = Rng::new(215);
+    let real = rng.uniform(batch * dim, -1.0, 1.0);
+    let fake = rng.uniform(batch * dim, -1.0, 1.0);
+    let alpha = rng.uniform(batch, 0.0, 1.0);
+    let x_hat: Vec<f64> = (0..batch * dim)
+        .map(|j| {
+            let a = alpha[j / dim] as f64;
+            fake[j] as f64 + a * (real[j] as f64 - fake[j] as f64)
+        })
+        .collect();
+    let lambda = 10.0;
+    let gp64 = |p: &[Vec<f64>]| -> f64 {
+        let (w1, b1, w2) = (&p[0], &p[1], &p[2]);
+        let mut total = 0.0;
+        for i in 0..batch {
+            let x = &x_hat[i * dim..(i + 1) * dim];
+            let h: Vec<f64> = (0..2 * half)
+                .map(|o| (0..dim).map(|k| x[k] * w1[k * 2 * half + o]).sum::<f64>() + b1[o])
+                .collect();
+            // dD/dh: [w2 ⊙ s; w2 ⊙ a ⊙ s'].
+            let mut dh = vec![0.0; 2 * half];
+            for k in 0..half {
+                let s = sigmoid64(h[half + k]);
+                dh[k] = w2[k] * s;
+                dh[half + k] = w2[k] * h[k] * s * (1.0 - s);
+            }
+            let n2: f64 = (0..dim)
+                .map(|k| (0..2 * half).map(|o| w1[k * 2 * half + o] * dh[o]).sum::<f64>().powi(2))
+                .sum();
+            total += ((n2 + 1e-12).sqrt() - 1.0).powi(2);
+        }
+        lambda * total / batch as f64
+    };
+    check_op(OpCheck {
+        name: "penalty through a GLU critic",
+        inputs: vec![
+            (rng.uniform(dim * 2 * half, -1.0, 1.0), vec![dim, 2 * half]),
+            (rng.uniform(2 * half, -0.5, 0.5), vec![2 * half]),
+            (rng.uniform(half, -1.5, 1.5), vec![half, 1]),
+        ],
+        gpu: &|v| {
+            let critic = |x: &Tensor| x.matmul(&v[0])?.add(&v[1])?.glu(1)?.matmul(&v[2]);
+            gradient_penalty_with_alpha(
+                critic,
+                &tensor(&real, &[batch, dim]),
+                &tensor(&fake, &[batch, dim]),
+                lambda as f32,
+                &tensor(&alpha, &[batch]),
+            )
+        },
+        cpu: &|v| vec![gp64(v)],
+        second_order: false,
+    });
+}

@@ -1,6 +1,8 @@
 //! `shaders/optim.wgsl` through `balgan::optim::{Adam, Sgd}`, against an f64
 //! CPU reference of PyTorch's `torch.optim.Adam` / `AdamW` / `SGD` over four
-//! steps with fresh random gradients each step, parameter sizes 1, 7 and 1000.
+//! steps with fresh random gradients each step, parameter sizes 1, 7 and 1000,
+//! and over 37 parameters of odd sizes (one dispatch updates up to
+//! `slots_per_dispatch` of them, so these cross dispatch boundaries).
 //!
 //! The reference follows PyTorch's per-parameter state: a parameter's Adam
 //! step count and its SGD momentum buffer start when it first has a gradient,
@@ -54,6 +56,8 @@ struct Case<'a> {
     lrs: [f32; STEPS],
     /// Whether parameter `i` has a gradient at step `s`: `has_grad(s, i)`.
     has_grad: &'a dyn Fn(usize, usize) -> bool,
+    /// Parameter sizes.
+    sizes: &'a [usize],
 }
 
 /// Random gradients on [-1, 1), with every 7th element scaled to ~1e-8 (where
@@ -78,18 +82,19 @@ fn gradient(rng: &mut Rng, n: usize) -> Vec<f32> {
 fn run(case: &Case<'_>, salt: u64, make: &dyn Fn(&[Tensor]) -> Box<dyn GpuOpt>, cpu: &mut dyn CpuOpt) {
     let name = case.name;
     let mut rng = Rng::new(salt);
-    let init: Vec<Vec<f32>> = SIZES.iter().map(|&n| rng.uniform(n, -1.0, 1.0)).collect();
+    let sizes = case.sizes;
+    let init: Vec<Vec<f32>> = sizes.iter().map(|&n| rng.uniform(n, -1.0, 1.0)).collect();
     let params: Vec<Tensor> = init.iter().map(|x| tensor(x, &[x.len()]).requires_grad_()).collect();
     let mut opt = make(&params);
     let mut theta: Vec<Vec<f64>> = init.iter().map(|x| to_f64(x)).collect();
-    let mut tol: Vec<Vec<f64>> = SIZES.iter().map(|&n| vec![0.0; n]).collect();
+    let mut tol: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
     let mut prev: Vec<Vec<f32>> = init.clone();
 
     for s in 0..STEPS {
         let lr = case.lrs[s];
         for (i, p) in params.iter().enumerate() {
             if (case.has_grad)(s, i) {
-                let g = gradient(&mut rng, SIZES[i]);
+                let g = gradient(&mut rng, sizes[i]);
                 p.set_grad(Some(tensor(&g, &[g.len()])));
                 cpu.step_param(lr as f64, i, &mut theta[i], &to_f64(&g), &mut tol[i]);
             } else {
@@ -101,7 +106,7 @@ fn run(case: &Case<'_>, salt: u64, make: &dyn Fn(&[Tensor]) -> Box<dyn GpuOpt>, 
 
         for (i, p) in params.iter().enumerate() {
             let got = p.to_vec().unwrap();
-            let what = format!("{name}: step {} param {i} (size {})", s + 1, SIZES[i]);
+            let what = format!("{name}: step {} param {i} (size {})", s + 1, sizes[i]);
             if !(case.has_grad)(s, i) {
                 let same = got.iter().zip(&prev[i]).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{what}: has no gradient but changed (seed {})", base_seed());
@@ -157,10 +162,10 @@ struct AdamCpu {
 }
 
 impl AdamCpu {
-    fn new(c: AdamConfig) -> AdamCpu {
+    fn new(c: AdamConfig, sizes: &[usize]) -> AdamCpu {
         AdamCpu {
             c,
-            state: SIZES.iter().map(|&n| (vec![0.0; n], vec![0.0; n], 0)).collect(),
+            state: sizes.iter().map(|&n| (vec![0.0; n], vec![0.0; n], 0)).collect(),
         }
     }
 }
@@ -198,7 +203,7 @@ fn adam_case(case: &Case<'_>, salt: u64, c: AdamConfig) {
         case,
         salt,
         &|p| Box::new(Adam::new(p, c).expect("Adam::new")),
-        &mut AdamCpu::new(c),
+        &mut AdamCpu::new(c, case.sizes),
     );
 }
 
@@ -217,6 +222,7 @@ fn adam_default() {
         name: "Adam default",
         lrs: [c.lr; STEPS],
         has_grad: ALWAYS,
+        sizes: &SIZES,
     };
     adam_case(&case, 0xADA0, c);
 }
@@ -236,6 +242,7 @@ fn adam_l2_weight_decay() {
         // lr changes between steps: each step uses the current value.
         lrs: [1e-2, 1e-2, 3e-3, 2e-2],
         has_grad: ALWAYS,
+        sizes: &SIZES,
     };
     adam_case(&case, 0xADA1, c);
 }
@@ -252,6 +259,7 @@ fn adamw_decoupled_weight_decay() {
         name: "AdamW",
         lrs: [1e-2, 5e-3, 1e-2, 2e-2],
         has_grad: ALWAYS,
+        sizes: &SIZES,
     };
     adam_case(&case, 0xADA2, c);
 }
@@ -269,6 +277,7 @@ fn adam_leaves_parameters_without_gradient_unchanged() {
         name: "Adam, missing gradients",
         lrs: [c.lr; STEPS],
         has_grad: &|s, i| i == 0 || (i == 2 && s < 2),
+        sizes: &SIZES,
     };
     adam_case(&case, 0xADA3, c);
 }
@@ -286,6 +295,7 @@ fn adam_step_count_is_per_parameter() {
         name: "Adam, per-parameter step",
         lrs: [c.lr; STEPS],
         has_grad: &|s, i| !((i == 1 && s == 0) || (i == 2 && s == 1)),
+        sizes: &SIZES,
     };
     adam_case(&case, 0xADA4, c);
 }
@@ -310,10 +320,10 @@ struct SgdCpu {
 }
 
 impl SgdCpu {
-    fn new(c: SgdConfig) -> SgdCpu {
+    fn new(c: SgdConfig, sizes: &[usize]) -> SgdCpu {
         SgdCpu {
             c,
-            buf: vec![None; SIZES.len()],
+            buf: vec![None; sizes.len()],
         }
     }
 }
@@ -355,7 +365,7 @@ fn sgd_case(case: &Case<'_>, salt: u64, c: SgdConfig) {
         case,
         salt,
         &|p| Box::new(Sgd::new(p, c).expect("Sgd::new")),
-        &mut SgdCpu::new(c),
+        &mut SgdCpu::new(c, case.sizes),
     );
 }
 
@@ -371,6 +381,7 @@ fn sgd_plain() {
         name: "SGD plain",
         lrs: [0.01, 0.1, 0.05, 0.5],
         has_grad: ALWAYS,
+        sizes: &SIZES,
     };
     sgd_case(&case, 0x56D0, SgdConfig { lr: 0.01, ..c });
 }
@@ -388,6 +399,7 @@ fn sgd_momentum_dampening_weight_decay() {
         name: "SGD momentum + dampening + weight decay",
         lrs: [0.1, 0.1, 0.05, 0.2],
         has_grad: ALWAYS,
+        sizes: &SIZES,
     };
     sgd_case(&case, 0x56D1, c);
 }
@@ -405,6 +417,7 @@ fn sgd_nesterov() {
         name: "SGD Nesterov",
         lrs: [c.lr; STEPS],
         has_grad: ALWAYS,
+        sizes: &SIZES,
     };
     sgd_case(&case, 0x56D2, c);
 }
@@ -422,6 +435,7 @@ fn sgd_leaves_parameters_without_gradient_unchanged() {
         name: "SGD, missing gradients",
         lrs: [c.lr; STEPS],
         has_grad: &|s, i| i == 0 || (i == 2 && s < 2),
+        sizes: &SIZES,
     };
     sgd_case(&case, 0x56D3, c);
 }
@@ -443,8 +457,177 @@ fn sgd_momentum_buffer_starts_at_first_gradient() {
         name: "SGD, momentum buffer per parameter",
         lrs: [c.lr; STEPS],
         has_grad: &|s, i| !((i == 1 && s == 0) || (i == 2 && s == 1)),
+        sizes: &SIZES,
     };
     sgd_case(&case, 0x56D4, c);
+}
+
+// ---------------------------------------------------------------- many tensors
+
+/// 37 parameters: more than one dispatch holds on any adapter (at most 16),
+/// sizes around the 256-wide workgroup (1, 255, 256, 257), odd ones, and one
+/// of 70,001 elements (a grid folded past one row of workgroups on adapters
+/// with small limits, and more elements than one invocation's loop budget:
+/// the kernel has no per-element loop, its only loop runs over the ≤ 16
+/// tensors of a dispatch).
+const MANY: [usize; 37] = [
+    1, 3, 255, 256, 257, 7, 1000, 2, 70_001, 5, 31, 1, 64, 129, 9, 4, 1, 300, 17, 6, 33, 1, 8, 511, 513, 11, 2, 1, 19,
+    100, 3, 3, 77, 1, 200, 13, 1,
+];
+
+/// A pattern of missing gradients that gives the parameters three different
+/// step counts (so three bias corrections, one group of dispatches each).
+const SOME: &dyn Fn(usize, usize) -> bool = &|s, i| !((i % 5 == 1 && s == 0) || (i % 7 == 2 && s == 1));
+
+#[test]
+fn adam_many_tensors_match_the_reference() {
+    for (salt, has_grad) in [(0xADA5, ALWAYS), (0xADA6, SOME)] {
+        // Decoupled decay: with the L2 form, among 70,001 elements some have
+        // g + wd·θ cancel to ~ε, where Adam's update g/(|g| + ε) turns the
+        // f32 rounding of that sum into a large relative change (the L2 form
+        // is covered on the small sizes above).
+        let c = AdamConfig {
+            lr: 1e-2,
+            weight_decay: 0.01,
+            decoupled_weight_decay: true,
+            ..AdamConfig::default()
+        };
+        let case = Case {
+            name: "Adam, 37 tensors",
+            lrs: [1e-2, 3e-3, 1e-2, 2e-2],
+            has_grad,
+            sizes: &MANY,
+        };
+        adam_case(&case, salt, c);
+    }
+}
+
+#[test]
+fn sgd_many_tensors_match_the_reference() {
+    for (salt, has_grad) in [(0x56D5, ALWAYS), (0x56D6, SOME)] {
+        let c = SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            dampening: 0.1,
+            weight_decay: 0.01,
+            nesterov: false,
+        };
+        let case = Case {
+            name: "SGD, 37 tensors",
+            lrs: [0.05, 0.02, 0.05, 0.1],
+            has_grad,
+            sizes: &MANY,
+        };
+        sgd_case(&case, salt, c);
+    }
+}
+
+/// A step is one dispatch per `slots_per_dispatch` parameters with a gradient
+/// (when they share a step count), not one per parameter.
+#[test]
+fn one_dispatch_updates_many_tensors() {
+    // A device of its own: the tests running beside this one record on the
+    // shared device, and the dispatch counter is per device.
+    let own = balgan::Device::new().unwrap();
+    let d = &own;
+    let per = balgan::kernels::optim::slots_per_dispatch(d);
+    let storage = d.limits().max_storage_buffers_per_shader_stage as usize;
+    assert!(
+        (1..=balgan::kernels::optim::MAX_SLOTS).contains(&per) && 2 + 2 * per <= storage,
+        "{per} tensors per dispatch do not fit {storage} storage buffers"
+    );
+    let mut rng = Rng::new(0x0B7);
+    let on = |v: &[f32]| Tensor::from_slice(d, v, &[v.len()]).unwrap();
+    let params: Vec<Tensor> = MANY
+        .iter()
+        .map(|&n| on(&rng.uniform(n, -1.0, 1.0)).requires_grad_())
+        .collect();
+    let set_grads = |rng: &mut Rng| {
+        for p in &params {
+            p.set_grad(Some(on(&gradient(rng, p.numel()))));
+        }
+    };
+    let mut adam = Adam::new(&params, AdamConfig::default()).unwrap();
+    let mut sgd = Sgd::new(
+        &params,
+        SgdConfig {
+            momentum: 0.9,
+            ..SgdConfig::default()
+        },
+    )
+    .unwrap();
+    let want = MANY.len().div_ceil(per) as u64;
+    for step in 0..2 {
+        set_grads(&mut rng);
+        let before = d.dispatch_counts().0;
+        adam.step().unwrap();
+        assert_eq!(
+            d.dispatch_counts().0 - before,
+            want,
+            "Adam step {step}, {per} tensors per dispatch"
+        );
+        let before = d.dispatch_counts().0;
+        sgd.step().unwrap();
+        assert_eq!(
+            d.dispatch_counts().0 - before,
+            want,
+            "SGD step {step}, {per} tensors per dispatch"
+        );
+    }
+}
+
+/// The state copied out per parameter ([`Adam::moments`]) is each parameter's
+/// slice of the flat buffers, and [`Adam::set_moments`] writes it back, so a
+/// restored optimizer continues bit for bit.
+#[test]
+fn flat_state_round_trips_per_parameter() {
+    let mut rng = Rng::new(0x0B8);
+    let sizes = [3usize, 257, 1, 40];
+    let init: Vec<Vec<f32>> = sizes.iter().map(|&n| rng.uniform(n, -1.0, 1.0)).collect();
+    let make = || -> Vec<Tensor> { init.iter().map(|x| tensor(x, &[x.len()]).requires_grad_()).collect() };
+    let grads: Vec<Vec<Vec<f32>>> = (0..3)
+        .map(|_| sizes.iter().map(|&n| gradient(&mut rng, n)).collect())
+        .collect();
+    let step = |opt: &mut Adam, params: &[Tensor], s: usize| {
+        for (p, g) in params.iter().zip(&grads[s]) {
+            p.set_grad(Some(tensor(g, &[g.len()])));
+        }
+        opt.step().unwrap();
+    };
+    let (pa, pb) = (make(), make());
+    let mut a = Adam::new(&pa, AdamConfig::default()).unwrap();
+    step(&mut a, &pa, 0);
+    step(&mut a, &pa, 1);
+    let (m, v) = a.moments().unwrap();
+    for (t, p) in m.iter().chain(&v).zip(pa.iter().chain(&pa)) {
+        assert_eq!(t.shape(), p.shape(), "a moment is shaped like its parameter");
+    }
+    // A second optimizer on copies of the parameters, given a's state.
+    for (q, p) in pb.iter().zip(&pa) {
+        q.assign_(p).unwrap();
+    }
+    let mut b = Adam::new(&pb, AdamConfig::default()).unwrap();
+    b.set_moments(&m, &v).unwrap();
+    b.set_step_counts(a.steps(), a.param_steps()).unwrap();
+    step(&mut a, &pa, 2);
+    step(&mut b, &pb, 2);
+    for (i, (p, q)) in pa.iter().zip(&pb).enumerate() {
+        let (x, y) = (p.to_vec().unwrap(), q.to_vec().unwrap());
+        assert!(
+            x.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "param {i}: the restored optimizer's step differs"
+        );
+    }
+    // Wrong shapes are refused.
+    expect_invalid_or_shape("moments of the wrong count", b.set_moments(&m[..1], &v[..1]));
+}
+
+fn expect_invalid_or_shape<T>(what: &str, r: balgan::Result<T>) {
+    match r {
+        Err(balgan::Error::InvalidArgument { .. } | balgan::Error::ShapeMismatch { .. }) => {}
+        Err(e) => panic!("{what}: expected InvalidArgument or ShapeMismatch, got {e}"),
+        Ok(_) => panic!("{what}: was accepted"),
+    }
 }
 
 // ---------------------------------------------------------------- constructors

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use balgan::device::ShaderSource;
-use balgan::kernels::all_sources;
+use balgan::kernels::{all_sources, generated_sources};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 use naga::{AddressSpace, ArraySize, Handle, Module, ScalarKind, ShaderStage, StorageAccess, Type, TypeInner};
 
@@ -26,8 +26,15 @@ fn validate(src: &ShaderSource, module: &Module) -> ModuleInfo {
         .unwrap_or_else(|e| panic!("{}: naga validation error:\n{}", src.file, e.emit_to_string(src.wgsl)))
 }
 
+/// The sources read from files and those with generated entry points.
+fn every_source() -> Vec<ShaderSource> {
+    let mut all = all_sources();
+    all.extend(generated_sources());
+    all
+}
+
 fn source(file: &str) -> ShaderSource {
-    all_sources()
+    every_source()
         .into_iter()
         .find(|s| s.file == file)
         .unwrap_or_else(|| panic!("no source with file {file} in all_sources()"))
@@ -37,7 +44,7 @@ fn source(file: &str) -> ShaderSource {
 
 #[test]
 fn every_source_parses_and_validates() {
-    let sources = all_sources();
+    let sources = every_source();
     assert!(!sources.is_empty(), "all_sources() is empty");
     for s in &sources {
         let module = parse(s);
@@ -75,8 +82,9 @@ fn every_source_parses_and_validates() {
     }
 }
 
-/// Files that are not sources of their own but parts of other sources.
-const FRAGMENTS: [&str; 2] = ["common.wgsl", "gemm_tile.wgsl"];
+/// Files that are not sources of their own but parts of other sources
+/// (`optim.wgsl` of the generated ones).
+const FRAGMENTS: [&str; 3] = ["common.wgsl", "gemm_tile.wgsl", "optim.wgsl"];
 
 /// The sources with the shared GEMM tile: one tile for the matmul and the
 /// convolutions, so that tuning one tunes the other.
@@ -105,6 +113,14 @@ fn sources_are_common_wgsl_followed_by_their_file() {
                 s.file
             );
         }
+    }
+    let optim = read("optim.wgsl");
+    for s in generated_sources() {
+        assert!(
+            s.wgsl.starts_with(&format!("{common}\n{optim}\n")),
+            "{}: generated source does not start with common.wgsl + optim.wgsl",
+            s.file
+        );
     }
 }
 
@@ -180,7 +196,7 @@ fn every_shader_file_is_compiled() {
 fn bindings_follow_the_pipeline_convention() {
     // src/device/pipelines.rs: group 0; binding 0 the Params uniform; then the
     // read-only storage inputs; then the read-write storage outputs.
-    for s in all_sources() {
+    for s in every_source() {
         let module = parse(&s);
         let mut uniform = 0;
         let mut max_read = None;
@@ -391,13 +407,18 @@ fn params_layouts_match_rust() {
         }),
         rust_layout!(index::IndexParams in "index.wgsl" { outer, dim, inner, n_idx, j_begin, j_end, _pad0, _pad1 }),
         rust_layout!(rng::RngParams in "rng.wgsl" { n, seed_lo, seed_hi, offset_lo, offset_hi, kind, a, b }),
-        rust_layout!(optim::OptimParams in "optim.wgsl" {
-            n, decoupled, first, nesterov, lr, beta1, beta2, eps, weight_decay, bc1, bc2, momentum, dampening,
-            _pad0, _pad1, _pad2
+        rust_layout!(loss::LossParams in "loss.wgsl" { n, inner, t_mode, g_full, scale, target_value, lambda, eps }),
+        rust_layout!(optim::OptimParams in "optim1.wgsl" {
+            n, count, decoupled, first, nesterov, _pad0, _pad1, _pad2, lr, beta1, beta2, eps, weight_decay, bc1, bc2,
+            momentum, dampening, _pad3, _pad4, _pad5, starts, offsets
+        }),
+        rust_layout!(optim::OptimParams in "optim16.wgsl" {
+            n, count, decoupled, first, nesterov, _pad0, _pad1, _pad2, lr, beta1, beta2, eps, weight_decay, bc1, bc2,
+            momentum, dampening, _pad3, _pad4, _pad5, starts, offsets
         }),
     ];
     // Every source's uniform struct is covered.
-    for s in all_sources() {
+    for s in every_source() {
         assert!(
             layouts.iter().any(|l| l.file == s.file),
             "{}: no layout check for its Params struct",

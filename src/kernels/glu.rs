@@ -1,6 +1,7 @@
 //! Launcher for `shaders/glu.wgsl`: y = a ⊗ σ(b) over an axis split in two
 //! halves, and the fused backward pass (da, db) from x and the upstream
-//! gradient. One invocation per output element in both directions.
+//! gradient, and the fused double backward (`glu_backward2`). One invocation
+//! per output element in every direction.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -45,8 +46,47 @@ pub(crate) fn launch(
         entry,
         constants: &[],
         params: bytemuck::bytes_of(&params),
-        inputs: &[x, g.unwrap_or(x)],
+        inputs: &[x, g.unwrap_or(x), x],
         outputs: &[out],
+        workgroups: grid(
+            (n as u64).div_ceil(WG as u64),
+            dev.limits().max_compute_workgroups_per_dimension,
+        )?,
+        flops: 0.0,
+        bytes: 0.0,
+    })
+}
+
+/// The backward of the backward: x viewed as [outer, 2·half, inner], g =
+/// dL/dy and u the upstream gradient of dL/dx. Writes `dx` (x's shape) and
+/// `dg` (y's shape) in one pass.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_backward2(
+    dev: &Device,
+    outer: usize,
+    half: usize,
+    inner: usize,
+    x: &wgpu::Buffer,
+    g: &wgpu::Buffer,
+    u: &wgpu::Buffer,
+    dx: &wgpu::Buffer,
+    dg: &wgpu::Buffer,
+) -> Result<()> {
+    check_u32("glu input elements", 2 * outer * half * inner)?;
+    let n = outer * half * inner;
+    let params = GluParams {
+        n: n as u32,
+        half: half as u32,
+        inner: inner as u32,
+        _pad0: 0,
+    };
+    dev.dispatch(&Dispatch {
+        source: GLU,
+        entry: "glu_backward2",
+        constants: &[],
+        params: bytemuck::bytes_of(&params),
+        inputs: &[x, g, u],
+        outputs: &[dx, dg],
         workgroups: grid(
             (n as u64).div_ceil(WG as u64),
             dev.limits().max_compute_workgroups_per_dimension,

@@ -3,7 +3,8 @@
 //! its `Params` (mirroring the WGSL struct field by field), picks workgroup
 //! counts from the limits and records the dispatch. No autodiff here.
 //!
-//! Every source is `shaders/common.wgsl` followed by the kernel's own file;
+//! Every source is `shaders/common.wgsl` followed by the kernel's own file
+//! (`optim.wgsl` is then followed by generated bindings, see [`optim`]);
 //! the two tiled GEMMs (`matmul.wgsl`, `conv2d.wgsl`) have the shared tile
 //! `shaders/gemm_tile.wgsl` in between.
 //! The `*Params` structs are public so that tests can check them against
@@ -16,6 +17,7 @@ pub mod copy;
 pub mod fill;
 pub mod glu;
 pub mod index;
+pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
@@ -51,16 +53,23 @@ pub(crate) const REDUCE: ShaderSource = shader!("reduce.wgsl");
 pub(crate) const MATMUL: ShaderSource = shader!("matmul.wgsl", "gemm_tile.wgsl");
 pub(crate) const INDEX: ShaderSource = shader!("index.wgsl");
 pub(crate) const RNG: ShaderSource = shader!("rng.wgsl");
-pub(crate) const OPTIM: ShaderSource = shader!("optim.wgsl");
 pub(crate) const SOFTMAX: ShaderSource = shader!("softmax.wgsl");
 pub(crate) const GLU: ShaderSource = shader!("glu.wgsl");
 pub(crate) const BATCHNORM: ShaderSource = shader!("batchnorm.wgsl");
+pub(crate) const LOSS: ShaderSource = shader!("loss.wgsl");
 
 /// Every shader source the engine compiles, for validation tests.
 pub fn all_sources() -> Vec<ShaderSource> {
     vec![
-        UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, OPTIM, SOFTMAX, GLU, BATCHNORM,
+        UNARY, BINARY, WHERE, COPY, CONV2D, FILL, REDUCE, MATMUL, INDEX, RNG, SOFTMAX, GLU, BATCHNORM, LOSS,
     ]
+}
+
+/// Sources whose entry points are generated (`optim.wgsl` plus the bindings
+/// for a number of tensors, see [`optim`]): the smallest and the largest
+/// variant, for validation tests.
+pub fn generated_sources() -> Vec<ShaderSource> {
+    vec![optim::source(1), optim::source(optim::MAX_SLOTS)]
 }
 
 /// Invocations per workgroup of the 1-D kernels (`WG` in `common.wgsl`).

@@ -5,9 +5,15 @@
 //! `create_graph = true`, so GP is a function of the critic's parameters
 //! through the critic's backward pass, and `GP.backward()` (a double
 //! backward) reaches them.
+//!
+//! Fused pieces (`shaders/loss.wgsl`): x̂ is one kernel, and from the
+//! per-sample squared norms s_i the terms λ·(√(s_i + ε) − 1)² are one kernel
+//! and the penalty's gradient, 2λ/B·(1 − 1/√(s_i + ε))·g, another, recorded
+//! so that it differentiates again.
 
-use crate::autograd::grad;
+use crate::autograd::{grad_with, is_grad_enabled, no_grad, Backward};
 use crate::error::{Error, Result};
+use crate::kernels::loss::{gp_backward, gp_forward, lerp_rows};
 use crate::tensor::{Generator, Tensor};
 
 /// The ε inside the norm: ‖g‖ = √(Σ g² + ε). It keeps the norm's derivative
@@ -105,8 +111,19 @@ pub fn gradient_penalty_with_alpha(
     let mut alpha_shape = vec![1; real.rank()];
     alpha_shape[0] = batch;
     let alpha = alpha.detach().reshape(&alpha_shape)?;
-    let (real, fake) = (real.detach(), fake.detach());
-    let x_hat = fake.add(&alpha.mul(&real.sub(&fake)?)?)?.detach().requires_grad_();
+    real.same_device("gradient_penalty", fake)?;
+    real.same_device("gradient_penalty", &alpha)?;
+    let x_hat = Tensor::uninit(real.device(), real.shape())?;
+    lerp_rows(
+        real.device(),
+        real.numel(),
+        real.numel() / batch,
+        real.buffer(),
+        fake.buffer(),
+        alpha.buffer(),
+        x_hat.buffer(),
+    )?;
+    let x_hat = x_hat.requires_grad_();
     let scores = critic(&x_hat)?;
     if !scores.requires_grad() {
         return Err(Error::invalid(
@@ -114,10 +131,74 @@ pub fn gradient_penalty_with_alpha(
             "the critic's output does not depend on its input (was it run under no_grad, or did it detach x?)",
         ));
     }
-    let g = grad(&[&scores.sum_all()?], &[&x_hat], true)?.remove(0);
+    // ∇ Σ D = the vector-Jacobian product with ones (one fill, no sum).
+    let g = grad_with(&[&scores], &[&scores.ones_like()?], &[&x_hat], true)?.remove(0);
+    penalty_of_gradient(&g, lambda)
+}
+
+/// λ·mean_i (√(Σ_{non-batch axes} g_i² + ε) − 1)² for g [B, …], as one op of
+/// g: the squared norms with no graph, the terms in one kernel, their mean.
+fn penalty_of_gradient(g: &Tensor, lambda: f32) -> Result<Tensor> {
+    let batch = g.shape()[0];
+    let sq = no_grad(|| squared_norms(g, false))?;
+    let terms = Tensor::uninit(g.device(), &[batch])?;
+    gp_forward(g.device(), batch, sq.buffer(), lambda, GP_NORM_EPS, terms.buffer())?;
+    let out = no_grad(|| terms.mean_all())?;
+    Ok(Tensor::record(out, &[g], PenaltyBackward { sq, lambda }))
+}
+
+/// Σ over the non-batch axes of g², [B] (or [B, 1, …] with `keepdim`).
+fn squared_norms(g: &Tensor, keepdim: bool) -> Result<Tensor> {
     let axes: Vec<isize> = (1..g.rank() as isize).collect();
     let sq = g.square()?;
-    let sq = if axes.is_empty() { sq } else { sq.sum(&axes, false)? };
-    let norm = sq.add_scalar(GP_NORM_EPS)?.sqrt()?;
-    norm.add_scalar(-1.0)?.square()?.mean_all()?.mul_scalar(lambda)
+    if axes.is_empty() {
+        Ok(sq)
+    } else {
+        sq.sum(&axes, keepdim)
+    }
+}
+
+/// d/dg of the penalty: up·(2λ/B)·(1 − 1/n_i)·g, n_i = √(s_i + ε), one kernel.
+struct PenaltyBackward {
+    /// The squared norms s [B] of the forward pass.
+    sq: Tensor,
+    lambda: f32,
+}
+
+impl Backward for PenaltyBackward {
+    fn name(&self) -> &'static str {
+        "gradient_penalty"
+    }
+
+    fn backward(&self, inputs: &[Tensor], up: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let g = &inputs[0];
+        let batch = g.shape()[0];
+        let scale = 2.0 * self.lambda / batch as f32;
+        if is_grad_enabled() && (g.requires_grad() || up.requires_grad()) {
+            // A graph is being built: the same formula with ops, which
+            // differentiate again (s depends on g here).
+            let mut shape = vec![1; g.rank()];
+            shape[0] = batch;
+            let norm = squared_norms(g, true)?
+                .reshape(&shape)?
+                .add_scalar(GP_NORM_EPS)?
+                .sqrt()?;
+            let factor = norm.recip()?.affine(-1.0, 1.0)?;
+            let dg = g.mul(&factor)?.mul(&up.reshape(&[])?)?.mul_scalar(scale)?;
+            return Ok(vec![Some(dg)]);
+        }
+        let dg = Tensor::uninit(g.device(), g.shape())?;
+        gp_backward(
+            g.device(),
+            g.numel(),
+            g.numel() / batch,
+            g.buffer(),
+            self.sq.buffer(),
+            up.buffer(),
+            scale,
+            GP_NORM_EPS,
+            dg.buffer(),
+        )?;
+        Ok(vec![Some(dg)])
+    }
 }

@@ -25,6 +25,7 @@
 
 use crate::autograd::{no_grad, Backward};
 use crate::error::{Error, Result};
+use crate::kernels::loss::{bce_backward, bce_forward, TargetArg};
 use crate::tensor::{IndexTensor, Tensor};
 
 /// How elementwise (or per-sample) losses become one number.
@@ -111,6 +112,11 @@ pub fn softplus(x: &Tensor) -> Result<Tensor> {
 /// which equals −t·log σ(x) − (1 − t)·log(1 − σ(x)) without overflow at any
 /// logit (±100 included). ∂/∂x = (σ(x) − t)/n, ∂/∂t = −x/n. `targets` must
 /// broadcast to the logits' shape (a `[1]` tensor of 1s for "real").
+///
+/// When the targets are constants (no gradient) of one value or of the
+/// logits' shape, the elementwise terms are one fused kernel and the gradient
+/// another (`shaders/loss.wgsl`), recorded so that they differentiate again;
+/// otherwise the loss is composed of single ops.
 pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     bce_with_logits_with(logits, targets, Reduction::Mean)
 }
@@ -124,12 +130,20 @@ pub fn bce_with_logits_scalar(logits: &Tensor, target: f32) -> Result<Tensor> {
             format!("the target must be finite (1 for real, 0 for fake), got {target}"),
         ));
     }
-    let t = Tensor::scalar(logits.device(), target)?;
-    bce_with_logits_with(logits, &t, Reduction::Mean)
+    fused_bce(logits, Target::Value(target), Reduction::Mean)
 }
 
 /// [`bce_with_logits`] with a chosen reduction.
 pub fn bce_with_logits_with(logits: &Tensor, targets: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    logits.same_device("bce_with_logits", targets)?;
+    if !targets.requires_grad() && logits.numel() > 0 {
+        if targets.numel() == 1 && targets.rank() <= logits.rank() {
+            return fused_bce(logits, Target::Scalar(targets.detach()), reduction);
+        }
+        if targets.shape() == logits.shape() {
+            return fused_bce(logits, Target::Full(targets.detach()), reduction);
+        }
+    }
     let elem = softplus(logits)?.sub(&logits.mul(targets)?)?;
     if elem.shape() != logits.shape() {
         return Err(Error::shape(
@@ -140,6 +154,136 @@ pub fn bce_with_logits_with(logits: &Tensor, targets: &Tensor, reduction: Reduct
         ));
     }
     reduce("bce_with_logits", &elem, reduction)
+}
+
+/// The BCE target of the fused path: constants.
+#[derive(Clone)]
+enum Target {
+    Value(f32),
+    /// A one-element tensor.
+    Scalar(Tensor),
+    /// A tensor of the logits' shape.
+    Full(Tensor),
+}
+
+impl Target {
+    fn arg(&self) -> TargetArg<'_> {
+        match self {
+            Target::Value(v) => TargetArg::Value(*v),
+            Target::Scalar(t) => TargetArg::Scalar(t.buffer()),
+            Target::Full(t) => TargetArg::Full(t.buffer()),
+        }
+    }
+
+    /// σ(x) − t with ops (for the rules that build a graph).
+    fn sigmoid_minus(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.sigmoid()?;
+        match self {
+            Target::Value(v) => s.add_scalar(-*v),
+            Target::Scalar(t) => s.sub(&t.reshape(&[])?),
+            Target::Full(t) => s.sub(t),
+        }
+    }
+}
+
+/// The fused BCE: elementwise terms in one kernel, then the reduction (with
+/// no graph), recorded as one op of the logits whose backward is one kernel.
+fn fused_bce(logits: &Tensor, target: Target, reduction: Reduction) -> Result<Tensor> {
+    let n = logits.numel();
+    if n == 0 {
+        return Err(Error::invalid(
+            "bce_with_logits",
+            format!("empty input (shape {:?})", logits.shape()),
+        ));
+    }
+    let elem = Tensor::uninit(logits.device(), logits.shape())?;
+    bce_forward(logits.device(), n, logits.buffer(), target.arg(), elem.buffer())?;
+    let (out, scale) = match reduction {
+        Reduction::None => (elem, 1.0),
+        Reduction::Mean => (no_grad(|| elem.mean_all())?, 1.0 / n as f32),
+        Reduction::Sum => (no_grad(|| elem.sum_all())?, 1.0),
+        Reduction::BatchMean => {
+            let batch = logits.shape().first().copied().unwrap_or(1);
+            let scale = 1.0 / batch as f32;
+            (no_grad(|| elem.sum_all()?.mul_scalar(scale))?, scale)
+        }
+    };
+    Ok(Tensor::record(out, &[logits], BceBackward { target, scale }))
+}
+
+/// d/dx of the fused BCE: scale·g·(σ(x) − t), one kernel (g one value for the
+/// reductions, one per element for [`Reduction::None`]).
+struct BceBackward {
+    target: Target,
+    scale: f32,
+}
+
+impl Backward for BceBackward {
+    fn name(&self) -> &'static str {
+        "bce_with_logits"
+    }
+
+    fn backward(&self, inputs: &[Tensor], g: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let gx = Tensor::uninit(x.device(), x.shape())?;
+        bce_backward(
+            x.device(),
+            x.numel(),
+            x.buffer(),
+            self.target.arg(),
+            g.buffer(),
+            g.numel() == x.numel(),
+            self.scale,
+            gx.buffer(),
+        )?;
+        // Recorded (as a function of x and g) only while a graph is built.
+        let rule = BceGradBackward {
+            target: self.target.clone(),
+            scale: self.scale,
+        };
+        Ok(vec![Some(Tensor::record(gx, &[x, g], rule))])
+    }
+}
+
+/// The backward of gx = scale·g·(σ(x) − t), with ops (so it differentiates
+/// again): d/dx = u·scale·g·σ(x)(1 − σ(x)), d/dg = Σ u·scale·(σ(x) − t)
+/// summed to g's shape.
+struct BceGradBackward {
+    target: Target,
+    scale: f32,
+}
+
+impl Backward for BceGradBackward {
+    fn name(&self) -> &'static str {
+        "bce_with_logits_backward"
+    }
+
+    fn backward(&self, inputs: &[Tensor], u: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (x, g) = (&inputs[0], &inputs[1]);
+        let g_b = if g.numel() == x.numel() {
+            g.clone()
+        } else {
+            g.reshape(&[])?
+        };
+        let dx = if needs[0] {
+            let s = x.sigmoid()?;
+            let ds = s.mul(&s.affine(-1.0, 1.0)?)?;
+            Some(u.mul(&ds)?.mul(&g_b)?.mul_scalar(self.scale)?)
+        } else {
+            None
+        };
+        let dg = if needs[1] {
+            let full = u.mul(&self.target.sigmoid_minus(x)?)?.mul_scalar(self.scale)?;
+            Some(if g.numel() == x.numel() {
+                full.reshape(g.shape())?
+            } else {
+                full.sum_all()?.reshape(g.shape())?
+            })
+        } else {
+            None
+        };
+        Ok(vec![dx, dg])
+    }
 }
 
 /// log softmax along axis 1 of [B, K]: x − (m + log Σ_k e^{x_k − m}) with

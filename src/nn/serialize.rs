@@ -30,7 +30,9 @@
 //! ([`Error::NonFinite`]) unless [`CheckpointWriter::allow_non_finite`].
 //!
 //! **Loading** writes into the existing tensors in place ([`Tensor::assign_slice_`]),
-//! so handles held elsewhere (an optimizer's parameter list) stay valid. Every
+//! so handles held elsewhere (an optimizer's parameter list) stay valid; an
+//! optimizer's state is read into per-parameter tensors and handed to it
+//! ([`OptimizerState::set_slots`]). Every
 //! key is checked before anything is written: a failed load leaves the module
 //! and the optimizer as they were. Errors name the file and the key: a missing
 //! key, an unexpected key (strict mode), a shape mismatch, a dtype other than
@@ -61,8 +63,11 @@ pub trait OptimizerState {
     /// The parameters the state belongs to, in the optimizer's order.
     fn params(&self) -> &[Tensor];
     /// Per-parameter state tensors by slot name (each list parallel to
-    /// `params`). Loading writes into them in place.
-    fn slots(&self) -> Vec<(&'static str, &[Tensor])>;
+    /// `params`, each tensor shaped like its parameter): copies, for saving.
+    fn slots(&self) -> Result<Vec<(&'static str, Vec<Tensor>)>>;
+    /// Overwrite the state from tensors laid out as [`OptimizerState::slots`]
+    /// returns them.
+    fn set_slots(&mut self, slots: &[(&'static str, Vec<Tensor>)]) -> Result<()>;
     /// The per-parameter counter's name and values, and the number of
     /// `step()` calls.
     fn counters(&self) -> (&'static str, Vec<u64>, u64);
@@ -160,9 +165,9 @@ impl CheckpointWriter {
         opt: &dyn OptimizerState,
     ) -> Result<&mut CheckpointWriter> {
         let names = param_names(owner, opt)?;
-        for (slot, tensors) in opt.slots() {
+        for (slot, tensors) in opt.slots()? {
             for (name, t) in names.iter().zip(tensors) {
-                self.tensors.push((key(prefix, &format!("{name}.{slot}")), t.clone()));
+                self.tensors.push((key(prefix, &format!("{name}.{slot}")), t));
             }
         }
         let (counter, values, steps) = opt.counters();
@@ -368,6 +373,8 @@ pub struct LoadReport {
 
 /// A pending in-place write, validated but not yet applied.
 type Plan = Vec<(String, Tensor, Vec<f32>)>;
+/// An optimizer's state by slot, one tensor per parameter ([`OptimizerState::slots`]).
+type Slots = Vec<(&'static str, Vec<Tensor>)>;
 
 /// A safetensors file read into memory and validated, from which modules and
 /// optimizers are restored in place.
@@ -519,7 +526,7 @@ impl Checkpoint {
         prefix: &str,
         owner: &dyn Module,
         opt: &dyn OptimizerState,
-    ) -> Result<(Plan, u64, Vec<u64>)> {
+    ) -> Result<(Plan, u64, Vec<u64>, Slots)> {
         let names = param_names(owner, opt)?;
         let meta_u64 = |k: &str| -> Result<u64> {
             let v = self.metadata(k).ok_or_else(|| {
@@ -566,8 +573,11 @@ impl Checkpoint {
                 ))
             }
         }
+        // The values land in copies of the state, handed to the optimizer
+        // once everything has been checked.
+        let slots = opt.slots()?;
         let mut plan = Vec::new();
-        for (slot, tensors) in opt.slots() {
+        for (slot, tensors) in &slots {
             for (name, t) in names.iter().zip(tensors) {
                 let k = key(prefix, &format!("{name}.{slot}"));
                 let values = self.plan_one(&k, t)?;
@@ -580,7 +590,7 @@ impl Checkpoint {
             .map(|n| meta_u64(&key(prefix, &format!("{n}.{counter}"))))
             .collect::<Result<Vec<u64>>>()?;
         let steps = meta_u64(&key(prefix, "steps"))?;
-        Ok((plan, steps, per_param))
+        Ok((plan, steps, per_param, slots))
     }
 
     fn apply(plan: Plan) -> Result<Vec<String>> {
@@ -611,11 +621,11 @@ impl Checkpoint {
     /// under `prefix`, for parameters of `owner`). All of it must be present;
     /// nothing is written on error.
     pub fn load_optimizer(&self, prefix: &str, owner: &dyn Module, opt: &mut dyn OptimizerState) -> Result<()> {
-        let (plan, steps, per_param) = self.plan_optimizer(prefix, owner, opt)?;
+        let (plan, steps, per_param, slots) = self.plan_optimizer(prefix, owner, opt)?;
         // Counters first: they are the last thing that can be rejected.
         opt.set_counters(steps, &per_param)?;
         Checkpoint::apply(plan)?;
-        Ok(())
+        opt.set_slots(&slots)
     }
 
     /// Tensor keys of the file that no load has read, sorted.
@@ -684,12 +694,13 @@ pub fn load_with_optimizer(
 ) -> Result<LoadReport> {
     let ck = Checkpoint::open(path)?;
     let (module_plan, missing) = ck.plan_module("", module, strict)?;
-    let (opt_plan, steps, per_param) = ck.plan_optimizer(OPTIM_PREFIX, module, opt)?;
+    let (opt_plan, steps, per_param, slots) = ck.plan_optimizer(OPTIM_PREFIX, module, opt)?;
     let unexpected = ck.finish(strict)?;
     // Counters first: they are the last thing that can be rejected.
     opt.set_counters(steps, &per_param)?;
     let mut loaded = Checkpoint::apply(module_plan)?;
     loaded.extend(Checkpoint::apply(opt_plan)?);
+    opt.set_slots(&slots)?;
     Ok(LoadReport {
         loaded,
         missing,

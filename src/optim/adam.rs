@@ -1,8 +1,10 @@
-//! Adam and AdamW: one `adam_step` dispatch per parameter tensor.
+//! Adam and AdamW: one multi-tensor dispatch per group of parameters.
 
+use std::collections::BTreeMap;
+
+use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, unflatten, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::check_u32;
-use crate::kernels::optim::{adam, OptimParams};
+use crate::kernels::optim::{multi, OptimParams, Slot, Update};
 use crate::tensor::Tensor;
 
 /// Adam's hyper-parameters. Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999),
@@ -56,10 +58,19 @@ impl AdamConfig {
 }
 
 /// Adam over a fixed list of parameters (leaves that require grad).
+///
+/// The moments of all parameters live in two flat buffers (parameter i's at
+/// `offsets[i]`), and one dispatch updates up to
+/// [`crate::kernels::optim::slots_per_dispatch`] parameters (15 on lavapipe):
+/// a step costs one dispatch per group of parameters with the same step count,
+/// not one per parameter.
 pub struct Adam {
     params: Vec<Tensor>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    /// First and second moments, flat: parameter i's at `offsets[i]`.
+    /// `None` without parameters.
+    m: Option<Tensor>,
+    v: Option<Tensor>,
+    offsets: Vec<usize>,
     /// Updates applied to each parameter: a parameter that had no gradient at a
     /// step is not counted, so its bias correction is its own (as in PyTorch).
     param_steps: Vec<u64>,
@@ -80,10 +91,12 @@ impl Adam {
                 ));
             }
         }
+        let (offsets, _) = flat_offsets(params);
         Ok(Adam {
             params: params.to_vec(),
-            m: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
-            v: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            m: zeroed_state(params)?,
+            v: zeroed_state(params)?,
+            offsets,
             param_steps: vec![0; params.len()],
             step: 0,
             config,
@@ -101,12 +114,21 @@ impl Adam {
         self.config.validate()?;
         self.step += 1;
         let c = self.config;
-        for (i, ((p, m), v)) in self.params.iter().zip(&self.m).zip(&self.v).enumerate() {
-            let Some(g) = p.grad() else { continue };
+        // Parameters with a gradient, grouped by their own step count (one
+        // bias correction per dispatch).
+        let mut by_step: BTreeMap<u64, Vec<(usize, Tensor)>> = BTreeMap::new();
+        let grads = gradients("Adam", &self.params)?;
+        for (i, g) in grads.into_iter().enumerate() {
+            let Some(g) = g else { continue };
             self.param_steps[i] += 1;
-            let t = self.param_steps[i].min(i32::MAX as u64) as i32;
+            by_step.entry(self.param_steps[i]).or_default().push((i, g));
+        }
+        let (Some(dev), Some(m), Some(v)) = (self.params.first().map(|p| p.device().clone()), &self.m, &self.v) else {
+            return Ok(());
+        };
+        for (t, group) in by_step {
+            let t = t.min(i32::MAX as u64) as i32;
             let params = OptimParams {
-                n: check_u32("Adam parameter elements", p.numel())?,
                 decoupled: c.decoupled_weight_decay as u32,
                 lr: c.lr,
                 beta1: c.beta1,
@@ -117,7 +139,18 @@ impl Adam {
                 bc2: 1.0 - c.beta2.powi(t),
                 ..Default::default()
             };
-            adam(p.device(), params, g.buffer(), p.buffer(), m.buffer(), v.buffer())?;
+            for chunk in dispatch_groups(&dev, &self.params, &group) {
+                let slots: Vec<Slot<'_>> = chunk
+                    .iter()
+                    .map(|&(i, ref g)| Slot {
+                        grad: g.buffer(),
+                        param: self.params[i].buffer(),
+                        n: self.params[i].numel(),
+                        state_offset: self.offsets[i],
+                    })
+                    .collect();
+                multi(&dev, Update::Adam, params, &slots, m.buffer(), v.buffer())?;
+            }
         }
         Ok(())
     }
@@ -127,11 +160,20 @@ impl Adam {
         &self.params
     }
 
-    /// The first- and second-moment estimates (m, v), one tensor per
-    /// parameter. `step` updates them in place, so writing into them (e.g.
-    /// with [`Tensor::assign_`] when a checkpoint is loaded) restores the state.
-    pub fn moments(&self) -> (&[Tensor], &[Tensor]) {
-        (&self.m, &self.v)
+    /// Copies of the first- and second-moment estimates (m, v), one tensor
+    /// per parameter, shaped like it.
+    pub fn moments(&self) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        Ok((
+            unflatten(self.m.as_ref(), &self.params, &self.offsets)?,
+            unflatten(self.v.as_ref(), &self.params, &self.offsets)?,
+        ))
+    }
+
+    /// Overwrite the moments (one tensor per parameter, shaped like it), e.g.
+    /// from a checkpoint.
+    pub fn set_moments(&self, m: &[Tensor], v: &[Tensor]) -> Result<()> {
+        flatten_into("Adam", self.m.as_ref(), &self.params, &self.offsets, m)?;
+        flatten_into("Adam", self.v.as_ref(), &self.params, &self.offsets, v)
     }
 
     /// Updates applied to each parameter so far (its bias-correction step).

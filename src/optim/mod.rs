@@ -1,8 +1,10 @@
-//! Optimizers: each update is one kernel per parameter tensor, recorded like
-//! any op (no host round trip). `state` lets checkpoints save and restore
+//! Optimizers: each update is one multi-tensor kernel per group of parameter
+//! tensors (the state flat, see `flat`), recorded like any op (no host round
+//! trip). `state` lets checkpoints save and restore
 //! their state (`nn::serialize::OptimizerState`).
 
 mod adam;
+mod flat;
 mod sgd;
 mod state;
 

@@ -1,8 +1,9 @@
-//! SGD with momentum (PyTorch semantics): one `sgd_step` dispatch per parameter.
+//! SGD with momentum (PyTorch semantics): one multi-tensor dispatch per group
+//! of parameters.
 
+use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, unflatten, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::check_u32;
-use crate::kernels::optim::{sgd, OptimParams};
+use crate::kernels::optim::{multi, OptimParams, Slot, Update};
 use crate::tensor::Tensor;
 
 /// SGD's hyper-parameters. Defaults: lr 0.01, no momentum, no weight decay.
@@ -63,10 +64,16 @@ impl SgdConfig {
     }
 }
 
-/// SGD over a fixed list of parameters.
+/// SGD over a fixed list of parameters. The momentum buffers of all
+/// parameters live in one flat buffer (parameter i's at `offsets[i]`), and
+/// one dispatch updates many parameters (see [`super::Adam`]).
 pub struct Sgd {
     params: Vec<Tensor>,
-    momentum: Vec<Tensor>,
+    /// Momentum, flat (`None` without parameters).
+    momentum: Option<Tensor>,
+    /// Bound as the kernel's unused second state buffer.
+    unused: Option<Tensor>,
+    offsets: Vec<usize>,
     /// Whether each parameter's momentum buffer holds a value yet: it starts as
     /// a copy of the parameter's first gradient, whenever that arrives.
     started: Vec<bool>,
@@ -87,9 +94,12 @@ impl Sgd {
             }
         }
         config.validate()?;
+        let (offsets, _) = flat_offsets(params);
         Ok(Sgd {
             params: params.to_vec(),
-            momentum: params.iter().map(|p| p.zeros_like()).collect::<Result<_>>()?,
+            momentum: zeroed_state(params)?,
+            unused: params.first().map(|p| Tensor::zeros(p.device(), &[1])).transpose()?,
+            offsets,
             started: vec![false; params.len()],
             step: 0,
             config,
@@ -106,11 +116,25 @@ impl Sgd {
     pub fn step(&mut self) -> Result<()> {
         self.config.validate()?;
         let c = self.config;
-        for (i, (p, buf)) in self.params.iter().zip(&self.momentum).enumerate() {
-            let Some(g) = p.grad() else { continue };
+        // Parameters with a gradient, grouped by whether their momentum buffer
+        // starts now.
+        let mut groups: [Vec<(usize, Tensor)>; 2] = Default::default();
+        let grads = gradients("Sgd", &self.params)?;
+        for (i, g) in grads.into_iter().enumerate() {
+            let Some(g) = g else { continue };
             let first = !std::mem::replace(&mut self.started[i], true);
+            groups[first as usize].push((i, g));
+        }
+        let (Some(dev), Some(buf), Some(unused)) = (
+            self.params.first().map(|p| p.device().clone()),
+            &self.momentum,
+            &self.unused,
+        ) else {
+            self.step += 1;
+            return Ok(());
+        };
+        for (first, group) in groups.iter().enumerate() {
             let params = OptimParams {
-                n: check_u32("SGD parameter elements", p.numel())?,
                 first: first as u32,
                 nesterov: c.nesterov as u32,
                 lr: c.lr,
@@ -119,7 +143,18 @@ impl Sgd {
                 dampening: c.dampening,
                 ..Default::default()
             };
-            sgd(p.device(), params, g.buffer(), p.buffer(), buf.buffer())?;
+            for chunk in dispatch_groups(&dev, &self.params, group) {
+                let slots: Vec<Slot<'_>> = chunk
+                    .iter()
+                    .map(|&(i, ref g)| Slot {
+                        grad: g.buffer(),
+                        param: self.params[i].buffer(),
+                        n: self.params[i].numel(),
+                        state_offset: self.offsets[i],
+                    })
+                    .collect();
+                multi(&dev, Update::Sgd, params, &slots, buf.buffer(), unused.buffer())?;
+            }
         }
         self.step += 1;
         Ok(())
@@ -130,10 +165,15 @@ impl Sgd {
         &self.params
     }
 
-    /// The momentum buffers, one per parameter, updated in place by `step`
-    /// (write into them to restore a checkpoint).
-    pub fn momentum_buffers(&self) -> &[Tensor] {
-        &self.momentum
+    /// Copies of the momentum buffers, one per parameter, shaped like it.
+    pub fn momentum_buffers(&self) -> Result<Vec<Tensor>> {
+        unflatten(self.momentum.as_ref(), &self.params, &self.offsets)
+    }
+
+    /// Overwrite the momentum buffers (one tensor per parameter, shaped like
+    /// it), e.g. from a checkpoint.
+    pub fn set_momentum_buffers(&self, values: &[Tensor]) -> Result<()> {
+        flatten_into("Sgd", self.momentum.as_ref(), &self.params, &self.offsets, values)
     }
 
     /// Whether each parameter's momentum buffer holds a value yet.

@@ -15,9 +15,16 @@ impl OptimizerState for Adam {
         Adam::params(self)
     }
 
-    fn slots(&self) -> Vec<(&'static str, &[Tensor])> {
-        let (m, v) = self.moments();
-        vec![("m", m), ("v", v)]
+    fn slots(&self) -> Result<Vec<(&'static str, Vec<Tensor>)>> {
+        let (m, v) = self.moments()?;
+        Ok(vec![("m", m), ("v", v)])
+    }
+
+    fn set_slots(&mut self, slots: &[(&'static str, Vec<Tensor>)]) -> Result<()> {
+        match slots {
+            [("m", m), ("v", v)] => self.set_moments(m, v),
+            _ => Err(Error::invalid("load", "Adam state must be the slots m and v")),
+        }
     }
 
     fn counters(&self) -> (&'static str, Vec<u64>, u64) {
@@ -38,8 +45,15 @@ impl OptimizerState for Sgd {
         Sgd::params(self)
     }
 
-    fn slots(&self) -> Vec<(&'static str, &[Tensor])> {
-        vec![("momentum", self.momentum_buffers())]
+    fn slots(&self) -> Result<Vec<(&'static str, Vec<Tensor>)>> {
+        Ok(vec![("momentum", self.momentum_buffers()?)])
+    }
+
+    fn set_slots(&mut self, slots: &[(&'static str, Vec<Tensor>)]) -> Result<()> {
+        match slots {
+            [("momentum", b)] => self.set_momentum_buffers(b),
+            _ => Err(Error::invalid("load", "SGD state must be the slot momentum")),
+        }
     }
 
     fn counters(&self) -> (&'static str, Vec<u64>, u64) {
