@@ -130,7 +130,8 @@ pub fn demo(dev: &Device, args: &DemoArgs) -> Result<RunDir> {
     if !args.quiet {
         if let Some(m) = minority_accuracy(&results) {
             println!(
-                "\nthe minority classes' generated images are classified as their class {:.0} % of the time on                  average (worst: {} {:.0} %; chance 10 %); grid: {}; report: {}",
+                "\nthe minority classes' generated images are classified as their class {:.0} % of the time on \
+                 average (worst: {} {:.0} %; chance 10 %); grid: {}; report: {}",
                 100.0 * m.mean,
                 m.worst_class,
                 100.0 * m.worst,
