@@ -475,3 +475,88 @@ fn a_phase_ended_early_hands_over_to_full_epochs_of_the_next() {
     assert_eq!(st.step, 2 + 2 * 4);
     assert_eq!(m.phase(), 1);
 }
+
+/// BAGAN-GP's critic loss runs the critic's body once over real and fake
+/// images stacked and scores the real rows' features twice (true and wrong
+/// labels). Its value and every critic gradient must equal the loss as the
+/// paper writes it, three separate passes BCE(D(x, y), 1) + BCE(D(x̃, y_f), 0)
+/// + BCE(D(x, y_w), 0) + λ·GP, recomputed here from the same label streams
+/// and device noise. Both sides are f32 and differ only in summation order
+/// (products over different row counts, gradients accumulated in another
+/// order): 1e-4 of each tensor's largest gradient plus 1e-6.
+#[test]
+fn the_critic_loss_is_its_three_cross_entropy_terms_and_the_penalty() {
+    use balgan::models::adversarial::Adversarial;
+    use balgan::models::blocks::{ConditionalCritic, ConditionalGenerator};
+    use balgan::models::gp_adversarial::{CriticLoss, GpAdversarial};
+    use balgan::models::{latent_noise, AlphaDistribution};
+    use balgan::nn::loss::bce_with_logits_scalar;
+
+    let (b, classes) = (5, 3);
+    let mut cfg = ModelConfig::defaults(ModelKind::BaganGp, 1, 8, classes);
+    cfg.width = 8;
+    cfg.latent = 8;
+    cfg.gp_alpha = AlphaDistribution::Uniform;
+    let g = cfg.geometry().unwrap();
+    let init = Generator::new(5);
+    let generator = ConditionalGenerator::new(dev(), &init, &g, false).unwrap();
+    let critic = ConditionalCritic::new(dev(), &init, &g, false, false).unwrap();
+    let players = GpAdversarial::new(&cfg, generator, critic, CriticLoss::CrossEntropy).unwrap();
+    let images = init.uniform(dev(), &[b, 1, 8, 8], -1.0, 1.0).unwrap();
+    let host = [0u32, 1, 2, 1, 0];
+    let labels = IndexTensor::new(dev(), &host).unwrap();
+    let batch = Batch {
+        images: &images,
+        labels: &labels,
+        host_labels: &host,
+    };
+    let context = |rng| StepContext {
+        rng,
+        step: 7,
+        phase_step: 3,
+        seed: 11,
+    };
+    let params = players.critic.parameters();
+    let tensors: Vec<&Tensor> = params.iter().map(|(_, t)| t).collect();
+
+    let rng = Generator::new(77);
+    let loss = players.critic_loss(&batch, &context(&rng), false).unwrap().loss;
+    let grads = balgan::grad(&[&loss], &tensors, false).unwrap();
+
+    // The same draws, in the same order: the fakes' labels and latent noise,
+    // the wrong labels, then α.
+    let rng = Generator::new(77);
+    let ctx = context(&rng);
+    let y_f = ctx.uniform_labels(b, classes, 1);
+    let y_f = IndexTensor::new(dev(), &y_f).unwrap();
+    let fake = balgan::no_grad(|| players.generator.generate(&latent_noise(dev(), &rng, b, 8)?, &y_f)).unwrap();
+    let y_w = IndexTensor::new(dev(), &ctx.wrong_labels(&host, classes, 2)).unwrap();
+    let alpha = rng.uniform(dev(), &[b], 0.0, 1.0).unwrap();
+    let critic = &players.critic;
+    let expected = bce_with_logits_scalar(&critic.score(&images, &labels).unwrap(), 1.0)
+        .unwrap()
+        .add(&bce_with_logits_scalar(&critic.score(&fake, &y_f).unwrap(), 0.0).unwrap())
+        .unwrap()
+        .add(&bce_with_logits_scalar(&critic.score(&images, &y_w).unwrap(), 0.0).unwrap())
+        .unwrap()
+        .add(&gradient_penalty_with_alpha(|x| critic.score(x, &labels), &images, &fake, cfg.gp_weight, &alpha).unwrap())
+        .unwrap();
+    let expected_grads = balgan::grad(&[&expected], &tensors, false).unwrap();
+
+    let (got, want) = (loss.item().unwrap(), expected.item().unwrap());
+    assert!(
+        (got - want).abs() <= 1e-5 * want.abs() + 1e-6,
+        "loss {got}, three passes {want}"
+    );
+    for (((name, _), g), e) in params.iter().zip(&grads).zip(&expected_grads) {
+        let (g, e) = (g.to_vec().unwrap(), e.to_vec().unwrap());
+        let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let tol = 1e-4 * scale + 1e-6;
+        for (i, (a, b)) in g.iter().zip(&e).enumerate() {
+            assert!(
+                (a - b).abs() <= tol,
+                "{name}[{i}]: {a} against three passes' {b} (tolerance {tol})"
+            );
+        }
+    }
+}

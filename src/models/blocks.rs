@@ -440,7 +440,14 @@ impl ConditionalCritic {
 
     /// Images [B, C, S, S] with their labels → logits [B, 1].
     pub fn score(&self, x: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
-        self.head.score(&Flatten.forward(&self.body.forward(x)?)?, labels)
+        self.head.score(&self.features(x)?, labels)
+    }
+
+    /// The body's flattened features [B, F] of images [B, C, S, S]: what
+    /// [`ConditionalHead::score`] combines with a label. The label enters only
+    /// the head, so one image's features serve every label it is scored with.
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        Flatten.forward(&self.body.forward(x)?)
     }
 }
 

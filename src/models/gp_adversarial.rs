@@ -115,13 +115,19 @@ impl Adversarial for GpAdversarial {
                 let fake = no_grad(|| self.fakes(dev, ctx.rng, &IndexTensor::new(dev, &y_f)?))?;
                 let y_w = ctx.wrong_labels(batch.host_labels, k, SALT_WRONG);
                 // The three terms score real, fake and wrongly labelled real
-                // images: one critic pass over the three batches stacked (the
-                // critic has no batch statistics, so each row's score is what
-                // a pass of its own gives) costs a third of the launches, and
-                // the products are three times taller.
-                let images = Tensor::concat(&[batch.images, &fake, batch.images], 0)?;
+                // images. The label enters only the critic's head, so the
+                // body runs once over real and fake stacked (the critic has
+                // no batch statistics, so each row is what a pass of its own
+                // gives) and the real rows' features are scored twice, with
+                // the true and the wrong labels: a third less body work than
+                // three passes, in a third of the launches.
+                // (A slice and a concatenation, not an index_select, whose
+                // backward scans every index per destination element.)
+                let images = Tensor::concat(&[batch.images, &fake], 0)?;
+                let features = self.critic.features(&images)?;
+                let features = Tensor::concat(&[&features, &features.narrow(0, 0, b)?], 0)?;
                 let labels: Vec<u32> = [batch.host_labels, &y_f, &y_w].concat();
-                let scores = self.critic.score(&images, &IndexTensor::new(dev, &labels)?)?;
+                let scores = self.critic.head.score(&features, &IndexTensor::new(dev, &labels)?)?;
                 // Targets 1 (real), 0 (fake), 0 (wrong label); each term is a
                 // mean over its b images, so the sum of the three is the sum
                 // over all 3b divided by b.
