@@ -155,7 +155,7 @@ enum Command {
     },
     /// SGBGAN on Fashion-MNIST at IR 100 within a time budget, then eval and report.
     Demo {
-        /// Training budget in minutes (default: 15 on a GPU, 8 on a CPU adapter such as lavapipe); evaluation follows.
+        /// Training budget in minutes (default: 15 on a GPU, 9 on a CPU adapter such as lavapipe); evaluation follows.
         #[arg(long)]
         budget_minutes: Option<f64>,
         /// Run directory (default: runs/demo, or runs/demo-N when that exists).
