@@ -200,11 +200,19 @@ fn binary_gradients_first_and_second_order() {
 #[test]
 fn where_selects_under_broadcasting() {
     let mut rng = Rng::new(13);
-    let shapes: [(&[usize], &[usize], &[usize]); 4] = [
+    // Every way an operand is read (shaders/where.wgsl's modes): the
+    // output's shape (0), a suffix or one value (1), a block with broadcast
+    // axes on both sides (3), and strides decoded per element (2, [2, 1, 4]
+    // in [2, 3, 4]), alone and mixed; a ReLU gradient's where(x > 0, g, 0)
+    // over more elements than a workgroup and not a multiple of 256.
+    let shapes: [(&[usize], &[usize], &[usize]); 7] = [
         (&[3, 4], &[3, 4], &[3, 4]),
         (&[3, 1], &[1, 4], &[]),
         (&[4], &[2, 3, 4], &[3, 1]),
         (&[0, 2], &[1, 2], &[2]),
+        (&[2, 1, 4], &[2, 3, 4], &[1, 3, 1]),
+        (&[5, 9, 7], &[5, 1, 7], &[1, 1]),
+        (&[3, 5, 7, 11], &[3, 5, 7, 11], &[]),
     ];
     for (sc, sa, sb) in shapes {
         let c: Vec<f32> = (0..numel(sc)).map(|_| rng.below(2) as f32).collect();

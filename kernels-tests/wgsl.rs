@@ -387,7 +387,7 @@ fn params_layouts_match_rust() {
         rust_layout!(unary::UnaryParams in "unary.wgsl" { n, op, alpha, beta }),
         rust_layout!(binary::BinaryParams in "binary.wgsl" { n, rank, op, n_a, n_b, inner_a, inner_b, _pad0, shape, strides_a, strides_b }),
         rust_layout!(where_select::WhereParams in "where.wgsl" {
-            n, rank, _pad0, _pad1, shape, strides_cond, strides_a, strides_b
+            n, rank, n_c, n_a, n_b, inner_c, inner_a, inner_b, shape, strides_cond, strides_a, strides_b
         }),
         rust_layout!(copy::CopyParams in "copy.wgsl" {
             n, rank, src_offset, dst_offset, shape, src_strides, dst_strides, lo, hi, scale, _pad1

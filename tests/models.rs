@@ -479,8 +479,8 @@ fn a_phase_ended_early_hands_over_to_full_epochs_of_the_next() {
 /// BAGAN-GP's critic loss runs the critic's body once over real and fake
 /// images stacked and scores the real rows' features twice (true and wrong
 /// labels). Its value and every critic gradient must equal the loss as the
-/// paper writes it, three separate passes BCE(D(x, y), 1) + BCE(D(x̃, y_f), 0)
-/// + BCE(D(x, y_w), 0) + λ·GP, recomputed here from the same label streams
+/// paper writes it, three separate passes
+/// `BCE(D(x, y), 1) + BCE(D(x̃, y_f), 0) + BCE(D(x, y_w), 0) + λ·GP`, recomputed here from the same label streams
 /// and device noise. Both sides are f32 and differ only in summation order
 /// (products over different row counts, gradients accumulated in another
 /// order): 1e-4 of each tensor's largest gradient plus 1e-6.

@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::binary::classify;
 use super::{check_u32, grid, pack8, WG, WHERE};
 use crate::device::{Device, Dispatch};
 use crate::error::Result;
@@ -12,8 +13,12 @@ use crate::error::Result;
 pub struct WhereParams {
     pub n: u32,
     pub rank: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+    pub n_c: u32,
+    pub n_a: u32,
+    pub n_b: u32,
+    pub inner_c: u32,
+    pub inner_a: u32,
+    pub inner_b: u32,
     pub shape: [u32; 8],
     pub strides_cond: [u32; 8],
     pub strides_a: [u32; 8],
@@ -31,11 +36,19 @@ pub(crate) fn launch(
     out: &wgpu::Buffer,
 ) -> Result<()> {
     let n: usize = out_shape.iter().product();
+    // How each operand is read (see shaders/where.wgsl): binary_map's rule.
+    let [(mode_c, n_c, inner_c), (mode_a, n_a, inner_a), (mode_b, n_b, inner_b)] =
+        strides.map(|s| classify(out_shape, s));
+    let count = |v: usize| check_u32("where elements", v);
     let params = WhereParams {
-        n: check_u32("where elements", n)?,
+        n: count(n)?,
         rank: out_shape.len() as u32,
-        _pad0: 0,
-        _pad1: 0,
+        n_c: count(n_c)?,
+        n_a: count(n_a)?,
+        n_b: count(n_b)?,
+        inner_c: count(inner_c)?,
+        inner_a: count(inner_a)?,
+        inner_b: count(inner_b)?,
         shape: pack8(out_shape),
         strides_cond: pack8(strides[0]),
         strides_a: pack8(strides[1]),
@@ -44,7 +57,11 @@ pub(crate) fn launch(
     dev.dispatch(&Dispatch {
         source: WHERE,
         entry: "where_select",
-        constants: &[],
+        constants: &[
+            ("MODE_C", mode_c as f64),
+            ("MODE_A", mode_a as f64),
+            ("MODE_B", mode_b as f64),
+        ],
         params: bytemuck::bytes_of(&params),
         inputs: &[cond, a, b],
         outputs: &[out],
@@ -53,6 +70,7 @@ pub(crate) fn launch(
             dev.limits().max_compute_workgroups_per_dimension,
         )?,
         flops: 0.0,
-        bytes: 0.0,
+        // Each operand read once where it walks with the output, the output written.
+        bytes: 4.0 * (n + n_c.min(n) + n_a.min(n) + n_b.min(n)) as f64,
     })
 }
