@@ -42,7 +42,7 @@ CASES = {
             "gan_step",
             {
                 "BALGAN_BENCH_SIZE": "28",
-                "BALGAN_BENCH_BATCH": "64",
+                "BALGAN_BENCH_BATCH": "32",
                 "BALGAN_BENCH_STEPS": "3",
                 "BALGAN_BENCH_SET": CPU_SET,
                 "BALGAN_BENCH_MODELS": "sgbgan",

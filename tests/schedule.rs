@@ -292,7 +292,7 @@ fn the_cpu_preset_is_the_papers_architecture_narrower() {
         c.validate().unwrap();
         assert_eq!(
             (c.width, c.attention, c.latent, c.batch, c.n_critic),
-            (8, false, 32, 64, 1),
+            (8, false, 32, 32, 1),
             "{kind}"
         );
         assert_eq!((c.g_lr, c.d_lr, c.gan_epochs), (5e-4, 5e-4, 20), "{kind}");

@@ -183,7 +183,7 @@ struct TrainCli {
     /// batch 128, SGBGAN's Adam settings and epochs; λ = 5, 5 critic updates
     /// per batch where there is a gradient penalty), its comparison protocol;
     /// cpu sizes a model for a machine without a GPU (width 8, latent 32, no
-    /// self-attention, batch 64, 1 critic update, lr 5e-4, 28×28: what
+    /// self-attention, batch 32, 1 critic update, lr 5e-4, 28×28: what
     /// `balgan demo` trains there). --epochs, --ae-epochs, --batch, --image-size
     /// and --set override it.
     #[arg(long)]

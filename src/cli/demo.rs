@@ -9,7 +9,7 @@
 //! trains the CPU-sized SGBGAN instead ([`Preset::Cpu`]: the same
 //! architecture at width 8, Fashion-MNIST's native 28×28, 5 SA-GVAE epochs
 //! then adversarial epochs with one critic update per batch) for 9 minutes,
-//! about 1,300 adversarial steps on a 2-core machine, then a smaller
+//! about 2,400 adversarial steps on a 2-core machine, then a smaller
 //! evaluation (a width-8 judge, no downstream classifiers) of about 2
 //! minutes: the whole demo in about 11. `--budget-minutes` sets the
 //! training budget either way; the report says which phases were cut and when.
@@ -29,8 +29,8 @@ use crate::error::Result;
 use crate::models::{ModelKind, Preset};
 
 /// The training budget on a CPU adapter: with the evaluation below, the
-/// demo's 12 minutes on a 2-core machine (the adversarial phase gains
-/// about 160 steps a minute there, and the minority classes come out as
+/// demo's 12 minutes on a 2-core machine (the adversarial phase makes
+/// about 300 steps a minute there, and the minority classes come out as
 /// themselves from about 1,000).
 pub const CPU_BUDGET_MINUTES: f64 = 9.0;
 /// The evaluation on a CPU adapter: test (and generated) images per class,

@@ -201,7 +201,7 @@ pub enum Preset {
     /// A model sized for a CPU adapter (lavapipe, no GPU), where the paper's
     /// 64×64 model trains a few hundred steps an hour: the same architecture
     /// at a width of 8 (SGBGAN at 28×28: GLU stages of 16 and 32 channels, a
-    /// critic head of 64), no self-attention, latent 32, batch 64, 1 critic
+    /// critic head of 64), no self-attention, latent 32, batch 32, 1 critic
     /// update per batch, Adam at 5·10⁻⁴ for both players (the top of SGBGAN's
     /// learning-rate grid), 5 pre-training epochs and 20 adversarial ones,
     /// on Fashion-MNIST's native 28×28 unless `--image-size` says otherwise.
@@ -409,7 +409,10 @@ impl ModelConfig {
                 c.width = 8;
                 c.attention = false;
                 c.latent = 32;
-                c.batch = 64;
+                // At this width a step costs about its images: batch 32
+                // makes 1.7 times the steps of batch 64 in the same time,
+                // and the demo's 9 minutes need the steps (see docs/MODELS.md).
+                c.batch = 32;
                 c.n_critic = 1;
                 c.g_lr = 5e-4;
                 c.d_lr = 5e-4;
