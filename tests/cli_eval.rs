@@ -434,3 +434,41 @@ fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
     })
     .is_none());
 }
+
+/// Training the feature extractor takes minutes on a CPU adapter: `balgan
+/// eval` says how far it is (on a terminal in its spinner, otherwise a line
+/// each time the classifier reports), epoch by epoch.
+#[test]
+fn eval_reports_the_feature_extractor_training_epoch_by_epoch() {
+    let r = run("extractor-progress");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balgan"))
+        .args([
+            "eval",
+            "--run",
+            r.run.to_str().unwrap(),
+            "--per-class",
+            "2",
+            "--extractor-per-class",
+            "8",
+            "--extractor-epochs",
+            "2",
+            "--no-downstream",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = |s: &str| {
+        stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("'{s}' missing from:\n{stdout}"))
+    };
+    let stage = at("training the feature extractor");
+    let (first, second) = (at("  epoch 1/2, step "), at("  epoch 2/2, step "));
+    assert!(stage < first && first < second, "{stdout}");
+    assert!(stdout[second..].lines().next().unwrap().contains(": loss "), "{stdout}");
+}

@@ -46,7 +46,7 @@ use crate::metrics::classification::S3VAE_BETA;
 use crate::metrics::classifier::TrainConfig;
 use crate::metrics::classifier::{Classifier, Images};
 use crate::metrics::evaluate::{
-    accuracy_on_generated, downstream, feature_extractor, fid_and_kid_per_class, TrainingData,
+    accuracy_on_generated, downstream, feature_extractor_reporting, fid_and_kid_per_class, TrainingData,
 };
 use crate::metrics::kid::{KidOptions, KID_MAX_SUBSET, KID_SUBSETS};
 use crate::metrics::ssim::{
@@ -382,6 +382,8 @@ fn cache_matches(path: &std::path::Path, key: &str) -> bool {
 struct Stages {
     quiet: bool,
     spinner: Option<indicatif::ProgressBar>,
+    /// What the current stage said, which its progress follows.
+    stage: String,
 }
 
 impl Stages {
@@ -389,6 +391,7 @@ impl Stages {
         if let Some(sp) = self.spinner.take() {
             sp.finish();
         }
+        self.stage = s.as_ref().to_string();
         if self.quiet {
             return;
         }
@@ -402,6 +405,20 @@ impl Stages {
             self.spinner = Some(sp);
         } else {
             println!("{}", s.as_ref());
+        }
+    }
+}
+
+impl Stages {
+    /// Progress within the current stage: the spinner's message on a
+    /// terminal, an indented line otherwise.
+    fn progress(&self, s: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
+        match &self.spinner {
+            Some(sp) => sp.set_message(format!("{}: {}", self.stage, s.as_ref())),
+            None => println!("  {}", s.as_ref()),
         }
     }
 }
@@ -423,6 +440,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     let mut stages = Stages {
         quiet: args.quiet,
         spinner: None,
+        stage: String::new(),
     };
     args.check()?;
     let run = RunDir::open(&args.run)?;
@@ -472,7 +490,11 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
         ));
         full
     };
-    let extractor = feature_extractor(dev, &reference, &cache, args.extractor_width, &tc)?;
+    let epochs = tc.epochs;
+    let extractor =
+        feature_extractor_reporting(dev, &reference, &cache, args.extractor_width, &tc, |e, step, loss| {
+            stages.progress(format!("epoch {}/{epochs}, step {step}: loss {loss:.4}", e + 1))
+        })?;
     if !cached {
         CheckpointWriter::new()
             .add_module("", &extractor)

@@ -56,6 +56,19 @@ pub fn feature_extractor(
     width: usize,
     cfg: &TrainConfig,
 ) -> Result<Classifier> {
+    feature_extractor_reporting(dev, train, cache, width, cfg, |_, _, _| {})
+}
+
+/// [`feature_extractor`], calling `progress(epoch, step, loss)` while it
+/// trains, as [`Classifier::fit`] does (epoch 0-based).
+pub fn feature_extractor_reporting(
+    dev: &Device,
+    train: &Dataset,
+    cache: &Path,
+    width: usize,
+    cfg: &TrainConfig,
+    progress: impl FnMut(usize, usize, f32),
+) -> Result<Classifier> {
     let mut clf = fresh(dev, train, width, cfg.seed)?;
     if cache.exists() {
         clf.set_training(false);
@@ -76,7 +89,7 @@ pub fn feature_extractor(
     }
     let keep = balanced(train.labels(), smallest, cfg.seed)?;
     let bal = train.try_subset(&keep)?;
-    clf.fit(dev, images(&bal), bal.labels(), cfg, |_, _, _| {})?;
+    clf.fit(dev, images(&bal), bal.labels(), cfg, progress)?;
     if let Some(dir) = cache.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))?;
     }
