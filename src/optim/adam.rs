@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, unflatten, zeroed_state};
+use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::optim::{multi, OptimParams, Slot, Update};
+use crate::kernels::optim::{multi, OptimParams, Update};
 use crate::tensor::Tensor;
 
 /// Adam's hyper-parameters. Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999),
@@ -140,15 +140,7 @@ impl Adam {
                 ..Default::default()
             };
             for chunk in dispatch_groups(&dev, &self.params, &group) {
-                let slots: Vec<Slot<'_>> = chunk
-                    .iter()
-                    .map(|&(i, ref g)| Slot {
-                        grad: g.buffer(),
-                        param: self.params[i].buffer(),
-                        n: self.params[i].numel(),
-                        state_offset: self.offsets[i],
-                    })
-                    .collect();
+                let slots = slots(&self.params, &self.offsets, &chunk);
                 multi(&dev, Update::Adam, params, &slots, m.buffer(), v.buffer())?;
             }
         }

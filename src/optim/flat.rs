@@ -7,7 +7,7 @@
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::copy::{launch, View};
-use crate::kernels::optim::slots_per_dispatch;
+use crate::kernels::optim::{slots_per_dispatch, Slot};
 use crate::tensor::Tensor;
 
 /// Each parameter's element offset in the flat state, and the total.
@@ -77,6 +77,21 @@ pub(super) fn dispatch_groups(dev: &Device, params: &[Tensor], todo: &[(usize, T
         }
     }
     groups
+}
+
+/// What the multi-tensor kernel is told of one dispatch's parameters (a
+/// group from [`dispatch_groups`]): each gradient, parameter buffer, size and
+/// place in the flat state.
+pub(super) fn slots<'a>(params: &'a [Tensor], offsets: &[usize], chunk: &'a [(usize, Tensor)]) -> Vec<Slot<'a>> {
+    chunk
+        .iter()
+        .map(|(i, g)| Slot {
+            grad: g.buffer(),
+            param: params[*i].buffer(),
+            n: params[*i].numel(),
+            state_offset: offsets[*i],
+        })
+        .collect()
 }
 
 /// Copies of each parameter's slice of `flat`, shaped like the parameter.

@@ -1,9 +1,9 @@
 //! SGD with momentum (PyTorch semantics): one multi-tensor dispatch per group
 //! of parameters.
 
-use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, unflatten, zeroed_state};
+use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::optim::{multi, OptimParams, Slot, Update};
+use crate::kernels::optim::{multi, OptimParams, Update};
 use crate::tensor::Tensor;
 
 /// SGD's hyper-parameters. Defaults: lr 0.01, no momentum, no weight decay.
@@ -144,15 +144,7 @@ impl Sgd {
                 ..Default::default()
             };
             for chunk in dispatch_groups(&dev, &self.params, group) {
-                let slots: Vec<Slot<'_>> = chunk
-                    .iter()
-                    .map(|&(i, ref g)| Slot {
-                        grad: g.buffer(),
-                        param: self.params[i].buffer(),
-                        n: self.params[i].numel(),
-                        state_offset: self.offsets[i],
-                    })
-                    .collect();
+                let slots = slots(&self.params, &self.offsets, &chunk);
                 multi(&dev, Update::Sgd, params, &slots, buf.buffer(), unused.buffer())?;
             }
         }
