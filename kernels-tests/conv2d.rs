@@ -196,7 +196,7 @@ fn conv2d_matches_f64_reference() {
             o,
         );
         let (want_nb, _) = conv_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [co, ci, k, k], None, o);
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in product_devices() {
             let (xt, wt_) = (on_device(d, &x, &[n, ci, h, w]), on_device(d, &wt, &[co, ci, k, k]));
             let y = xt.conv2d(&wt_, Some(&on_device(d, &b, &[co])), o).unwrap();
             assert_eq!(y.shape(), &ys);
@@ -248,7 +248,7 @@ fn conv_transpose2d_matches_f64_reference() {
             Some(&to_f64(&b)),
             o,
         );
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in product_devices() {
             let xt = on_device(d, &x, &[n, ci, h, w]);
             let y = xt
                 .conv_transpose2d(&on_device(d, &wt, &[ci, co, k, k]), Some(&on_device(d, &b, &[co])), o)
@@ -270,7 +270,7 @@ fn weight_grad_matches_f64_reference() {
         let (ho, wo) = o.output_size((h, w), (k, k)).unwrap();
         let g = rng.uniform(n * co * ho * wo, -1.0, 1.0);
         let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, ho, wo], (k, k), o);
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in product_devices() {
             let xt = on_device(d, &x, &[n, ci, h, w]);
             let dw = xt
                 .conv2d_weight_grad(&on_device(d, &g, &[n, co, ho, wo]), (k, k), o)
@@ -285,7 +285,7 @@ fn weight_grad_matches_f64_reference() {
 /// N·Ho·Wo = 2·200·200 = 80,000 > 65,535 positions per weight: a kernel with
 /// one invocation per weight walking every position would be cut short on
 /// lavapipe; slabs of 4,096 positions keep it whole. Cout = 2 runs the direct
-/// kernel, Cout = 16 with 36 taps the implicit GEMM; both tunings.
+/// kernel, Cout = 16 with 36 taps the implicit GEMM; every product kernel (GPU tiles, subgroup product, register tiles).
 #[test]
 fn weight_grad_over_more_positions_than_the_loop_limit() {
     let mut rng = Rng::new(73);
@@ -295,7 +295,7 @@ fn weight_grad_over_more_positions_than_the_loop_limit() {
         let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
         let g = rng.uniform(n * co * h * w, -1.0, 1.0);
         let want = wgrad_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&g), [n, co, h, w], (k, k), o);
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in product_devices() {
             let xt = on_device(d, &x, &[n, ci, h, w]);
             let dw = xt
                 .conv2d_weight_grad(&on_device(d, &g, &[n, co, h, w]), (k, k), o)
@@ -324,7 +324,7 @@ fn direct_conv_over_more_taps_than_the_loop_limit() {
         let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
         let wt = rng.uniform(co * ci * k * k, -1.0, 1.0);
         let (want, ys) = conv_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [co, ci, k, k], None, o);
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in product_devices() {
             let y = on_device(d, &x, &[n, ci, h, w])
                 .conv2d(&on_device(d, &wt, &[co, ci, k, k]), None, o)
                 .unwrap();
@@ -345,7 +345,7 @@ fn direct_conv_over_more_taps_than_the_loop_limit() {
     let x = rng.uniform(n * ci * h * w, -1.0, 1.0);
     let wt = rng.uniform(ci * co, -1.0, 1.0);
     let (want, ys) = convt_ref(&to_f64(&x), [n, ci, h, w], &to_f64(&wt), [ci, co, 1, 1], None, ot);
-    for (tuning, d) in tuned_devices() {
+    for (tuning, d) in product_devices() {
         let y = on_device(d, &x, &[n, ci, h, w])
             .conv_transpose2d(&on_device(d, &wt, &[ci, co, 1, 1]), None, ot)
             .unwrap();
@@ -708,7 +708,7 @@ fn conv2d_same_padding_is_explicit_padding_when_even_and_checks_its_settings() {
 /// straight into NCHW with the bias added in the same write; with a reduction
 /// longer than one split (Cin·kh·kw = 9,600 > 8,192) the slabs are summed
 /// first and then placed. 1×1 and 2×2 outputs, 5 output channels (not a
-/// multiple of 4), odd batch, checked against f64 on both tunings.
+/// multiple of 4), odd batch, checked against f64 on every product kernel.
 #[test]
 fn small_map_conv_writes_nchw_with_bias_through_split_k() {
     let mut rng = Rng::new(77);
@@ -731,7 +731,7 @@ fn small_map_conv_writes_nchw_with_bias_through_split_k() {
             Some(&to_f64(&b)),
             o,
         );
-        for (tuning, d) in tuned_devices() {
+        for (tuning, d) in product_devices() {
             let y = on_device(d, &x, &[n, ci, h, w])
                 .conv2d(&on_device(d, &wt, &[co, ci, k, k]), Some(&on_device(d, &b, &[co])), o)
                 .unwrap();

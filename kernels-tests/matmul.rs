@@ -3,10 +3,11 @@
 //! enough to need split-K, and gradient checks through every transpose flag.
 
 use crate::common::*;
-use balgan::Tensor;
+use balgan::{Tensor, Tuning};
 
-/// Runs on both tunings: `Gpu` (workgroup-memory tiles) and `Cpu` (register
-/// tiles, 4-wide when B allows).
+/// Runs on every product kernel: `Gpu` (workgroup-memory tiles), `Cpu` with
+/// subgroups (the subgroup product) and without (register tiles, 4-wide
+/// when B allows).
 fn check(rng: &mut Rng, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
     let a = rng.uniform(numel(sa), -1.0, 1.0);
     let b = rng.uniform(numel(sb), -1.0, 1.0);
@@ -15,7 +16,7 @@ fn check(rng: &mut Rng, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
     // K products of terms in [-1, 1] summed in f32 with fma: error grows like
     // sqrt(K)·ulp; 1e-6·K is a safe bound for K up to ~10^5.
     let tol = 1e-6 * (k as f64).max(1.0);
-    for (tuning, d) in tuned_devices() {
+    for (tuning, d) in product_devices() {
         let at = Tensor::from_slice(d, &a, sa).unwrap();
         let bt = Tensor::from_slice(d, &b, sb).unwrap();
         let y = at.matmul_t(&bt, ta, tb).unwrap();
@@ -117,7 +118,7 @@ fn matmul_rejects_mismatched_shapes() {
 }
 
 /// The register-tile layouts the CPU route picks per shape, each checked
-/// against f64 on both tunings: narrow N and M shrink the workgroup's tile,
+/// against f64 on every product kernel: narrow N and M shrink the workgroup's tile,
 /// and a long K under a small output adds K-splits side by side in the
 /// workgroup (summed after). Sizes that do not divide the tile, K % 4 ≠ 0, a
 /// last split shorter than the others and a last workgroup with fewer splits
@@ -167,7 +168,8 @@ fn in_workgroup_splits_survive_slab_passes() {
     let a = rng.uniform(m * k, -1.0, 1.0);
     let b = rng.uniform(n * k, -1.0, 1.0);
     let (want, _) = reference::matmul(&to_f64(&a), &[m, k], &to_f64(&b), &[n, k], false, true);
-    for (tuning, d) in private_tuned_devices() {
+    let [gpu, cpu] = private_tuned_devices();
+    for (tuning, d) in [gpu, cpu, (Tuning::Cpu, private_register_tile_device())] {
         // 5 slabs per pass: passes of 5 and then 4 splits, KS = 8.
         d.set_partial_budget(5 * m * n);
         let at = Tensor::from_slice(&d, &a, &[m, k]).unwrap();
@@ -208,4 +210,51 @@ fn four_wide_a_register_tiles_match_f64() {
     check(&mut rng, &[3, 20, 36], &[1, 20, 68], true, false);
     check(&mut rng, &[3, 70_000], &[70_000, 8], false, false);
     check(&mut rng, &[70_000, 4], &[70_000, 8], true, false);
+}
+
+/// The subgroup product (CPU drivers with subgroups, such as lavapipe), each
+/// tile and orientation forced on small shapes: sizes that are not multiples
+/// of 4 (scalar loads, rows and columns past C clamped), multiples of 4
+/// (4-wide loads of both operands in each storage order), K shorter than a
+/// run of lanes and not a multiple of it, a batch with a broadcast operand,
+/// and a 1×1 product.
+#[test]
+fn subgroup_product_matches_f64_for_every_tile_and_orientation() {
+    use balgan::kernels::matmul_subgroup::{tile_shapes, with_tile, SubgroupTile};
+    let (_, d) = &tuned_devices()[1];
+    if d.subgroup_size().is_none() {
+        assert!(
+            !under_ci(),
+            "CI's lavapipe has subgroups: the subgroup product must be tested"
+        );
+        eprintln!("skipped: this adapter has no fixed-width subgroups");
+        return;
+    }
+    let mut rng = Rng::new(37);
+    let mut run = |sa: &[usize], sb: &[usize], ta: bool, tb: bool, tile: SubgroupTile| {
+        let a = rng.uniform(numel(sa), -1.0, 1.0);
+        let b = rng.uniform(numel(sb), -1.0, 1.0);
+        let (want, _) = reference::matmul(&to_f64(&a), sa, &to_f64(&b), sb, ta, tb);
+        let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
+        let at = Tensor::from_slice(d, &a, sa).unwrap();
+        let bt = Tensor::from_slice(d, &b, sb).unwrap();
+        let y = with_tile(tile, || at.matmul_t(&bt, ta, tb).unwrap().to_vec().unwrap());
+        // As `check`: 1e-6·K for K-long sums of products in [-1, 1].
+        let what = format!("{tile:?} {sa:?} x {sb:?} ta={ta} tb={tb}");
+        assert_close(&what, &y, &want, 1e-6 * k.max(1) as f64, 1e-5);
+    };
+    for (rows, cols) in tile_shapes() {
+        for swap in [false, true] {
+            let tile = SubgroupTile { rows, cols, swap };
+            for (m, k, n) in [(5, 13, 7), (36, 20, 40), (1, 3, 1)] {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let sa = if ta { vec![k, m] } else { vec![m, k] };
+                    let sb = if tb { vec![n, k] } else { vec![k, n] };
+                    run(&sa, &sb, ta, tb, tile);
+                }
+            }
+            run(&[2, 1, 12, 8], &[3, 8, 16], false, false, tile);
+            run(&[3, 8, 12], &[1, 16, 8], true, true, tile);
+        }
+    }
 }

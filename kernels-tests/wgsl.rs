@@ -20,9 +20,22 @@ fn parse(src: &ShaderSource) -> Module {
         .unwrap_or_else(|e| panic!("{}: WGSL parse error:\n{}", src.file, e.emit_to_string(src.wgsl)))
 }
 
+/// Validates with the capabilities the engine asks for: subgroup operations
+/// for the subgroup product only (the device requests them only where it runs
+/// that kernel).
 fn validate(src: &ShaderSource, module: &Module) -> ModuleInfo {
-    Validator::new(ValidationFlags::all(), Capabilities::default())
-        .validate(module)
+    let subgroups = src.file.starts_with("matmul_subgroup");
+    let caps = if subgroups {
+        Capabilities::default() | Capabilities::SUBGROUP
+    } else {
+        Capabilities::default()
+    };
+    let mut v = Validator::new(ValidationFlags::all(), caps);
+    if subgroups {
+        v.subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+    }
+    v.validate(module)
         .unwrap_or_else(|e| panic!("{}: naga validation error:\n{}", src.file, e.emit_to_string(src.wgsl)))
 }
 
@@ -84,7 +97,7 @@ fn every_source_parses_and_validates() {
 
 /// Files that are not sources of their own but parts of other sources
 /// (`optim.wgsl` of the generated ones).
-const FRAGMENTS: [&str; 3] = ["common.wgsl", "gemm_tile.wgsl", "optim.wgsl"];
+const FRAGMENTS: [&str; 4] = ["common.wgsl", "gemm_tile.wgsl", "optim.wgsl", "matmul_subgroup.wgsl"];
 
 /// The sources with the shared GEMM tile: one tile for the matmul and the
 /// convolutions, so that tuning one tunes the other.
@@ -115,10 +128,23 @@ fn sources_are_common_wgsl_followed_by_their_file() {
         }
     }
     let optim = read("optim.wgsl");
+    let product = format!(
+        "{common}\n{tile}\n{}\n{}\n",
+        read("matmul.wgsl"),
+        read("matmul_subgroup.wgsl")
+    );
     for s in generated_sources() {
+        let (start, parts) = if s.file.starts_with("matmul_subgroup") {
+            (
+                product.clone(),
+                "common.wgsl + gemm_tile.wgsl + matmul.wgsl + matmul_subgroup.wgsl",
+            )
+        } else {
+            (format!("{common}\n{optim}\n"), "common.wgsl + optim.wgsl")
+        };
         assert!(
-            s.wgsl.starts_with(&format!("{common}\n{optim}\n")),
-            "{}: generated source does not start with common.wgsl + optim.wgsl",
+            s.wgsl.starts_with(&start),
+            "{}: generated source does not start with {parts}",
             s.file
         );
     }
@@ -154,6 +180,29 @@ fn tiled_gemms_call_the_shared_tile() {
             .map(|(_, g)| g.name.as_deref().unwrap_or("?"))
             .collect();
         assert_eq!(workgroup, ["As", "Bs"], "{file}: workgroup variables");
+    }
+}
+
+/// Every variant of the generated subgroup product (each subgroup width,
+/// each load of each operand) parses and validates, one entry point of one
+/// subgroup per workgroup.
+#[test]
+fn every_subgroup_product_variant_validates() {
+    use balgan::kernels::matmul_subgroup::{source, validation_variants};
+    let variants = validation_variants();
+    assert!(variants.len() >= 20, "only {} variants", variants.len());
+    for v in variants {
+        let s = source(v);
+        let module = parse(&s);
+        validate(&s, &module);
+        // matmul.wgsl's entry points and this one.
+        assert_eq!(module.entry_points.len(), 7, "{}: entry points", s.file);
+        let ep = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == "matmul_subgroup")
+            .unwrap_or_else(|| panic!("{}: no matmul_subgroup", s.file));
+        assert_eq!(ep.workgroup_size, [v.lanes as u32, 1, 1], "{}", s.file);
     }
 }
 
@@ -402,6 +451,10 @@ fn params_layouts_match_rust() {
         rust_layout!(reduce::ReduceParams in "reduce.wgsl" { outer, len, inner, chunks, op, scale, _pad0, _pad1 }),
         rust_layout!(softmax::SoftmaxParams in "softmax.wgsl" { rows, len, inner, chunks, chunk, n, _pad0, _pad1 }),
         rust_layout!(matmul::MatmulParams in "matmul.wgsl" {
+            m, n, k, batch, trans_a, trans_b, k_chunk, splits, batch_rank, c_offset, a_offset, b_offset,
+            split_base, row_bias, c_block, c_block_stride, batch_shape, batch_strides_a, batch_strides_b
+        }),
+        rust_layout!(matmul::MatmulParams in "matmul_subgroup_s8_r4_w32_AlongK_AlongMn.wgsl" {
             m, n, k, batch, trans_a, trans_b, k_chunk, splits, batch_rank, c_offset, a_offset, b_offset,
             split_base, row_bias, c_block, c_block_stride, batch_shape, batch_strides_a, batch_strides_b
         }),

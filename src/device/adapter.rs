@@ -15,6 +15,11 @@ pub struct DeviceOptions {
     pub quiet: bool,
     /// Which kernel variants to use; `Auto` picks by adapter type.
     pub tuning: Tuning,
+    /// Keep to the kernels that need no subgroup operations, even where the
+    /// adapter has them (on CPU drivers the matrix product shares operands
+    /// across SIMD lanes through them). `from_env` sets it when
+    /// `BALGAN_SUBGROUPS` is `0`, `false`, `off` or `no`.
+    pub no_subgroups: bool,
 }
 
 /// Kernel variants are tuned either for GPUs or for CPU drivers such as
@@ -33,7 +38,8 @@ pub enum Tuning {
 }
 
 impl DeviceOptions {
-    /// Options taken from `BALGAN_BACKEND` and `BALGAN_ADAPTER`.
+    /// Options taken from `BALGAN_BACKEND`, `BALGAN_ADAPTER` and
+    /// `BALGAN_SUBGROUPS`.
     pub fn from_env() -> DeviceOptions {
         let get = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
         DeviceOptions {
@@ -41,6 +47,12 @@ impl DeviceOptions {
             adapter: get("BALGAN_ADAPTER"),
             quiet: false,
             tuning: Tuning::Auto,
+            no_subgroups: matches!(
+                get("BALGAN_SUBGROUPS")
+                    .map(|v| v.trim().to_ascii_lowercase())
+                    .as_deref(),
+                Some("0" | "false" | "off" | "no")
+            ),
         }
     }
 }

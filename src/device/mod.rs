@@ -43,6 +43,9 @@ pub(crate) struct DeviceInner {
     /// Fill every new tensor with NaN before its kernel runs (tests).
     poison: AtomicBool,
     tuning: Tuning,
+    /// Lanes per subgroup where the device's kernels use subgroup operations
+    /// (CPU tuning with a fixed subgroup width); `None` elsewhere.
+    subgroup_size: Option<u32>,
     /// Floats one im2col buffer may hold on the CPU route of convolutions.
     im2col_budget: AtomicU64,
     /// How long a readback waits for the GPU ([`TIMEOUT_VAR`]).
@@ -118,9 +121,25 @@ impl Device {
         // Ask for everything the adapter offers: the defaults are far below real
         // hardware (e.g. 128 MiB storage bindings, 16 KiB workgroup memory).
         let limits = adapter.limits();
+        let tuning = match opts.tuning {
+            Tuning::Auto if info.device_type == wgpu::DeviceType::Cpu => Tuning::Cpu,
+            Tuning::Auto => Tuning::Gpu,
+            t => t,
+        };
+        // Subgroups are asked for where they help: CPU drivers, whose subgroup
+        // is one SIMD chunk of a fixed width (see kernels/matmul_subgroup.rs).
+        let subgroup_size = (tuning == Tuning::Cpu
+            && adapter.features().contains(wgpu::Features::SUBGROUP)
+            && !opts.no_subgroups
+            && info.subgroup_min_size == info.subgroup_max_size
+            && crate::kernels::matmul_subgroup::SIZES.contains(&info.subgroup_min_size))
+        .then_some(info.subgroup_min_size);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("balgan"),
-            required_features: wgpu::Features::empty(),
+            required_features: match subgroup_size {
+                Some(_) => wgpu::Features::SUBGROUP,
+                None => wgpu::Features::empty(),
+            },
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -159,11 +178,6 @@ impl Device {
                 eprintln!("balgan: {backend_reason}");
             }
         }
-        let tuning = match opts.tuning {
-            Tuning::Auto if info.device_type == wgpu::DeviceType::Cpu => Tuning::Cpu,
-            Tuning::Auto => Tuning::Gpu,
-            t => t,
-        };
         let recorder = Recorder::new(&device, limits.min_uniform_buffer_offset_alignment);
         Ok(Device {
             inner: Arc::new(DeviceInner {
@@ -178,6 +192,7 @@ impl Device {
                 gpu_error,
                 poison: AtomicBool::new(false),
                 tuning,
+                subgroup_size,
                 im2col_budget: AtomicU64::new(16 << 20),
                 timeout,
                 partial_budget: AtomicU64::new(crate::kernels::reduce::MAX_PARTIAL_FLOATS as u64),
@@ -208,6 +223,12 @@ impl Device {
     /// Whether this adapter is a CPU (software) implementation such as lavapipe.
     pub fn is_software(&self) -> bool {
         self.inner.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Lanes per subgroup when the device's kernels use subgroup operations
+    /// (the matrix product on CPU drivers), `None` when they do not.
+    pub fn subgroup_size(&self) -> Option<u32> {
+        self.inner.subgroup_size
     }
 
     /// The kernel variants this device uses: `Gpu` or `Cpu`, never `Auto`.

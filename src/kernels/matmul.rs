@@ -4,8 +4,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_u32, copy, reduce, MATMUL};
-use crate::device::{Device, Dispatch, Tuning};
+use super::{check_u32, copy, matmul_subgroup, reduce, MATMUL};
+use crate::device::{Device, Dispatch, ShaderSource, Tuning};
 use crate::error::{Error, Result};
 
 /// Mirrors `MatmulParams` in `shaders/matmul.wgsl`.
@@ -171,40 +171,11 @@ pub(crate) fn launch_into(
         ));
     }
     let regtile = dev.tuning() == Tuning::Cpu;
-    // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
-    let vec4 =
-        regtile && !s.trans_b && s.n.is_multiple_of(4) && s.b_offset.is_multiple_of(4) && s.c_offset.is_multiple_of(4);
-    // Dot products over 4-wide K slices need A row-major and B transposed, K and
-    // both offsets multiples of 4 (so every row starts 16-byte aligned).
-    let dot4 = regtile
-        && !s.trans_a
-        && s.trans_b
-        && s.k.is_multiple_of(4)
-        && s.a_offset.is_multiple_of(4)
-        && s.b_offset.is_multiple_of(4);
-    // A read 4-wide as well: stored [K, M] with M % 4 = 0, or [M, K] with
-    // K % 4 = 0 (batch strides of A are multiples of M·K, so aligned too).
-    let a_at = s.trans_a && s.m.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
-    let a_ak = !s.trans_a && s.k.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
-    let entry = match (regtile, vec4, dot4) {
-        (true, true, _) if a_at => "matmul_regtile_vec4_at",
-        (true, true, _) if a_ak => "matmul_regtile_vec4_ak",
-        (true, true, _) => "matmul_regtile_vec4",
-        (true, false, true) => "matmul_regtile_dot4",
-        (true, false, false) => "matmul_regtile",
-        _ => "matmul_tiled",
+    let kernel = match dev.subgroup_size() {
+        Some(lanes) if regtile => subgroup_kernel(s, batch, lanes, c_block == 0),
+        _ => tile_kernel(s, batch, regtile),
     };
-    let (layout, splits) = if regtile {
-        choose_reg_layout(s.m, s.n, s.k, batch)
-    } else {
-        (RegLayout { tx: 16, ty: 16, ks: 1 }, choose_splits(s.m, s.n, s.k, batch))
-    };
-    // Tile edges: the register tile's 4·TY × 8·TX, or the 64×64 of gemm_tile.
-    let (tile_m, tile_n) = if regtile {
-        (4 * layout.ty, 8 * layout.tx)
-    } else {
-        (TILE, TILE)
-    };
+    let splits = kernel.splits;
     let k_chunk = s.k.div_ceil(splits).div_ceil(16).max(1) * 16;
     let splits = s.k.div_ceil(k_chunk).max(1);
     if c_block > 0 && splits > 1 {
@@ -231,14 +202,14 @@ pub(crate) fn launch_into(
             },
         );
     }
-    let constants_buf = [
-        ("TX", layout.tx as f64),
-        ("TY", layout.ty as f64),
-        ("KS", layout.ks as f64),
-    ];
-    let constants: &[(&str, f64)] = if regtile { &constants_buf } else { &[] };
+    let constants = kernel.constants.as_slice();
     // Any buffer stands in for a missing bias: it is never read.
     let bias = row_bias.unwrap_or(a);
+    // Swapped operands: the kernel computes Cᵀ = op(B)ᵀ·op(A)ᵀ (see
+    // matmul_subgroup.wgsl), B bound as A and A as B.
+    let swapped = s.swapped();
+    let (s, a, b) = if kernel.swap { (&swapped, b, a) } else { (s, a, b) };
+    let (tile_m, tile_n) = (kernel.tile_m, kernel.tile_n);
     let pack = |v: &[usize]| {
         let mut o = [0u32; 4];
         for (d, &x) in o.iter_mut().zip(v) {
@@ -274,7 +245,7 @@ pub(crate) fn launch_into(
         let workgroups = [
             s.n.div_ceil(tile_n) as u32,
             s.m.div_ceil(tile_m) as u32,
-            check_u32("matmul batch × splits", batch * splits.div_ceil(layout.ks))?,
+            check_u32("matmul batch × splits", batch * splits.div_ceil(kernel.ks))?,
         ];
         if workgroups.iter().any(|&w| w > max) {
             return Err(Error::LimitExceeded {
@@ -292,8 +263,8 @@ pub(crate) fn launch_into(
         };
         check_u32("matmul output", s.c_offset + span)?;
         return dev.dispatch(&Dispatch {
-            source: MATMUL,
-            entry,
+            source: kernel.source,
+            entry: kernel.entry,
             constants,
             params: bytemuck::bytes_of(&params),
             inputs: &[a, b, bias],
@@ -314,8 +285,8 @@ pub(crate) fn launch_into(
             ..params
         };
         dev.dispatch(&Dispatch {
-            source: MATMUL,
-            entry,
+            source: kernel.source,
+            entry: kernel.entry,
             constants,
             params: bytemuck::bytes_of(&params),
             inputs: &[a, b, bias],
@@ -325,4 +296,144 @@ pub(crate) fn launch_into(
             bytes: bytes * count as f64 / splits as f64,
         })
     })
+}
+
+impl MatmulShape<'_> {
+    /// The product Cᵀ = op(B)ᵀ·op(A)ᵀ: A and B trade places (offsets and
+    /// batch strides with them), M and N trade places, each transpose flag
+    /// flips.
+    fn swapped(&self) -> MatmulShape<'_> {
+        MatmulShape {
+            batch_shape: self.batch_shape,
+            batch_strides_a: self.batch_strides_b,
+            batch_strides_b: self.batch_strides_a,
+            m: self.n,
+            n: self.m,
+            k: self.k,
+            trans_a: !self.trans_b,
+            trans_b: !self.trans_a,
+            a_offset: self.b_offset,
+            b_offset: self.a_offset,
+            c_offset: self.c_offset,
+        }
+    }
+}
+
+/// The kernel a product runs: its source, entry point and pipeline
+/// constants, the output tile of one workgroup, the K-splits per workgroup
+/// (`ks`) and in all, and whether A and B are swapped.
+struct Kernel {
+    source: ShaderSource,
+    entry: &'static str,
+    constants: Vec<(&'static str, f64)>,
+    tile_m: usize,
+    tile_n: usize,
+    ks: usize,
+    splits: usize,
+    swap: bool,
+}
+
+/// The workgroup-memory tile (GPUs) or the register tiles (CPU drivers
+/// without subgroups).
+fn tile_kernel(s: &MatmulShape<'_>, batch: usize, regtile: bool) -> Kernel {
+    if !regtile {
+        return Kernel {
+            source: MATMUL,
+            entry: "matmul_tiled",
+            constants: Vec::new(),
+            tile_m: TILE,
+            tile_n: TILE,
+            ks: 1,
+            splits: choose_splits(s.m, s.n, s.k, batch),
+            swap: false,
+        };
+    }
+    // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
+    let vec4 = !s.trans_b && s.n.is_multiple_of(4) && s.b_offset.is_multiple_of(4) && s.c_offset.is_multiple_of(4);
+    // Dot products over 4-wide K slices need A row-major and B transposed, K and
+    // both offsets multiples of 4 (so every row starts 16-byte aligned).
+    let dot4 = !s.trans_a
+        && s.trans_b
+        && s.k.is_multiple_of(4)
+        && s.a_offset.is_multiple_of(4)
+        && s.b_offset.is_multiple_of(4);
+    // A read 4-wide as well: stored [K, M] with M % 4 = 0, or [M, K] with
+    // K % 4 = 0 (batch strides of A are multiples of M·K, so aligned too).
+    let a_at = s.trans_a && s.m.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
+    let a_ak = !s.trans_a && s.k.is_multiple_of(4) && s.a_offset.is_multiple_of(4);
+    let entry = match (vec4, dot4) {
+        (true, _) if a_at => "matmul_regtile_vec4_at",
+        (true, _) if a_ak => "matmul_regtile_vec4_ak",
+        (true, _) => "matmul_regtile_vec4",
+        (false, true) => "matmul_regtile_dot4",
+        (false, false) => "matmul_regtile",
+    };
+    let (layout, splits) = choose_reg_layout(s.m, s.n, s.k, batch);
+    Kernel {
+        source: MATMUL,
+        entry,
+        constants: vec![
+            ("TX", layout.tx as f64),
+            ("TY", layout.ty as f64),
+            ("KS", layout.ks as f64),
+        ],
+        tile_m: 4 * layout.ty,
+        tile_n: 8 * layout.tx,
+        ks: layout.ks,
+        splits,
+        swap: false,
+    }
+}
+
+/// Workgroups of the subgroup kernel to keep busy before K-splits stop being
+/// added: several per CPU core, so that uneven ones even out.
+const BUSY_SUBGROUPS: usize = 32;
+
+/// The subgroup kernel (CPU drivers with `lanes`-wide subgroups): the tile of
+/// [`matmul_subgroup::choose_tile`], and K split while too few workgroups are
+/// busy, each split keeping at least [`MIN_SPLIT_K`] of K.
+fn subgroup_kernel(s: &MatmulShape<'_>, batch: usize, lanes: u32, may_swap: bool) -> Kernel {
+    let lanes = lanes as usize;
+    let aligned =
+        |offset: usize, strides: &[usize]| offset.is_multiple_of(4) && strides.iter().all(|x| x.is_multiple_of(4));
+    let loads = |tile: matmul_subgroup::SubgroupTile| {
+        let t = if tile.swap { s.swapped() } else { *s };
+        matmul_subgroup::choose_loads(
+            tile,
+            lanes,
+            (t.m, t.n, t.k),
+            t.trans_a,
+            t.trans_b,
+            aligned(t.a_offset, t.batch_strides_a),
+            aligned(t.b_offset, t.batch_strides_b),
+        )
+    };
+    let tile = matmul_subgroup::choose_tile(s.m, s.n, lanes, may_swap, loads);
+    let t = if tile.swap { s.swapped() } else { *s };
+    let (a, b) = loads(tile);
+    let (tile_m, tile_n) = (lanes * tile.rows, tile.cols);
+    let groups = t.m.div_ceil(tile_m) * t.n.div_ceil(tile_n) * batch;
+    let mut splits = s.k.div_ceil(MAX_K_CHUNK).max(1);
+    if s.m * s.n * s.k * batch >= MIN_SPLIT_WORK {
+        while groups * splits < BUSY_SUBGROUPS && s.k / (splits * 2) >= MIN_SPLIT_K {
+            splits *= 2;
+        }
+    }
+    let variant = matmul_subgroup::Variant {
+        lanes,
+        rows: tile.rows,
+        cols: tile.cols,
+        a,
+        b,
+    };
+    Kernel {
+        source: matmul_subgroup::source(variant),
+        entry: "matmul_subgroup",
+        constants: vec![("OUT_T", tile.swap as u8 as f64)],
+        tile_m,
+        tile_n,
+        ks: 1,
+        splits,
+        swap: tile.swap,
+    }
 }

@@ -19,6 +19,7 @@ pub mod glu;
 pub mod index;
 pub mod loss;
 pub mod matmul;
+pub mod matmul_subgroup;
 pub mod optim;
 pub mod reduce;
 pub mod rng;
@@ -65,11 +66,23 @@ pub fn all_sources() -> Vec<ShaderSource> {
     ]
 }
 
-/// Sources whose entry points are generated (`optim.wgsl` plus the bindings
-/// for a number of tensors, see [`optim`]): the smallest and the largest
-/// variant, for validation tests.
+/// Sources whose entry points are generated, for validation tests:
+/// `optim.wgsl` plus the bindings for a number of tensors (see [`optim`]),
+/// the smallest and the largest variant, and the subgroup product of
+/// lavapipe's usual shape (see [`matmul_subgroup`]; every variant is in
+/// [`matmul_subgroup::validation_variants`]).
 pub fn generated_sources() -> Vec<ShaderSource> {
-    vec![optim::source(1), optim::source(optim::MAX_SLOTS)]
+    vec![
+        optim::source(1),
+        optim::source(optim::MAX_SLOTS),
+        matmul_subgroup::source(matmul_subgroup::Variant {
+            lanes: 8,
+            rows: 4,
+            cols: 32,
+            a: matmul_subgroup::Loads::AlongK,
+            b: matmul_subgroup::Loads::AlongMn,
+        }),
+    ]
 }
 
 /// Invocations per workgroup of the 1-D kernels (`WG` in `common.wgsl`).

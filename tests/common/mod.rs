@@ -53,6 +53,42 @@ pub fn private_tuned_devices() -> [(Tuning, Device); 2] {
     })
 }
 
+/// A CPU-tuned device that keeps to the kernels without subgroup operations
+/// (the register-tile products), fresh for each call. On an adapter with
+/// subgroups, [`tuned_devices`]' CPU device runs the subgroup product instead,
+/// so tests of the products add this one to cover both.
+pub fn private_register_tile_device() -> Device {
+    let opts = DeviceOptions {
+        quiet: true,
+        tuning: Tuning::Cpu,
+        no_subgroups: true,
+        ..DeviceOptions::from_env()
+    };
+    let d = Device::with_options(opts).expect("kernel tests need a GPU or lavapipe");
+    d.set_poison_outputs(true);
+    d
+}
+
+/// The devices of every product kernel: `Gpu` (workgroup-memory tiles),
+/// `Cpu` (the subgroup product where the adapter has subgroups) and `Cpu`
+/// without subgroups (register tiles), each with a label for messages.
+pub fn product_devices() -> &'static [(&'static str, Device); 3] {
+    static DEVS: OnceLock<[(&'static str, Device); 3]> = OnceLock::new();
+    DEVS.get_or_init(|| {
+        let [(_, gpu), (_, cpu)] = private_tuned_devices();
+        let cpu_label = if cpu.subgroup_size().is_some() {
+            "Cpu (subgroups)"
+        } else {
+            "Cpu"
+        };
+        [
+            ("Gpu", gpu),
+            (cpu_label, cpu),
+            ("Cpu (register tiles)", private_register_tile_device()),
+        ]
+    })
+}
+
 /// Whether this is a CI run: `CI` set to anything but empty, `0` or `false`
 /// (CI services set `CI=true`; so does `.ci/run`).
 pub fn ci_from(value: Option<&str>) -> bool {
