@@ -172,7 +172,7 @@ pub(crate) fn launch_into(
     }
     let regtile = dev.tuning() == Tuning::Cpu;
     let kernel = match dev.subgroup_size() {
-        Some(lanes) if regtile => subgroup_kernel(s, batch, lanes, c_block == 0),
+        Some(lanes) if regtile => subgroup_kernel(s, batch, lanes),
         _ => tile_kernel(s, batch, regtile),
     };
     let splits = kernel.splits;
@@ -205,10 +205,6 @@ pub(crate) fn launch_into(
     let constants = kernel.constants.as_slice();
     // Any buffer stands in for a missing bias: it is never read.
     let bias = row_bias.unwrap_or(a);
-    // Swapped operands: the kernel computes Cᵀ = op(B)ᵀ·op(A)ᵀ (see
-    // matmul_subgroup.wgsl), B bound as A and A as B.
-    let swapped = s.swapped();
-    let (s, a, b) = if kernel.swap { (&swapped, b, a) } else { (s, a, b) };
     let (tile_m, tile_n) = (kernel.tile_m, kernel.tile_n);
     let pack = |v: &[usize]| {
         let mut o = [0u32; 4];
@@ -298,30 +294,9 @@ pub(crate) fn launch_into(
     })
 }
 
-impl MatmulShape<'_> {
-    /// The product Cᵀ = op(B)ᵀ·op(A)ᵀ: A and B trade places (offsets and
-    /// batch strides with them), M and N trade places, each transpose flag
-    /// flips.
-    fn swapped(&self) -> MatmulShape<'_> {
-        MatmulShape {
-            batch_shape: self.batch_shape,
-            batch_strides_a: self.batch_strides_b,
-            batch_strides_b: self.batch_strides_a,
-            m: self.n,
-            n: self.m,
-            k: self.k,
-            trans_a: !self.trans_b,
-            trans_b: !self.trans_a,
-            a_offset: self.b_offset,
-            b_offset: self.a_offset,
-            c_offset: self.c_offset,
-        }
-    }
-}
-
 /// The kernel a product runs: its source, entry point and pipeline
-/// constants, the output tile of one workgroup, the K-splits per workgroup
-/// (`ks`) and in all, and whether A and B are swapped.
+/// constants, the output tile of one workgroup, and the K-splits per
+/// workgroup (`ks`) and in all.
 struct Kernel {
     source: ShaderSource,
     entry: &'static str,
@@ -330,7 +305,6 @@ struct Kernel {
     tile_n: usize,
     ks: usize,
     splits: usize,
-    swap: bool,
 }
 
 /// The workgroup-memory tile (GPUs) or the register tiles (CPU drivers
@@ -345,7 +319,6 @@ fn tile_kernel(s: &MatmulShape<'_>, batch: usize, regtile: bool) -> Kernel {
             tile_n: TILE,
             ks: 1,
             splits: choose_splits(s.m, s.n, s.k, batch),
-            swap: false,
         };
     }
     // 4-wide loads need B row-major with rows (and batch slabs) 16-byte aligned.
@@ -381,7 +354,6 @@ fn tile_kernel(s: &MatmulShape<'_>, batch: usize, regtile: bool) -> Kernel {
         tile_n: 8 * layout.tx,
         ks: layout.ks,
         splits,
-        swap: false,
     }
 }
 
@@ -392,27 +364,19 @@ const BUSY_SUBGROUPS: usize = 32;
 /// The subgroup kernel (CPU drivers with `lanes`-wide subgroups): the tile of
 /// [`matmul_subgroup::choose_tile`], and K split while too few workgroups are
 /// busy, each split keeping at least [`MIN_SPLIT_K`] of K.
-fn subgroup_kernel(s: &MatmulShape<'_>, batch: usize, lanes: u32, may_swap: bool) -> Kernel {
+fn subgroup_kernel(s: &MatmulShape<'_>, batch: usize, lanes: u32) -> Kernel {
     let lanes = lanes as usize;
     let aligned =
         |offset: usize, strides: &[usize]| offset.is_multiple_of(4) && strides.iter().all(|x| x.is_multiple_of(4));
-    let loads = |tile: matmul_subgroup::SubgroupTile| {
-        let t = if tile.swap { s.swapped() } else { *s };
-        matmul_subgroup::choose_loads(
-            tile,
-            lanes,
-            (t.m, t.n, t.k),
-            t.trans_a,
-            t.trans_b,
-            aligned(t.a_offset, t.batch_strides_a),
-            aligned(t.b_offset, t.batch_strides_b),
-        )
-    };
-    let tile = matmul_subgroup::choose_tile(s.m, s.n, lanes, may_swap, loads);
-    let t = if tile.swap { s.swapped() } else { *s };
+    let (a_ok, b_ok) = (
+        aligned(s.a_offset, s.batch_strides_a),
+        aligned(s.b_offset, s.batch_strides_b),
+    );
+    let loads = |tile| matmul_subgroup::choose_loads(tile, lanes, (s.m, s.n, s.k), s.trans_a, s.trans_b, a_ok, b_ok);
+    let tile = matmul_subgroup::choose_tile(s.m, s.n, lanes, loads);
     let (a, b) = loads(tile);
     let (tile_m, tile_n) = (lanes * tile.rows, tile.cols);
-    let groups = t.m.div_ceil(tile_m) * t.n.div_ceil(tile_n) * batch;
+    let groups = s.m.div_ceil(tile_m) * s.n.div_ceil(tile_n) * batch;
     let mut splits = s.k.div_ceil(MAX_K_CHUNK).max(1);
     if s.m * s.n * s.k * batch >= MIN_SPLIT_WORK {
         while groups * splits < BUSY_SUBGROUPS && s.k / (splits * 2) >= MIN_SPLIT_K {
@@ -429,11 +393,10 @@ fn subgroup_kernel(s: &MatmulShape<'_>, batch: usize, lanes: u32, may_swap: bool
     Kernel {
         source: matmul_subgroup::source(variant),
         entry: "matmul_subgroup",
-        constants: vec![("OUT_T", tile.swap as u8 as f64)],
+        constants: Vec::new(),
         tile_m,
         tile_n,
         ks: 1,
         splits,
-        swap: tile.swap,
     }
 }
