@@ -1,6 +1,7 @@
 //! GFLOP/s of `Tensor::matmul` / `matmul_t`: square products, the three
 //! products of a batch-128 linear layer (forward, dW = xᵀ·dy, dx = dy·Wᵀ), and
-//! deep split-K products (M = N = 64, K = 32768).
+//! deep split-K products (M = N = 64, K = 32768); where the subgroup product
+//! runs (CPU drivers with subgroups), 1024³ with each of its tiles forced.
 //!
 //! ```text
 //! cargo bench --bench matmul
@@ -225,6 +226,41 @@ fn main() -> balgan::Result<()> {
     println!("|---|---|---:|---:|---:|---:|");
     for r in rows {
         println!("{r}");
+    }
+    if dev.subgroup_size().is_some() {
+        subgroup_tiles(&dev, &budget, &mat(1024, 1024)?, &mat(1024, 1024)?)?;
+    }
+    Ok(())
+}
+
+/// The subgroup product (CPU drivers with subgroups) at 1024³ with each
+/// tile forced: the rates behind the launcher's choice
+/// (`SHAPES` in src/kernels/matmul_subgroup.rs).
+fn subgroup_tiles(dev: &Device, budget: &Budget, a: &Tensor, b: &Tensor) -> balgan::Result<()> {
+    use balgan::kernels::matmul_subgroup::{tile_shapes, with_tile, SubgroupTile};
+    let case = Case {
+        label: "square",
+        op: "A·B",
+        a: a.clone(),
+        b: b.clone(),
+        trans_a: false,
+        trans_b: false,
+        m: 1024,
+        n: 1024,
+        k: 1024,
+    };
+    println!("\nsubgroup product, 1024³ A·B, each tile forced (R rows per lane, W shared columns)\n");
+    println!("| R | W | ms/call | GFLOP/s |");
+    println!("|---:|---:|---:|---:|");
+    for (rows, cols) in tile_shapes() {
+        eprintln!("timing the subgroup tile R = {rows}, W = {cols} ...");
+        let t = with_tile(SubgroupTile { rows, cols }, || time_case(dev, &case, budget))?;
+        let gflops = 2.0 * 1024f64.powi(3) / t.per_call.as_secs_f64() / 1e9;
+        result(&format!("matmul.subgroup_r{rows}_w{cols}"), gflops, "GFLOP/s");
+        println!(
+            "| {rows} | {cols} | {:.3} | {gflops:.2} |",
+            t.per_call.as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }
