@@ -697,3 +697,71 @@ fn children_name_and_evaluating_switches_modes_and_restores_them_on_error() {
     );
     assert!(balgan::autograd::is_grad_enabled());
 }
+
+/// The generator average: s ← β·s + (1 − β)·θ after each update, against
+/// f64 on the host over three updates of hand-set weights; `with_shadow`
+/// shows the average inside and puts the live weights back after (also when
+/// the closure fails); a checkpoint round trip restores the average; β
+/// outside [0, 1) is an error.
+#[test]
+fn the_moving_average_follows_its_recurrence_and_swaps_in_for_sampling() {
+    use balgan::nn::{CheckpointWriter, Ema};
+    let d = dev();
+    let layer = Linear::new(d, &Generator::new(3), 3, 2, true).unwrap();
+    let params: Vec<Tensor> = layer.parameter_tensors();
+    let host = |t: &Tensor| to_f64(&t.to_vec().unwrap());
+    let mut want: Vec<Vec<f64>> = params.iter().map(host).collect();
+    let beta = 0.75f32;
+    let ema = Ema::new(&layer, beta).unwrap();
+    let mut rng = Rng::new(91);
+    for _ in 0..3 {
+        for (p, w) in params.iter().zip(want.iter_mut()) {
+            let live = rng.uniform(p.numel(), -1.0, 1.0);
+            p.assign_slice_(&live).unwrap();
+            for (s, &x) in w.iter_mut().zip(&live) {
+                *s = beta as f64 * *s + (1.0 - beta as f64) * x as f64;
+            }
+        }
+        ema.update().unwrap();
+    }
+    let live: Vec<Vec<f64>> = params.iter().map(host).collect();
+    let inside: Vec<Vec<f64>> = ema.with_shadow(|| Ok(params.iter().map(host).collect())).unwrap();
+    for (i, (got, w)) in inside.iter().zip(&want).enumerate() {
+        // Three f32 updates of values in [-1, 1]: a few ulps.
+        assert_close(
+            &format!("shadow of parameter {i}"),
+            &got.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            w,
+            1e-6,
+            1e-6,
+        );
+    }
+    let after: Vec<Vec<f64>> = params.iter().map(host).collect();
+    assert_eq!(after, live, "with_shadow must put the live weights back");
+    // A reshape to a wrong size fails inside the closure.
+    let failed = ema.with_shadow(|| params[0].reshape(&[7, 7]).map(|_| ()));
+    assert!(failed.is_err());
+    assert_eq!(
+        params.iter().map(host).collect::<Vec<_>>(),
+        live,
+        "a failing closure must not keep the shadow"
+    );
+
+    // Checkpoint round trip into a second average of the same layer.
+    let path = std::env::temp_dir().join(format!("balgan-ema-{}.safetensors", std::process::id()));
+    let mut w = CheckpointWriter::new();
+    ema.save("ema", &mut w);
+    w.write(&path).unwrap();
+    let other = Ema::new(&layer, beta).unwrap();
+    other
+        .load("ema", &balgan::nn::Checkpoint::open(&path).unwrap())
+        .unwrap();
+    let restored: Vec<Vec<f64>> = other.with_shadow(|| Ok(params.iter().map(host).collect())).unwrap();
+    assert_eq!(restored, inside);
+    let _ = std::fs::remove_file(&path);
+
+    for bad in [1.0f32, -0.1, f32::NAN] {
+        let e = Ema::new(&layer, bad).err().expect("bad decay").to_string();
+        assert!(e.contains("[0, 1)"), "{e}");
+    }
+}

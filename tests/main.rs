@@ -21,6 +21,7 @@ mod evaluate;
 mod export;
 mod fuzz_readers;
 mod imbalance;
+mod model_acgan;
 mod model_bagan;
 mod model_dcgan;
 mod models;

@@ -20,6 +20,100 @@ use crate::error::{Error, Result};
 /// Loss columns of `losses.csv`, per phase: phase → (column → points).
 type Curves = BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>;
 
+/// The values models log per epoch (`epochs.csv`), by phase, then by the
+/// name's prefix (`w` of `w3`, CostSensitive-ACGAN's class weights), then
+/// one series per name of epoch → value. A re-run epoch end (a resume from a
+/// checkpoint written before it) keeps its last value.
+type EpochValues = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<u64, f64>>>>;
+
+fn read_epoch_values(run: &RunDir) -> EpochValues {
+    let mut out = EpochValues::new();
+    let Ok(text) = std::fs::read_to_string(run.epochs_path()) else {
+        return out;
+    };
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(phase), Some(epoch), Some(name), Some(value)) = (
+            f.first(),
+            f.get(1).and_then(|e| e.parse::<u64>().ok()),
+            f.get(2),
+            f.get(3).and_then(|v| v.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        let group = name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        out.entry(phase.to_string())
+            .or_default()
+            .entry(group)
+            .or_default()
+            .entry(name.to_string())
+            .or_default()
+            .insert(epoch, value);
+    }
+    out
+}
+
+/// What the per-epoch groups mean, for the report.
+fn epoch_group_title(group: &str) -> &str {
+    match group {
+        "w" => "class weights w_c (CostSensitive-ACGAN: softmax of the errors)",
+        "error" => "error of the discriminator's class head per class (1 − recall on the class's training images)",
+        other => other,
+    }
+}
+
+/// A plot per group of per-epoch values, one line per class.
+fn epoch_values_section(run: &RunDir, title: &str, md: &mut String) -> Result<()> {
+    let values = read_epoch_values(run);
+    if values.is_empty() {
+        return Ok(());
+    }
+    md.push_str("## Per-epoch values\n\n");
+    for (phase, groups) in &values {
+        for (group, series) in groups {
+            let mut series: Vec<(&String, &BTreeMap<u64, f64>)> = series.iter().collect();
+            // w2 before w10.
+            series.sort_by_key(|(n, _)| (n.len(), n.to_string()));
+            let lines: Vec<Series> = series
+                .iter()
+                .map(|(name, pts)| Series {
+                    name: name.trim_start_matches(group.as_str()).to_string(),
+                    points: pts.iter().map(|(&e, &v)| (e as f64, v)).collect(),
+                })
+                .collect();
+            let file = format!("{phase}-{group}.png");
+            md.push_str(&format!(
+                "{}, by class, after each {phase} epoch:\n\n",
+                epoch_group_title(group)
+            ));
+            match plot_lines(
+                &run.plots_dir().join(&file),
+                &format!("{title} — {group} per epoch"),
+                "epoch",
+                &lines,
+                (900, 500),
+            ) {
+                Ok(()) => md.push_str(&format!("![{phase} {group}](plots/{file})\n\n")),
+                Err(e) => md.push_str(&format!("({phase} {group}: no plot: {e})\n\n")),
+            }
+            if let Some(last) = series.iter().map(|(_, p)| p.keys().max().copied()).max().flatten() {
+                let row: Vec<String> = series
+                    .iter()
+                    .map(|(n, p)| {
+                        format!(
+                            "{} {:.3}",
+                            n.trim_start_matches(group.as_str()),
+                            p.get(&last).copied().unwrap_or(f64::NAN)
+                        )
+                    })
+                    .collect();
+                md.push_str(&format!("After epoch {last}: {}.\n\n", row.join(", ")));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn read_curves(run: &RunDir) -> Result<(Vec<String>, Curves)> {
     let path = run.losses_path();
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -283,6 +377,7 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     if order.is_empty() {
         md.push_str("No losses logged yet.\n");
     }
+    epoch_values_section(&run, m.model.title(), &mut md)?;
     write_text(&run.report_path(), &md)?;
     if !quiet {
         println!("report: {}", run.report_path().display());

@@ -90,6 +90,11 @@ impl RunDir {
     pub fn losses_path(&self) -> PathBuf {
         self.root.join("losses.csv")
     }
+    /// Values models log at the end of each epoch (`phase,epoch,name,value`
+    /// rows; CostSensitive-ACGAN's class weights).
+    pub fn epochs_path(&self) -> PathBuf {
+        self.root.join("epochs.csv")
+    }
     pub fn samples_dir(&self) -> PathBuf {
         self.root.join("samples")
     }

@@ -923,6 +923,24 @@ impl TrainHooks for RunHooks<'_> {
         Ok(())
     }
 
+    fn on_epoch_values(&mut self, phase: &Phase, state: &TrainState, values: &[(String, f64)]) -> Result<()> {
+        let path = self.run.epochs_path();
+        let fresh = !path.exists();
+        let mut text = String::new();
+        if fresh {
+            text.push_str("phase,epoch,name,value\n");
+        }
+        for (name, v) in values {
+            text.push_str(&format!("{},{},{name},{v}\n", phase.name, state.epoch));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.write_all(text.as_bytes()).map_err(|e| Error::io(&path, e))
+    }
+
     fn on_epoch_end(&mut self, model: &mut dyn BalancingModel, state: &TrainState) -> Result<()> {
         let name = self.phases[state.phase].name;
         self.grid(model, &format!("{name}-epoch-{:03}", state.epoch))?;

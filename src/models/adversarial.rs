@@ -10,9 +10,10 @@
 //! `docs/ADDING-A-MODEL.md` walks through a complete example.
 
 use super::{Batch, ModelConfig, StepContext};
+use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::Result;
-use crate::nn::{evaluating, Checkpoint, CheckpointWriter, Module};
+use crate::nn::{evaluating, Checkpoint, CheckpointWriter, Ema, Module};
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
@@ -55,23 +56,43 @@ pub trait Adversarial: Send + Sync {
     /// Images of the given classes with noise from `rng` (called without a
     /// graph and with the generator in evaluation mode).
     fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor>;
+
+    /// What a model does at the end of each adversarial epoch, with the
+    /// training data (CostSensitive-ACGAN updates its class weights), and the
+    /// values it logs for the epoch, by name. Nothing by default.
+    fn end_epoch(&self, _dev: &Device, _data: &Dataset) -> Result<Vec<(String, f64)>> {
+        Ok(Vec::new())
+    }
 }
+
+/// Checkpoint prefix of the generator's moving average.
+const EMA: &str = "ema_generator";
 
 /// The players of an [`Adversarial`] with their optimizers.
 pub struct AdversarialTraining<A: Adversarial> {
     pub players: A,
     opt_g: Adam,
     opt_d: Adam,
+    /// The generator's moving average, which sampling uses (when
+    /// [`ModelConfig::g_ema`] > 0).
+    ema: Option<Ema>,
     cfg: ModelConfig,
     dev: Device,
 }
 
 impl<A: Adversarial> AdversarialTraining<A> {
-    /// Adam for each player with the config's adversarial settings.
+    /// Adam for each player with the config's adversarial settings, and the
+    /// generator's moving average (starting at its current weights) when the
+    /// config asks for one.
     pub fn new(dev: &Device, cfg: &ModelConfig, players: A) -> Result<AdversarialTraining<A>> {
+        let ema = match cfg.g_ema {
+            d if d > 0.0 => Some(Ema::new(players.generator(), d)?),
+            _ => None,
+        };
         Ok(AdversarialTraining {
             opt_g: Adam::new(&players.generator().parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
             opt_d: Adam::new(&players.critic().parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
+            ema,
             players,
             cfg: cfg.clone(),
             dev: dev.clone(),
@@ -97,9 +118,17 @@ impl<A: Adversarial> AdversarialTraining<A> {
         if generator_turn {
             let g_loss = self.players.generator_loss(batch, ctx, critic.carry)?;
             self.opt_g.minimize_own(&g_loss)?;
+            if let Some(ema) = &self.ema {
+                ema.update()?;
+            }
             out.push(("g_loss", g_loss.detach()));
         }
         Ok(out)
+    }
+
+    /// The players' epoch end ([`Adversarial::end_epoch`]).
+    pub fn end_epoch(&self, data: &Dataset) -> Result<Vec<(String, f64)>> {
+        self.players.end_epoch(&self.dev, data)
     }
 
     /// The (critic, generator) optimizer updates made so far (restored with
@@ -109,12 +138,19 @@ impl<A: Adversarial> AdversarialTraining<A> {
     }
 
     /// Images [N, C, S, S] in [−1, 1] of the given classes, the generator in
-    /// evaluation mode (batch norm on running statistics), without a graph.
+    /// evaluation mode (batch norm on running statistics) and with its
+    /// moving-average weights when it has them, without a graph.
     pub fn sample(&self, labels: &[u32], rng: &Generator) -> Result<Tensor> {
-        evaluating(self.players.generator(), || {
-            self.players
-                .generate(&self.dev, &IndexTensor::new(&self.dev, labels)?, rng)
-        })
+        let generate = || {
+            evaluating(self.players.generator(), || {
+                self.players
+                    .generate(&self.dev, &IndexTensor::new(&self.dev, labels)?, rng)
+            })
+        };
+        match &self.ema {
+            Some(ema) => ema.with_shadow(generate),
+            None => generate(),
+        }
     }
 
     pub fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
@@ -123,6 +159,9 @@ impl<A: Adversarial> AdversarialTraining<A> {
             .add_module(A::CRITIC, d)
             .add_optimizer("opt_g", g, &self.opt_g)?
             .add_optimizer("opt_d", d, &self.opt_d)?;
+        if let Some(ema) = &self.ema {
+            ema.save(EMA, w);
+        }
         Ok(())
     }
 
@@ -132,6 +171,9 @@ impl<A: Adversarial> AdversarialTraining<A> {
         c.load_module(A::CRITIC, d, true)?;
         c.load_optimizer("opt_g", g, &mut self.opt_g)?;
         c.load_optimizer("opt_d", d, &mut self.opt_d)?;
+        if let Some(ema) = &self.ema {
+            ema.load(EMA, c)?;
+        }
         Ok(())
     }
 }

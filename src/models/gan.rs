@@ -61,6 +61,10 @@ impl<A: Adversarial> BalancingModel for Gan<A> {
         self.gan.step(batch, ctx)
     }
 
+    fn end_epoch(&mut self, data: &Dataset) -> Result<Vec<(String, f64)>> {
+        self.gan.end_epoch(data)
+    }
+
     fn sample(&mut self, labels: &[u32], rng: &Generator) -> Result<Tensor> {
         self.gan.sample(labels, rng)
     }

@@ -9,6 +9,7 @@
 //! [`ModelConfig`]. `docs/MODELS.md` lists each model's layers, losses and
 //! hyper-parameters with their sources, and the choices the papers leave open.
 
+pub mod acgan;
 pub mod adversarial;
 pub mod bagan;
 pub mod bagan_gp;
@@ -55,16 +56,29 @@ pub enum ModelKind {
     /// The loss BAGAN-GP's code trains its cWGAN-GP baseline with: sigmoid
     /// cross-entropy with a wrong-label term + 10·GP (not a Wasserstein loss).
     CwganGpBce,
+    /// ACGAN: a discriminator with a source and a class head.
+    Acgan,
+    /// CostSensitive-ACGAN: ACGAN with the class terms weighted per class,
+    /// the weights the softmax of the class head's per-class errors.
+    CsAcgan,
+    /// LSGAN with ACGAN's class head (least-squares source loss).
+    Lsgan,
+    /// WGAN-GP with ACGAN's class head (Wasserstein source loss + λ·GP).
+    WganGp,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 10] = [
         ModelKind::Sgbgan,
         ModelKind::BaganGp,
         ModelKind::Bagan,
         ModelKind::Dcgan,
         ModelKind::CwganGp,
         ModelKind::CwganGpBce,
+        ModelKind::Acgan,
+        ModelKind::CsAcgan,
+        ModelKind::Lsgan,
+        ModelKind::WganGp,
     ];
 
     /// Earlier command-line names still accepted, with the model they name now.
@@ -79,6 +93,10 @@ impl ModelKind {
             ModelKind::Dcgan => "dcgan",
             ModelKind::CwganGp => "cwgan-gp",
             ModelKind::CwganGpBce => "cwgan-gp-bce",
+            ModelKind::Acgan => "acgan",
+            ModelKind::CsAcgan => "cs-acgan",
+            ModelKind::Lsgan => "lsgan",
+            ModelKind::WganGp => "wgan-gp",
         }
     }
 
@@ -96,6 +114,10 @@ impl ModelKind {
             ModelKind::Dcgan => "DCGAN",
             ModelKind::CwganGp => "cWGAN-GP",
             ModelKind::CwganGpBce => "cWGAN-GP (cross-entropy)",
+            ModelKind::Acgan => "ACGAN",
+            ModelKind::CsAcgan => "CostSensitive-ACGAN",
+            ModelKind::Lsgan => "LSGAN",
+            ModelKind::WganGp => "WGAN-GP",
         }
     }
 }
@@ -292,6 +314,11 @@ pub struct ModelConfig {
     /// config.toml files: on, the paper's architecture).
     #[serde(default = "yes")]
     pub attention: bool,
+    /// Decay β of a moving average of the generator's weights, which
+    /// sampling uses ([`crate::nn::Ema`]); 0 samples the live generator, as
+    /// the papers do (and as runs configured before the setting did).
+    #[serde(default)]
+    pub g_ema: f32,
 }
 
 fn paper_width() -> usize {
@@ -330,6 +357,7 @@ impl ModelConfig {
             gp_alpha: AlphaDistribution::Uniform,
             width: Geometry::PAPER_WIDTH,
             attention: true,
+            g_ema: 0.0,
         };
         match model {
             ModelKind::Sgbgan => {
@@ -369,6 +397,32 @@ impl ModelConfig {
                 c.n_critic = 1;
                 c.critic_schedule = CriticSchedule::FreshBatches;
                 c.gp_weight = 0.0;
+            }
+            ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan => {
+                // ACGAN's Keras example: z 100, batch 100, Adam 2e-4 (0.5,
+                // 0.999), one D and one G update per batch (AGGAN gives its
+                // baselines ACGAN's settings).
+                c.latent = 100;
+                c.batch = 100;
+                c.ae_epochs = 0;
+                c.beta2 = 0.999;
+                c.n_critic = 1;
+                c.critic_schedule = CriticSchedule::FreshBatches;
+                c.gp_weight = 0.0;
+            }
+            ModelKind::WganGp => {
+                // WGAN-GP's Algorithm 1: λ 10, 5 critic updates (each on a new
+                // batch) per generator update, Adam 1e-4 (0, 0.9).
+                c.latent = 100;
+                c.batch = 100;
+                c.ae_epochs = 0;
+                c.g_lr = 1e-4;
+                c.d_lr = 1e-4;
+                c.beta1 = 0.0;
+                c.beta2 = 0.9;
+                c.n_critic = 5;
+                c.critic_schedule = CriticSchedule::FreshBatches;
+                c.gp_weight = 10.0;
             }
         }
         c
@@ -417,6 +471,12 @@ impl ModelConfig {
                 c.g_lr = 5e-4;
                 c.d_lr = 5e-4;
                 c.gan_epochs = 20;
+                // A few thousand steps at lr 5e-4: the live generator's
+                // classes drift from step to step; sampling the average of
+                // the last ~500 keeps each class's shape (docs/MODELS.md).
+                if model != ModelKind::Bagan {
+                    c.g_ema = 0.998;
+                }
                 if model.pretrains() {
                     c.ae_epochs = 5;
                 }
@@ -500,7 +560,12 @@ impl ModelConfig {
         if self.latent == 0 {
             return Err(Error::invalid("latent", "the latent size must be at least 1"));
         }
-        if self.fake_labels == FakeLabels::Real && matches!(self.model, ModelKind::Bagan | ModelKind::Dcgan) {
+        if self.fake_labels == FakeLabels::Real
+            && !matches!(
+                self.model,
+                ModelKind::Sgbgan | ModelKind::BaganGp | ModelKind::CwganGp | ModelKind::CwganGpBce
+            )
+        {
             return Err(Error::invalid(
                 "fake_labels",
                 format!(
@@ -513,6 +578,21 @@ impl ModelConfig {
             return Err(Error::invalid(
                 "n_critic",
                 "at least one critic step per generator step",
+            ));
+        }
+        if self.g_ema > 0.0 && self.model == ModelKind::Bagan {
+            return Err(Error::invalid(
+                "g_ema",
+                "BAGAN samples its live generator; g_ema is a setting of the other models (leave it at 0)",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.g_ema) {
+            return Err(Error::invalid(
+                "g_ema",
+                format!(
+                    "g_ema = {} must be in [0, 1): 0 samples the live generator, 0.999 the average of about the last 1000 steps",
+                    self.g_ema
+                ),
             ));
         }
         for (name, v) in [
@@ -629,6 +709,14 @@ pub trait BalancingModel {
     /// computed, named as in [`Phase::losses`] (a step may report a subset:
     /// a critic-only step has no generator loss). Nothing is read back.
     fn train_step(&mut self, batch: &Batch, ctx: &StepContext) -> Result<Vec<(&'static str, Tensor)>>;
+
+    /// At the end of each epoch (after its last step, before the epoch's
+    /// checkpoint): a model's per-epoch update, with the training data
+    /// (CostSensitive-ACGAN's class weights), and the values it logs for the
+    /// epoch, by name (`epochs.csv` in a run directory). Nothing by default.
+    fn end_epoch(&mut self, _data: &Dataset) -> Result<Vec<(String, f64)>> {
+        Ok(Vec::new())
+    }
 
     /// Images [N, C, S, S] in [−1, 1] of the given classes, in evaluation
     /// mode, without a graph.

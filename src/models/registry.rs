@@ -1,10 +1,12 @@
 //! Which type implements which [`ModelKind`]: the one place that names every
 //! model, so the model files do not import one another or this module.
 
+use super::acgan::AcganPlayers;
 use super::bagan::Bagan;
 use super::bagan_gp::BaganGp;
 use super::cwgan_gp::cwgan_gp;
 use super::dcgan::dcgan;
+use super::gan::Gan;
 use super::sgbgan::Sgbgan;
 use super::{BalancingModel, ModelConfig, ModelKind};
 use crate::device::Device;
@@ -22,5 +24,9 @@ pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn Balan
         ModelKind::CwganGp | ModelKind::CwganGpBce => Box::new(cwgan_gp(dev, &rng, cfg)?),
         ModelKind::Bagan => Box::new(Bagan::new(dev, &rng, cfg)?),
         ModelKind::Dcgan => Box::new(dcgan(dev, &rng, cfg)?),
+        ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan | ModelKind::WganGp => {
+            let players = AcganPlayers::new(dev, &rng, &cfg)?;
+            Box::new(Gan::new(dev, cfg, players)?)
+        }
     })
 }

@@ -206,6 +206,13 @@ pub trait TrainHooks {
         Ok(())
     }
 
+    /// The values a model logged at the end of an epoch
+    /// ([`BalancingModel::end_epoch`]); `state.epoch` is the number of epochs
+    /// done in the phase.
+    fn on_epoch_values(&mut self, _phase: &Phase, _state: &TrainState, _values: &[(String, f64)]) -> Result<()> {
+        Ok(())
+    }
+
     /// An epoch ended (losses already reported).
     fn on_epoch_end(&mut self, _model: &mut dyn BalancingModel, _state: &TrainState) -> Result<()> {
         Ok(())
@@ -458,6 +465,10 @@ pub fn train(
             }
             st.batch = 0;
             st.epoch += 1;
+            let values = model.end_epoch(data)?;
+            if !values.is_empty() {
+                hooks.on_epoch_values(ph, &st, &values)?;
+            }
             hooks.on_epoch_end(model, &st)?;
             if st.epoch == ph.epochs {
                 hooks.on_phase_end(model, &st, None)?;
