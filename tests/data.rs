@@ -411,6 +411,40 @@ fn fashion_mnist_from_explicit_folder_and_missing() {
     );
 }
 
+/// MNIST from the user's folder (or its `mnist` sub-folder), through
+/// `--dataset mnist`'s loader: digit class names, and a clear error (naming
+/// the files and `--data`) where they are missing or no folder is given.
+#[test]
+fn mnist_from_a_user_folder() {
+    use balgan::data::config::{load, DatasetKind};
+    let t = TempDir::new("mnist");
+    let sub = t.path().join("mnist");
+    std::fs::create_dir_all(&sub).unwrap();
+    let mut rng = Rng::new(6);
+    let pixels: Vec<u8> = (0..4 * 28 * 28).map(|_| rng.below(256) as u8).collect();
+    write(
+        &sub.join("train-images-idx3-ubyte"),
+        &idx_images_bytes(4, 28, 28, &pixels),
+    );
+    write(
+        &sub.join("train-labels-idx1-ubyte.gz"),
+        &gzip(&idx_labels_bytes(&[7, 0, 7, 3])),
+    );
+    for p in [t.path(), sub.as_path()] {
+        let d = load(DatasetKind::Mnist, Some(p), Split::Train, 28).unwrap();
+        assert_eq!(d.shape(), [4, 1, 28, 28]);
+        assert_eq!(d.labels(), &[7, 0, 7, 3]);
+        assert_eq!(d.class_names()[7], "7");
+        assert_eq!(d.image(1)[5], balgan::data::dataset::scale_pixel(pixels[28 * 28 + 5]));
+    }
+    assert_mentions(
+        &err_text(load(DatasetKind::Mnist, Some(t.path()), Split::Test, 28)),
+        &["t10k-images-idx3-ubyte", "--data"],
+    );
+    assert_mentions(&err_text(load(DatasetKind::Mnist, None, Split::Train, 28)), &["--data"]);
+    assert_eq!("mnist".parse::<DatasetKind>().unwrap(), DatasetKind::Mnist);
+}
+
 /// `BALGAN_DATA` is read by a child process of this test binary, so the
 /// variable is never changed under the other tests' threads.
 #[test]

@@ -85,6 +85,14 @@ fn imbalance_bagan_gp_and_aggan_tables_are_exact() {
     assert_eq!(recipe("aggan:cifar10").counts(&[5000; 10]).unwrap()[9], 80);
     assert!((imbalance_ratio(&recipe("aggan:mnist").counts(&SIX_THOUSAND).unwrap()) - 100.0).abs() < 1e-12);
     assert!((imbalance_ratio(&recipe("aggan:cifar10").counts(&SIX_THOUSAND).unwrap()) - 56.25).abs() < 1e-12);
+    // AGGAN's CelebA and LSUN tables have five classes (IR 100), and do not
+    // fit a ten-class dataset.
+    for s in ["aggan:celeba", "aggan:lsun"] {
+        let r = recipe(s);
+        assert_eq!(r.counts(&[20000; 5]).unwrap(), [15000, 1500, 750, 300, 150], "{s}");
+        assert!((imbalance_ratio(&r.counts(&[20000; 5]).unwrap()) - 100.0).abs() < 1e-12);
+        assert!(r.counts(&SIX_THOUSAND).is_err(), "{s} on ten classes");
+    }
     // The cells table has four classes.
     assert_eq!(
         recipe("bagan-gp:cells").counts(&[8000, 400, 200, 1200]).unwrap(),

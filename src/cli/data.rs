@@ -36,6 +36,13 @@ pub fn published_recipes(kind: DatasetKind) -> Vec<Recipe> {
             "step:mu=0.1,rho=20",
             "discard:class=0,rate=0.95",
         ],
+        DatasetKind::Mnist => &[
+            "aggan:mnist",
+            "aggan-pair:5,6,ir=100",
+            "cs-acgan:class=0,remove=0.6",
+            "cs-acgan:class=0,remove=0.8",
+            "cs-acgan:class=0,remove=0.95",
+        ],
         DatasetKind::Cifar10 => &[
             "ir:5",
             "ir:20",

@@ -32,6 +32,8 @@ use crate::error::{Error, Result};
 pub enum DatasetKind {
     /// IDX files; found without a path when the Debian package is installed.
     FashionMnist,
+    /// MNIST's IDX files in a folder the user gives (no package ships them).
+    Mnist,
     /// CIFAR-10 binary batches in a directory.
     Cifar10,
     /// One sub-folder of images per class.
@@ -44,6 +46,7 @@ impl DatasetKind {
     pub fn name(self) -> &'static str {
         match self {
             DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Mnist => "mnist",
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Folder => "folder",
         }
@@ -61,18 +64,19 @@ impl std::str::FromStr for DatasetKind {
     fn from_str(s: &str) -> Result<DatasetKind> {
         match s.to_ascii_lowercase().as_str() {
             "fashion-mnist" | "fashion_mnist" | "fmnist" => Ok(DatasetKind::FashionMnist),
+            "mnist" => Ok(DatasetKind::Mnist),
             "cifar10" | "cifar-10" => Ok(DatasetKind::Cifar10),
             "folder" | "image-folder" => Ok(DatasetKind::Folder),
             other => Err(Error::invalid(
                 "--dataset",
-                format!("unknown dataset '{other}'; use fashion-mnist, cifar10 or folder"),
+                format!("unknown dataset '{other}'; use fashion-mnist, mnist, cifar10 or folder"),
             )),
         }
     }
 }
 
 /// Load one split of a dataset as it is on disk. `path` is where the files
-/// are (required for CIFAR-10 and image folders; Fashion-MNIST falls back on
+/// are (required for MNIST, CIFAR-10 and image folders; Fashion-MNIST falls back on
 /// `BALGAN_DATA` and the Debian package's place). `size` is the side images
 /// from a folder are resized to; an image folder has no splits of its own
 /// (see [`DataConfig`] for its hold-out).
@@ -87,6 +91,7 @@ pub fn load(kind: DatasetKind, path: Option<&Path>, split: Split, size: usize) -
     };
     match kind {
         DatasetKind::FashionMnist => fashion_mnist(split, path),
+        DatasetKind::Mnist => super::mnist::mnist(split, need_path("MNIST (no package ships it)")?),
         DatasetKind::Cifar10 => cifar10(need_path("cifar10")?, split),
         DatasetKind::Folder => image_folder(need_path("an image folder")?, size),
     }

@@ -29,7 +29,7 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
     "Ankle boot",
 ];
 
-fn prefix(split: Split) -> &'static str {
+pub(crate) fn prefix(split: Split) -> &'static str {
     match split {
         Split::Train => "train",
         Split::Test => "t10k",
@@ -38,7 +38,7 @@ fn prefix(split: Split) -> &'static str {
 
 /// The image and label files of `split` in `dir`, gzipped (`.gz`) or not, if
 /// both are there.
-fn files_in(dir: &Path, split: Split) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn files_in(dir: &Path, split: Split) -> Option<(PathBuf, PathBuf)> {
     let p = prefix(split);
     let find = |stem: String| {
         [format!("{stem}.gz"), stem]

@@ -62,7 +62,8 @@ pub enum Recipe {
     },
     /// AGGAN Table III multi-class counts: MNIST and Fashion-MNIST 4000, 2000,
     /// 1000, 750, 500, 350, 200, 100, 60, 40 (IR 100); CIFAR-10 and SVHN 4500,
-    /// 2000, 1000, 800, 600, 500, 400, 250, 150, 80 (IR 56.25).
+    /// 2000, 1000, 800, 600, 500, 400, 250, 150, 80 (IR 56.25); CelebA and
+    /// LSUN (5 classes) 15000, 1500, 750, 300, 150 (IR 100).
     Aggan(PaperDataset),
     /// AGGAN Table II two-class tasks (e.g. Fashion-MNIST sandal 5 vs sneaker 7,
     /// MNIST 5 vs 6, CIFAR-10 airplane 0 vs automobile 1; IR 10, 50, 100). The

@@ -20,6 +20,10 @@ pub enum PaperDataset {
     /// The malaria cell images of BAGAN-GP / SGBGAN (4 classes: normal, ring,
     /// schizont, trophozoite).
     Cells,
+    /// CelebA as AGGAN splits it (5 classes).
+    Celeba,
+    /// LSUN as AGGAN splits it (5 classes).
+    Lsun,
 }
 
 impl PaperDataset {
@@ -31,6 +35,8 @@ impl PaperDataset {
             PaperDataset::Cifar10 => "cifar10",
             PaperDataset::Svhn => "svhn",
             PaperDataset::Cells => "cells",
+            PaperDataset::Celeba => "celeba",
+            PaperDataset::Lsun => "lsun",
         }
     }
 
@@ -42,9 +48,13 @@ impl PaperDataset {
             "cifar10" | "cifar-10" => Ok(PaperDataset::Cifar10),
             "svhn" => Ok(PaperDataset::Svhn),
             "cells" => Ok(PaperDataset::Cells),
+            "celeba" => Ok(PaperDataset::Celeba),
+            "lsun" => Ok(PaperDataset::Lsun),
             other => Err(Error::invalid(
                 OP,
-                format!("unknown dataset '{other}'; expected mnist, fashion-mnist, cifar10, svhn or cells"),
+                format!(
+                    "unknown dataset '{other}'; expected mnist, fashion-mnist, cifar10, svhn, cells, celeba or lsun"
+                ),
             )),
         }
     }
@@ -59,7 +69,7 @@ impl PaperDataset {
             PaperDataset::FashionMnist => Some(&BAGAN_GP_FASHION_MNIST),
             PaperDataset::Cifar10 => Some(&BAGAN_GP_CIFAR10),
             PaperDataset::Cells => Some(&BAGAN_GP_CELLS),
-            PaperDataset::Mnist | PaperDataset::Svhn => None,
+            PaperDataset::Mnist | PaperDataset::Svhn | PaperDataset::Celeba | PaperDataset::Lsun => None,
         }
     }
 
@@ -69,6 +79,7 @@ impl PaperDataset {
         match self {
             PaperDataset::Mnist | PaperDataset::FashionMnist => Some(&AGGAN_MNIST),
             PaperDataset::Cifar10 | PaperDataset::Svhn => Some(&AGGAN_CIFAR10),
+            PaperDataset::Celeba | PaperDataset::Lsun => Some(&AGGAN_CELEBA),
             PaperDataset::Cells => None,
         }
     }
@@ -91,3 +102,5 @@ pub const BAGAN_GP_CELLS: [usize; 4] = [5600, 292, 106, 887];
 pub const AGGAN_MNIST: [usize; 10] = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40];
 /// AGGAN Table III, CIFAR-10 and SVHN training counts (IR 56.25).
 pub const AGGAN_CIFAR10: [usize; 10] = [4500, 2000, 1000, 800, 600, 500, 400, 250, 150, 80];
+/// AGGAN Table III, CelebA and LSUN training counts (5 classes, IR 100).
+pub const AGGAN_CELEBA: [usize; 5] = [15000, 1500, 750, 300, 150];
