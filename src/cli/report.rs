@@ -62,8 +62,9 @@ fn epoch_group_title(group: &str) -> &str {
     }
 }
 
-/// A plot per group of per-epoch values, one line per class.
-fn epoch_values_section(run: &RunDir, title: &str, md: &mut String) -> Result<()> {
+/// A plot per group of per-epoch values, one line per class (named from
+/// `class_names` where the name ends in a class index).
+fn epoch_values_section(run: &RunDir, title: &str, class_names: &[String], md: &mut String) -> Result<()> {
     let values = read_epoch_values(run);
     if values.is_empty() {
         return Ok(());
@@ -74,10 +75,17 @@ fn epoch_values_section(run: &RunDir, title: &str, md: &mut String) -> Result<()
             let mut series: Vec<(&String, &BTreeMap<u64, f64>)> = series.iter().collect();
             // w2 before w10.
             series.sort_by_key(|(n, _)| (n.len(), n.to_string()));
+            let label = |name: &str| {
+                let index = name.trim_start_matches(group.as_str());
+                match index.parse::<usize>().ok().and_then(|c| class_names.get(c)) {
+                    Some(class) => class.clone(),
+                    None => index.to_string(),
+                }
+            };
             let lines: Vec<Series> = series
                 .iter()
                 .map(|(name, pts)| Series {
-                    name: name.trim_start_matches(group.as_str()).to_string(),
+                    name: label(name),
                     points: pts.iter().map(|(&e, &v)| (e as f64, v)).collect(),
                 })
                 .collect();
@@ -99,13 +107,7 @@ fn epoch_values_section(run: &RunDir, title: &str, md: &mut String) -> Result<()
             if let Some(last) = series.iter().map(|(_, p)| p.keys().max().copied()).max().flatten() {
                 let row: Vec<String> = series
                     .iter()
-                    .map(|(n, p)| {
-                        format!(
-                            "{} {:.3}",
-                            n.trim_start_matches(group.as_str()),
-                            p.get(&last).copied().unwrap_or(f64::NAN)
-                        )
-                    })
+                    .map(|(n, p)| format!("{} {:.3}", label(n), p.get(&last).copied().unwrap_or(f64::NAN)))
                     .collect();
                 md.push_str(&format!("After epoch {last}: {}.\n\n", row.join(", ")));
             }
@@ -377,7 +379,7 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     if order.is_empty() {
         md.push_str("No losses logged yet.\n");
     }
-    epoch_values_section(&run, m.model.title(), &mut md)?;
+    epoch_values_section(&run, m.model.title(), &cfg.class_names, &mut md)?;
     write_text(&run.report_path(), &md)?;
     if !quiet {
         println!("report: {}", run.report_path().display());
