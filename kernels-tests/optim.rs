@@ -1,5 +1,5 @@
-//! `shaders/optim.wgsl` through `balgan::optim::{Adam, Sgd}`, against an f64
-//! CPU reference of PyTorch's `torch.optim.Adam` / `AdamW` / `SGD` over four
+//! `shaders/optim.wgsl` through `balgan::optim::{Adam, Sgd, RmsProp}`, against an f64
+//! CPU reference of PyTorch's `torch.optim.Adam` / `AdamW` / `SGD` / `RMSprop` over four
 //! steps with fresh random gradients each step, parameter sizes 1, 7 and 1000,
 //! and over 37 parameters of odd sizes (one dispatch updates up to
 //! `slots_per_dispatch` of them, so these cross dispatch boundaries).
@@ -9,7 +9,7 @@
 //! and a parameter whose gradient is `None` is skipped (unchanged, state
 //! untouched).
 
-use balgan::optim::{Adam, AdamConfig, Sgd, SgdConfig};
+use balgan::optim::{Adam, AdamConfig, RmsProp, RmsPropConfig, Sgd, SgdConfig};
 use balgan::Tensor;
 
 use crate::common::{base_seed, dev, tensor, to_f64, Rng};
@@ -748,4 +748,108 @@ fn minimize_own_differentiates_for_its_own_parameters_only() {
         "stale gradient not cleared"
     );
     assert!(g.grad().is_some(), "backward reaches every leaf");
+}
+
+// ---------------------------------------------------------------- RMSprop reference
+
+/// PyTorch's RMSprop (not centered, no momentum), in f64 from the f32
+/// hyper-parameters:
+///   g ← g + wd·θ;  v ← α·v + (1−α)·g²;  θ ← θ − lr·g / (sqrt(v) + ε)
+///
+/// Error allowance per step and element: 3 ulp·|θ| (the subtraction's
+/// rounding, and θ's in the decay term) plus 1e-5 of the update's size (f32
+/// rounding of v, its square root and the quotient is a few ulps; 1 − α in
+/// f32 is exact to 1e-7): a wrong α (v's weight), ε outside the square root
+/// or a missing weight-decay term moves the update by percents or more.
+struct RmsPropCpu {
+    c: RmsPropConfig,
+    v: Vec<Vec<f64>>,
+}
+
+impl CpuOpt for RmsPropCpu {
+    fn step_param(&mut self, lr: f64, i: usize, theta: &mut [f64], g: &[f64], tol: &mut [f64]) {
+        let (alpha, eps, wd) = (self.c.alpha as f64, self.c.eps as f64, self.c.weight_decay as f64);
+        let v = &mut self.v[i];
+        for j in 0..theta.len() {
+            let gj = g[j] + wd * theta[j];
+            v[j] = alpha * v[j] + (1.0 - alpha) * gj * gj;
+            let update = lr * gj / (v[j].sqrt() + eps);
+            theta[j] -= update;
+            tol[j] += 3.0 * EPS32 * theta[j].abs() + 1e-5 * update.abs();
+        }
+    }
+}
+
+impl GpuOpt for RmsProp {
+    fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+    fn step(&mut self) -> balgan::Result<()> {
+        RmsProp::step(self)
+    }
+}
+
+fn rmsprop_case(case: &Case<'_>, salt: u64, c: RmsPropConfig) {
+    run(
+        case,
+        salt,
+        &|p| Box::new(RmsProp::new(p, c).expect("RmsProp::new")),
+        &mut RmsPropCpu {
+            c,
+            v: case.sizes.iter().map(|&n| vec![0.0; n]).collect(),
+        },
+    );
+}
+
+#[test]
+fn rmsprop_matches_the_reference() {
+    let d = RmsPropConfig::default();
+    assert_eq!(
+        (d.lr, d.alpha, d.eps, d.weight_decay),
+        (0.01, 0.99, 1e-8, 0.0),
+        "PyTorch's defaults"
+    );
+    // The WGAN's setting, PyTorch's defaults with weight decay, and α = 0.5.
+    for (salt, c) in [
+        (0x5250, RmsPropConfig { lr: 5e-5, ..d }),
+        (
+            0x5251,
+            RmsPropConfig {
+                weight_decay: 0.01,
+                ..d
+            },
+        ),
+        (
+            0x5252,
+            RmsPropConfig {
+                alpha: 0.5,
+                eps: 1e-6,
+                ..d
+            },
+        ),
+    ] {
+        let case = Case {
+            name: "RMSprop",
+            lrs: [c.lr, c.lr * 2.0, c.lr, c.lr * 0.5],
+            has_grad: ALWAYS,
+            sizes: &SIZES,
+        };
+        rmsprop_case(&case, salt, c);
+    }
+    // Parameters without a gradient are skipped; 37 tensors cross dispatches.
+    let case = Case {
+        name: "RMSprop, missing gradients, 37 tensors",
+        lrs: [0.01; STEPS],
+        has_grad: SOME,
+        sizes: &MANY,
+    };
+    rmsprop_case(&case, 0x5253, d);
+    for bad in [
+        RmsPropConfig { alpha: 1.5, ..d },
+        RmsPropConfig { lr: -1.0, ..d },
+        RmsPropConfig { eps: f32::NAN, ..d },
+    ] {
+        let p = tensor(&[1.0], &[1]).requires_grad_();
+        assert!(RmsProp::new(&[p], bad).is_err(), "{bad:?}");
+    }
 }

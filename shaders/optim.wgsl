@@ -14,6 +14,9 @@
 //   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
 //   θ = θ·(1 - lr·wd)                     (decoupled = 1, AdamW)
 //   θ = θ - lr · (m / bc1) / (sqrt(v / bc2) + ε),   bc = 1 - β^t
+// rmsprop_update (PyTorch's RMSprop, not centered, without momentum; α is
+// carried in beta2):
+//   g = grad + wd·θ;  v = α·v + (1-α)·g²;  θ = θ - lr·g / (sqrt(v) + ε)
 // sgd_update (PyTorch's SGD semantics):
 //   g = grad + wd·θ
 //   buf = first ? g : μ·buf + (1 - dampening)·g     (when μ != 0)
@@ -96,4 +99,11 @@ fn sgd_update(theta: f32, grad: f32, buf_in: f32) -> vec2<f32> {
         g = select(buf, g + p.momentum * buf, p.nesterov == 1u);
     }
     return vec2<f32>(theta - p.lr * g, buf);
+}
+
+// One RMSprop element: (θ, g, v) -> (θ', v').
+fn rmsprop_update(theta: f32, grad: f32, v_in: f32) -> vec2<f32> {
+    let g = grad + p.weight_decay * theta;
+    let v = p.beta2 * v_in + (1.0 - p.beta2) * g * g;
+    return vec2<f32>(theta - p.lr * g / (sqrt(v) + p.eps), v);
 }

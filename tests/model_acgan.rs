@@ -8,7 +8,7 @@ use balgan::data::Dataset;
 use balgan::models::acgan::{class_errors, cost_sensitive_weights, AcganPlayers};
 use balgan::models::gan::Gan;
 use balgan::models::{build, BalancingModel, Batch, ModelConfig, ModelKind, StepContext};
-use balgan::nn::{evaluating, CheckpointWriter};
+use balgan::nn::{evaluating, CheckpointWriter, Module};
 use balgan::{Generator, IndexTensor};
 
 use crate::common::{dev, to_f64, Rng};
@@ -218,6 +218,62 @@ fn cost_sensitive_epoch_end_sets_the_softmax_of_the_class_errors() {
     let c = balgan::nn::Checkpoint::open(&path).unwrap();
     assert_eq!(c.values("discriminator.class_weights").unwrap().1, stored);
     let _ = std::fs::remove_file(&path);
+}
+
+/// The original WGAN: after its critic updates every critic weight lies in
+/// [−c, c] (its initial N(0, 0.02) weights reach past c = 0.01), both
+/// players train with RMSprop (the checkpoint says so), and a WGAN without
+/// a clip, or a clip on another model, is refused.
+#[test]
+fn wgan_clips_its_critic_and_trains_with_rmsprop() {
+    let data = levels(12, 3, 8, 3);
+    let mut cfg = tiny(ModelKind::Wgan, 8, 3);
+    cfg.weight_clip = 0.01;
+    let players = AcganPlayers::new(dev(), &Generator::new(4), &cfg).unwrap();
+    let mut model = Gan::new(dev(), cfg.clone(), players).unwrap();
+    let noise = Generator::new(6);
+    model.enter_phase(0, Some(&data), &ctx(&noise, 0)).unwrap();
+    let weights = |m: &Gan<AcganPlayers>| -> Vec<f32> {
+        m.players()
+            .discriminator
+            .parameter_tensors()
+            .iter()
+            .flat_map(|p| p.to_vec().unwrap())
+            .collect()
+    };
+    assert!(
+        weights(&model).iter().any(|w| w.abs() > 0.01),
+        "the initial weights should reach past c"
+    );
+    let idx: Vec<usize> = (0..6).collect();
+    let x = data.to_tensor(dev(), &idx).unwrap();
+    let host: Vec<u32> = idx.iter().map(|&i| data.labels()[i]).collect();
+    let y = IndexTensor::new(dev(), &host).unwrap();
+    let batch = Batch {
+        images: &x,
+        labels: &y,
+        host_labels: &host,
+    };
+    model.train_step(&batch, &ctx(&noise, 0)).unwrap();
+    let after = weights(&model);
+    assert!(after.iter().all(|w| w.abs() <= 0.01), "a critic weight outside ±0.01");
+    assert!(after.iter().any(|w| w.abs() == 0.01), "nothing was clipped");
+    let path = std::env::temp_dir().join(format!("balgan-wgan-{}.safetensors", std::process::id()));
+    let mut w = CheckpointWriter::new();
+    model.save(&mut w).unwrap();
+    w.write(&path).unwrap();
+    let c = balgan::nn::Checkpoint::open(&path).unwrap();
+    assert_eq!(c.metadata("opt_d.kind"), Some("rmsprop"));
+    assert_eq!(c.metadata("opt_g.kind"), Some("rmsprop"));
+    let _ = std::fs::remove_file(&path);
+
+    cfg.weight_clip = 0.0;
+    let e = build(dev(), &cfg, 1).err().expect("no clip").to_string();
+    assert!(e.contains("weight_clip"), "{e}");
+    let mut other = tiny(ModelKind::Acgan, 8, 3);
+    other.weight_clip = 0.01;
+    let e = build(dev(), &other, 1).err().expect("clip on ACGAN").to_string();
+    assert!(e.contains("--model wgan"), "{e}");
 }
 
 #[test]

@@ -143,8 +143,12 @@ fn the_sgbgan_paper_preset_reaches_every_model() {
         }
         match kind {
             // No penalty, one discriminator update per generator update.
-            ModelKind::Bagan | ModelKind::Dcgan => {
+            ModelKind::Bagan | ModelKind::Dcgan | ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan => {
                 assert_eq!((c.gp_weight, c.n_critic), (0.0, 1), "{kind}");
+            }
+            // No penalty: the original WGAN keeps its 5 critic updates and its clip.
+            ModelKind::Wgan => {
+                assert_eq!((c.gp_weight, c.n_critic, c.weight_clip), (0.0, 5, 0.01), "{kind}");
             }
             _ => {
                 assert_eq!(c.gp_weight, 5.0, "{kind}");

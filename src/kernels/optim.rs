@@ -1,4 +1,4 @@
-//! Launcher for `shaders/optim.wgsl`: multi-tensor Adam and SGD. One dispatch
+//! Launcher for `shaders/optim.wgsl`: multi-tensor Adam, SGD and RMSprop. One dispatch
 //! updates up to [`slots_per_dispatch`] parameter tensors; the optimizer's
 //! state (Adam's m and v, SGD's momentum) lives in flat buffers with one
 //! offset per parameter.
@@ -58,6 +58,7 @@ pub struct OptimParams {
 pub(crate) enum Update {
     Adam,
     Sgd,
+    RmsProp,
 }
 
 /// One parameter tensor of a dispatch: its gradient and values (`n`
@@ -76,7 +77,7 @@ pub fn slots_per_dispatch(dev: &Device) -> usize {
     (storage.saturating_sub(2) / 2).clamp(1, MAX_SLOTS)
 }
 
-/// The bindings and entry points (`adam_multi`, `sgd_multi`) for `count`
+/// The bindings and entry points (`adam_multi`, `sgd_multi`, `rmsprop_multi`) for `count`
 /// tensors, appended to `common.wgsl` + `optim.wgsl`.
 pub fn entry_points(count: usize) -> String {
     let mut s = String::new();
@@ -100,7 +101,11 @@ pub fn entry_points(count: usize) -> String {
             3 + count + k
         );
     }
-    for (entry, update) in [("adam_multi", Update::Adam), ("sgd_multi", Update::Sgd)] {
+    for (entry, update) in [
+        ("adam_multi", Update::Adam),
+        ("sgd_multi", Update::Sgd),
+        ("rmsprop_multi", Update::RmsProp),
+    ] {
         let _ = writeln!(
             s,
             "\n@compute @workgroup_size(256)\n\
@@ -121,6 +126,9 @@ pub fn entry_points(count: usize) -> String {
                     "let r = adam_update(w{k}[j], g{k}[j], s0[s], s1[s]); w{k}[j] = r.x; s0[s] = r.y; s1[s] = r.z;"
                 ),
                 Update::Sgd => format!("let r = sgd_update(w{k}[j], g{k}[j], s0[s]); w{k}[j] = r.x; s0[s] = r.y;"),
+                Update::RmsProp => {
+                    format!("let r = rmsprop_update(w{k}[j], g{k}[j], s0[s]); w{k}[j] = r.x; s0[s] = r.y;")
+                }
             };
             let _ = writeln!(s, "        case {k}u: {{ {body} }}");
         }
@@ -193,6 +201,8 @@ pub(crate) fn multi(
         // g, θ, buf in and θ, buf out.
         Update::Adam => ("adam_multi", 28.0),
         Update::Sgd => ("sgd_multi", 20.0),
+        // g, θ, v in and θ, v out.
+        Update::RmsProp => ("rmsprop_multi", 20.0),
     };
     dev.dispatch(&Dispatch {
         source: source(slots.len()),

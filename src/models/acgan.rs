@@ -33,6 +33,9 @@
 //!     ½(s(x̃) − 1)² for G, on the linear source output.
 //!   - `wgan-gp`: the source terms are Wasserstein, s(x̃) − s(x) for D plus
 //!     λ·GP on the source head (x̂ between x and x̃), −s(x̃) for G.
+//!   - `wgan`: the original WGAN, the same Wasserstein terms without the
+//!     penalty, every critic weight clipped to [−c, c] after each critic
+//!     update, both players on RMSprop (lr 5·10⁻⁵, c = 0.01).
 //!   - `cs-acgan`: `acgan` with the class terms weighted per class, eq. 2 of
 //!     its paper as written: (1/B)·Σ_i w_{y_i}·CE_i (a plain weighted mean;
 //!     `nn::loss::cross_entropy_weighted` divides by Σ w_{y_i} instead, which
@@ -74,6 +77,9 @@ pub enum Objective {
     LeastSquares,
     /// Wasserstein with the gradient penalty of weight λ on the source head.
     WassersteinGp { lambda: f32 },
+    /// Wasserstein with the critic's weights clipped to [−c, c] after each
+    /// critic update (the original WGAN).
+    WassersteinClip { clip: f32 },
 }
 
 impl Objective {
@@ -83,6 +89,7 @@ impl Objective {
             ModelKind::Acgan | ModelKind::CsAcgan => Objective::CrossEntropy,
             ModelKind::Lsgan => Objective::LeastSquares,
             ModelKind::WganGp => Objective::WassersteinGp { lambda: cfg.gp_weight },
+            ModelKind::Wgan => Objective::WassersteinClip { clip: cfg.weight_clip },
             other => {
                 return Err(Error::invalid(
                     "acgan",
@@ -389,6 +396,7 @@ impl Adversarial for AcganPlayers {
                 let gp = gradient_penalty(|x| Ok(d.heads(x)?.0), batch.images, &fake, lambda, ctx.rng)?;
                 wasserstein_critic(&s_real, &s_fake)?.add(&gp)?
             }
+            Objective::WassersteinClip { .. } => wasserstein_critic(&s_real, &s_fake)?,
         };
         let class = self
             .class_loss(&c_real, batch.labels)?
@@ -407,7 +415,7 @@ impl Adversarial for AcganPlayers {
         let source = match self.objective {
             Objective::CrossEntropy => bce_with_logits_scalar(&s, 1.0)?,
             Objective::LeastSquares => lsgan_generator(&s, LsganTargets::default())?,
-            Objective::WassersteinGp { .. } => wasserstein_generator(&s)?,
+            Objective::WassersteinGp { .. } | Objective::WassersteinClip { .. } => wasserstein_generator(&s)?,
         };
         source.add(&self.class_loss(&c, &labels)?)
     }
@@ -415,6 +423,22 @@ impl Adversarial for AcganPlayers {
     fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor> {
         let z = latent_noise(dev, rng, labels.shape()[0], self.latent)?;
         self.generator.generate(&z, labels)
+    }
+
+    /// The original WGAN: every critic weight back into [−c, c].
+    fn after_critic_update(&self) -> Result<()> {
+        let Objective::WassersteinClip { clip } = self.objective else {
+            return Ok(());
+        };
+        no_grad(|| {
+            for p in self.discriminator.parameter_tensors() {
+                let dev = p.device();
+                let low = Tensor::full(dev, &[1], -clip)?;
+                let high = Tensor::full(dev, &[1], clip)?;
+                p.assign_(&p.detach().maximum(&low)?.minimum(&high)?)?;
+            }
+            Ok(())
+        })
     }
 
     /// CostSensitive-ACGAN's epoch end: the class head's error on each

@@ -13,8 +13,9 @@ use super::{Batch, ModelConfig, StepContext};
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::Result;
+use crate::nn::serialize::OptimizerState;
 use crate::nn::{evaluating, Checkpoint, CheckpointWriter, Ema, Module};
-use crate::optim::{Adam, Optimizer};
+use crate::optim::{Adam, Optimizer, RmsProp, RmsPropConfig};
 use crate::tensor::{Generator, IndexTensor, Tensor};
 
 /// One critic step's loss, the terms it reports beside it, and what the
@@ -57,11 +58,69 @@ pub trait Adversarial: Send + Sync {
     /// graph and with the generator in evaluation mode).
     fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor>;
 
+    /// After each critic update (the original WGAN clips the critic's
+    /// weights here). Nothing by default.
+    fn after_critic_update(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// What a model does at the end of each adversarial epoch, with the
     /// training data (CostSensitive-ACGAN updates its class weights), and the
     /// values it logs for the epoch, by name. Nothing by default.
     fn end_epoch(&self, _dev: &Device, _data: &Dataset) -> Result<Vec<(String, f64)>> {
         Ok(Vec::new())
+    }
+}
+
+/// A player's optimizer: Adam, or RMSprop for the original WGAN.
+pub enum PlayerOptimizer {
+    Adam(Adam),
+    RmsProp(RmsProp),
+}
+
+impl PlayerOptimizer {
+    /// The config's optimizer for a player with learning rate `lr`.
+    fn new(params: &[Tensor], cfg: &ModelConfig, lr: f32) -> Result<PlayerOptimizer> {
+        Ok(if cfg.uses_rmsprop() {
+            PlayerOptimizer::RmsProp(RmsProp::new(
+                params,
+                RmsPropConfig {
+                    lr,
+                    ..Default::default()
+                },
+            )?)
+        } else {
+            PlayerOptimizer::Adam(Adam::new(params, cfg.adversarial_adam(lr))?)
+        })
+    }
+
+    fn optimizer(&mut self) -> &mut dyn Optimizer {
+        match self {
+            PlayerOptimizer::Adam(a) => a,
+            PlayerOptimizer::RmsProp(r) => r,
+        }
+    }
+
+    fn state(&self) -> &dyn OptimizerState {
+        match self {
+            PlayerOptimizer::Adam(a) => a,
+            PlayerOptimizer::RmsProp(r) => r,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut dyn OptimizerState {
+        match self {
+            PlayerOptimizer::Adam(a) => a,
+            PlayerOptimizer::RmsProp(r) => r,
+        }
+    }
+
+    /// Updates made so far.
+    pub fn steps(&self) -> u64 {
+        match self {
+            PlayerOptimizer::Adam(a) => a.steps(),
+            PlayerOptimizer::RmsProp(r) => r.steps(),
+        }
     }
 }
 
@@ -71,8 +130,8 @@ const EMA: &str = "ema_generator";
 /// The players of an [`Adversarial`] with their optimizers.
 pub struct AdversarialTraining<A: Adversarial> {
     pub players: A,
-    opt_g: Adam,
-    opt_d: Adam,
+    opt_g: PlayerOptimizer,
+    opt_d: PlayerOptimizer,
     /// The generator's moving average, which sampling uses (when
     /// [`ModelConfig::g_ema`] > 0).
     ema: Option<Ema>,
@@ -90,8 +149,8 @@ impl<A: Adversarial> AdversarialTraining<A> {
             _ => None,
         };
         Ok(AdversarialTraining {
-            opt_g: Adam::new(&players.generator().parameter_tensors(), cfg.adversarial_adam(cfg.g_lr))?,
-            opt_d: Adam::new(&players.critic().parameter_tensors(), cfg.adversarial_adam(cfg.d_lr))?,
+            opt_g: PlayerOptimizer::new(&players.generator().parameter_tensors(), cfg, cfg.g_lr)?,
+            opt_d: PlayerOptimizer::new(&players.critic().parameter_tensors(), cfg, cfg.d_lr)?,
             ema,
             players,
             cfg: cfg.clone(),
@@ -108,16 +167,18 @@ impl<A: Adversarial> AdversarialTraining<A> {
         let (critic_updates, generator_turn) = self.cfg.batch_updates(ctx);
         let turn = |i: usize| generator_turn && i + 1 == critic_updates;
         let mut critic = self.players.critic_loss(batch, &ctx.critic_update(0), turn(0))?;
-        self.opt_d.minimize(&critic.loss)?;
+        self.opt_d.optimizer().minimize(&critic.loss)?;
+        self.players.after_critic_update()?;
         for i in 1..critic_updates {
             critic = self.players.critic_loss(batch, &ctx.critic_update(i), turn(i))?;
-            self.opt_d.minimize(&critic.loss)?;
+            self.opt_d.optimizer().minimize(&critic.loss)?;
+            self.players.after_critic_update()?;
         }
         let mut out = vec![("d_loss", critic.loss.detach())];
         out.extend(critic.terms.iter().map(|(n, t)| (*n, t.detach())));
         if generator_turn {
             let g_loss = self.players.generator_loss(batch, ctx, critic.carry)?;
-            self.opt_g.minimize_own(&g_loss)?;
+            self.opt_g.optimizer().minimize_own(&g_loss)?;
             if let Some(ema) = &self.ema {
                 ema.update()?;
             }
@@ -157,8 +218,8 @@ impl<A: Adversarial> AdversarialTraining<A> {
         let (g, d) = (self.players.generator(), self.players.critic());
         w.add_module(A::GENERATOR, g)
             .add_module(A::CRITIC, d)
-            .add_optimizer("opt_g", g, &self.opt_g)?
-            .add_optimizer("opt_d", d, &self.opt_d)?;
+            .add_optimizer("opt_g", g, self.opt_g.state())?
+            .add_optimizer("opt_d", d, self.opt_d.state())?;
         if let Some(ema) = &self.ema {
             ema.save(EMA, w);
         }
@@ -169,8 +230,8 @@ impl<A: Adversarial> AdversarialTraining<A> {
         let (g, d) = (self.players.generator(), self.players.critic());
         c.load_module(A::GENERATOR, g, true)?;
         c.load_module(A::CRITIC, d, true)?;
-        c.load_optimizer("opt_g", g, &mut self.opt_g)?;
-        c.load_optimizer("opt_d", d, &mut self.opt_d)?;
+        c.load_optimizer("opt_g", g, self.opt_g.state_mut())?;
+        c.load_optimizer("opt_d", d, self.opt_d.state_mut())?;
         if let Some(ema) = &self.ema {
             ema.load(EMA, c)?;
         }

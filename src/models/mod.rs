@@ -65,10 +65,13 @@ pub enum ModelKind {
     Lsgan,
     /// WGAN-GP with ACGAN's class head (Wasserstein source loss + λ·GP).
     WganGp,
+    /// The original WGAN with ACGAN's class head: Wasserstein source loss,
+    /// the critic's weights clipped to ±`weight_clip`, RMSprop.
+    Wgan,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 10] = [
+    pub const ALL: [ModelKind; 11] = [
         ModelKind::Sgbgan,
         ModelKind::BaganGp,
         ModelKind::Bagan,
@@ -79,6 +82,7 @@ impl ModelKind {
         ModelKind::CsAcgan,
         ModelKind::Lsgan,
         ModelKind::WganGp,
+        ModelKind::Wgan,
     ];
 
     /// Earlier command-line names still accepted, with the model they name now.
@@ -97,6 +101,7 @@ impl ModelKind {
             ModelKind::CsAcgan => "cs-acgan",
             ModelKind::Lsgan => "lsgan",
             ModelKind::WganGp => "wgan-gp",
+            ModelKind::Wgan => "wgan",
         }
     }
 
@@ -118,6 +123,7 @@ impl ModelKind {
             ModelKind::CsAcgan => "CostSensitive-ACGAN",
             ModelKind::Lsgan => "LSGAN",
             ModelKind::WganGp => "WGAN-GP",
+            ModelKind::Wgan => "WGAN",
         }
     }
 }
@@ -319,6 +325,11 @@ pub struct ModelConfig {
     /// the papers do (and as runs configured before the setting did).
     #[serde(default)]
     pub g_ema: f32,
+    /// The original WGAN's weight clipping c: every critic weight is held
+    /// in [−c, c] after each critic update (0 elsewhere; absent from older
+    /// config.toml files).
+    #[serde(default)]
+    pub weight_clip: f32,
 }
 
 fn paper_width() -> usize {
@@ -358,6 +369,7 @@ impl ModelConfig {
             width: Geometry::PAPER_WIDTH,
             attention: true,
             g_ema: 0.0,
+            weight_clip: 0.0,
         };
         match model {
             ModelKind::Sgbgan => {
@@ -409,6 +421,19 @@ impl ModelConfig {
                 c.n_critic = 1;
                 c.critic_schedule = CriticSchedule::FreshBatches;
                 c.gp_weight = 0.0;
+            }
+            ModelKind::Wgan => {
+                // WGAN's Algorithm 1: RMSprop 5e-5, c = 0.01, 5 critic
+                // updates (each on a new batch) per generator update, batch 64.
+                c.latent = 100;
+                c.batch = 64;
+                c.ae_epochs = 0;
+                c.g_lr = 5e-5;
+                c.d_lr = 5e-5;
+                c.n_critic = 5;
+                c.critic_schedule = CriticSchedule::FreshBatches;
+                c.gp_weight = 0.0;
+                c.weight_clip = 0.01;
             }
             ModelKind::WganGp => {
                 // WGAN-GP's Algorithm 1: λ 10, 5 critic updates (each on a new
@@ -514,6 +539,12 @@ impl ModelConfig {
         }
     }
 
+    /// Whether the adversarial players train with RMSprop (the original
+    /// WGAN) rather than Adam.
+    pub fn uses_rmsprop(&self) -> bool {
+        self.model == ModelKind::Wgan
+    }
+
     /// Adam for one adversarial player with learning rate `lr` (`g_lr` or `d_lr`).
     pub fn adversarial_adam(&self, lr: f32) -> AdamConfig {
         AdamConfig {
@@ -579,6 +610,25 @@ impl ModelConfig {
                 "n_critic",
                 "at least one critic step per generator step",
             ));
+        }
+        match self.model {
+            ModelKind::Wgan if !(self.weight_clip.is_finite() && self.weight_clip > 0.0) => {
+                return Err(Error::invalid(
+                    "weight_clip",
+                    format!(
+                        "the WGAN clips its critic's weights to ±weight_clip, which must be finite and > 0 (got {}; the paper's is 0.01)",
+                        self.weight_clip
+                    ),
+                ))
+            }
+            ModelKind::Wgan => {}
+            _ if self.weight_clip != 0.0 => {
+                return Err(Error::invalid(
+                    "weight_clip",
+                    format!("weight clipping is the WGAN's (--model wgan); {} takes weight_clip = 0", self.model.title()),
+                ))
+            }
+            _ => {}
         }
         if self.g_ema > 0.0 && self.model == ModelKind::Bagan {
             return Err(Error::invalid(

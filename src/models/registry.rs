@@ -24,7 +24,7 @@ pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn Balan
         ModelKind::CwganGp | ModelKind::CwganGpBce => Box::new(cwgan_gp(dev, &rng, cfg)?),
         ModelKind::Bagan => Box::new(Bagan::new(dev, &rng, cfg)?),
         ModelKind::Dcgan => Box::new(dcgan(dev, &rng, cfg)?),
-        ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan | ModelKind::WganGp => {
+        ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan | ModelKind::WganGp | ModelKind::Wgan => {
             let players = AcganPlayers::new(dev, &rng, &cfg)?;
             Box::new(Gan::new(dev, cfg, players)?)
         }

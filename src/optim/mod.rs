@@ -5,10 +5,12 @@
 
 mod adam;
 mod flat;
+mod rmsprop;
 mod sgd;
 mod state;
 
 pub use adam::{Adam, AdamConfig};
+pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::autograd::grad;
@@ -65,5 +67,15 @@ impl Optimizer for Sgd {
 
     fn step(&mut self) -> Result<()> {
         Sgd::step(self)
+    }
+}
+
+impl Optimizer for RmsProp {
+    fn params(&self) -> &[Tensor] {
+        RmsProp::params(self)
+    }
+
+    fn step(&mut self) -> Result<()> {
+        RmsProp::step(self)
     }
 }

@@ -1,9 +1,9 @@
-//! How [`Adam`] and [`Sgd`] expose their state to checkpoints
+//! How [`Adam`], [`Sgd`] and [`RmsProp`] expose their state to checkpoints
 //! ([`OptimizerState`]; the keys are listed in [`crate::nn::serialize`]).
 
 use crate::error::{Error, Result};
 use crate::nn::serialize::OptimizerState;
-use crate::optim::{Adam, Sgd};
+use crate::optim::{Adam, RmsProp, Sgd};
 use crate::tensor::Tensor;
 
 impl OptimizerState for Adam {
@@ -73,5 +73,35 @@ impl OptimizerState for Sgd {
         }
         let started: Vec<bool> = per_param.iter().map(|&v| v == 1).collect();
         self.set_step_counts(steps, &started)
+    }
+}
+
+impl OptimizerState for RmsProp {
+    fn kind(&self) -> &'static str {
+        "rmsprop"
+    }
+
+    fn params(&self) -> &[Tensor] {
+        RmsProp::params(self)
+    }
+
+    fn slots(&self) -> Result<Vec<(&'static str, Vec<Tensor>)>> {
+        Ok(vec![("square_avg", self.square_averages()?)])
+    }
+
+    fn set_slots(&mut self, slots: &[(&'static str, Vec<Tensor>)]) -> Result<()> {
+        match slots {
+            [("square_avg", v)] => self.set_square_averages(v),
+            _ => Err(Error::invalid("load", "RMSprop state must be the slot square_avg")),
+        }
+    }
+
+    fn counters(&self) -> (&'static str, Vec<u64>, u64) {
+        ("steps", vec![self.steps(); self.params().len()], self.steps())
+    }
+
+    fn set_counters(&mut self, steps: u64, _per_param: &[u64]) -> Result<()> {
+        self.set_steps(steps);
+        Ok(())
     }
 }
