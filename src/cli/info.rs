@@ -56,6 +56,10 @@ pub fn info(backend_only: bool) -> Result<()> {
     println!("type         {:?}", i.device_type);
     println!("driver       {} {}", i.driver, i.driver_info);
     println!("tuning       {:?}", dev.tuning());
+    match dev.subgroup_size() {
+        Some(n) => println!("subgroups    {n} lanes (the matrix product shares operands through them)"),
+        None => println!("subgroups    not used"),
+    }
     println!(
         "max storage binding      {} MiB",
         l.max_storage_buffer_binding_size / (1 << 20)
