@@ -42,6 +42,24 @@ fn ctx(rng: &Generator, step: u64) -> StepContext<'_> {
     }
 }
 
+/// One training step of `model` on the images `idx` of `data`.
+fn step_on(
+    model: &mut dyn BalancingModel,
+    data: &Dataset,
+    idx: &[usize],
+    ctx: &StepContext,
+) -> Vec<(&'static str, balgan::Tensor)> {
+    let x = data.to_tensor(dev(), idx).unwrap();
+    let host: Vec<u32> = idx.iter().map(|&i| data.labels()[i]).collect();
+    let y = IndexTensor::new(dev(), &host).unwrap();
+    let batch = Batch {
+        images: &x,
+        labels: &y,
+        host_labels: &host,
+    };
+    model.train_step(&batch, ctx).unwrap()
+}
+
 fn tiny(kind: ModelKind, size: usize, classes: usize) -> ModelConfig {
     let mut cfg = ModelConfig::defaults(kind, 1, size, classes);
     cfg.batch = 6;
@@ -97,15 +115,7 @@ fn every_objective_trains_without_nan_and_moves_both_players() {
         let before = snapshot(model.as_ref());
         for step in 0..3u64 {
             let idx: Vec<usize> = (0..6).map(|i| (i + step as usize * 6) % 12).collect();
-            let x = data.to_tensor(dev(), &idx).unwrap();
-            let host: Vec<u32> = idx.iter().map(|&i| data.labels()[i]).collect();
-            let y = IndexTensor::new(dev(), &host).unwrap();
-            let batch = Batch {
-                images: &x,
-                labels: &y,
-                host_labels: &host,
-            };
-            let losses = model.train_step(&batch, &ctx(&noise, step)).unwrap();
+            let losses = step_on(model.as_mut(), &data, &idx, &ctx(&noise, step));
             for (name, t) in losses {
                 let v = t.item().unwrap();
                 assert!(v.is_finite(), "{kind} step {step}: {name} = {v}");
@@ -246,15 +256,7 @@ fn wgan_clips_its_critic_and_trains_with_rmsprop() {
         "the initial weights should reach past c"
     );
     let idx: Vec<usize> = (0..6).collect();
-    let x = data.to_tensor(dev(), &idx).unwrap();
-    let host: Vec<u32> = idx.iter().map(|&i| data.labels()[i]).collect();
-    let y = IndexTensor::new(dev(), &host).unwrap();
-    let batch = Batch {
-        images: &x,
-        labels: &y,
-        host_labels: &host,
-    };
-    model.train_step(&batch, &ctx(&noise, 0)).unwrap();
+    step_on(&mut model, &data, &idx, &ctx(&noise, 0));
     let after = weights(&model);
     assert!(after.iter().all(|w| w.abs() <= 0.01), "a critic weight outside ±0.01");
     assert!(after.iter().any(|w| w.abs() == 0.01), "nothing was clipped");

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state};
+use super::flat::{
+    check_leaves, dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state,
+};
 use crate::error::{Error, Result};
 use crate::kernels::optim::{multi, OptimParams, Update};
 use crate::tensor::Tensor;
@@ -83,14 +85,7 @@ impl Adam {
     /// An optimizer for `params` with zeroed moments.
     pub fn new(params: &[Tensor], config: AdamConfig) -> Result<Adam> {
         config.validate()?;
-        for p in params {
-            if !p.requires_grad() || !p.is_leaf() {
-                return Err(Error::invalid(
-                    "Adam",
-                    format!("parameter of shape {:?} must be a leaf that requires grad", p.shape()),
-                ));
-            }
-        }
+        check_leaves("Adam", params)?;
         let (offsets, _) = flat_offsets(params);
         Ok(Adam {
             params: params.to_vec(),

@@ -10,6 +10,18 @@ use crate::kernels::copy::{launch, View};
 use crate::kernels::optim::{slots_per_dispatch, Slot};
 use crate::tensor::Tensor;
 
+/// Every parameter an optimizer is given must be a leaf that requires grad
+/// (what it updates in place); `op` names the optimizer in the error.
+pub(super) fn check_leaves(op: &'static str, params: &[Tensor]) -> Result<()> {
+    match params.iter().find(|p| !p.requires_grad() || !p.is_leaf()) {
+        Some(p) => Err(Error::invalid(
+            op,
+            format!("parameter of shape {:?} must be a leaf that requires grad", p.shape()),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Each parameter's element offset in the flat state, and the total.
 pub(super) fn flat_offsets(params: &[Tensor]) -> (Vec<usize>, usize) {
     let mut total = 0;

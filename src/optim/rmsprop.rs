@@ -2,7 +2,9 @@
 //! multi-tensor dispatch per group of parameters. The original WGAN trains
 //! both players with it (lr 5·10⁻⁵).
 
-use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state};
+use super::flat::{
+    check_leaves, dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state,
+};
 use crate::error::{Error, Result};
 use crate::kernels::optim::{multi, OptimParams, Update};
 use crate::tensor::Tensor;
@@ -67,14 +69,7 @@ pub struct RmsProp {
 impl RmsProp {
     /// An optimizer for `params`.
     pub fn new(params: &[Tensor], config: RmsPropConfig) -> Result<RmsProp> {
-        for p in params {
-            if !p.requires_grad() || !p.is_leaf() {
-                return Err(Error::invalid(
-                    "RmsProp",
-                    format!("parameter of shape {:?} must be a leaf that requires grad", p.shape()),
-                ));
-            }
-        }
+        check_leaves("RmsProp", params)?;
         config.validate()?;
         let (offsets, _) = flat_offsets(params);
         Ok(RmsProp {

@@ -1,7 +1,9 @@
 //! SGD with momentum (PyTorch semantics): one multi-tensor dispatch per group
 //! of parameters.
 
-use super::flat::{dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state};
+use super::flat::{
+    check_leaves, dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state,
+};
 use crate::error::{Error, Result};
 use crate::kernels::optim::{multi, OptimParams, Update};
 use crate::tensor::Tensor;
@@ -85,14 +87,7 @@ pub struct Sgd {
 impl Sgd {
     /// An optimizer for `params`.
     pub fn new(params: &[Tensor], config: SgdConfig) -> Result<Sgd> {
-        for p in params {
-            if !p.requires_grad() || !p.is_leaf() {
-                return Err(Error::invalid(
-                    "Sgd",
-                    format!("parameter of shape {:?} must be a leaf that requires grad", p.shape()),
-                ));
-            }
-        }
+        check_leaves("Sgd", params)?;
         config.validate()?;
         let (offsets, _) = flat_offsets(params);
         Ok(Sgd {
