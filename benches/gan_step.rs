@@ -17,7 +17,7 @@
 //! ```
 //!
 //! `BALGAN_BENCH_SET` takes model settings as `balgan train --set` does;
-//! `BALGAN_BENCH_MODELS` (comma-separated: `sgbgan`, `bagan-gp`) picks the models.
+//! `BALGAN_BENCH_MODELS` (comma-separated `--model` names, e.g. `sgbgan,bagan-gp`, the default, or `cs-acgan`) picks the models.
 
 mod common;
 
@@ -31,9 +31,9 @@ use common::{adapter, config, env_usize, profile_step, profiling, quick, result}
 struct Row {
     kind: ModelKind,
     critic_updates: usize,
-    pre: f64,
+    /// Seconds and dispatches of a pre-training step (models that pre-train).
+    pre: Option<(f64, u64)>,
     full: f64,
-    pre_dispatches: u64,
     full_dispatches: u64,
 }
 
@@ -96,7 +96,7 @@ fn main() -> balgan::Result<()> {
             phase_step: step,
             seed: 3,
         };
-        // Pre-training step.
+        // The first phase (pre-training, where the model has one).
         model.enter_phase(0, Some(&data), &ctx(0))?;
         // Times `per` train_steps (one warm-up round first); returns seconds
         // and dispatches per round.
@@ -114,8 +114,16 @@ fn main() -> balgan::Result<()> {
             let d = (dev.dispatch_counts().0 - d0) / steps as u64;
             Ok((t.elapsed().as_secs_f64() / steps as f64, d))
         };
-        let (pre, pre_dispatches) = time(model.as_mut(), 1)?;
-        model.enter_phase(1, Some(&data), &ctx(0))?;
+        // Models with a pre-training phase: time its step, then enter the
+        // adversarial phase (the last).
+        let last = model.phases().len() - 1;
+        let pre = if last > 0 {
+            let pre = time(model.as_mut(), 1)?;
+            model.enter_phase(last, Some(&data), &ctx(0))?;
+            Some(pre)
+        } else {
+            None
+        };
         // Batches per generator update: one under per-batch (the defaults:
         // n_critic critic updates on it), n_critic on fresh batches.
         let batches = match cfg.critic_schedule {
@@ -136,18 +144,19 @@ fn main() -> balgan::Result<()> {
         }
         result(&format!("{key}.full_ms"), full * 1e3, "ms");
         result(&format!("{key}.full_dispatches"), full_dispatches as f64, "dispatches");
-        result(&format!("{key}.pretrain_ms"), pre * 1e3, "ms");
-        result(
-            &format!("{key}.pretrain_dispatches"),
-            pre_dispatches as f64,
-            "dispatches",
-        );
+        if let Some((pre, pre_dispatches)) = pre {
+            result(&format!("{key}.pretrain_ms"), pre * 1e3, "ms");
+            result(
+                &format!("{key}.pretrain_dispatches"),
+                pre_dispatches as f64,
+                "dispatches",
+            );
+        }
         rows.push(Row {
             kind,
             critic_updates,
             pre,
             full,
-            pre_dispatches,
             full_dispatches,
         });
     }
@@ -190,13 +199,14 @@ fn main() -> balgan::Result<()> {
             1.0 / r.full,
             r.full_dispatches
         );
-        println!(
-            "| {} {pre_name} step | {:.1} | {:.3} | {} |",
-            r.kind.title(),
-            r.pre * 1e3,
-            1.0 / r.pre,
-            r.pre_dispatches
-        );
+        if let Some((pre, pre_dispatches)) = r.pre {
+            println!(
+                "| {} {pre_name} step | {:.1} | {:.3} | {pre_dispatches} |",
+                r.kind.title(),
+                pre * 1e3,
+                1.0 / pre
+            );
+        }
     }
     println!();
     println!("peak GPU memory: {peak:.0} MiB");
