@@ -229,6 +229,9 @@ fn valid(v: Variant) -> bool {
         && (v.b != Loads::AlongK || v.cols.is_multiple_of(v.lanes))
 }
 
+/// The components of a `vec4`, by index.
+const COMPONENTS: [&str; 4] = ["x", "y", "z", "w"];
+
 /// `matmul_subgroup` for a variant, every loop over lanes, rows and columns
 /// written out (see the shader's header).
 fn entry_point(v: Variant) -> String {
@@ -324,7 +327,7 @@ fn entry_point(v: Variant) -> String {
                 }
             }
             for kk in 0..lanes {
-                let (g, e) = (kk / 4, ["x", "y", "z", "w"][kk % 4]);
+                let (g, e) = (kk / 4, COMPONENTS[kk % 4]);
                 for q in 0..quads {
                     let j = 4 * q;
                     let _ = writeln!(
@@ -379,12 +382,7 @@ fn entry_point(v: Variant) -> String {
             }
             for i in 0..rows {
                 for kk in 0..lanes {
-                    let _ = writeln!(
-                        w,
-                        "        let a{i}_{kk} = av{i}_{}.{};",
-                        kk / 4,
-                        ["x", "y", "z", "w"][kk % 4]
-                    );
+                    let _ = writeln!(w, "        let a{i}_{kk} = av{i}_{}.{};", kk / 4, COMPONENTS[kk % 4]);
                 }
             }
         }
@@ -399,12 +397,7 @@ fn entry_point(v: Variant) -> String {
             }
             for i in 0..rows {
                 for kk in 0..lanes {
-                    let _ = writeln!(
-                        w,
-                        "        let a{i}_{kk} = av{}_{kk}.{};",
-                        i / 4,
-                        ["x", "y", "z", "w"][i % 4]
-                    );
+                    let _ = writeln!(w, "        let a{i}_{kk} = av{}_{kk}.{};", i / 4, COMPONENTS[i % 4]);
                 }
             }
         }
@@ -437,7 +430,7 @@ fn entry_point(v: Variant) -> String {
     for i in 0..rows {
         let _ = writeln!(w, "    if (row0 + {i}u < p.m) {{");
         for q in 0..quads {
-            for (e, comp) in ["x", "y", "z", "w"].iter().enumerate() {
+            for (e, comp) in COMPONENTS.iter().enumerate() {
                 let j = 4 * q + e;
                 let _ = writeln!(
                     w,

@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::flat::{
-    check_leaves, dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state,
-};
+use super::flat::{check_leaves, flat_offsets, flatten_into, gradients, unflatten, update_groups, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::optim::{multi, OptimParams, Update};
+use crate::kernels::optim::{OptimParams, Update};
 use crate::tensor::Tensor;
 
 /// Adam's hyper-parameters. Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999),
@@ -134,10 +132,7 @@ impl Adam {
                 bc2: 1.0 - c.beta2.powi(t),
                 ..Default::default()
             };
-            for chunk in dispatch_groups(&dev, &self.params, &group) {
-                let slots = slots(&self.params, &self.offsets, &chunk);
-                multi(&dev, Update::Adam, params, &slots, m.buffer(), v.buffer())?;
-            }
+            update_groups(&dev, Update::Adam, params, &self.params, &self.offsets, &group, m, v)?;
         }
         Ok(())
     }

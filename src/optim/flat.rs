@@ -7,7 +7,7 @@
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::copy::{launch, View};
-use crate::kernels::optim::{slots_per_dispatch, Slot};
+use crate::kernels::optim::{multi, slots_per_dispatch, OptimParams, Slot, Update};
 use crate::tensor::Tensor;
 
 /// Every parameter an optimizer is given must be a leaf that requires grad
@@ -74,7 +74,7 @@ pub(super) fn gradients(what: &'static str, params: &[Tensor]) -> Result<Vec<Opt
 /// Split the parameters to update (index, gradient) into dispatches: at most
 /// [`slots_per_dispatch`] each, and never two parameters sharing a buffer in
 /// one dispatch (a buffer bound twice as writable would race).
-pub(super) fn dispatch_groups(dev: &Device, params: &[Tensor], todo: &[(usize, Tensor)]) -> Vec<Vec<(usize, Tensor)>> {
+fn dispatch_groups(dev: &Device, params: &[Tensor], todo: &[(usize, Tensor)]) -> Vec<Vec<(usize, Tensor)>> {
     let max = slots_per_dispatch(dev);
     let mut groups: Vec<Vec<(usize, Tensor)>> = Vec::new();
     for (i, g) in todo {
@@ -94,7 +94,7 @@ pub(super) fn dispatch_groups(dev: &Device, params: &[Tensor], todo: &[(usize, T
 /// What the multi-tensor kernel is told of one dispatch's parameters (a
 /// group from [`dispatch_groups`]): each gradient, parameter buffer, size and
 /// place in the flat state.
-pub(super) fn slots<'a>(params: &'a [Tensor], offsets: &[usize], chunk: &'a [(usize, Tensor)]) -> Vec<Slot<'a>> {
+fn slots<'a>(params: &'a [Tensor], offsets: &[usize], chunk: &'a [(usize, Tensor)]) -> Vec<Slot<'a>> {
     chunk
         .iter()
         .map(|(i, g)| Slot {
@@ -104,6 +104,33 @@ pub(super) fn slots<'a>(params: &'a [Tensor], offsets: &[usize], chunk: &'a [(us
             state_offset: offsets[*i],
         })
         .collect()
+}
+
+/// Run `update` with hyper-parameters `p` on the parameters of `todo`
+/// (index, gradient), as many dispatches as [`dispatch_groups`] needs, the
+/// flat state in `s0` and `s1`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn update_groups(
+    dev: &Device,
+    update: Update,
+    p: OptimParams,
+    params: &[Tensor],
+    offsets: &[usize],
+    todo: &[(usize, Tensor)],
+    s0: &Tensor,
+    s1: &Tensor,
+) -> Result<()> {
+    for chunk in dispatch_groups(dev, params, todo) {
+        multi(
+            dev,
+            update,
+            p,
+            &slots(params, offsets, &chunk),
+            s0.buffer(),
+            s1.buffer(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Copies of each parameter's slice of `flat`, shaped like the parameter.

@@ -2,11 +2,9 @@
 //! multi-tensor dispatch per group of parameters. The original WGAN trains
 //! both players with it (lr 5·10⁻⁵).
 
-use super::flat::{
-    check_leaves, dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state,
-};
+use super::flat::{check_leaves, flat_offsets, flatten_into, gradients, unflatten, update_groups, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::optim::{multi, OptimParams, Update};
+use crate::kernels::optim::{OptimParams, Update};
 use crate::tensor::Tensor;
 
 /// RMSprop's hyper-parameters. Defaults: PyTorch's (lr 0.01, α 0.99, ε 1e-8,
@@ -112,10 +110,16 @@ impl RmsProp {
             weight_decay: c.weight_decay,
             ..Default::default()
         };
-        for chunk in dispatch_groups(&dev, &self.params, &group) {
-            let slots = slots(&self.params, &self.offsets, &chunk);
-            multi(&dev, Update::RmsProp, params, &slots, avg.buffer(), unused.buffer())?;
-        }
+        update_groups(
+            &dev,
+            Update::RmsProp,
+            params,
+            &self.params,
+            &self.offsets,
+            &group,
+            avg,
+            unused,
+        )?;
         self.step += 1;
         Ok(())
     }

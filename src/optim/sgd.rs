@@ -1,11 +1,9 @@
 //! SGD with momentum (PyTorch semantics): one multi-tensor dispatch per group
 //! of parameters.
 
-use super::flat::{
-    check_leaves, dispatch_groups, flat_offsets, flatten_into, gradients, slots, unflatten, zeroed_state,
-};
+use super::flat::{check_leaves, flat_offsets, flatten_into, gradients, unflatten, update_groups, zeroed_state};
 use crate::error::{Error, Result};
-use crate::kernels::optim::{multi, OptimParams, Update};
+use crate::kernels::optim::{OptimParams, Update};
 use crate::tensor::Tensor;
 
 /// SGD's hyper-parameters. Defaults: lr 0.01, no momentum, no weight decay.
@@ -138,10 +136,16 @@ impl Sgd {
                 dampening: c.dampening,
                 ..Default::default()
             };
-            for chunk in dispatch_groups(&dev, &self.params, group) {
-                let slots = slots(&self.params, &self.offsets, &chunk);
-                multi(&dev, Update::Sgd, params, &slots, buf.buffer(), unused.buffer())?;
-            }
+            update_groups(
+                &dev,
+                Update::Sgd,
+                params,
+                &self.params,
+                &self.offsets,
+                group,
+                buf,
+                unused,
+            )?;
         }
         self.step += 1;
         Ok(())
