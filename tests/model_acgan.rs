@@ -172,7 +172,7 @@ fn class_errors_and_weights_on_hand_made_vectors() {
     // Class 0: 3 of 4 right; class 1: none of 2; class 2: both; class 3: no images.
     let labels = [0, 0, 0, 0, 1, 1, 2, 2];
     let predicted = [0, 0, 1, 0, 0, 2, 2, 2];
-    let e = class_errors(&predicted, &labels, 4);
+    let e = class_errors(&predicted, &labels, 4).unwrap();
     assert_eq!(e, vec![0.25, 1.0, 0.0, 0.0]);
     let w = cost_sensitive_weights(&e);
     let z: f64 = e.iter().map(|x| x.exp()).sum();
@@ -211,7 +211,7 @@ fn cost_sensitive_epoch_end_sets_the_softmax_of_the_class_errors() {
         .chunks(3)
         .map(|r| (0..3).fold(0, |b, i| if r[i] > r[b] { i } else { b }) as u32)
         .collect();
-    assert_eq!(errors, class_errors(&predicted, data.labels(), 3));
+    assert_eq!(errors, class_errors(&predicted, data.labels(), 3).unwrap());
     let stored = d.class_weights.as_ref().unwrap().to_vec().unwrap();
     for (s, w) in stored.iter().zip(&weights) {
         assert!(

@@ -71,6 +71,20 @@ pub struct Summary {
     pub g_mean: f64,
 }
 
+/// The predicted class of each row of row-major logits [rows, k]: the index
+/// of the row's largest value (the first on a tie; NaNs never win).
+pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<u32> {
+    logits
+        .chunks(k.max(1))
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0 as u32
+        })
+        .collect()
+}
+
 fn ratio(num: f64, den: f64) -> f64 {
     if den == 0.0 {
         0.0

@@ -273,15 +273,7 @@ impl Classifier {
     /// Class predictions (arg-max of the logits) in evaluation mode.
     pub fn predict(&self, dev: &Device, images: Images<'_>, batch_size: usize) -> Result<Vec<u32>> {
         let logits = self.run(dev, &images, batch_size, true)?;
-        Ok(logits
-            .chunks(self.classes)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-                    .0 as u32
-            })
-            .collect())
+        Ok(super::classification::argmax_rows(&logits, self.classes))
     }
 
     /// Penultimate features of every image, [N, 4w] on the host, in evaluation mode.

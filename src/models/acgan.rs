@@ -53,8 +53,9 @@ use crate::autograd::no_grad;
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::metrics::classification::{argmax_rows, ConfusionMatrix};
 use crate::nn::loss::{
-    bce_with_logits_scalar, cross_entropy_with, lsgan_discriminator, lsgan_generator, wasserstein_critic,
+    bce_with_logits_scalar, cross_entropy_with, lsgan_discriminator, lsgan_generator, one_hot, wasserstein_critic,
     wasserstein_generator, LsganTargets, Reduction,
 };
 use crate::nn::{evaluating, gradient_penalty, Conv2d, ConvTranspose2d, Dropout, Flatten, Init, Linear, Module};
@@ -98,15 +99,6 @@ impl Objective {
             }
         })
     }
-}
-
-/// The one-hot rows of `labels` for `classes` classes, [B, K] (a constant).
-fn one_hot(dev: &Device, labels: &IndexTensor, classes: usize) -> Result<Tensor> {
-    let mut eye = vec![0.0f32; classes * classes];
-    for i in 0..classes {
-        eye[i * classes + i] = 1.0;
-    }
-    Tensor::from_slice(dev, &eye, &[classes, classes])?.index_select(0, labels)
 }
 
 /// The layer widths of a model of first-stage width `width` (the paper's 64).
@@ -181,7 +173,7 @@ impl AcganGenerator {
     pub fn generate(&self, z: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
         let b = z.shape()[0];
         let (c, r) = self.base;
-        let input = Tensor::concat(&[z, &one_hot(z.device(), labels, self.classes)?], 1)?;
+        let input = Tensor::concat(&[z, &one_hot(z, labels, self.classes)?], 1)?;
         let mut h = self.project.forward(&input)?.relu()?.reshape(&[b, c, r, r])?;
         for d in &self.deconvs {
             h = d.forward(&h)?.relu()?;
@@ -459,7 +451,7 @@ impl Adversarial for AcganPlayers {
             }
             Ok(())
         })?;
-        let errors = class_errors(&predicted, data.labels(), k);
+        let errors = class_errors(&predicted, data.labels(), k)?;
         let w = cost_sensitive_weights(&errors);
         weights.assign_slice_(&w.iter().map(|&x| x as f32).collect::<Vec<_>>())?;
         let mut out: Vec<(String, f64)> = w.iter().enumerate().map(|(c, &x)| (format!("w{c}"), x)).collect();
@@ -471,42 +463,15 @@ impl Adversarial for AcganPlayers {
 /// Images per forward pass when measuring the class head's errors.
 const ERROR_BATCH: usize = 256;
 
-/// The index of each row's largest value in a row-major [rows, k] matrix.
-fn argmax_rows(values: &[f32], k: usize) -> Vec<u32> {
-    values
-        .chunks(k)
-        .map(|row| {
-            let mut best = 0;
-            for (i, &v) in row.iter().enumerate() {
-                if v > row[best] {
-                    best = i;
-                }
-            }
-            best as u32
-        })
-        .collect()
-}
-
 /// Per class, the error of D's class head on that class's images: 1 − the
-/// fraction of them it assigns to their class (`predicted` against
-/// `labels`, host vectors of one length). A class without images has error
-/// 0 (nothing to get wrong).
-pub fn class_errors(predicted: &[u32], labels: &[u32], classes: usize) -> Vec<f64> {
-    let mut right = vec![0usize; classes];
-    let mut total = vec![0usize; classes];
-    for (&p, &y) in predicted.iter().zip(labels) {
-        let y = y as usize;
-        if y < classes {
-            total[y] += 1;
-            right[y] += (p as usize == y) as usize;
-        }
-    }
-    (0..classes)
-        .map(|c| match total[c] {
-            0 => 0.0,
-            n => 1.0 - right[c] as f64 / n as f64,
-        })
-        .collect()
+/// class's recall (`predicted` against `labels`, host vectors of one
+/// length). A class without images has error 0 (nothing to get wrong).
+/// Errors when the lengths differ or a class is ≥ `classes`.
+pub fn class_errors(predicted: &[u32], labels: &[u32], classes: usize) -> Result<Vec<f64>> {
+    let cm = ConfusionMatrix::from_predictions(labels, predicted, classes)?;
+    Ok((0..classes)
+        .map(|c| if cm.support(c) == 0 { 0.0 } else { 1.0 - cm.recall(c) })
+        .collect())
 }
 
 /// CostSensitive-ACGAN's update: w = softmax(errors).

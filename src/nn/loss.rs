@@ -411,7 +411,7 @@ pub fn cross_entropy_with(
 
 /// One-hot rows for `labels` [B]: rows of the K×K identity picked by
 /// `index_select` (a constant).
-fn one_hot(like: &Tensor, labels: &IndexTensor, k: usize) -> Result<Tensor> {
+pub(crate) fn one_hot(like: &Tensor, labels: &IndexTensor, k: usize) -> Result<Tensor> {
     let mut eye = vec![0.0f32; k * k];
     for i in 0..k {
         eye[i * k + i] = 1.0;
