@@ -24,6 +24,7 @@ mod imbalance;
 mod model_acgan;
 mod model_bagan;
 mod model_dcgan;
+mod model_evolution;
 mod models;
 mod plot;
 mod run_safety;

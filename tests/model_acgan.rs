@@ -21,7 +21,7 @@ const FAMILY: [ModelKind; 4] = [
 ];
 
 /// Each class a level in [−1, 1] plus noise.
-fn levels(n: usize, classes: usize, side: usize, seed: u64) -> Dataset {
+pub(crate) fn levels(n: usize, classes: usize, side: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed);
     let labels: Vec<u32> = (0..n).map(|i| (i % classes) as u32).collect();
     let per = side * side;
@@ -33,7 +33,7 @@ fn levels(n: usize, classes: usize, side: usize, seed: u64) -> Dataset {
     Dataset::new(images, [n, 1, side, side], labels, names).unwrap()
 }
 
-fn ctx(rng: &Generator, step: u64) -> StepContext<'_> {
+pub(crate) fn ctx(rng: &Generator, step: u64) -> StepContext<'_> {
     StepContext {
         rng,
         step,
@@ -43,7 +43,7 @@ fn ctx(rng: &Generator, step: u64) -> StepContext<'_> {
 }
 
 /// One training step of `model` on the images `idx` of `data`.
-fn step_on(
+pub(crate) fn step_on(
     model: &mut dyn BalancingModel,
     data: &Dataset,
     idx: &[usize],
@@ -60,7 +60,7 @@ fn step_on(
     model.train_step(&batch, ctx).unwrap()
 }
 
-fn tiny(kind: ModelKind, size: usize, classes: usize) -> ModelConfig {
+pub(crate) fn tiny(kind: ModelKind, size: usize, classes: usize) -> ModelConfig {
     let mut cfg = ModelConfig::defaults(kind, 1, size, classes);
     cfg.batch = 6;
     cfg.latent = 8;

@@ -349,6 +349,11 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
         (ModelKind::WganGp, CriticSchedule::PerBatch),
         // RMSprop's state and the clipped critic.
         (ModelKind::Wgan, CriticSchedule::FreshBatches),
+        // Generations of offspring: AGGAN stopped at step 7 resumes between a
+        // critic update and a generation (its Metropolis draws and
+        // temperature are functions of the step).
+        (ModelKind::Aggan, CriticSchedule::FreshBatches),
+        (ModelKind::Egan, CriticSchedule::PerBatch),
     ] {
         let mut cfg = tiny_cfg(kind);
         cfg.critic_schedule = schedule;

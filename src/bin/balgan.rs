@@ -174,8 +174,11 @@ struct TrainCli {
     /// Continue the run in this directory from its last checkpoint (other options are ignored).
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// sgbgan, bagan-gp, bagan, dcgan, cwgan-gp (Wasserstein) or cwgan-gp-bce
-    /// (the cross-entropy loss BAGAN-GP's code trains its baseline with).
+    /// sgbgan, bagan-gp, bagan, dcgan, cwgan-gp (Wasserstein), cwgan-gp-bce
+    /// (the cross-entropy loss BAGAN-GP's code trains its baseline with), and
+    /// with ACGAN's two-headed discriminator: acgan, cs-acgan
+    /// (CostSensitive-ACGAN), lsgan, wgan-gp, wgan (weight clipping, RMSprop),
+    /// egan (E-GAN) and aggan (E-GAN with simulated annealing).
     #[arg(long, default_value = "sgbgan")]
     model: ModelKind,
     /// Start from a named set of settings instead of the model's defaults:

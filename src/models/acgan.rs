@@ -87,7 +87,7 @@ impl Objective {
     /// The objective of a model of this family.
     pub fn of(cfg: &ModelConfig) -> Result<Objective> {
         Ok(match cfg.model {
-            ModelKind::Acgan | ModelKind::CsAcgan => Objective::CrossEntropy,
+            ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Egan | ModelKind::Aggan => Objective::CrossEntropy,
             ModelKind::Lsgan => Objective::LeastSquares,
             ModelKind::WganGp => Objective::WassersteinGp { lambda: cfg.gp_weight },
             ModelKind::Wgan => Objective::WassersteinClip { clip: cfg.weight_clip },
@@ -349,7 +349,7 @@ impl AcganPlayers {
     }
 
     /// Fakes of the batch's size with uniform labels (host stream `salt`).
-    fn fakes(&self, batch: &Batch, ctx: &StepContext, salt: u64) -> Result<(Tensor, IndexTensor)> {
+    pub fn fakes(&self, batch: &Batch, ctx: &StepContext, salt: u64) -> Result<(Tensor, IndexTensor)> {
         let dev = batch.images.device();
         let b = batch.images.shape()[0];
         let labels = IndexTensor::new(dev, &ctx.uniform_labels(b, self.classes, salt))?;

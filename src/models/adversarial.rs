@@ -58,6 +58,20 @@ pub trait Adversarial: Send + Sync {
     /// graph and with the generator in evaluation mode).
     fn generate(&self, dev: &Device, labels: &IndexTensor, rng: &Generator) -> Result<Tensor>;
 
+    /// The generator's update, when the model makes it itself instead of
+    /// minimising [`Adversarial::generator_loss`] with the generator's
+    /// optimizer (E-GAN and AGGAN evolve offspring, see
+    /// [`super::evolutionary`]): returns the values to report, `g_loss`
+    /// among them. `None` (the default) asks for the ordinary update.
+    fn update_generator(
+        &mut self,
+        _opt: &mut PlayerOptimizer,
+        _batch: &Batch,
+        _ctx: &StepContext,
+    ) -> Result<Option<Vec<(&'static str, Tensor)>>> {
+        Ok(None)
+    }
+
     /// After each critic update (the original WGAN clips the critic's
     /// weights here). Nothing by default.
     fn after_critic_update(&self) -> Result<()> {
@@ -177,12 +191,17 @@ impl<A: Adversarial> AdversarialTraining<A> {
         let mut out = vec![("d_loss", critic.loss.detach())];
         out.extend(critic.terms.iter().map(|(n, t)| (*n, t.detach())));
         if generator_turn {
-            let g_loss = self.players.generator_loss(batch, ctx, critic.carry)?;
-            self.opt_g.optimizer().minimize_own(&g_loss)?;
+            match self.players.update_generator(&mut self.opt_g, batch, ctx)? {
+                Some(values) => out.extend(values),
+                None => {
+                    let g_loss = self.players.generator_loss(batch, ctx, critic.carry)?;
+                    self.opt_g.optimizer().minimize_own(&g_loss)?;
+                    out.push(("g_loss", g_loss.detach()));
+                }
+            }
             if let Some(ema) = &self.ema {
                 ema.update()?;
             }
-            out.push(("g_loss", g_loss.detach()));
         }
         Ok(out)
     }

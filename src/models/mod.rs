@@ -16,8 +16,10 @@ pub mod bagan_gp;
 pub mod blocks;
 pub mod cwgan_gp;
 pub mod dcgan;
+pub mod evolutionary;
 pub mod gan;
 pub mod gp_adversarial;
+pub mod offspring;
 pub mod pretrained_gan;
 mod registry;
 pub mod sa_gvae;
@@ -34,6 +36,7 @@ use crate::optim::AdamConfig;
 use crate::tensor::{Generator, HostRng, IndexTensor, Tensor, GOLDEN_GAMMA};
 
 pub use blocks::Geometry;
+pub use evolutionary::Mutation;
 pub use registry::build;
 
 /// Which model.
@@ -68,10 +71,16 @@ pub enum ModelKind {
     /// The original WGAN with ACGAN's class head: Wasserstein source loss,
     /// the critic's weights clipped to ±`weight_clip`, RMSprop.
     Wgan,
+    /// E-GAN with ACGAN's class head: each generator update evolves one
+    /// offspring per mutation and keeps the fittest.
+    Egan,
+    /// AGGAN: E-GAN's generations with the Metropolis criterion of simulated
+    /// annealing deciding whether the fittest offspring replaces the parent.
+    Aggan,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 11] = [
+    pub const ALL: [ModelKind; 13] = [
         ModelKind::Sgbgan,
         ModelKind::BaganGp,
         ModelKind::Bagan,
@@ -83,6 +92,8 @@ impl ModelKind {
         ModelKind::Lsgan,
         ModelKind::WganGp,
         ModelKind::Wgan,
+        ModelKind::Egan,
+        ModelKind::Aggan,
     ];
 
     /// Earlier command-line names still accepted, with the model they name now.
@@ -102,6 +113,8 @@ impl ModelKind {
             ModelKind::Lsgan => "lsgan",
             ModelKind::WganGp => "wgan-gp",
             ModelKind::Wgan => "wgan",
+            ModelKind::Egan => "egan",
+            ModelKind::Aggan => "aggan",
         }
     }
 
@@ -124,6 +137,8 @@ impl ModelKind {
             ModelKind::Lsgan => "LSGAN",
             ModelKind::WganGp => "WGAN-GP",
             ModelKind::Wgan => "WGAN",
+            ModelKind::Egan => "E-GAN",
+            ModelKind::Aggan => "AGGAN",
         }
     }
 }
@@ -330,6 +345,20 @@ pub struct ModelConfig {
     /// config.toml files).
     #[serde(default)]
     pub weight_clip: f32,
+    /// E-GAN's and AGGAN's mutations: one offspring per entry each
+    /// generation (empty for the other models, and in older config.toml files).
+    #[serde(default)]
+    pub mutations: Vec<Mutation>,
+    /// γ of E-GAN's and AGGAN's fitness F = F_q + γ·F_d (0 elsewhere).
+    #[serde(default)]
+    pub fitness_gamma: f32,
+    /// AGGAN's initial temperature T₀ (0 elsewhere).
+    #[serde(default)]
+    pub temperature: f32,
+    /// AGGAN's cooling factor α: the temperature of generation t is T₀·αᵗ
+    /// (0 elsewhere).
+    #[serde(default)]
+    pub cooling: f32,
 }
 
 fn paper_width() -> usize {
@@ -370,6 +399,10 @@ impl ModelConfig {
             attention: true,
             g_ema: 0.0,
             weight_clip: 0.0,
+            mutations: Vec::new(),
+            fitness_gamma: 0.0,
+            temperature: 0.0,
+            cooling: 0.0,
         };
         match model {
             ModelKind::Sgbgan => {
@@ -421,6 +454,36 @@ impl ModelConfig {
                 c.n_critic = 1;
                 c.critic_schedule = CriticSchedule::FreshBatches;
                 c.gp_weight = 0.0;
+            }
+            ModelKind::Egan => {
+                // E-GAN's code: z 100, batch 32, Adam 2e-4 (0.5, 0.999), 3
+                // discriminator updates (each on a new batch) per
+                // generation, γ 0.01 (its PyTorch CIFAR script).
+                c.latent = 100;
+                c.batch = 32;
+                c.ae_epochs = 0;
+                c.beta2 = 0.999;
+                c.n_critic = 3;
+                c.critic_schedule = CriticSchedule::FreshBatches;
+                c.gp_weight = 0.0;
+                c.mutations = Mutation::ALL.to_vec();
+                c.fitness_gamma = 0.01;
+            }
+            ModelKind::Aggan => {
+                // AGGAN states no optimiser settings: ACGAN's (those of its
+                // baselines), one D update per generation, E-GAN's γ, and
+                // the paper's default T₀ = 1000, α = 0.99.
+                c.latent = 100;
+                c.batch = 100;
+                c.ae_epochs = 0;
+                c.beta2 = 0.999;
+                c.n_critic = 1;
+                c.critic_schedule = CriticSchedule::FreshBatches;
+                c.gp_weight = 0.0;
+                c.mutations = Mutation::ALL.to_vec();
+                c.fitness_gamma = 0.01;
+                c.temperature = 1000.0;
+                c.cooling = 0.99;
             }
             ModelKind::Wgan => {
                 // WGAN's Algorithm 1: RMSprop 5e-5, c = 0.01, 5 critic
@@ -563,6 +626,73 @@ impl ModelConfig {
         )
     }
 
+    /// Checks E-GAN's and AGGAN's settings, and that the other models leave
+    /// them unset.
+    fn validate_evolution(&self) -> Result<()> {
+        let evolves = matches!(self.model, ModelKind::Egan | ModelKind::Aggan);
+        let title = self.model.title();
+        if !evolves {
+            if !self.mutations.is_empty() || self.fitness_gamma != 0.0 || self.temperature != 0.0 || self.cooling != 0.0
+            {
+                return Err(Error::invalid(
+                    "mutations",
+                    format!(
+                        "mutations, fitness_gamma, temperature and cooling are settings of E-GAN and AGGAN (--model egan, aggan); {title} takes none of them"
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if self.mutations.is_empty() {
+            let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+            return Err(Error::invalid(
+                "mutations",
+                format!(
+                    "{title} needs at least one mutation to make offspring; use some of {} (e.g. --set 'mutations=[\"{}\"]')",
+                    names.join(", "),
+                    names[0]
+                ),
+            ));
+        }
+        if !(self.fitness_gamma.is_finite() && self.fitness_gamma >= 0.0) {
+            return Err(Error::invalid(
+                "fitness_gamma",
+                format!(
+                    "fitness_gamma = {} must be finite and ≥ 0 (E-GAN's is 0.01)",
+                    self.fitness_gamma
+                ),
+            ));
+        }
+        if self.model == ModelKind::Egan {
+            if self.temperature != 0.0 || self.cooling != 0.0 {
+                return Err(Error::invalid(
+                    "temperature",
+                    "E-GAN always keeps the fittest offspring; temperature and cooling are AGGAN's (--model aggan)",
+                ));
+            }
+            return Ok(());
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(Error::invalid(
+                "temperature",
+                format!(
+                    "AGGAN's initial temperature T₀ must be finite and > 0 (got {}; the paper uses 100, 1000 or 10000)",
+                    self.temperature
+                ),
+            ));
+        }
+        if !(self.cooling > 0.0 && self.cooling <= 1.0) {
+            return Err(Error::invalid(
+                "cooling",
+                format!(
+                    "AGGAN's cooling factor α must be in (0, 1] (got {}; the paper uses 0.99 or 0.999, 1 keeps T₀)",
+                    self.cooling
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the numbers a user can set.
     pub fn validate(&self) -> Result<()> {
         self.geometry()?;
@@ -630,6 +760,7 @@ impl ModelConfig {
             }
             _ => {}
         }
+        self.validate_evolution()?;
         if self.g_ema > 0.0 && self.model == ModelKind::Bagan {
             return Err(Error::invalid(
                 "g_ema",

@@ -6,6 +6,7 @@ use super::bagan::Bagan;
 use super::bagan_gp::BaganGp;
 use super::cwgan_gp::cwgan_gp;
 use super::dcgan::dcgan;
+use super::evolutionary::Evolving;
 use super::gan::Gan;
 use super::sgbgan::Sgbgan;
 use super::{BalancingModel, ModelConfig, ModelKind};
@@ -26,6 +27,10 @@ pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn Balan
         ModelKind::Dcgan => Box::new(dcgan(dev, &rng, cfg)?),
         ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan | ModelKind::WganGp | ModelKind::Wgan => {
             let players = AcganPlayers::new(dev, &rng, &cfg)?;
+            Box::new(Gan::new(dev, cfg, players)?)
+        }
+        ModelKind::Egan | ModelKind::Aggan => {
+            let players = Evolving::new(dev, &rng, &cfg)?;
             Box::new(Gan::new(dev, cfg, players)?)
         }
     })

@@ -110,6 +110,14 @@ pub trait Module: Send + Sync {
 /// module back in training mode (also when `f` fails). Sampling and
 /// measuring go through this, so a forgotten mode switch cannot leak.
 pub fn evaluating<M: Module + ?Sized, T>(module: &M, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    evaluation_mode(module, || crate::autograd::no_grad(f))
+}
+
+/// Run `f` with `module` in evaluation mode (dropout off, batch norm on its
+/// running statistics) and the graph recorded, then back in training mode
+/// (also when `f` fails): for gradients of an evaluation-mode network (E-GAN's
+/// fitness differentiates its critic so).
+pub fn evaluation_mode<M: Module + ?Sized, T>(module: &M, f: impl FnOnce() -> Result<T>) -> Result<T> {
     struct Restore<'a, M: Module + ?Sized>(&'a M);
     impl<M: Module + ?Sized> Drop for Restore<'_, M> {
         fn drop(&mut self) {
@@ -118,7 +126,7 @@ pub fn evaluating<M: Module + ?Sized, T>(module: &M, f: impl FnOnce() -> Result<
     }
     module.set_training(false);
     let _restore = Restore(module);
-    crate::autograd::no_grad(f)
+    f()
 }
 
 /// A layer's training flag: interior, so [`Module::set_training`] takes `&self`.

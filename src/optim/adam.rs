@@ -181,8 +181,95 @@ impl Adam {
         Ok(())
     }
 
+    /// A copy of the optimizer's state (moments on the device, step counts)
+    /// in new buffers; [`Adam::snapshot_into`] refreshes it, [`Adam::restore`]
+    /// puts it back. With a copy of the parameters this clones a player with
+    /// its optimizer (E-GAN's offspring) without a host round trip.
+    pub fn snapshot(&self) -> Result<AdamSnapshot> {
+        let copy = |t: &Option<Tensor>| -> Result<Option<Tensor>> {
+            t.as_ref()
+                .map(|t| {
+                    let c = Tensor::zeros(t.device(), t.shape())?;
+                    c.assign_(t)?;
+                    Ok(c)
+                })
+                .transpose()
+        };
+        Ok(AdamSnapshot {
+            m: copy(&self.m)?,
+            v: copy(&self.v)?,
+            param_steps: self.param_steps.clone(),
+            step: self.step,
+        })
+    }
+
+    /// Overwrite `snapshot` (taken from this optimizer) with the state now,
+    /// reusing its buffers.
+    pub fn snapshot_into(&self, snapshot: &mut AdamSnapshot) -> Result<()> {
+        self.check_snapshot(snapshot)?;
+        for (to, from) in [(&snapshot.m, &self.m), (&snapshot.v, &self.v)] {
+            if let (Some(to), Some(from)) = (to, from) {
+                to.assign_(from)?;
+            }
+        }
+        snapshot.param_steps.copy_from_slice(&self.param_steps);
+        snapshot.step = self.step;
+        Ok(())
+    }
+
+    /// Set the state to `snapshot`'s (taken from this optimizer).
+    pub fn restore(&mut self, snapshot: &AdamSnapshot) -> Result<()> {
+        self.check_snapshot(snapshot)?;
+        for (to, from) in [(&self.m, &snapshot.m), (&self.v, &snapshot.v)] {
+            if let (Some(to), Some(from)) = (to, from) {
+                to.assign_(from)?;
+            }
+        }
+        self.param_steps.copy_from_slice(&snapshot.param_steps);
+        self.step = snapshot.step;
+        Ok(())
+    }
+
+    fn check_snapshot(&self, s: &AdamSnapshot) -> Result<()> {
+        let numel = |t: &Option<Tensor>| t.as_ref().map(Tensor::numel);
+        if s.param_steps.len() != self.params.len() || numel(&s.m) != numel(&self.m) {
+            return Err(Error::invalid(
+                "Adam",
+                format!(
+                    "the snapshot holds the state of {} parameters ({:?} values), this optimizer has {} ({:?}): \
+                     restore a snapshot into the optimizer it was taken from",
+                    s.param_steps.len(),
+                    numel(&s.m),
+                    self.params.len(),
+                    numel(&self.m)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Clear the gradients of all parameters.
     pub fn zero_grad(&self) {
         self.params.iter().for_each(Tensor::zero_grad);
+    }
+}
+
+/// A copy of an [`Adam`]'s state: see [`Adam::snapshot`].
+pub struct AdamSnapshot {
+    m: Option<Tensor>,
+    v: Option<Tensor>,
+    param_steps: Vec<u64>,
+    step: u64,
+}
+
+impl AdamSnapshot {
+    /// The copied (first, second) moments, flat (`None` without parameters).
+    pub fn moments(&self) -> (Option<&Tensor>, Option<&Tensor>) {
+        (self.m.as_ref(), self.v.as_ref())
+    }
+
+    /// The copied [`Adam::steps`].
+    pub fn steps(&self) -> u64 {
+        self.step
     }
 }

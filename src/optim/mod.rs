@@ -9,7 +9,7 @@ mod rmsprop;
 mod sgd;
 mod state;
 
-pub use adam::{Adam, AdamConfig};
+pub use adam::{Adam, AdamConfig, AdamSnapshot};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
