@@ -5,6 +5,7 @@
 pub mod data;
 pub mod demo;
 pub mod eval;
+pub mod evolution_report;
 pub mod fid;
 pub mod generate;
 pub mod glance;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::eval::{table, EvalResults};
+use super::evolution_report::{evolution_section, COLUMNS as EVOLUTION_COLUMNS};
 use super::glance::glance_table;
 use super::plot::{plot_lines, Series};
 use super::run::{write_text, RunDir};
@@ -359,6 +360,7 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     for phase in &order {
         let series: Vec<Series> = curves[phase]
             .iter()
+            .filter(|(name, _)| !EVOLUTION_COLUMNS.contains(&name.as_str()))
             .map(|(name, pts)| Series {
                 name: name.clone(),
                 points: pts.clone(),
@@ -378,6 +380,9 @@ pub fn report(dev: &Device, run_dir: &std::path::Path, quiet: bool) -> Result<Pa
     }
     if order.is_empty() {
         md.push_str("No losses logged yet.\n");
+    }
+    for phase in &order {
+        evolution_section(&curves[phase], m, phase, &run.plots_dir(), &mut md)?;
     }
     epoch_values_section(&run, m.model.title(), &cfg.class_names, &mut md)?;
     write_text(&run.report_path(), &md)?;
