@@ -18,6 +18,12 @@
 //!
 //! `BALGAN_BENCH_SET` takes model settings as `balgan train --set` does;
 //! `BALGAN_BENCH_MODELS` (comma-separated `--model` names, e.g. `sgbgan,bagan-gp`, the default, or `cs-acgan`) picks the models.
+//! AGGAN's cost against ACGAN's (a generation of 3 offspring against one generator step):
+//!
+//! ```text
+//! BALGAN_BENCH_MODELS=acgan,egan,aggan BALGAN_BENCH_SET="n_critic=1" BALGAN_BENCH_SIZE=28 BALGAN_BENCH_BATCH=100 \\
+//!     cargo bench --bench gan_step
+//! ```
 
 mod common;
 
@@ -35,6 +41,10 @@ struct Row {
     pre: Option<(f64, u64)>,
     full: f64,
     full_dispatches: u64,
+    /// Peak device memory while this model was built and stepped, MiB.
+    peak: f64,
+    /// What a generator update is: "1 G", or a generation of offspring.
+    generator: String,
 }
 
 fn main() -> balgan::Result<()> {
@@ -88,6 +98,8 @@ fn main() -> balgan::Result<()> {
             );
             std::process::exit(2);
         }
+        dev.synchronize()?;
+        dev.reset_peak_memory();
         let mut model = build(&dev, &cfg, 1)?;
         let noise = Generator::new(9);
         let ctx = |step: u64| StepContext {
@@ -152,16 +164,23 @@ fn main() -> balgan::Result<()> {
                 "dispatches",
             );
         }
+        let generator = if cfg.mutations.is_empty() {
+            "1 G".to_string()
+        } else {
+            format!("a generation of {} offspring", cfg.mutations.len())
+        };
         rows.push(Row {
             kind,
             critic_updates,
             pre,
             full,
             full_dispatches,
+            peak: dev.memory_stats().peak as f64 / (1 << 20) as f64,
+            generator,
         });
+        drop(model);
     }
     let (latent, width, attention, n_critic) = shared.unwrap_or((128, 64, true, 5));
-    let peak = dev.memory_stats().peak as f64 / (1 << 20) as f64;
     adapter(&dev);
     config(
         "gan_step",
@@ -183,8 +202,8 @@ fn main() -> balgan::Result<()> {
         dev.describe()
     );
     println!();
-    println!("| step | ms/step | steps/s | dispatches/step |");
-    println!("|---|---:|---:|---:|");
+    println!("| step | ms/step | steps/s | dispatches/step | peak MiB | time vs the first row |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         let pre_name = if r.kind == ModelKind::Sgbgan {
             "SA-GVAE"
@@ -192,12 +211,15 @@ fn main() -> balgan::Result<()> {
             "autoencoder"
         };
         println!(
-            "| {} full step ({} D + 1 G) | {:.1} | {:.3} | {} |",
+            "| {} full step ({} D + {}) | {:.1} | {:.3} | {} | {:.0} | {:.2}× |",
             r.kind.title(),
             r.critic_updates,
+            r.generator,
             r.full * 1e3,
             1.0 / r.full,
-            r.full_dispatches
+            r.full_dispatches,
+            r.peak,
+            r.full / rows[0].full
         );
         if let Some((pre, pre_dispatches)) = r.pre {
             println!(
@@ -209,6 +231,6 @@ fn main() -> balgan::Result<()> {
         }
     }
     println!();
-    println!("peak GPU memory: {peak:.0} MiB");
+    println!("peak MiB: device memory held while the model was built and stepped (buffers of earlier models freed).");
     Ok(())
 }
