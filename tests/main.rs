@@ -25,6 +25,7 @@ mod model_acgan;
 mod model_bagan;
 mod model_dcgan;
 mod model_evolution;
+mod model_vae;
 mod models;
 mod plot;
 mod run_safety;

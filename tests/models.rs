@@ -354,6 +354,9 @@ fn resumed_runs_match_the_uninterrupted_run_bit_for_bit() {
         // temperature are functions of the step).
         (ModelKind::Aggan, CriticSchedule::FreshBatches),
         (ModelKind::Egan, CriticSchedule::PerBatch),
+        // The VAEs: S3VAE's representatives travel with the checkpoint.
+        (ModelKind::Cvae, CriticSchedule::FreshBatches),
+        (ModelKind::S3vae, CriticSchedule::FreshBatches),
     ] {
         let mut cfg = tiny_cfg(kind);
         cfg.critic_schedule = schedule;

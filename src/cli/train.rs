@@ -86,7 +86,7 @@ impl History {
     /// A message when the adversarial phase ended before the generator's
     /// first update (a run stopped by its budget early, say).
     pub fn generator_update_warning(&self, model: &ModelConfig) -> Option<String> {
-        if model.gan_epochs == 0 {
+        if model.gan_epochs == 0 || !model.model.is_gan() {
             return None;
         }
         let batches = self

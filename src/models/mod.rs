@@ -14,6 +14,7 @@ pub mod adversarial;
 pub mod bagan;
 pub mod bagan_gp;
 pub mod blocks;
+pub mod cvae;
 pub mod cwgan_gp;
 pub mod dcgan;
 pub mod evolutionary;
@@ -22,6 +23,7 @@ pub mod gp_adversarial;
 pub mod offspring;
 pub mod pretrained_gan;
 mod registry;
+pub mod representatives;
 pub mod sa_gvae;
 pub mod sgbgan;
 pub mod trainer;
@@ -36,6 +38,7 @@ use crate::optim::AdamConfig;
 use crate::tensor::{Generator, HostRng, IndexTensor, Tensor, GOLDEN_GAMMA};
 
 pub use blocks::Geometry;
+pub use cvae::VaeSampling;
 pub use evolutionary::Mutation;
 pub use registry::build;
 
@@ -77,10 +80,16 @@ pub enum ModelKind {
     /// AGGAN: E-GAN's generations with the Metropolis criterion of simulated
     /// annealing deciding whether the fittest offspring replaces the parent.
     Aggan,
+    /// C-VAE: a conditional VAE (the class enters encoder and decoder),
+    /// trained on the data, generating from the prior.
+    Cvae,
+    /// S3VAE: the C-VAE with a Gaussian-noise layer before its heads and
+    /// single-sample sampling (it trains on each class's representative).
+    S3vae,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 13] = [
+    pub const ALL: [ModelKind; 15] = [
         ModelKind::Sgbgan,
         ModelKind::BaganGp,
         ModelKind::Bagan,
@@ -94,6 +103,8 @@ impl ModelKind {
         ModelKind::Wgan,
         ModelKind::Egan,
         ModelKind::Aggan,
+        ModelKind::Cvae,
+        ModelKind::S3vae,
     ];
 
     /// Earlier command-line names still accepted, with the model they name now.
@@ -115,7 +126,14 @@ impl ModelKind {
             ModelKind::Wgan => "wgan",
             ModelKind::Egan => "egan",
             ModelKind::Aggan => "aggan",
+            ModelKind::Cvae => "cvae",
+            ModelKind::S3vae => "s3vae",
         }
+    }
+
+    /// Whether the model is a GAN (everything but C-VAE and S3VAE).
+    pub fn is_gan(self) -> bool {
+        !matches!(self, ModelKind::Cvae | ModelKind::S3vae)
     }
 
     /// Whether the model has a pre-training phase (autoencoder or VAE).
@@ -139,6 +157,8 @@ impl ModelKind {
             ModelKind::Wgan => "WGAN",
             ModelKind::Egan => "E-GAN",
             ModelKind::Aggan => "AGGAN",
+            ModelKind::Cvae => "C-VAE",
+            ModelKind::S3vae => "S3VAE",
         }
     }
 }
@@ -359,6 +379,19 @@ pub struct ModelConfig {
     /// (0 elsewhere).
     #[serde(default)]
     pub cooling: f32,
+    /// σ of C-VAE's and S3VAE's Gaussian-noise layer before the μ and
+    /// log σ² heads (S3VAE: 0.1; 0 is no layer, and elsewhere).
+    #[serde(default)]
+    pub noise_std: f32,
+    /// What C-VAE and S3VAE train on (`ordinary` elsewhere).
+    #[serde(default)]
+    pub vae_sampling: VaeSampling,
+    /// Representative images per class under single-sample sampling (0 elsewhere).
+    #[serde(default)]
+    pub representatives: usize,
+    /// K of C-VAE's and S3VAE's loss K·reconstruction + KL (0.1, Table 7; 0 elsewhere).
+    #[serde(default)]
+    pub recon_weight: f32,
 }
 
 fn paper_width() -> usize {
@@ -403,6 +436,10 @@ impl ModelConfig {
             fitness_gamma: 0.0,
             temperature: 0.0,
             cooling: 0.0,
+            noise_std: 0.0,
+            vae_sampling: VaeSampling::Ordinary,
+            representatives: 0,
+            recon_weight: 0.0,
         };
         match model {
             ModelKind::Sgbgan => {
@@ -485,6 +522,27 @@ impl ModelConfig {
                 c.temperature = 1000.0;
                 c.cooling = 0.99;
             }
+            ModelKind::Cvae | ModelKind::S3vae => {
+                // Not stated by S3VAE beyond L = 5 and K = 0.1: Adam 1e-3
+                // (0.9, 0.999), batch 64, latent 64, 30 epochs (docs/MODELS.md).
+                c.latent = 64;
+                c.batch = 64;
+                c.ae_epochs = 0;
+                c.gan_epochs = 30;
+                c.g_lr = 1e-3;
+                c.d_lr = 0.0;
+                c.beta1 = 0.9;
+                c.beta2 = 0.999;
+                c.n_critic = 1;
+                c.critic_schedule = CriticSchedule::FreshBatches;
+                c.gp_weight = 0.0;
+                c.recon_weight = 0.1;
+                if model == ModelKind::S3vae {
+                    c.noise_std = 0.1;
+                    c.vae_sampling = VaeSampling::SingleSample;
+                    c.representatives = 1;
+                }
+            }
             ModelKind::Wgan => {
                 // WGAN's Algorithm 1: RMSprop 5e-5, c = 0.01, 5 critic
                 // updates (each on a new batch) per generator update, batch 64.
@@ -562,7 +620,7 @@ impl ModelConfig {
                 // A few thousand steps at lr 5e-4: the live generator's
                 // classes drift from step to step; sampling the average of
                 // the last ~500 keeps each class's shape (docs/MODELS.md).
-                if model != ModelKind::Bagan {
+                if model.is_gan() && model != ModelKind::Bagan {
                     c.g_ema = 0.998;
                 }
                 if model.pretrains() {
@@ -693,8 +751,59 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Checks C-VAE's and S3VAE's settings, and that the other models leave
+    /// them unset.
+    fn validate_vae(&self) -> Result<()> {
+        let title = self.model.title();
+        if !matches!(self.model, ModelKind::Cvae | ModelKind::S3vae) {
+            if self.noise_std != 0.0
+                || self.vae_sampling != VaeSampling::Ordinary
+                || self.representatives != 0
+                || self.recon_weight != 0.0
+            {
+                return Err(Error::invalid(
+                    "noise_std",
+                    format!(
+                        "noise_std, vae_sampling, representatives and recon_weight are settings of C-VAE and S3VAE (--model cvae, s3vae); {title} takes none of them"
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
+            return Err(Error::invalid(
+                "noise_std",
+                format!(
+                    "noise_std = {} must be finite and ≥ 0 (S3VAE's is 0.1; 0 removes the layer)",
+                    self.noise_std
+                ),
+            ));
+        }
+        if !(self.recon_weight.is_finite() && self.recon_weight > 0.0) {
+            return Err(Error::invalid(
+                "recon_weight",
+                format!(
+                    "recon_weight (K) = {} must be finite and > 0 (S3VAE's Table 7: 0.1)",
+                    self.recon_weight
+                ),
+            ));
+        }
+        match (self.vae_sampling, self.representatives) {
+            (VaeSampling::SingleSample, 0) => Err(Error::invalid(
+                "representatives",
+                "single-sample sampling trains on representatives: set representatives to at least 1",
+            )),
+            (VaeSampling::Ordinary, r) if r > 0 => Err(Error::invalid(
+                "representatives",
+                format!("representatives = {r} is a setting of single-sample sampling (vae_sampling = single-sample); ordinary sampling trains on all images"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the numbers a user can set.
     pub fn validate(&self) -> Result<()> {
+        self.validate_vae()?;
         self.geometry()?;
         if self.batch < 2 {
             return Err(Error::invalid(
@@ -761,6 +870,15 @@ impl ModelConfig {
             _ => {}
         }
         self.validate_evolution()?;
+        if self.g_ema > 0.0 && !self.model.is_gan() {
+            return Err(Error::invalid(
+                "g_ema",
+                format!(
+                    "g_ema averages a GAN's generator; {} has none (leave it at 0)",
+                    self.model.title()
+                ),
+            ));
+        }
         if self.g_ema > 0.0 && self.model == ModelKind::Bagan {
             return Err(Error::invalid(
                 "g_ema",

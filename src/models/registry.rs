@@ -4,6 +4,7 @@
 use super::acgan::AcganPlayers;
 use super::bagan::Bagan;
 use super::bagan_gp::BaganGp;
+use super::cvae::Cvae;
 use super::cwgan_gp::cwgan_gp;
 use super::dcgan::dcgan;
 use super::evolutionary::Evolving;
@@ -29,6 +30,7 @@ pub fn build(dev: &Device, cfg: &ModelConfig, seed: u64) -> Result<Box<dyn Balan
             let players = AcganPlayers::new(dev, &rng, &cfg)?;
             Box::new(Gan::new(dev, cfg, players)?)
         }
+        ModelKind::Cvae | ModelKind::S3vae => Box::new(Cvae::new(dev, &rng, cfg)?),
         ModelKind::Egan | ModelKind::Aggan => {
             let players = Evolving::new(dev, &rng, &cfg)?;
             Box::new(Gan::new(dev, cfg, players)?)
