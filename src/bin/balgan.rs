@@ -178,7 +178,8 @@ struct TrainCli {
     /// (the cross-entropy loss BAGAN-GP's code trains its baseline with), and
     /// with ACGAN's two-headed discriminator: acgan, cs-acgan
     /// (CostSensitive-ACGAN), lsgan, wgan-gp, wgan (weight clipping, RMSprop),
-    /// egan (E-GAN) and aggan (E-GAN with simulated annealing).
+    /// egan (E-GAN) and aggan (E-GAN with simulated annealing); the
+    /// conditional VAEs cvae (C-VAE) and s3vae (S3VAE).
     #[arg(long, default_value = "sgbgan")]
     model: ModelKind,
     /// Start from a named set of settings instead of the model's defaults:
@@ -205,7 +206,7 @@ struct TrainCli {
     /// 64, or the preset's: 28 for --preset cpu).
     #[arg(long)]
     image_size: Option<usize>,
-    /// Adversarial epochs (default: the model's).
+    /// Adversarial epochs, or the VAE's for cvae and s3vae (default: the model's).
     #[arg(long)]
     epochs: Option<usize>,
     /// Pre-training epochs: autoencoder or SA-GVAE (default: the model's).
