@@ -42,6 +42,7 @@ fn classifier_learns_separable_classes_and_round_trips() {
         batch_size: 16,
         lr: 3e-3,
         seed: 5,
+        ..TrainConfig::default()
     };
     let mut last_loss = f32::NAN;
     clf.fit(
@@ -176,4 +177,85 @@ fn classifier_rejects_bad_input() {
         "predicting in training mode"
     );
     assert!(Classifier::new(d, &Generator::new(1), 1, 1, 2).is_err(), "one class");
+}
+
+/// ResNet-18 in its CIFAR form has 11,173,962 parameters at width 64 for
+/// 3-channel images and 10 classes (the count of the common PyTorch CIFAR
+/// ResNet-18: 3×3 stem without bias, 1×1 projection shortcuts with batch
+/// norm); its features are 8w wide.
+#[test]
+fn resnet18_has_resnet18s_parameters_and_feature_width() {
+    use balgan::metrics::classifier::Architecture;
+    let clf = Classifier::with_architecture(dev(), &Generator::new(1), 3, 10, 64, Architecture::ResNet18).unwrap();
+    let count: usize = clf.parameter_tensors().iter().map(|t| t.numel()).sum();
+    assert_eq!(count, 11_173_962);
+    let small = Classifier::with_architecture(dev(), &Generator::new(1), 1, 3, 4, Architecture::ResNet18).unwrap();
+    let x = Generator::new(2).uniform(dev(), &[2, 1, 9, 9], -1.0, 1.0).unwrap();
+    assert_eq!(small.features(&x).unwrap().shape(), &[2, 32]);
+    assert_eq!(small.forward(&x).unwrap().shape(), &[2, 3]);
+    assert_eq!("ResNet-18".parse::<Architecture>().unwrap(), Architecture::ResNet18);
+    assert!("vgg".parse::<Architecture>().is_err());
+}
+
+/// Early stopping on a validation split keeps the best epoch's weights and
+/// stops after `patience` epochs without a gain of `min_delta`; SGD with
+/// momentum and weight decay (S3VAE's schedule, a larger rate) learns.
+#[test]
+fn early_stopping_keeps_the_best_epoch_and_sgd_learns() {
+    use balgan::metrics::classifier::{Architecture, ClassifierOptimizer};
+    let d = dev();
+    let mut rng = Rng::new(7);
+    let (train, train_labels) = synthetic(&mut rng, 20);
+    let (val, val_labels) = synthetic(&mut rng, 10);
+    let images = Images {
+        data: &train,
+        shape: [60, 1, 8, 8],
+    };
+    let validation = Images {
+        data: &val,
+        shape: [30, 1, 8, 8],
+    };
+    let mut cfg = TrainConfig::s3vae();
+    assert!(
+        matches!(cfg.optimizer, ClassifierOptimizer::Sgd { momentum, weight_decay } if momentum == 0.9 && weight_decay == 1e-3)
+    );
+    assert_eq!((cfg.lr, cfg.batch_size, cfg.min_delta), (1e-4, 64, 0.01));
+    cfg.lr = 0.05;
+    cfg.batch_size = 16;
+    cfg.epochs = 8;
+    cfg.patience = 0;
+    let mut clf = Classifier::with_architecture(d, &Generator::new(3), 1, 3, 4, Architecture::ResNet18).unwrap();
+    let report = clf
+        .fit_validated(
+            d,
+            images,
+            &train_labels,
+            Some((validation, &val_labels)),
+            &cfg,
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(report.epochs, 8);
+    assert!(!report.stopped_early);
+    assert!(report.validation_accuracy > 0.8, "{report:?}");
+    // The kept weights are the best epoch's: measured again, the same accuracy.
+    let again = clf.predict(d, validation, 30).unwrap();
+    let acc = again.iter().zip(&val_labels).filter(|(p, l)| p == l).count() as f64 / 30.0;
+    assert_eq!(acc, report.validation_accuracy);
+    // A gain of 2 is impossible: training stops `patience` epochs after the first.
+    cfg.min_delta = 2.0;
+    cfg.patience = 2;
+    let mut clf = Classifier::new(d, &Generator::new(3), 1, 3, 4).unwrap();
+    let report = clf
+        .fit_validated(
+            d,
+            images,
+            &train_labels,
+            Some((validation, &val_labels)),
+            &cfg,
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(report.epochs, 3, "{report:?}");
+    assert!(report.stopped_early);
 }

@@ -85,6 +85,7 @@ fn feature_extractor_is_trained_once_then_reused_and_separates_classes() {
         batch_size: 16,
         lr: 3e-3,
         seed: 2,
+        ..TrainConfig::default()
     };
     let dir = std::env::temp_dir().join(format!("balgan-extractor-{}", base_seed()));
     let cache = dir.join("extractor.safetensors");
@@ -181,6 +182,7 @@ fn downstream_reports_on_the_whole_test_set() {
         batch_size: 16,
         lr: 3e-3,
         seed: 3,
+        ..TrainConfig::default()
     };
     let cm = downstream(d, &train, &test, TrainingData::Oversampled, 4, &cfg).unwrap();
     assert_eq!(cm.total(), 30, "every test image is counted");
@@ -201,6 +203,7 @@ fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
         batch_size: 16,
         lr: 3e-3,
         seed: 4,
+        ..TrainConfig::default()
     };
     let dir = TempDir::new("accuracy-on-generated");
     let clf = feature_extractor(d, &train, &dir.path().join("x.safetensors"), 4, &cfg).unwrap();

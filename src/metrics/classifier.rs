@@ -15,14 +15,29 @@
 //! pool    global average over H×W     → features [N, 4w]   (the FID features)
 //! head    linear 4w→K                 → logits
 //! ```
+//! [`Architecture::ResNet18`] is the ResNet-18 that S3VAE and
+//! CostSensitive-ACGAN evaluate with, in its CIFAR form (a 3×3 stem, no
+//! max-pool, as small images need), width w (64 is ResNet-18's):
+//! ```text
+//! stem    conv3×3 C→w, BN, ReLU
+//! layer1  2 basic blocks w            (conv3×3, BN, ReLU, conv3×3, BN, + shortcut, ReLU)
+//! layer2  2 basic blocks 2w, the first with stride 2 and a 1×1 conv + BN shortcut
+//! layer3  2 basic blocks 4w, likewise
+//! layer4  2 basic blocks 8w, likewise
+//! pool    global average              → features [N, 8w]
+//! head    linear 8w→K
+//! ```
 //! Convolutions use He-normal weights and no bias (batch norm follows);
-//! batch norm uses PyTorch's defaults. Training: Adam (lr 1e-3 by default),
-//! softmax cross-entropy, shuffled mini-batches from a seed.
+//! batch norm uses PyTorch's defaults. Training ([`TrainConfig`]): Adam (lr
+//! 1e-3 by default) or SGD with momentum and weight decay, softmax
+//! cross-entropy, shuffled mini-batches from a seed, and optionally early
+//! stopping on a validation split ([`Classifier::fit_validated`]) that keeps
+//! the best epoch's weights.
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::{loss, BatchNorm2d, Conv2d, Init, Linear, Module, TrainingFlag};
-use crate::optim::{Adam, AdamConfig, Optimizer};
+use crate::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use crate::tensor::{Generator, HostRng, IndexTensor, Tensor};
 use crate::Conv2dOptions;
 
@@ -42,19 +57,122 @@ struct ConvBn {
 
 impl ConvBn {
     fn new(dev: &Device, rng: &Generator, cin: usize, cout: usize, stride: usize) -> Result<ConvBn> {
+        ConvBn::with_kernel(dev, rng, cin, cout, stride, 3)
+    }
+
+    /// A k×k convolution (padding k/2) and batch norm.
+    fn with_kernel(dev: &Device, rng: &Generator, cin: usize, cout: usize, stride: usize, k: usize) -> Result<ConvBn> {
         Ok(ConvBn {
             conv: Conv2d::with_init(
                 dev,
                 rng,
                 (cin, cout),
-                (3, 3),
-                Conv2dOptions::new(stride, 1),
+                (k, k),
+                Conv2dOptions::new(stride, k / 2),
                 Init::HeNormal,
                 None,
             )?,
             bn: BatchNorm2d::pytorch(dev, cout)?,
         })
     }
+}
+
+/// A [`ConvBn`] followed by ReLU (its parameters named as the ConvBn's).
+struct ConvBnRelu(ConvBn);
+
+impl Module for ConvBnRelu {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.0.forward(x)?.relu()
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        self.0.children()
+    }
+}
+
+/// ResNet's basic block: relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)),
+/// the shortcut a 1×1 convolution with batch norm where the shape changes.
+struct BasicBlock {
+    a: ConvBn,
+    b: ConvBn,
+    shortcut: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn new(dev: &Device, rng: &Generator, cin: usize, cout: usize, stride: usize) -> Result<BasicBlock> {
+        let shortcut = if stride != 1 || cin != cout {
+            Some(ConvBn::with_kernel(dev, rng, cin, cout, stride, 1)?)
+        } else {
+            None
+        };
+        Ok(BasicBlock {
+            a: ConvBn::new(dev, rng, cin, cout, stride)?,
+            b: ConvBn::new(dev, rng, cout, cout, 1)?,
+            shortcut,
+        })
+    }
+}
+
+impl Module for BasicBlock {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.a.forward(x)?.relu()?;
+        let skip = match &self.shortcut {
+            Some(s) => s.forward(x)?,
+            None => x.clone(),
+        };
+        self.b.forward(&h)?.add(&skip)?.relu()
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let mut c: Vec<(String, &dyn Module)> = vec![("a".into(), &self.a), ("b".into(), &self.b)];
+        if let Some(s) = &self.shortcut {
+            c.push(("shortcut".into(), s));
+        }
+        c
+    }
+}
+
+/// Which network a [`Classifier`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Architecture {
+    /// The small ResNet of the module's first table (balgan's FID features).
+    #[default]
+    Small,
+    /// ResNet-18 in its CIFAR form (the module's second table).
+    ResNet18,
+}
+
+impl Architecture {
+    pub const ALL: [Architecture; 2] = [Architecture::Small, Architecture::ResNet18];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Small => "small",
+            Architecture::ResNet18 => "resnet18",
+        }
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Architecture> {
+        let s = s.to_ascii_lowercase().replace(['-', '_'], "");
+        Architecture::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
+            Error::invalid(
+                "--classifier",
+                format!("unknown classifier '{s}'; use small or resnet18"),
+            )
+        })
+    }
+}
+
+/// The optimizer of [`Classifier::fit`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClassifierOptimizer {
+    /// Adam with PyTorch's betas.
+    Adam,
+    /// SGD with momentum and (L2) weight decay.
+    Sgd { momentum: f32, weight_decay: f32 },
 }
 
 impl Module for ConvBn {
@@ -96,10 +214,17 @@ impl Module for Residual {
 /// Training settings for [`Classifier::fit`].
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// Epochs (the most, with early stopping).
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f32,
     pub seed: u64,
+    pub optimizer: ClassifierOptimizer,
+    /// Early stopping ([`Classifier::fit_validated`]): stop after this many
+    /// epochs without a validation-accuracy gain of at least `min_delta`
+    /// (0: train every epoch).
+    pub patience: usize,
+    pub min_delta: f64,
 }
 
 impl Default for TrainConfig {
@@ -109,8 +234,43 @@ impl Default for TrainConfig {
             batch_size: 128,
             lr: 1e-3,
             seed: 0,
+            optimizer: ClassifierOptimizer::Adam,
+            patience: 0,
+            min_delta: 0.0,
         }
     }
+}
+
+impl TrainConfig {
+    /// S3VAE's schedule: SGD lr 1e-4, momentum 0.9, weight decay 1e-3,
+    /// batch 64, up to 200 epochs, early stopping on validation accuracy
+    /// (a gain under 0.01 does not count; patience, not stated, 5 epochs).
+    pub fn s3vae() -> TrainConfig {
+        TrainConfig {
+            epochs: 200,
+            batch_size: 64,
+            lr: 1e-4,
+            seed: 0,
+            optimizer: ClassifierOptimizer::Sgd {
+                momentum: 0.9,
+                weight_decay: 1e-3,
+            },
+            patience: 5,
+            min_delta: 0.01,
+        }
+    }
+}
+
+/// What [`Classifier::fit_validated`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport {
+    /// Epochs trained.
+    pub epochs: usize,
+    /// The epoch whose weights were kept (0-based), and its validation accuracy.
+    pub best_epoch: usize,
+    pub validation_accuracy: f64,
+    /// Whether early stopping ended training before `epochs` of the config.
+    pub stopped_early: bool,
 }
 
 /// Host images in NCHW order with their shape; the classifier's input.
@@ -154,19 +314,29 @@ impl Images<'_> {
 /// The classifier CNN (see the module documentation).
 pub struct Classifier {
     stem: ConvBn,
-    stage1: Residual,
-    down1: ConvBn,
-    stage2: Residual,
-    down2: ConvBn,
-    stage3: Residual,
+    /// The stages after the stem, by name, each with its activation.
+    body: Vec<(String, Box<dyn Module>)>,
     head: Linear,
     classes: usize,
+    architecture: Architecture,
     training: TrainingFlag,
 }
 
 impl Classifier {
-    /// A fresh classifier for `in_channels` images and `classes` classes, width `width` (32 by default).
+    /// A fresh small classifier for `in_channels` images and `classes` classes, width `width` (32 by default).
     pub fn new(dev: &Device, rng: &Generator, in_channels: usize, classes: usize, width: usize) -> Result<Classifier> {
+        Classifier::with_architecture(dev, rng, in_channels, classes, width, Architecture::Small)
+    }
+
+    /// A fresh classifier of either architecture (ResNet-18 at width 64).
+    pub fn with_architecture(
+        dev: &Device,
+        rng: &Generator,
+        in_channels: usize,
+        classes: usize,
+        width: usize,
+        architecture: Architecture,
+    ) -> Result<Classifier> {
         if in_channels == 0 || classes < 2 || width == 0 {
             return Err(Error::invalid(
                 "Classifier",
@@ -174,17 +344,52 @@ impl Classifier {
             ));
         }
         let w = width;
+        let mut body: Vec<(String, Box<dyn Module>)> = Vec::new();
+        let features = match architecture {
+            Architecture::Small => {
+                body.push(("stage1".into(), Box::new(Residual::new(dev, rng, w)?)));
+                body.push((
+                    "down1".into(),
+                    Box::new(ConvBnRelu(ConvBn::new(dev, rng, w, 2 * w, 2)?)),
+                ));
+                body.push(("stage2".into(), Box::new(Residual::new(dev, rng, 2 * w)?)));
+                body.push((
+                    "down2".into(),
+                    Box::new(ConvBnRelu(ConvBn::new(dev, rng, 2 * w, 4 * w, 2)?)),
+                ));
+                body.push(("stage3".into(), Box::new(Residual::new(dev, rng, 4 * w)?)));
+                4 * w
+            }
+            Architecture::ResNet18 => {
+                let mut cin = w;
+                for (layer, cout) in [(1, w), (2, 2 * w), (3, 4 * w), (4, 8 * w)] {
+                    let stride = if layer == 1 { 1 } else { 2 };
+                    body.push((
+                        format!("layer{layer}_0"),
+                        Box::new(BasicBlock::new(dev, rng, cin, cout, stride)?),
+                    ));
+                    body.push((
+                        format!("layer{layer}_1"),
+                        Box::new(BasicBlock::new(dev, rng, cout, cout, 1)?),
+                    ));
+                    cin = cout;
+                }
+                8 * w
+            }
+        };
         Ok(Classifier {
             stem: ConvBn::new(dev, rng, in_channels, w, 1)?,
-            stage1: Residual::new(dev, rng, w)?,
-            down1: ConvBn::new(dev, rng, w, 2 * w, 2)?,
-            stage2: Residual::new(dev, rng, 2 * w)?,
-            down2: ConvBn::new(dev, rng, 2 * w, 4 * w, 2)?,
-            stage3: Residual::new(dev, rng, 4 * w)?,
-            head: Linear::with_init(dev, rng, 4 * w, classes, Init::GlorotUniform, Some(Init::Zeros))?,
+            body,
+            head: Linear::with_init(dev, rng, features, classes, Init::GlorotUniform, Some(Init::Zeros))?,
             classes,
+            architecture,
             training: TrainingFlag::new(),
         })
+    }
+
+    /// Which network this is.
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
     }
 
     /// Number of classes.
@@ -192,14 +397,13 @@ impl Classifier {
         self.classes
     }
 
-    /// Penultimate activations (global average of the last stage): [N, 4w].
+    /// Penultimate activations (global average of the last stage): [N, 4w]
+    /// (small) or [N, 8w] (ResNet-18).
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.stem.forward(x)?.relu()?;
-        let h = self.stage1.forward(&h)?;
-        let h = self.down1.forward(&h)?.relu()?;
-        let h = self.stage2.forward(&h)?;
-        let h = self.down2.forward(&h)?.relu()?;
-        let h = self.stage3.forward(&h)?;
+        let mut h = self.stem.forward(x)?.relu()?;
+        for (_, stage) in &self.body {
+            h = stage.forward(&h)?;
+        }
         h.mean(&[2, 3], false)
     }
 
@@ -212,9 +416,38 @@ impl Classifier {
         images: Images<'_>,
         labels: &[u32],
         cfg: &TrainConfig,
-        mut progress: impl FnMut(usize, usize, f32),
+        progress: impl FnMut(usize, usize, f32),
     ) -> Result<()> {
+        self.fit_validated(dev, images, labels, None, cfg, progress).map(|_| ())
+    }
+
+    /// [`Classifier::fit`] with a validation split: after each epoch the
+    /// accuracy on `validation` is measured; the weights of the best epoch
+    /// are kept, and with `cfg.patience > 0` training stops after `patience`
+    /// epochs without a gain of at least `cfg.min_delta`.
+    pub fn fit_validated(
+        &mut self,
+        dev: &Device,
+        images: Images<'_>,
+        labels: &[u32],
+        validation: Option<(Images<'_>, &[u32])>,
+        cfg: &TrainConfig,
+        mut progress: impl FnMut(usize, usize, f32),
+    ) -> Result<FitReport> {
         images.check()?;
+        if let Some((v, vl)) = &validation {
+            v.check()?;
+            if v.shape[0] != vl.len() || vl.is_empty() {
+                return Err(Error::invalid(
+                    "Classifier::fit",
+                    format!(
+                        "{} validation images but {} labels (at least one needed)",
+                        v.shape[0],
+                        vl.len()
+                    ),
+                ));
+            }
+        }
         if labels.len() != images.shape[0] {
             return Err(Error::invalid(
                 "Classifier::fit",
@@ -234,14 +467,35 @@ impl Classifier {
             ));
         }
         self.set_training(true);
-        let mut opt = Adam::new(
-            &self.parameter_tensors(),
-            AdamConfig {
-                lr: cfg.lr,
-                ..Default::default()
-            },
-        )?;
+        let params = self.parameter_tensors();
+        let mut opt: Box<dyn Optimizer> = match cfg.optimizer {
+            ClassifierOptimizer::Adam => Box::new(Adam::new(
+                &params,
+                AdamConfig {
+                    lr: cfg.lr,
+                    ..Default::default()
+                },
+            )?),
+            ClassifierOptimizer::Sgd { momentum, weight_decay } => Box::new(Sgd::new(
+                &params,
+                SgdConfig {
+                    lr: cfg.lr,
+                    momentum,
+                    weight_decay,
+                    ..Default::default()
+                },
+            )?),
+        };
         let mut step = 0;
+        let mut report = FitReport {
+            epochs: 0,
+            best_epoch: 0,
+            validation_accuracy: f64::NAN,
+            stopped_early: false,
+        };
+        // The best epoch's weights and statistics, on the host.
+        let mut best: Option<Vec<Vec<f32>>> = None;
+        let mut since_gain = 0;
         for epoch in 0..cfg.epochs {
             let order = shuffled(labels.len(), cfg.seed.wrapping_add(epoch as u64));
             // Drop a last batch of one image: batch statistics need two.
@@ -265,8 +519,53 @@ impl Classifier {
                     progress(epoch, step, v);
                 }
             }
+            report.epochs = epoch + 1;
+            if let Some((v, vl)) = &validation {
+                self.set_training(false);
+                let predicted = self.predict(dev, *v, cfg.batch_size.max(64))?;
+                self.set_training(true);
+                let accuracy = predicted.iter().zip(vl.iter()).filter(|(p, l)| p == l).count() as f64 / vl.len() as f64;
+                let gain = if report.validation_accuracy.is_nan() {
+                    f64::INFINITY
+                } else {
+                    accuracy - report.validation_accuracy
+                };
+                if gain > 0.0 {
+                    best = Some(self.tensor_values()?);
+                    report.best_epoch = epoch;
+                    report.validation_accuracy = accuracy;
+                }
+                if gain >= cfg.min_delta.max(f64::MIN_POSITIVE) {
+                    since_gain = 0;
+                } else {
+                    since_gain += 1;
+                }
+                if cfg.patience > 0 && since_gain >= cfg.patience && epoch + 1 < cfg.epochs {
+                    report.stopped_early = true;
+                    break;
+                }
+            }
+        }
+        if let Some(values) = best {
+            self.set_tensor_values(&values)?;
         }
         self.set_training(false);
+        Ok(report)
+    }
+
+    /// Every parameter and buffer, in module order, on the host.
+    fn tensor_values(&self) -> Result<Vec<Vec<f32>>> {
+        self.parameters()
+            .into_iter()
+            .chain(self.buffers())
+            .map(|(_, t)| t.to_vec())
+            .collect()
+    }
+
+    fn set_tensor_values(&self, values: &[Vec<f32>]) -> Result<()> {
+        for ((_, t), v) in self.parameters().into_iter().chain(self.buffers()).zip(values) {
+            t.assign_slice_(v)?;
+        }
         Ok(())
     }
 
@@ -310,15 +609,12 @@ impl Module for Classifier {
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("stem".into(), &self.stem),
-            ("stage1".into(), &self.stage1),
-            ("down1".into(), &self.down1),
-            ("stage2".into(), &self.stage2),
-            ("down2".into(), &self.down2),
-            ("stage3".into(), &self.stage3),
-            ("head".into(), &self.head),
-        ]
+        let mut c: Vec<(String, &dyn Module)> = vec![("stem".into(), &self.stem)];
+        for (name, stage) in &self.body {
+            c.push((name.clone(), stage.as_ref()));
+        }
+        c.push(("head".into(), &self.head));
+        c
     }
 
     fn set_training(&self, training: bool) {
