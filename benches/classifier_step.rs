@@ -8,13 +8,16 @@
 //! ```text
 //! cargo bench --bench classifier_step
 //! BALGAN_BENCH_WIDTH=32 BALGAN_BENCH_STEPS=4 cargo bench --bench classifier_step
+//! BALGAN_BENCH_ARCH=resnet18 BALGAN_BENCH_WIDTH=64 BALGAN_BENCH_BATCH=64 BALGAN_BENCH_STEPS=2 \
+//!     cargo bench --bench classifier_step   # the papers' ResNet-18
 //! ```
 
 mod common;
 
 use std::time::Instant;
 
-use balgan::metrics::classifier::{Classifier, Images, TrainConfig};
+use balgan::metrics::classifier::{Architecture, Classifier, Images, TrainConfig};
+use balgan::nn::Module;
 use balgan::{Device, Generator};
 use common::{adapter, config, env_usize, profile_step, profiling, result};
 
@@ -32,7 +35,11 @@ fn main() -> balgan::Result<()> {
         data: &host[..n * side * side],
         shape: [n, 1, side, side],
     };
-    let mut clf = Classifier::new(&dev, &rng, 1, 10, width)?;
+    let arch: Architecture = std::env::var("BALGAN_BENCH_ARCH")
+        .unwrap_or_else(|_| "small".into())
+        .parse()?;
+    let mut clf = Classifier::with_architecture(&dev, &rng, 1, 10, width, arch)?;
+    let params: usize = clf.parameter_tensors().iter().map(|t| t.numel()).sum();
     let cfg = |epochs| TrainConfig {
         epochs,
         batch_size: batch,
@@ -52,11 +59,14 @@ fn main() -> balgan::Result<()> {
             ("size", side.to_string()),
             ("batch", batch.to_string()),
             ("width", width.to_string()),
+            ("architecture", arch.name().to_string()),
+            ("parameters", params.to_string()),
             ("steps", steps.to_string()),
         ],
     );
     println!(
-        "\nclassifier training step ({side}×{side}×1, batch {batch}, width {width}) on {}\n",
+        "\nclassifier training step ({}, {params} parameters; {side}×{side}×1, batch {batch}, width {width}) on {}\n",
+        arch.name(),
         dev.describe()
     );
     println!("| step | ms/step | images/s |\n|---|---:|---:|");

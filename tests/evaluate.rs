@@ -192,6 +192,52 @@ fn downstream_reports_on_the_whole_test_set() {
     assert!(report.contains("G-mean") && report.contains("ACSA"), "{report}");
 }
 
+/// The validation split holds a seeded tenth of each class (at least one
+/// image of a class with two or more), disjoint from the training part; the
+/// ResNet-18 under S3VAE's early-stopping schedule learns the classes.
+#[test]
+fn downstream_resnet18_with_early_stopping_on_a_validation_split() {
+    use balgan::metrics::classifier::{Architecture, ClassifierOptimizer};
+    use balgan::metrics::evaluate::{downstream_with, validation_split};
+    let d = dev();
+    let mut rng = Rng::new(114);
+    let train = imbalanced(&dataset(&mut rng, 30), [30, 30, 6]);
+    let test = dataset(&mut rng, 10);
+    let (fit, val) = validation_split(&train, 3).unwrap();
+    assert_eq!(val.class_counts(), vec![3, 3, 1]);
+    assert_eq!(fit.class_counts(), vec![27, 27, 5]);
+    let images = |ds: &Dataset| -> Vec<Vec<u32>> {
+        (0..ds.len())
+            .map(|i| ds.image(i).iter().map(|v| v.to_bits()).collect())
+            .collect()
+    };
+    let (mut all, mut parts) = (images(&train), [images(&fit), images(&val)].concat());
+    all.sort();
+    parts.sort();
+    assert_eq!(all, parts, "the two parts are the training set, each image once");
+    let mut cfg = TrainConfig::s3vae();
+    assert!(matches!(cfg.optimizer, ClassifierOptimizer::Sgd { .. }));
+    cfg.lr = 0.05;
+    cfg.batch_size = 16;
+    cfg.epochs = 10;
+    cfg.seed = 3;
+    let cm = downstream_with(
+        d,
+        &train,
+        &test,
+        TrainingData::Oversampled,
+        Architecture::ResNet18,
+        4,
+        &cfg,
+    )
+    .unwrap();
+    assert_eq!(cm.total(), 30);
+    assert!(cm.acsa() > 0.8, "ACSA {}\n{}", cm.acsa(), cm.report());
+    // A set with no class of two images cannot be split.
+    let one = Dataset::new(vec![0.0; 2 * 4], [2, 1, 2, 2], vec![0, 1], vec!["a".into(), "b".into()]).unwrap();
+    assert!(validation_split(&one, 0).is_err());
+}
+
 #[test]
 fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
     let d = dev();

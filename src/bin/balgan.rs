@@ -68,9 +68,21 @@ enum Command {
         /// Channels of the feature extractor's first stage (its cost grows with the square).
         #[arg(long, default_value_t = balgan::cli::eval::EXTRACTOR_WIDTH)]
         extractor_width: usize,
-        /// Epochs of each downstream classifier.
+        /// Epochs of each downstream classifier (the most, with --downstream-schedule s3vae).
         #[arg(long, default_value_t = 10)]
         downstream_epochs: usize,
+        /// The downstream classifiers' network: small (balgan's residual CNN) or
+        /// resnet18 (the papers' ResNet-18, CIFAR form; slow on a CPU adapter:
+        /// lower --downstream-width).
+        #[arg(long, default_value = "small")]
+        downstream_classifier: balgan::metrics::classifier::Architecture,
+        /// Channels of the downstream classifiers' first stage (ResNet-18's is 64).
+        #[arg(long, default_value_t = balgan::cli::eval::DOWNSTREAM_WIDTH)]
+        downstream_width: usize,
+        /// adam (lr 1e-3, every epoch) or s3vae (SGD lr 1e-4, momentum 0.9,
+        /// weight decay 1e-3, batch 64, early stopping on a 10 % validation split).
+        #[arg(long, default_value = "adam")]
+        downstream_schedule: balgan::cli::eval::DownstreamSchedule,
         /// Skip the downstream classifiers (imbalanced, oversampled, with generated images).
         #[arg(long)]
         no_downstream: bool,
@@ -345,6 +357,9 @@ fn main() -> ExitCode {
             extractor_epochs,
             extractor_width,
             downstream_epochs,
+            downstream_classifier,
+            downstream_width,
+            downstream_schedule,
             no_downstream,
             seed,
             quiet,
@@ -359,6 +374,9 @@ fn main() -> ExitCode {
                     extractor_width,
                     downstream: !no_downstream,
                     downstream_epochs,
+                    downstream_classifier,
+                    downstream_width,
+                    downstream_schedule,
                     seed,
                     quiet,
                 },

@@ -44,9 +44,9 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::metrics::classification::S3VAE_BETA;
 use crate::metrics::classifier::TrainConfig;
-use crate::metrics::classifier::{Classifier, Images};
+use crate::metrics::classifier::{Architecture, Classifier, Images};
 use crate::metrics::evaluate::{
-    accuracy_on_generated, downstream, feature_extractor_reporting, fid_and_kid_per_class, TrainingData,
+    accuracy_on_generated, downstream_with, feature_extractor_reporting, fid_and_kid_per_class, TrainingData,
 };
 use crate::metrics::kid::{KidOptions, KID_MAX_SUBSET, KID_SUBSETS};
 use crate::metrics::ssim::{
@@ -69,8 +69,58 @@ pub struct EvalArgs {
     pub extractor_width: usize,
     pub downstream: bool,
     pub downstream_epochs: usize,
+    /// The downstream classifiers' network and width (small, 32 by default).
+    pub downstream_classifier: Architecture,
+    pub downstream_width: usize,
+    /// The downstream classifiers' schedule: Adam for `downstream_epochs`,
+    /// or S3VAE's (SGD, early stopping on a validation split, at most
+    /// `downstream_epochs`).
+    pub downstream_schedule: DownstreamSchedule,
     pub seed: u64,
     pub quiet: bool,
+}
+
+/// How the downstream classifiers train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DownstreamSchedule {
+    /// Adam, lr 1e-3, batch 128, every epoch.
+    #[default]
+    Adam,
+    /// S3VAE's: SGD lr 1e-4, momentum 0.9, weight decay 1e-3, batch 64,
+    /// early stopping on a 10 % validation split of the training set.
+    S3vae,
+}
+
+impl DownstreamSchedule {
+    pub fn name(self) -> &'static str {
+        match self {
+            DownstreamSchedule::Adam => "adam",
+            DownstreamSchedule::S3vae => "s3vae",
+        }
+    }
+
+    /// The classifier's training settings for `epochs` epochs (at most).
+    pub fn config(self, epochs: usize, seed: u64) -> TrainConfig {
+        let base = match self {
+            DownstreamSchedule::Adam => TrainConfig::default(),
+            DownstreamSchedule::S3vae => TrainConfig::s3vae(),
+        };
+        TrainConfig { epochs, seed, ..base }
+    }
+}
+
+impl std::str::FromStr for DownstreamSchedule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DownstreamSchedule> {
+        match s.to_ascii_lowercase().as_str() {
+            "adam" => Ok(DownstreamSchedule::Adam),
+            "s3vae" => Ok(DownstreamSchedule::S3vae),
+            other => Err(Error::invalid(
+                "--downstream-schedule",
+                format!("unknown schedule '{other}'; use adam or s3vae"),
+            )),
+        }
+    }
 }
 
 impl Default for EvalArgs {
@@ -83,6 +133,9 @@ impl Default for EvalArgs {
             extractor_width: EXTRACTOR_WIDTH,
             downstream: true,
             downstream_epochs: 10,
+            downstream_classifier: Architecture::Small,
+            downstream_width: DOWNSTREAM_WIDTH,
+            downstream_schedule: DownstreamSchedule::Adam,
             seed: 0,
             quiet: false,
         }
@@ -264,6 +317,14 @@ pub struct EvalSettings {
     pub extractor_key: String,
     pub downstream: bool,
     pub downstream_epochs: usize,
+    /// The downstream classifiers' network, width and schedule (absent from
+    /// older files: small, 32, adam).
+    #[serde(default)]
+    pub downstream_classifier: Option<String>,
+    #[serde(default)]
+    pub downstream_width: Option<usize>,
+    #[serde(default)]
+    pub downstream_schedule: Option<String>,
     pub seed: u64,
     /// KID's subsets per class and their largest size.
     #[serde(default)]
@@ -332,6 +393,9 @@ fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 
 /// Width of the classifier CNN whose pooled features FID is measured in, by default.
 pub const EXTRACTOR_WIDTH: usize = 32;
+
+/// Channels of the small downstream classifier's first stage.
+pub const DOWNSTREAM_WIDTH: usize = 32;
 /// The metadata entry of a cached feature extractor holding its key.
 const EXTRACTOR_KEY: &str = "balgan.extractor_key";
 
@@ -596,6 +660,9 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             extractor_key,
             downstream: args.downstream,
             downstream_epochs: args.downstream_epochs,
+            downstream_classifier: Some(args.downstream_classifier.name().to_string()),
+            downstream_width: Some(args.downstream_width),
+            downstream_schedule: Some(args.downstream_schedule.name().to_string()),
             seed: args.seed,
             kid_subsets: kid_opts.subsets,
             kid_max_subset: kid_opts.max_subset,
@@ -707,11 +774,7 @@ fn downstream_rows(
     let mut shape = train.shape();
     shape[0] = add_labels.len();
     let extra = Dataset::new(add_images, shape, add_labels, train.class_names().to_vec())?;
-    let dc = TrainConfig {
-        epochs: args.downstream_epochs,
-        seed: args.seed,
-        ..TrainConfig::default()
-    };
+    let dc = args.downstream_schedule.config(args.downstream_epochs, args.seed);
     for (name, mode, n) in [
         ("imbalanced (real only)", TrainingData::Imbalanced, train.len()),
         (
@@ -726,7 +789,15 @@ fn downstream_rows(
         ),
     ] {
         stages.say(format!("downstream classifier: {name}, {n} images"));
-        let cm = downstream(dev, train, test, mode, 32, &dc)?;
+        let cm = downstream_with(
+            dev,
+            train,
+            test,
+            mode,
+            args.downstream_classifier,
+            args.downstream_width,
+            &dc,
+        )?;
         let s = cm.summary();
         rows.push(DownstreamEval {
             training: name.to_string(),

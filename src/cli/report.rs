@@ -162,7 +162,11 @@ fn settings_text(e: &EvalResults) -> String {
         s.per_class.to_string()
     };
     let downstream = if s.downstream {
-        format!("{} epochs per classifier", s.downstream_epochs)
+        let net = match (&s.downstream_classifier, s.downstream_width, &s.downstream_schedule) {
+            (Some(c), Some(w), Some(sch)) => format!(" ({c}, width {w}, schedule {sch})"),
+            _ => String::new(),
+        };
+        format!("{} epochs per classifier{net}", s.downstream_epochs)
     } else {
         "skipped (--no-downstream)".to_string()
     };

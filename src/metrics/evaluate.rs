@@ -25,7 +25,7 @@
 use std::path::Path;
 
 use super::classification::ConfusionMatrix;
-use super::classifier::{Classifier, Images, TrainConfig};
+use super::classifier::{Architecture, Classifier, Images, TrainConfig};
 use super::fid::fid;
 use super::kid::{kid as kid_of, Kid, KidOptions};
 use crate::data::imbalance::balanced;
@@ -352,9 +352,76 @@ pub fn downstream(
     width: usize,
     cfg: &TrainConfig,
 ) -> Result<ConfusionMatrix> {
+    downstream_with(dev, train, test, mode, Architecture::Small, width, cfg)
+}
+
+/// Share of each class's training images held out for validation when the
+/// schedule stops early (`cfg.patience > 0`).
+pub const VALIDATION_SHARE: f64 = 0.1;
+
+/// [`downstream`] with either classifier architecture. With early stopping
+/// (`cfg.patience > 0`) a seeded [`VALIDATION_SHARE`] of each class of the
+/// training set (at least one image of a class with two or more) is held
+/// out as the validation split, and the best epoch's weights are measured.
+pub fn downstream_with(
+    dev: &Device,
+    train: &Dataset,
+    test: &Dataset,
+    mode: TrainingData<'_>,
+    architecture: Architecture,
+    width: usize,
+    cfg: &TrainConfig,
+) -> Result<ConfusionMatrix> {
     let set = training_set(train, mode, cfg.seed)?;
-    let mut clf = fresh(dev, &set, width, cfg.seed)?;
-    clf.fit(dev, images(&set), set.labels(), cfg, |_, _, _| {})?;
+    let mut clf = Classifier::with_architecture(
+        dev,
+        &Generator::new(cfg.seed),
+        set.channels(),
+        set.num_classes(),
+        width,
+        architecture,
+    )?;
+    if cfg.patience > 0 {
+        let (fit, val) = validation_split(&set, cfg.seed)?;
+        clf.fit_validated(
+            dev,
+            images(&fit),
+            fit.labels(),
+            Some((images(&val), val.labels())),
+            cfg,
+            |_, _, _| {},
+        )?;
+    } else {
+        clf.fit(dev, images(&set), set.labels(), cfg, |_, _, _| {})?;
+    }
     let pred = clf.predict(dev, images(test), 256)?;
     ConfusionMatrix::from_predictions(test.labels(), &pred, test.num_classes())
+}
+
+/// (training part, validation part) of `set`: per class a seeded
+/// [`VALIDATION_SHARE`] (rounded, at least one image when the class has two
+/// or more) goes to validation.
+pub fn validation_split(set: &Dataset, seed: u64) -> Result<(Dataset, Dataset)> {
+    let mut fit = Vec::new();
+    let mut val = Vec::new();
+    for (c, mut members) in set.class_indices().into_iter().enumerate() {
+        crate::tensor::HostRng::for_epoch(seed ^ 0x7A11_DA7E, c as u64).shuffle(&mut members);
+        let n = members.len();
+        let held = if n >= 2 {
+            ((n as f64 * VALIDATION_SHARE).round() as usize).clamp(1, n - 1)
+        } else {
+            0
+        };
+        val.extend_from_slice(&members[..held]);
+        fit.extend_from_slice(&members[held..]);
+    }
+    if val.is_empty() {
+        return Err(Error::invalid(
+            "downstream",
+            "early stopping needs a validation split, and no class has two images to split",
+        ));
+    }
+    fit.sort_unstable();
+    val.sort_unstable();
+    Ok((set.try_subset(&fit)?, set.try_subset(&val)?))
 }
