@@ -18,6 +18,7 @@ mod cli_train;
 mod data;
 mod data_config;
 mod evaluate;
+mod experiment;
 mod export;
 mod fuzz_readers;
 mod imbalance;

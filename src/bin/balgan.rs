@@ -165,6 +165,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// A paper's protocol end to end with a verdict per claim: s3vae-discard.
+    Experiment(Box<ExperimentCli>),
     /// SGBGAN on Fashion-MNIST at IR 100 within a time budget, then eval and report.
     Demo {
         /// Training budget in minutes (default: 15 on a GPU, 9 on a CPU adapter such as lavapipe); evaluation follows.
@@ -179,6 +181,63 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct ExperimentCli {
+    /// The protocol: s3vae-discard (a class loses 60–97.5 % of its images; C-VAE
+    /// and S3VAE images against the leftovers replicated, the four groups of S3VAE §3.2).
+    protocol: balgan::cli::experiment::Protocol,
+    /// The experiment's directory (cells, cached measures, report.md); a re-run continues it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seeds 0..N (each cell is trained and measured once per seed).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Training time of all model cells together, split evenly among them.
+    #[arg(long)]
+    budget_minutes: Option<f64>,
+    /// A subset of the protocol's models, comma-separated (e.g. s3vae).
+    #[arg(long, value_delimiter = ',')]
+    models: Option<Vec<ModelKind>>,
+    /// Discard rates, comma-separated fractions (default 0.6,0.8,0.9,0.95,0.975).
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<f64>>,
+    /// The class the protocol reduces.
+    #[arg(long, default_value_t = 0)]
+    class: u32,
+    /// fashion-mnist (default), mnist, cifar10 or folder.
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: String,
+    /// Directory holding the dataset.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Side the images are resized to (default: the preset's, else 28).
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Model settings of every cell: a preset (cpu sizes the models for a machine without a GPU).
+    #[arg(long)]
+    preset: Option<Preset>,
+    /// Epochs of every model cell (default: the model's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Model settings of every cell as key=value.
+    #[arg(long)]
+    set: Vec<String>,
+    /// The downstream classifier: small or resnet18.
+    #[arg(long, default_value = "small")]
+    classifier: balgan::metrics::classifier::Architecture,
+    /// Channels of its first stage.
+    #[arg(long, default_value_t = balgan::cli::eval::DOWNSTREAM_WIDTH)]
+    classifier_width: usize,
+    /// adam, or s3vae (the paper's: SGD, early stopping on a validation split).
+    #[arg(long, default_value = "adam")]
+    schedule: balgan::cli::eval::DownstreamSchedule,
+    /// Most epochs of each downstream classifier.
+    #[arg(long, default_value_t = 10)]
+    classifier_epochs: usize,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -291,6 +350,38 @@ fn recipe_arg(s: &str) -> balgan::Result<Recipe> {
     let r: Recipe = s.parse()?;
     r.check()?;
     Ok(r)
+}
+
+fn experiment_command(e: ExperimentCli) -> balgan::Result<()> {
+    let dev = device(e.quiet)?;
+    let out = e
+        .out
+        .unwrap_or_else(|| PathBuf::from("experiments").join(e.protocol.name()));
+    let image_size = e.image_size.or(e.preset.and_then(|p| p.image_size())).unwrap_or(28);
+    balgan::cli::experiment::experiment(
+        &dev,
+        &balgan::cli::experiment::ExperimentArgs {
+            protocol: e.protocol,
+            out,
+            seeds: e.seeds,
+            budget_minutes: e.budget_minutes,
+            models: e.models,
+            rates: e.rates,
+            class: e.class,
+            dataset: e.dataset,
+            data: e.data,
+            image_size,
+            preset: e.preset,
+            epochs: e.epochs,
+            set: e.set,
+            classifier: e.classifier,
+            classifier_width: e.classifier_width,
+            schedule: e.schedule,
+            classifier_epochs: e.classifier_epochs,
+            quiet: e.quiet,
+        },
+    )
+    .map(|_| ())
 }
 
 fn device(quiet: bool) -> balgan::Result<balgan::Device> {
@@ -442,6 +533,7 @@ fn main() -> ExitCode {
                 },
             )
         }),
+        Command::Experiment(e) => experiment_command(*e),
         Command::Report { run, quiet } => device(quiet).and_then(|dev| report(&dev, &run, quiet).map(|_| ())),
         Command::Demo {
             budget_minutes,

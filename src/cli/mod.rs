@@ -6,6 +6,7 @@ pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod evolution_report;
+pub mod experiment;
 pub mod fid;
 pub mod generate;
 pub mod glance;

@@ -1,0 +1,144 @@
+//! `balgan experiment`: the verdict rule on hand-made numbers, and the
+//! s3vae-discard protocol end to end on a tiny image folder: a complete
+//! report with verdict lines, the four groups' per-class image counts, and
+//! a cached re-run that trains nothing.
+
+use std::path::Path;
+
+use balgan::cli::experiment::verdict::{compare, Spread, Verdict};
+use balgan::cli::experiment::Measures;
+
+use crate::cli_train::{balgan as run_balgan, image_folder, s};
+
+fn spread(v: &[f64]) -> Spread {
+    Spread::of(v).unwrap()
+}
+
+#[test]
+fn verdicts_on_hand_made_tables() {
+    // Apart and better: holds; apart and worse: does not hold.
+    let (high, low) = (spread(&[0.90, 0.92, 0.91]), spread(&[0.80, 0.81, 0.79]));
+    assert_eq!(compare(high, low, true), Verdict::Holds);
+    assert_eq!(compare(low, high, true), Verdict::DoesNotHold);
+    // Lower is better (FID): the same numbers read the other way.
+    assert_eq!(compare(low, high, false), Verdict::Holds);
+    // Overlapping spreads: inconclusive, whichever mean is larger.
+    let (a, b) = (spread(&[0.80, 0.90]), spread(&[0.82, 0.86]));
+    assert_eq!(compare(a, b, true), Verdict::Inconclusive);
+    assert_eq!(compare(b, a, true), Verdict::Inconclusive);
+    // One seed: no spread, the numbers decide; equal numbers do not hold.
+    assert_eq!(compare(spread(&[0.5]), spread(&[0.4]), true), Verdict::Holds);
+    assert_eq!(compare(spread(&[0.4]), spread(&[0.4]), true), Verdict::DoesNotHold);
+    // The spread is the sample standard deviation.
+    let s = spread(&[1.0, 2.0, 3.0, 4.0]);
+    assert!((s.mean - 2.5).abs() < 1e-12 && (s.std - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    assert_eq!(s.n, 4);
+    assert!(Spread::of(&[]).is_none());
+}
+
+fn measures(dir: &Path, name: &str) -> Measures {
+    let text = std::fs::read_to_string(dir.join("results").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    toml::from_str(&text).unwrap()
+}
+
+#[test]
+fn s3vae_discard_runs_end_to_end_and_a_rerun_trains_nothing() {
+    let root = std::env::temp_dir().join(format!("balgan-experiment-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    image_folder(&data);
+    let out = root.join("exp");
+    let args = [
+        "experiment",
+        "s3vae-discard",
+        "--dataset",
+        "folder",
+        "--data",
+        s(&data),
+        "--image-size",
+        "12",
+        "--rates",
+        "0.5",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--set",
+        "batch=4",
+        "--set",
+        "latent=4",
+        "--set",
+        "width=4",
+        "--classifier-width",
+        "2",
+        "--classifier-epochs",
+        "1",
+        "--out",
+        s(&out),
+    ];
+    let (ok, stdout, stderr) = run_balgan(&args);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("(4 cells trained in this call)"), "{stdout}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for want in [
+        "## Accuracy",
+        "## Grouped F1.5",
+        "| 1 full data |",
+        "| 2 discarded |",
+        "| 3 discarded + C-VAE images |",
+        "| 3 discarded + S3VAE images |",
+        "| 4 discarded + leftover ×2 |",
+        "## Verdicts",
+        "plots/accuracy.png",
+    ] {
+        assert!(report.contains(want), "no {want} in\n{report}");
+    }
+    // Three claims × one rate × two measures, each with a verdict and the seeds.
+    let verdicts: Vec<&str> = report.lines().filter(|l| l.starts_with("- S3VAE's images")).collect();
+    assert_eq!(verdicts.len(), 6, "{report}");
+    for v in &verdicts {
+        assert!(
+            ["**holds**", "**does not hold**", "**inconclusive"]
+                .iter()
+                .any(|w| v.contains(w))
+                && v.contains("seeds 0, 1"),
+            "{v}"
+        );
+    }
+    assert!(out.join("plots/accuracy.png").is_file());
+    // The groups' images (the folder keeps 8 of each class's 10 for training;
+    // half of class 0's go): full 8/8/8, discarded 4/8/8, leftover ×2 and
+    // generated 8/8/8 (the generated images replace the discarded ones).
+    for seed in 0..2 {
+        assert_eq!(measures(&out, &format!("full-s{seed}.toml")).counts, vec![8, 8, 8]);
+        assert_eq!(
+            measures(&out, &format!("discarded-r50-s{seed}.toml")).counts,
+            vec![4, 8, 8]
+        );
+        assert_eq!(
+            measures(&out, &format!("replicated-r50-s{seed}.toml")).counts,
+            vec![8, 8, 8]
+        );
+        for m in ["cvae", "s3vae"] {
+            let g = measures(&out, &format!("generated-{m}-r50-s{seed}.toml"));
+            assert_eq!(g.counts, vec![8, 8, 8], "{m}");
+            assert!(g.accuracy.is_finite() && (0.0..=1.0).contains(&g.accuracy));
+            assert!(out
+                .join(format!("cells/{m}-r50-s{seed}/checkpoints/last.safetensors"))
+                .is_file());
+        }
+    }
+    // A re-run reads the cache: nothing trained, the same report.
+    let (ok, stdout, stderr) = run_balgan(&args);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("(0 cells trained in this call)"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(out.join("report.md")).unwrap(), report);
+    // Bad settings are clear errors.
+    let mut bad = args.to_vec();
+    bad[9] = "1.5";
+    let (ok, _, stderr) = run_balgan(&bad);
+    assert!(!ok && stderr.contains("discard rate must be in (0, 1)"), "{stderr}");
+    let (ok, _, stderr) = run_balgan(&["experiment", "nope"]);
+    assert!(!ok && stderr.contains("s3vae-discard"), "{stderr}");
+    std::fs::remove_dir_all(&root).ok();
+}
