@@ -142,3 +142,143 @@ fn s3vae_discard_runs_end_to_end_and_a_rerun_trains_nothing() {
     assert!(!ok && stderr.contains("s3vae-discard"), "{stderr}");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// The four protocols measured by `balgan eval`, each on the tiny folder:
+/// a report with a table per measure, the baselines where the protocol has
+/// them, a verdict per (other row, measure, level), and a re-run that
+/// neither trains nor evaluates.
+#[test]
+fn eval_measured_protocols_run_end_to_end_and_rerun_from_the_cache() {
+    let root = std::env::temp_dir().join(format!("balgan-experiment-gan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    image_folder(&data);
+    let common = [
+        "--dataset",
+        "folder",
+        "--data",
+        s(&data),
+        "--image-size",
+        "12",
+        "--epochs",
+        "1",
+        "--ae-epochs",
+        "1",
+        "--set",
+        "batch=4",
+        "--set",
+        "latent=4",
+        "--set",
+        "width=4",
+        "--set",
+        "n_critic=1",
+        "--classifier-width",
+        "2",
+        "--classifier-epochs",
+        "1",
+        "--eval-per-class",
+        "2",
+        "--quiet",
+    ];
+    // (protocol, its levels, tables it must have, rows, verdict lines).
+    let cases: [(&str, &[&str], &[&str], &[&str], usize); 4] = [
+        (
+            "sgbgan-table3",
+            &["--irs", "2", "--models", "dcgan,sgbgan"],
+            &[
+                "## Mean minority-class FID",
+                "## Majority-class KID",
+                "## Mean minority-class SSIM",
+            ],
+            &["| DCGAN |", "| SGBGAN |"],
+            5,
+        ),
+        (
+            "aggan-multiclass",
+            &["--irs", "2", "--models", "acgan,aggan"],
+            &["## ACSA", "## Macro F1", "## G-mean"],
+            &[
+                "| ACGAN |",
+                "| AGGAN |",
+                "| CN (imbalanced data) |",
+                "| duplicated (oversampled) |",
+            ],
+            9,
+        ),
+        (
+            "aggan-pair",
+            &[
+                "--irs",
+                "2,3",
+                "--positive",
+                "0",
+                "--negative",
+                "1",
+                "--models",
+                "egan,aggan",
+            ],
+            &["## Accuracy"],
+            &["| E-GAN |", "| AGGAN |", "| CN (imbalanced data) |"],
+            4,
+        ),
+        (
+            "cs-acgan-step",
+            &["--rates", "0.5", "--models", "acgan,cs-acgan"],
+            &[
+                "## SSIM among the class's generated images",
+                "## Accuracy on the class's generated images",
+            ],
+            &["| ACGAN |", "| CostSensitive-ACGAN |"],
+            2,
+        ),
+    ];
+    for (protocol, levels, tables, rows, verdicts) in cases {
+        let out = root.join(protocol);
+        let mut args = vec!["experiment", protocol, "--out", s(&out)];
+        args.extend_from_slice(levels);
+        args.extend_from_slice(&common);
+        let (ok, stdout, stderr) = run_balgan(&args);
+        assert!(ok, "{protocol}: {stdout}\n{stderr}");
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        for want in tables
+            .iter()
+            .chain(rows)
+            .chain(&["## Verdicts", "plots/measure.png", "## Cells"])
+        {
+            assert!(report.contains(want), "{protocol}: no {want} in\n{report}");
+        }
+        let lines: Vec<&str> = report.lines().filter(|l| l.contains(": **")).collect();
+        assert_eq!(lines.len(), verdicts, "{protocol}:\n{report}");
+        assert!(
+            lines.iter().all(|l| l.contains("seeds 0") && l.contains("one seed")),
+            "{protocol}: {lines:?}"
+        );
+        // The feature extractor was trained once and shared.
+        let shared: Vec<_> = std::fs::read_dir(out.join("extractor")).unwrap().collect();
+        assert_eq!(shared.len(), 1, "{protocol}");
+        // Re-run: everything from the cache.
+        args.retain(|a| *a != "--quiet");
+        let (ok, stdout, stderr) = run_balgan(&args);
+        assert!(ok, "{protocol}: {stderr}");
+        assert!(
+            stdout.contains("(0 cells trained and 0 evaluated in this call)"),
+            "{protocol}: {stdout}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("report.md")).unwrap(),
+            report,
+            "{protocol}"
+        );
+    }
+    // A model outside the protocol is refused by name.
+    let (ok, _, stderr) = run_balgan(&[
+        "experiment",
+        "aggan-pair",
+        "--models",
+        "sgbgan",
+        "--out",
+        s(&root.join("x")),
+    ]);
+    assert!(!ok && stderr.contains("sgbgan is not one of them"), "{stderr}");
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -165,7 +165,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// A paper's protocol end to end with a verdict per claim: s3vae-discard.
+    /// A paper's protocol end to end with a verdict per claim: sgbgan-table3,
+    /// aggan-multiclass, aggan-pair, cs-acgan-step, s3vae-discard.
     Experiment(Box<ExperimentCli>),
     /// SGBGAN on Fashion-MNIST at IR 100 within a time budget, then eval and report.
     Demo {
@@ -185,8 +186,11 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ExperimentCli {
-    /// The protocol: s3vae-discard (a class loses 60–97.5 % of its images; C-VAE
-    /// and S3VAE images against the leftovers replicated, the four groups of S3VAE §3.2).
+    /// The protocol: sgbgan-table3 (FID/KID/SSIM at IR 5–100), aggan-multiclass
+    /// (ACSA, F1, G-mean of a classifier on data augmented by each model),
+    /// aggan-pair (sandal against sneaker at IR 10–100), cs-acgan-step (class 0
+    /// with 60–95 % removed: diversity and accuracy of its generated images),
+    /// s3vae-discard (a class loses 60–97.5 % of its images; S3VAE §3.2's four groups).
     protocol: balgan::cli::experiment::Protocol,
     /// The experiment's directory (cells, cached measures, report.md); a re-run continues it.
     #[arg(long)]
@@ -200,9 +204,22 @@ struct ExperimentCli {
     /// A subset of the protocol's models, comma-separated (e.g. s3vae).
     #[arg(long, value_delimiter = ',')]
     models: Option<Vec<ModelKind>>,
-    /// Discard rates, comma-separated fractions (default 0.6,0.8,0.9,0.95,0.975).
+    /// Discard or removal rates, comma-separated fractions (s3vae-discard:
+    /// 0.6,0.8,0.9,0.95,0.975; cs-acgan-step: 0.6,0.8,0.95).
     #[arg(long, value_delimiter = ',')]
     rates: Option<Vec<f64>>,
+    /// Imbalance ratios, comma-separated (sgbgan-table3: 5,20,50,100; aggan-pair: 10,50,100).
+    #[arg(long, value_delimiter = ',')]
+    irs: Option<Vec<f64>>,
+    /// aggan-pair's positive (minority) class.
+    #[arg(long, default_value_t = 5)]
+    positive: u32,
+    /// aggan-pair's negative class.
+    #[arg(long, default_value_t = 7)]
+    negative: u32,
+    /// Test images per class the evaluation compares with.
+    #[arg(long, default_value_t = 1000)]
+    eval_per_class: usize,
     /// The class the protocol reduces.
     #[arg(long, default_value_t = 0)]
     class: u32,
@@ -221,6 +238,9 @@ struct ExperimentCli {
     /// Epochs of every model cell (default: the model's).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Pre-training epochs of every cell that pre-trains (default: the model's).
+    #[arg(long)]
+    ae_epochs: Option<usize>,
     /// Model settings of every cell as key=value.
     #[arg(long)]
     set: Vec<String>,
@@ -367,12 +387,16 @@ fn experiment_command(e: ExperimentCli) -> balgan::Result<()> {
             budget_minutes: e.budget_minutes,
             models: e.models,
             rates: e.rates,
+            irs: e.irs,
+            pair: (e.positive, e.negative),
+            eval_per_class: e.eval_per_class,
             class: e.class,
             dataset: e.dataset,
             data: e.data,
             image_size,
             preset: e.preset,
             epochs: e.epochs,
+            ae_epochs: e.ae_epochs,
             set: e.set,
             classifier: e.classifier,
             classifier_width: e.classifier_width,

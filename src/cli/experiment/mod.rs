@@ -8,7 +8,10 @@
 //! - `s3vae-discard` ([`s3vae_discard`]): S3VAE's claim that its generated
 //!   images augment a class with most of its images discarded better than
 //!   a plain C-VAE's (and than the leftover images replicated).
+//! - `sgbgan-table3`, `aggan-multiclass`, `aggan-pair`, `cs-acgan-step`
+//!   ([`gan_protocols`]): measured by `balgan eval` on each model cell.
 
+pub mod gan_protocols;
 pub mod s3vae_discard;
 pub mod verdict;
 
@@ -28,14 +31,28 @@ use crate::models::{ModelKind, Preset};
 /// Which protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    SgbganTable3,
+    AgganMulticlass,
+    AgganPair,
+    CsAcganStep,
     S3vaeDiscard,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 1] = [Protocol::S3vaeDiscard];
+    pub const ALL: [Protocol; 5] = [
+        Protocol::SgbganTable3,
+        Protocol::AgganMulticlass,
+        Protocol::AgganPair,
+        Protocol::CsAcganStep,
+        Protocol::S3vaeDiscard,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Protocol::SgbganTable3 => "sgbgan-table3",
+            Protocol::AgganMulticlass => "aggan-multiclass",
+            Protocol::AgganPair => "aggan-pair",
+            Protocol::CsAcganStep => "cs-acgan-step",
             Protocol::S3vaeDiscard => "s3vae-discard",
         }
     }
@@ -67,8 +84,14 @@ pub struct ExperimentArgs {
     pub budget_minutes: Option<f64>,
     /// A subset of the protocol's models (`None`: all of them).
     pub models: Option<Vec<ModelKind>>,
-    /// A subset of (or other) discard rates (`None`: the protocol's).
+    /// A subset of (or other) discard or removal rates (`None`: the protocol's).
     pub rates: Option<Vec<f64>>,
+    /// A subset of (or other) imbalance ratios (`None`: the protocol's).
+    pub irs: Option<Vec<f64>>,
+    /// `aggan-pair`'s (positive, negative) classes (sandal, sneaker: 5, 7).
+    pub pair: (u32, u32),
+    /// Test images per class `balgan eval` compares with (and generates).
+    pub eval_per_class: usize,
     /// The class the protocol reduces.
     pub class: u32,
     /// The dataset (the recipe is the protocol's).
@@ -78,6 +101,8 @@ pub struct ExperimentArgs {
     /// Model settings for every cell.
     pub preset: Option<Preset>,
     pub epochs: Option<usize>,
+    /// Pre-training epochs of every cell that pre-trains (`None`: the model's).
+    pub ae_epochs: Option<usize>,
     pub set: Vec<String>,
     /// The downstream classifier (network, width, schedule, most epochs).
     pub classifier: Architecture,
@@ -112,6 +137,18 @@ impl ExperimentArgs {
                 ));
             }
         }
+        if self.eval_per_class == 0 {
+            return Err(Error::invalid(
+                "--eval-per-class",
+                "at least one test image per class to measure",
+            ));
+        }
+        if let Some(r) = self.irs.iter().flatten().find(|r| !(r.is_finite() && **r >= 1.0)) {
+            return Err(Error::invalid(
+                "--irs",
+                format!("an imbalance ratio must be ≥ 1, got {r}"),
+            ));
+        }
         if self.classifier_epochs == 0 {
             return Err(Error::invalid(
                 "--classifier-epochs",
@@ -128,6 +165,7 @@ pub fn experiment(dev: &Device, args: &ExperimentArgs) -> Result<PathBuf> {
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     match args.protocol {
         Protocol::S3vaeDiscard => s3vae_discard::run(dev, args),
+        _ => gan_protocols::run(dev, args),
     }
 }
 
@@ -169,7 +207,7 @@ pub fn train_cell(
                 preset: args.preset,
                 data,
                 epochs: args.epochs,
-                ae_epochs: None,
+                ae_epochs: args.ae_epochs,
                 batch: None,
                 seed,
                 out: Some(dir.to_path_buf()),
