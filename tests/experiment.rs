@@ -143,6 +143,10 @@ fn s3vae_discard_runs_end_to_end_and_a_rerun_trains_nothing() {
     std::fs::remove_dir_all(&root).ok();
 }
 
+/// A protocol's arguments, the tables and rows its report must have, and
+/// its number of verdict lines.
+type Case = (&'static str, &'static [&'static str], &'static [&'static str], &'static [&'static str], usize);
+
 /// The four protocols measured by `balgan eval`, each on the tiny folder:
 /// a report with a table per measure, the baselines where the protocol has
 /// them, a verdict per (other row, measure, level), and a re-run that
@@ -181,7 +185,7 @@ fn eval_measured_protocols_run_end_to_end_and_rerun_from_the_cache() {
         "--quiet",
     ];
     // (protocol, its levels, tables it must have, rows, verdict lines).
-    let cases: [(&str, &[&str], &[&str], &[&str], usize); 4] = [
+    let cases: [Case; 4] = [
         (
             "sgbgan-table3",
             &["--irs", "2", "--models", "dcgan,sgbgan"],
