@@ -145,7 +145,13 @@ fn s3vae_discard_runs_end_to_end_and_a_rerun_trains_nothing() {
 
 /// A protocol's arguments, the tables and rows its report must have, and
 /// its number of verdict lines.
-type Case = (&'static str, &'static [&'static str], &'static [&'static str], &'static [&'static str], usize);
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+    usize,
+);
 
 /// The four protocols measured by `balgan eval`, each on the tiny folder:
 /// a report with a table per measure, the baselines where the protocol has

@@ -146,6 +146,11 @@ fn the_sgbgan_paper_preset_reaches_every_model() {
             ModelKind::Bagan | ModelKind::Dcgan | ModelKind::Acgan | ModelKind::CsAcgan | ModelKind::Lsgan => {
                 assert_eq!((c.gp_weight, c.n_critic), (0.0, 1), "{kind}");
             }
+            // E-GAN keeps its 3 discriminator updates per generation, AGGAN its one.
+            ModelKind::Egan => assert_eq!((c.gp_weight, c.n_critic), (0.0, 3), "{kind}"),
+            ModelKind::Aggan | ModelKind::Cvae | ModelKind::S3vae => {
+                assert_eq!((c.gp_weight, c.n_critic), (0.0, 1), "{kind}")
+            }
             // No penalty: the original WGAN keeps its 5 critic updates and its clip.
             ModelKind::Wgan => {
                 assert_eq!((c.gp_weight, c.n_critic, c.weight_clip), (0.0, 5, 0.01), "{kind}");
