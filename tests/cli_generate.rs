@@ -55,6 +55,7 @@ pub(crate) fn tiny_run_of(tag: &str, holdout: f64, counts: [usize; 3]) -> TinyRu
         image_size: SIDE,
         seed: 0,
         holdout,
+        train_per_class: None,
     };
     let data = data_cfg.training_set().expect("training data");
     let mut model_cfg = ModelConfig::defaults(ModelKind::CwganGp, 1, SIDE, 3);

@@ -31,6 +31,7 @@ fn folder_config(path: &std::path::Path, seed: u64) -> DataConfig {
         image_size: 12,
         seed,
         holdout: DataConfig::DEFAULT_HOLDOUT,
+        train_per_class: None,
     }
 }
 
@@ -229,4 +230,32 @@ fn an_aggan_pair_run_trains_and_evaluates_on_its_two_classes() {
             .collect::<Vec<_>>(),
         [(8, 2), (4, 2)]
     );
+}
+
+/// `train_per_class` caps every class of the training split, a seeded
+/// choice, before the recipe; the test split is left whole.
+#[test]
+fn train_per_class_caps_each_class_before_the_recipe() {
+    let tmp = TempDir::new("data-config-cap");
+    let data = tmp.0.join("data");
+    image_folder(&data);
+    let whole = folder_config(&data, 3);
+    let capped = DataConfig {
+        train_per_class: Some(5),
+        ..whole.clone()
+    };
+    assert_eq!(whole.training_set().unwrap().class_counts(), vec![8, 8, 8]);
+    let a = capped.training_set().unwrap();
+    assert_eq!(a.class_counts(), vec![5, 5, 5]);
+    // The same seed picks the same images; a subset of the whole split's.
+    assert_eq!(rows(&a), rows(&capped.training_set().unwrap()));
+    let all = rows(&whole.training_set().unwrap());
+    assert!(rows(&a).iter().all(|x| all.contains(x)));
+    // Then the recipe: half of class 0's five.
+    let discarded = DataConfig {
+        imbalance: Some("discard:class=0,rate=0.6".into()),
+        ..capped.clone()
+    };
+    assert_eq!(discarded.training_set().unwrap().class_counts(), vec![2, 5, 5]);
+    assert_eq!(capped.test_set(None, 0).unwrap().class_counts(), vec![2, 2, 2]);
 }

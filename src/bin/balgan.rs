@@ -232,6 +232,10 @@ struct ExperimentCli {
     /// Side the images are resized to (default: the preset's, else 28).
     #[arg(long)]
     image_size: Option<usize>,
+    /// At most this many training images of each class, before the protocol's
+    /// recipe (a seeded choice): sizes the experiment for a CPU adapter.
+    #[arg(long)]
+    train_per_class: Option<usize>,
     /// Model settings of every cell: a preset (cpu sizes the models for a machine without a GPU).
     #[arg(long)]
     preset: Option<Preset>,
@@ -293,6 +297,10 @@ struct TrainCli {
     /// aggan-pair:POS,NEG,ir=R keeps two classes (negative 0, positive 1), in the test split too.
     #[arg(long, value_parser = recipe_arg)]
     imbalance: Option<Recipe>,
+    /// At most this many images of each class of the training split, a seeded
+    /// choice made before the imbalance recipe (recorded in config.toml).
+    #[arg(long)]
+    train_per_class: Option<usize>,
     /// Side the images are resized to (BAGAN-GP and SGBGAN use 64; default
     /// 64, or the preset's: 28 for --preset cpu).
     #[arg(long)]
@@ -395,6 +403,7 @@ fn experiment_command(e: ExperimentCli) -> balgan::Result<()> {
             data: e.data,
             image_size,
             preset: e.preset,
+            train_per_class: e.train_per_class,
             epochs: e.epochs,
             ae_epochs: e.ae_epochs,
             set: e.set,
@@ -444,6 +453,7 @@ fn train_command(t: TrainCli) -> balgan::Result<()> {
                 .unwrap_or(64),
             seed: t.seed,
             holdout: DataConfig::DEFAULT_HOLDOUT,
+            train_per_class: t.train_per_class,
         },
         epochs: t.epochs,
         ae_epochs: t.ae_epochs,

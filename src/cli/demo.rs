@@ -97,6 +97,7 @@ pub fn demo(dev: &Device, args: &DemoArgs) -> Result<RunDir> {
             image_size: size,
             seed: 0,
             holdout: DataConfig::DEFAULT_HOLDOUT,
+            train_per_class: None,
         },
         epochs: None,
         ae_epochs: None,

@@ -115,6 +115,11 @@ pub struct DataConfig {
     /// the file does not say.
     #[serde(default = "default_holdout")]
     pub holdout: f64,
+    /// At most this many images of each class of the training split, a
+    /// seeded choice made before the recipe (`None`: all; absent from older
+    /// files). Sizes an experiment for a machine without a GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_per_class: Option<usize>,
 }
 
 fn default_holdout() -> f64 {
@@ -212,7 +217,7 @@ impl DataConfig {
     /// A recipe that narrows the classes (`aggan-pair`) leaves only its
     /// classes, relabelled (see [`Recipe::classes`]).
     pub fn training_set(&self) -> Result<Dataset> {
-        let ds = self.split(Split::Train)?;
+        let ds = cap_per_class(&self.split(Split::Train)?, self.train_per_class, self.seed)?;
         let ds = match self.recipe()? {
             Some(recipe) => {
                 let keep = recipe.select(ds.labels(), ds.num_classes(), self.seed)?;

@@ -98,6 +98,8 @@ pub struct ExperimentArgs {
     pub dataset: String,
     pub data: Option<PathBuf>,
     pub image_size: usize,
+    /// At most this many training images per class, before the recipe.
+    pub train_per_class: Option<usize>,
     /// Model settings for every cell.
     pub preset: Option<Preset>,
     pub epochs: Option<usize>,
@@ -122,6 +124,7 @@ impl ExperimentArgs {
             image_size: self.image_size,
             seed,
             holdout: DataConfig::DEFAULT_HOLDOUT,
+            train_per_class: self.train_per_class,
         }
     }
 
