@@ -130,41 +130,53 @@ fn every_objective_trains_without_nan_and_moves_both_players() {
 /// Σ w·CE / Σ w, would cancel the weights).
 #[test]
 fn cost_sensitive_class_loss_is_eq_2_as_written() {
-    let cfg = tiny(ModelKind::CsAcgan, 8, 3);
-    let players = AcganPlayers::new(dev(), &Generator::new(1), &cfg).unwrap();
-    let weights = [0.2f32, 0.5, 0.3];
-    players
-        .discriminator
-        .class_weights
-        .as_ref()
-        .unwrap()
-        .assign_slice_(&weights)
-        .unwrap();
-    let mut rng = Rng::new(8);
-    for labels in [vec![0u32, 1, 2, 1, 0], vec![2u32, 2, 2]] {
-        let b = labels.len();
-        let logits = rng.uniform(b * 3, -2.0, 2.0);
-        let want: f64 = (0..b)
-            .map(|i| {
-                let row = &to_f64(&logits[i * 3..i * 3 + 3]);
-                let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-                weights[labels[i] as usize] as f64 * (lse - row[labels[i] as usize])
-            })
-            .sum::<f64>()
-            / b as f64;
-        let t = balgan::Tensor::from_slice(dev(), &logits, &[b, 3]).unwrap();
-        let got = players
-            .class_loss(&t, &IndexTensor::new(dev(), &labels).unwrap())
+    // As written (scale 1), and with weights averaging 1 (scale K = 3).
+    for (mean_one, scale) in [(false, 1.0), (true, 3.0)] {
+        let mut cfg = tiny(ModelKind::CsAcgan, 8, 3);
+        cfg.mean_one_class_weights = mean_one;
+        let players = AcganPlayers::new(dev(), &Generator::new(1), &cfg).unwrap();
+        let weights = [0.2f32, 0.5, 0.3];
+        players
+            .discriminator
+            .class_weights
+            .as_ref()
             .unwrap()
-            .item()
-            .unwrap() as f64;
-        // A handful of f32 log-sum-exps: relative 1e-6.
-        assert!(
-            (got - want).abs() <= 1e-6 * want.abs().max(1.0),
-            "labels {labels:?}: {got} against {want}"
-        );
+            .assign_slice_(&weights)
+            .unwrap();
+        let mut rng = Rng::new(8);
+        for labels in [vec![0u32, 1, 2, 1, 0], vec![2u32, 2, 2]] {
+            let b = labels.len();
+            let logits = rng.uniform(b * 3, -2.0, 2.0);
+            let want: f64 = (0..b)
+                .map(|i| {
+                    let row = &to_f64(&logits[i * 3..i * 3 + 3]);
+                    let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                    scale * weights[labels[i] as usize] as f64 * (lse - row[labels[i] as usize])
+                })
+                .sum::<f64>()
+                / b as f64;
+            let t = balgan::Tensor::from_slice(dev(), &logits, &[b, 3]).unwrap();
+            let got = players
+                .class_loss(&t, &IndexTensor::new(dev(), &labels).unwrap())
+                .unwrap()
+                .item()
+                .unwrap() as f64;
+            // A handful of f32 log-sum-exps: relative 1e-6.
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "labels {labels:?}: {got} against {want}"
+            );
+        }
     }
+    // Mean-one weights are CostSensitive-ACGAN's alone.
+    let mut other = tiny(ModelKind::Acgan, 8, 3);
+    other.mean_one_class_weights = true;
+    let e = build(dev(), &other, 1)
+        .err()
+        .expect("acgan with class weights")
+        .to_string();
+    assert!(e.contains("mean_one_class_weights"), "{e}");
 }
 
 #[test]

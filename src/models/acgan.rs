@@ -326,6 +326,9 @@ pub struct AcganPlayers {
     pub objective: Objective,
     classes: usize,
     latent: usize,
+    /// CostSensitive-ACGAN: the factor on w in the class terms, 1 (eq. 2 as
+    /// written) or K with [`ModelConfig::mean_one_class_weights`].
+    class_weight_scale: f32,
 }
 
 impl AcganPlayers {
@@ -336,6 +339,11 @@ impl AcganPlayers {
             objective: Objective::of(cfg)?,
             classes: cfg.classes,
             latent: cfg.latent,
+            class_weight_scale: if cfg.mean_one_class_weights {
+                cfg.classes as f32
+            } else {
+                1.0
+            },
         })
     }
 
@@ -343,6 +351,10 @@ impl AcganPlayers {
     /// (1/B)·Σ_i w_{y_i}·CE_i with class weights.
     pub fn class_loss(&self, logits: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
         match &self.discriminator.class_weights {
+            Some(w) if self.class_weight_scale != 1.0 => {
+                let scaled = w.mul_scalar(self.class_weight_scale)?;
+                cross_entropy_with(logits, labels, Some(&scaled), Reduction::BatchMean)
+            }
             Some(w) => cross_entropy_with(logits, labels, Some(w), Reduction::BatchMean),
             None => cross_entropy_with(logits, labels, None, Reduction::Mean),
         }

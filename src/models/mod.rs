@@ -365,6 +365,12 @@ pub struct ModelConfig {
     /// config.toml files).
     #[serde(default)]
     pub weight_clip: f32,
+    /// CostSensitive-ACGAN: scale the class weights by K, so that they
+    /// average 1 and the class terms start at ACGAN's scale (false: eq. 2 as
+    /// written, weights summing to 1, class terms 1/K of ACGAN's; absent
+    /// from older files).
+    #[serde(default)]
+    pub mean_one_class_weights: bool,
     /// E-GAN's and AGGAN's mutations: one offspring per entry each
     /// generation (empty for the other models, and in older config.toml files).
     #[serde(default)]
@@ -432,6 +438,7 @@ impl ModelConfig {
             attention: true,
             g_ema: 0.0,
             weight_clip: 0.0,
+            mean_one_class_weights: false,
             mutations: Vec::new(),
             fitness_gamma: 0.0,
             temperature: 0.0,
@@ -625,6 +632,13 @@ impl ModelConfig {
                 }
                 if model.pretrains() {
                     c.ae_epochs = 5;
+                }
+                // At width 8 the class terms of eq. 2 as written (1/K of
+                // ACGAN's) leave the generator to the source term alone, and
+                // it collapses to one grey image within 200 steps; weights
+                // averaging 1 train as ACGAN does (docs/MODELS.md).
+                if model == ModelKind::CsAcgan {
+                    c.mean_one_class_weights = true;
                 }
             }
         }
@@ -870,6 +884,15 @@ impl ModelConfig {
             _ => {}
         }
         self.validate_evolution()?;
+        if self.mean_one_class_weights && self.model != ModelKind::CsAcgan {
+            return Err(Error::invalid(
+                "mean_one_class_weights",
+                format!(
+                    "class weights are CostSensitive-ACGAN's (--model cs-acgan); {} has none",
+                    self.model.title()
+                ),
+            ));
+        }
         if self.g_ema > 0.0 && !self.model.is_gan() {
             return Err(Error::invalid(
                 "g_ema",
