@@ -28,7 +28,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::verdict::{compare, Spread};
+use super::verdict::{compare, provenance, Spread};
 use super::{train_cell, ExperimentArgs, Protocol};
 use crate::cli::eval::{eval, EvalArgs, EvalResults};
 use crate::cli::plot::{plot_lines, Series};
@@ -495,13 +495,7 @@ fn report(
                     continue;
                 };
                 let v = compare(sa, sb, m.higher_is_better());
-                let mut notes = Vec::new();
-                if sa.n == 1 {
-                    notes.push("one seed, no spread".to_string());
-                }
-                if ca || cb {
-                    notes.push("over cells cut short by the budget".to_string());
-                }
+                let (seed_list, notes) = provenance(args.seeds, sa, ca || cb);
                 md.push_str(&format!(
                     "- {} {} than {}, {label}, {}: **{}** ({} against {}; seeds {}){}\n",
                     spec.subject.title(),
@@ -515,12 +509,8 @@ fn report(
                     v.text(),
                     sa.text(4),
                     sb.text(4),
-                    (0..args.seeds).map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
-                    if notes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" — {}", notes.join("; "))
-                    }
+                    seed_list,
+                    notes
                 ));
             }
         }

@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::verdict::{compare, Spread, Verdict};
+use super::verdict::{compare, provenance, Spread, Verdict};
 use super::{cached, train_cell, ExperimentArgs, Measures};
 use crate::cli::plot::{plot_lines, Series};
 use crate::cli::run::{generate_images, write_text, RunDir};
@@ -360,13 +360,7 @@ fn report(
                     continue;
                 };
                 let v = compare(sa, sb, true);
-                let mut notes = Vec::new();
-                if sa.n == 1 {
-                    notes.push("one seed, no spread".to_string());
-                }
-                if cut_a || cut_b {
-                    notes.push("over cells cut short by the budget".to_string());
-                }
+                let (seed_list, notes) = provenance(args.seeds, sa, cut_a || cut_b);
                 md.push_str(&format!(
                     "- {claim}, {} % discarded, {name}: **{}** ({} against {}{}; seeds {}){}\n",
                     rate_text(r),
@@ -377,12 +371,8 @@ fn report(
                         Verdict::Holds | Verdict::DoesNotHold => "",
                         Verdict::Inconclusive => ", mean ± std",
                     },
-                    (0..args.seeds).map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
-                    if notes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" — {}", notes.join("; "))
-                    }
+                    seed_list,
+                    notes
                 ));
             }
         }

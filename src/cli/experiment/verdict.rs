@@ -73,3 +73,22 @@ pub fn compare(a: Spread, b: Spread, higher_is_better: bool) -> Verdict {
         Verdict::DoesNotHold
     }
 }
+
+/// The seeds a verdict rests on ("0, 1, 2") and its caveats (" — one
+/// seed, no spread; over cells cut short by the budget", or nothing).
+pub fn provenance(seeds: u64, a: Spread, cut_short: bool) -> (String, String) {
+    let list = (0..seeds).map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+    let mut notes = Vec::new();
+    if a.n == 1 {
+        notes.push("one seed, no spread");
+    }
+    if cut_short {
+        notes.push("over cells cut short by the budget");
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", notes.join("; "))
+    };
+    (list, notes)
+}
