@@ -29,6 +29,7 @@
 
 pub mod atomic_file;
 pub mod autograd;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
 pub mod device;

@@ -6,8 +6,17 @@
 //! ```no_run
 //! use balgan::data::DataConfig;
 //!
-//! // The `[data]` table of the run directory `balgan train` wrote.
-//! let cfg = DataConfig::read("runs/sgbgan-fashion-mnist-ir100/config.toml")?;
+//! // Fashion-MNIST (Debian's dataset-fashion-mnist) at IR 100, 28×28. With
+//! // the `cli` feature, `DataConfig::read("RUN/config.toml")` gives a run's.
+//! let cfg = DataConfig {
+//!     dataset: "fashion-mnist".into(),
+//!     path: None,
+//!     imbalance: Some("ir:100".into()),
+//!     image_size: 28,
+//!     seed: 0,
+//!     holdout: DataConfig::DEFAULT_HOLDOUT,
+//!     train_per_class: None,
+//! };
 //! // The training split under the run's recipe, resized: what the run trained on.
 //! let train = cfg.training_set()?;
 //! // At most 1,000 test images per class (a choice seeded by 0).
@@ -127,6 +136,7 @@ fn default_holdout() -> f64 {
 }
 
 /// A run's `config.toml`, of which only the `[data]` table is read here.
+#[cfg(feature = "cli")]
 #[derive(Deserialize)]
 struct RunFile {
     data: DataConfig,
@@ -137,7 +147,8 @@ impl DataConfig {
     pub const DEFAULT_HOLDOUT: f64 = 0.2;
 
     /// The `[data]` table of a run's `config.toml` (the file `balgan train`
-    /// writes into the run directory).
+    /// writes into the run directory). Needs the `cli` feature (TOML).
+    #[cfg(feature = "cli")]
     pub fn read(config_toml: impl AsRef<Path>) -> Result<DataConfig> {
         let p = config_toml.as_ref();
         let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
