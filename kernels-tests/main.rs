@@ -21,6 +21,7 @@ mod copy;
 mod critic;
 mod errors;
 mod fid;
+mod from_tensors;
 mod glu;
 mod hyperparams;
 mod index;

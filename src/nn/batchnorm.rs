@@ -79,6 +79,87 @@ impl<const D: usize> BatchNorm<D> {
         })
     }
 
+    /// A layer on existing tensors, all `[C]`: γ (`weight`) and β (`bias`),
+    /// both or neither (`affine = false`), and the running statistics, which
+    /// every training-mode forward updates in place (so the caller's handles
+    /// see the updates). γ and β are used as given, so a gradient asked for
+    /// through the caller's own handles is the layer's (a tensor that does
+    /// not require a gradient is made a leaf on the same buffer that does;
+    /// see [`BatchNorm::weight`]). `eps` and `momentum` as in
+    /// [`BatchNorm::new`]. The layer starts in training mode.
+    ///
+    /// ```
+    /// # fn main() -> balgan::Result<()> {
+    /// use balgan::{nn::{BatchNorm2d, Module}, Device, Tensor};
+    /// let dev = Device::new()?;
+    /// let (mean, var) = (Tensor::zeros(&dev, &[3])?, Tensor::ones(&dev, &[3])?);
+    /// let bn = BatchNorm2d::from_tensors(
+    ///     Some(Tensor::full(&dev, &[3], 2.0)?),
+    ///     Some(Tensor::zeros(&dev, &[3])?),
+    ///     mean.clone(),
+    ///     var,
+    ///     1e-5,
+    ///     0.1,
+    /// )?;
+    /// let x = Tensor::full(&dev, &[4, 3, 2, 2], 5.0)?;
+    /// bn.forward(&x)?;
+    /// // The running mean moved a tenth of the way to the batch mean, 5.
+    /// assert!(mean.to_vec()?.iter().all(|m| (m - 0.5).abs() < 1e-6));
+    /// # Ok(()) }
+    /// ```
+    pub fn from_tensors(
+        weight: Option<Tensor>,
+        bias: Option<Tensor>,
+        running_mean: Tensor,
+        running_var: Tensor,
+        eps: f32,
+        momentum: f32,
+    ) -> Result<Self> {
+        const { assert!(D == 1 || D == 2, "BatchNorm has 1 or 2 spatial dimensions") };
+        crate::ops::check_eps_momentum(Self::NAME, eps, momentum)?;
+        if weight.is_some() != bias.is_some() {
+            return Err(Error::invalid(
+                Self::NAME,
+                "give both weight and bias (affine) or neither (affine = false)",
+            ));
+        }
+        let &[c] = running_mean.shape() else {
+            return Err(Error::invalid(
+                Self::NAME,
+                format!("running_mean must be [C], got {:?}", running_mean.shape()),
+            ));
+        };
+        if c == 0 {
+            return Err(Error::invalid(Self::NAME, "needs at least one channel"));
+        }
+        for (name, t) in [
+            ("running_var", Some(&running_var)),
+            ("weight", weight.as_ref()),
+            ("bias", bias.as_ref()),
+        ] {
+            if let Some(t) = t {
+                if t.shape() != [c] {
+                    return Err(Error::shape(
+                        Self::NAME,
+                        t.shape(),
+                        &[c],
+                        &format!("{name} must be [C] as running_mean"),
+                    ));
+                }
+            }
+        }
+        Ok(BatchNorm {
+            weight: weight.map(super::parameter),
+            bias: bias.map(super::parameter),
+            running_mean: running_mean.detach(),
+            running_var: running_var.detach(),
+            eps,
+            momentum,
+            num_features: c,
+            training: TrainingFlag::new(),
+        })
+    }
+
     /// PyTorch's defaults: ε = 1e-5, momentum 0.1.
     pub fn pytorch(dev: &Device, num_features: usize) -> Result<Self> {
         Self::new(dev, num_features, 1e-5, 0.1)

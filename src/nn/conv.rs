@@ -56,10 +56,51 @@ pub fn same_padding(n: usize, k: usize, s: usize) -> (usize, usize) {
 
 /// y = conv2d(x, weight) + bias, weight [out, in, kh, kw].
 pub struct Conv2d {
+    /// [out, in, kh, kw] (PyTorch's layout).
     pub weight: Tensor,
+    /// `[out]`, if the layer has a bias.
     pub bias: Option<Tensor>,
+    /// Stride, padding and dilation.
     pub options: Conv2dOptions,
+    /// How the input is padded: `options.padding` or 'same'.
     pub padding: Padding,
+}
+
+/// The checks of a layer built from given tensors: `weight` of rank 4 with
+/// a kernel of at least 1×1, `bias` `[channels]` (the output channels).
+fn check_given(op: &'static str, weight: &Tensor, bias: Option<&Tensor>, channels_axis: usize) -> Result<()> {
+    if weight.rank() != 4 {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "weight must be {}, got {:?}",
+                if channels_axis == 0 {
+                    "[out, in, kh, kw]"
+                } else {
+                    "[in, out, kh, kw]"
+                },
+                weight.shape()
+            ),
+        ));
+    }
+    let s = weight.shape();
+    if s.contains(&0) {
+        return Err(Error::invalid(
+            op,
+            format!("weight {s:?} has an empty axis; channels and kernel must be at least 1"),
+        ));
+    }
+    if let Some(b) = bias {
+        if b.shape() != [s[channels_axis]] {
+            return Err(Error::shape(
+                op,
+                b.shape(),
+                &[s[channels_axis]],
+                "bias must be [out channels]",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Conv2d {
@@ -95,6 +136,22 @@ impl Conv2d {
         Ok(Conv2d {
             weight,
             bias,
+            options,
+            padding: Padding::Explicit,
+        })
+    }
+
+    /// A layer on existing tensors: `weight` [out, in, kh, kw] and `bias`
+    /// `[out]`, with `options` (explicit padding; [`Conv2d::with_padding`]
+    /// makes it 'same'). The layer uses the tensors given, so a gradient
+    /// asked for through the caller's own handles is the layer's (a tensor
+    /// that does not require a gradient is made a leaf on the same buffer
+    /// that does; see [`Conv2d::weight`]).
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, options: Conv2dOptions) -> Result<Conv2d> {
+        check_given("Conv2d", &weight, bias.as_ref(), 0)?;
+        Ok(Conv2d {
+            weight: super::parameter(weight),
+            bias: bias.map(super::parameter),
             options,
             padding: Padding::Explicit,
         })
@@ -190,8 +247,11 @@ impl Module for Conv2d {
 
 /// y = conv_transpose2d(x, weight) + bias, weight [in, out, kh, kw].
 pub struct ConvTranspose2d {
+    /// [in, out, kh, kw] (PyTorch's layout).
     pub weight: Tensor,
+    /// `[out]`, if the layer has a bias.
     pub bias: Option<Tensor>,
+    /// Stride, padding, output padding and dilation.
     pub options: ConvTranspose2dOptions,
 }
 
@@ -225,6 +285,21 @@ impl ConvTranspose2d {
         let weight = weight_init.parameter(dev, rng, &[cin, cout, kh, kw])?;
         let bias = bias.map(|b| b.parameter(dev, rng, &[cout])).transpose()?;
         Ok(ConvTranspose2d { weight, bias, options })
+    }
+
+    /// A layer on existing tensors: `weight` [in, out, kh, kw] and `bias`
+    /// `[out]`. The layer uses the tensors given, as [`Conv2d::from_tensors`].
+    pub fn from_tensors(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        options: ConvTranspose2dOptions,
+    ) -> Result<ConvTranspose2d> {
+        check_given("ConvTranspose2d", &weight, bias.as_ref(), 1)?;
+        Ok(ConvTranspose2d {
+            weight: super::parameter(weight),
+            bias: bias.map(super::parameter),
+            options,
+        })
     }
 }
 

@@ -39,8 +39,10 @@ impl Embedding {
         })
     }
 
-    /// A table from an existing [num, dim] tensor (it becomes a leaf that
-    /// requires grad).
+    /// A table on an existing [num, dim] tensor. The table uses the tensor
+    /// given, so a gradient asked for through the caller's handle is the
+    /// table's (a tensor that does not require a gradient is made a leaf on
+    /// the same buffer that does; see [`Embedding::weight`]).
     pub fn from_tensor(weight: Tensor) -> Result<Embedding> {
         if weight.rank() != 2 {
             return Err(Error::invalid(
@@ -48,8 +50,14 @@ impl Embedding {
                 format!("weight must be [num, dim], got {:?}", weight.shape()),
             ));
         }
+        if weight.shape().contains(&0) {
+            return Err(Error::invalid(
+                "Embedding",
+                format!("needs at least one row and one column, got {:?}", weight.shape()),
+            ));
+        }
         Ok(Embedding {
-            weight: weight.detach().requires_grad_(),
+            weight: super::parameter(weight),
         })
     }
 

@@ -47,11 +47,46 @@ pub fn gradient_penalty(
     lambda: f32,
     rng: &Generator,
 ) -> Result<Tensor> {
+    Ok(gradient_penalty_and_norms(critic, real, fake, lambda, rng)?.penalty)
+}
+
+/// A gradient penalty with the per-sample gradient norms it was made from,
+/// so training code can log ‖∇D‖ without running the critic again.
+pub struct GradientPenalty {
+    /// λ·mean_i (n_i − 1)², on the tape: what [`gradient_penalty`] returns.
+    pub penalty: Tensor,
+    /// n_i = √(‖∇_x̂ D(x̂)_i‖² + ε) per sample, `[B]`, off the tape (for
+    /// logging; read back only when asked, e.g. `mean_all()?.item()?`).
+    pub gradient_norms: Tensor,
+}
+
+/// [`gradient_penalty`] with the gradient norms: α_i ~ U(0, 1) from `rng`.
+///
+/// ```
+/// # fn main() -> balgan::Result<()> {
+/// use balgan::{nn::{gradient_penalty_and_norms, Linear, Module}, Device, Generator, Tensor};
+/// let (dev, rng) = (Device::new()?, Generator::new(0));
+/// // A linear critic D(x) = x·w has ∇_x D = w for every sample: the norms are ‖w‖ = 5.
+/// let critic = Linear::from_tensors(Tensor::from_slice(&dev, &[3.0, 4.0], &[2, 1])?, None)?;
+/// let real = rng.normal(&dev, &[8, 2], 0.0, 1.0)?;
+/// let fake = rng.normal(&dev, &[8, 2], 0.0, 1.0)?;
+/// let gp = gradient_penalty_and_norms(|x| critic.forward(x), &real, &fake, 10.0, &rng)?;
+/// assert!(gp.gradient_norms.to_vec()?.iter().all(|n| (n - 5.0).abs() < 1e-5));
+/// assert!((gp.penalty.item()? - 160.0).abs() < 1e-3); // 10·(5 − 1)²
+/// # Ok(()) }
+/// ```
+pub fn gradient_penalty_and_norms(
+    critic: impl Fn(&Tensor) -> Result<Tensor>,
+    real: &Tensor,
+    fake: &Tensor,
+    lambda: f32,
+    rng: &Generator,
+) -> Result<GradientPenalty> {
     check_pair(real, fake)?;
     let mut alpha_shape = vec![1; real.rank()];
     alpha_shape[0] = real.shape()[0];
     let alpha = rng.uniform(real.device(), &alpha_shape, 0.0, 1.0)?;
-    gradient_penalty_with_alpha(critic, real, fake, lambda, &alpha)
+    gradient_penalty_and_norms_with_alpha(critic, real, fake, lambda, &alpha)
 }
 
 fn check_pair(real: &Tensor, fake: &Tensor) -> Result<()> {
@@ -91,6 +126,35 @@ pub fn gradient_penalty_with_alpha(
     lambda: f32,
     alpha: &Tensor,
 ) -> Result<Tensor> {
+    let (penalty, _) = penalty_and_squared_norms(critic, real, fake, lambda, alpha)?;
+    Ok(penalty)
+}
+
+/// [`gradient_penalty_with_alpha`] with the gradient norms (see
+/// [`GradientPenalty`]); two more small dispatches than the penalty alone.
+pub fn gradient_penalty_and_norms_with_alpha(
+    critic: impl Fn(&Tensor) -> Result<Tensor>,
+    real: &Tensor,
+    fake: &Tensor,
+    lambda: f32,
+    alpha: &Tensor,
+) -> Result<GradientPenalty> {
+    let (penalty, sq) = penalty_and_squared_norms(critic, real, fake, lambda, alpha)?;
+    let gradient_norms = no_grad(|| sq.add_scalar(GP_NORM_EPS)?.sqrt())?;
+    Ok(GradientPenalty {
+        penalty,
+        gradient_norms,
+    })
+}
+
+/// The penalty and the per-sample squared gradient norms s [B] (no graph).
+fn penalty_and_squared_norms(
+    critic: impl Fn(&Tensor) -> Result<Tensor>,
+    real: &Tensor,
+    fake: &Tensor,
+    lambda: f32,
+    alpha: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     check_pair(real, fake)?;
     if !lambda.is_finite() {
         return Err(Error::invalid(
@@ -138,13 +202,15 @@ pub fn gradient_penalty_with_alpha(
 
 /// λ·mean_i (√(Σ_{non-batch axes} g_i² + ε) − 1)² for g [B, …], as one op of
 /// g: the squared norms with no graph, the terms in one kernel, their mean.
-fn penalty_of_gradient(g: &Tensor, lambda: f32) -> Result<Tensor> {
+/// Returns the penalty and the squared norms.
+fn penalty_of_gradient(g: &Tensor, lambda: f32) -> Result<(Tensor, Tensor)> {
     let batch = g.shape()[0];
     let sq = no_grad(|| squared_norms(g, false))?;
     let terms = Tensor::uninit(g.device(), &[batch])?;
     gp_forward(g.device(), batch, sq.buffer(), lambda, GP_NORM_EPS, terms.buffer())?;
     let out = no_grad(|| terms.mean_all())?;
-    Ok(Tensor::record(out, &[g], PenaltyBackward { sq, lambda }))
+    let penalty = Tensor::record(out, &[g], PenaltyBackward { sq: sq.clone(), lambda });
+    Ok((penalty, sq))
 }
 
 /// Σ over the non-batch axes of g², [B] (or [B, 1, …] with `keepdim`).

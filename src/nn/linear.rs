@@ -58,7 +58,25 @@ impl Linear {
         self.weight.shape()[1]
     }
 
-    /// A layer from existing tensors (they become leaves that require grad).
+    /// A layer on existing tensors: `weight` [in, out] and `bias` [out].
+    /// The layer uses the tensors given, so a gradient asked for through the
+    /// caller's own handle is the layer's (a tensor that does not require a
+    /// gradient is made a leaf on the same buffer that does; see
+    /// [`Linear::weight`]).
+    ///
+    /// ```
+    /// # fn main() -> balgan::Result<()> {
+    /// use balgan::{grad, nn::{Linear, Module}, Device, Tensor};
+    /// let dev = Device::new()?;
+    /// let w = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2])?.requires_grad_();
+    /// let layer = Linear::from_tensors(w.clone(), None)?;
+    /// let x = Tensor::from_slice(&dev, &[1.0, 0.0, -1.0], &[1, 3])?;
+    /// let loss = layer.forward(&x)?.sum_all()?;
+    /// // d loss / dW[i][j] = x[i]: the gradient reaches the caller's `w`.
+    /// let g = grad(&[&loss], &[&w], false)?.remove(0);
+    /// assert_eq!(g.to_vec()?, vec![1.0, 1.0, 0.0, 0.0, -1.0, -1.0]);
+    /// # Ok(()) }
+    /// ```
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
         if weight.rank() != 2 {
             return Err(Error::invalid(
@@ -72,8 +90,8 @@ impl Linear {
             }
         }
         Ok(Linear {
-            weight: weight.detach().requires_grad_(),
-            bias: bias.map(|b| b.detach().requires_grad_()),
+            weight: super::parameter(weight),
+            bias: bias.map(super::parameter),
         })
     }
 }

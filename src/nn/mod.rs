@@ -29,7 +29,7 @@ mod transfer;
 mod upsample;
 
 pub use activation::{LeakyRelu, Relu, Sigmoid, Tanh};
-pub use attention::SelfAttention;
+pub use attention::{SelfAttention, SelfAttentionTensors};
 pub use batchnorm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use concat::Concat;
 pub use conv::{same_padding, Conv2d, ConvTranspose2d, Padding};
@@ -37,7 +37,10 @@ pub use dropout::Dropout;
 pub use ema::Ema;
 pub use embedding::Embedding;
 pub use glu::Glu;
-pub use gradient_penalty::{gradient_penalty, gradient_penalty_with_alpha};
+pub use gradient_penalty::{
+    gradient_penalty, gradient_penalty_and_norms, gradient_penalty_and_norms_with_alpha, gradient_penalty_with_alpha,
+    GradientPenalty,
+};
 pub use init::Init;
 pub use linear::Linear;
 pub use pool::{AvgPool2d, MaxPool2d};
@@ -139,10 +142,12 @@ impl TrainingFlag {
         TrainingFlag(std::sync::atomic::AtomicBool::new(true))
     }
 
+    /// True in training mode.
     pub fn get(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Switch to training (true) or evaluation (false) mode.
     pub fn set(&self, training: bool) {
         self.0.store(training, std::sync::atomic::Ordering::Relaxed)
     }
@@ -151,6 +156,22 @@ impl TrainingFlag {
 impl Default for TrainingFlag {
     fn default() -> TrainingFlag {
         TrainingFlag::new()
+    }
+}
+
+/// A caller's tensor as a layer parameter, for the layers' `from_tensors`:
+/// the tensor itself when it already requires a gradient (a leaf made with
+/// `requires_grad_()`, or the output of ops, whose gradient then flows on to
+/// their inputs), so that `grad(&[loss], &[&tensor])` through the caller's
+/// handle sees the layer's use of it. A tensor that does not require a
+/// gradient becomes a new leaf on the same buffer that does; the caller's
+/// handle still does not, so asking for its gradient is an error, not a
+/// silent zero. Read the layer's field for the handle the gradient reaches.
+pub(crate) fn parameter(t: Tensor) -> Tensor {
+    if t.requires_grad() {
+        t
+    } else {
+        t.requires_grad_()
     }
 }
 
