@@ -27,6 +27,8 @@
 //! evaluation protocol), [`models`] (the balancing models and their trainer),
 //! [`cli`] (the `balgan` command's subcommands).
 
+#![warn(missing_docs)]
+
 pub mod atomic_file;
 pub mod autograd;
 #[cfg(feature = "cli")]

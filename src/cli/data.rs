@@ -11,14 +11,17 @@ use crate::error::{Error, Result};
 /// Options of `balgan data summary`.
 #[derive(Debug, Clone)]
 pub struct SummaryOptions {
+    /// `--dataset`: which dataset to load (default fashion-mnist).
     pub dataset: DatasetKind,
     /// Where the files are (required for cifar10 and folder).
     pub data: Option<PathBuf>,
+    /// `--split`: the train or the test split (default train).
     pub split: Split,
     /// Square size images from folders are resized to.
     pub size: usize,
     /// Recipes to show; empty: the published ones for this dataset.
     pub recipes: Vec<Recipe>,
+    /// `--seed`: seed of each recipe's random selection (default 0).
     pub seed: u64,
 }
 

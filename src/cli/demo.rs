@@ -46,10 +46,14 @@ const CPU_EXTRACTOR_WIDTH: usize = 8;
 /// Options of `balgan demo`.
 #[derive(Debug, Clone, Default)]
 pub struct DemoArgs {
+    /// `--budget-minutes`: training budget in minutes (default: 15 on a GPU, [`CPU_BUDGET_MINUTES`] on a CPU
+    /// adapter); the evaluation comes after it.
     pub budget_minutes: Option<f64>,
+    /// `--out`: the run directory (default: the first of `runs/demo`, `runs/demo-2`, … that does not exist).
     pub out: Option<PathBuf>,
     /// Where Fashion-MNIST is (default: the Debian package's place or `BALGAN_DATA`).
     pub data: Option<PathBuf>,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
 }
 

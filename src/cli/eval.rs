@@ -58,25 +58,35 @@ use crate::nn::{Checkpoint, CheckpointWriter};
 /// Options of `balgan eval`.
 #[derive(Debug, Clone)]
 pub struct EvalArgs {
+    /// `--run`: the run directory to evaluate.
     pub run: PathBuf,
     /// Real test images per class used (`None`: all); generated images per
     /// class: the same number.
     pub per_class: Option<usize>,
+    /// `--extractor-per-class`: training images per class the FID feature extractor learns from, at most
+    /// (default 500; at least 2).
     pub extractor_per_class: usize,
+    /// `--extractor-epochs`: epochs of the FID feature extractor (default 10).
     pub extractor_epochs: usize,
     /// Width of the feature extractor's CNN ([`EXTRACTOR_WIDTH`] by default;
     /// its cost grows with the square).
     pub extractor_width: usize,
+    /// Train and measure the downstream classifiers; `--no-downstream` clears it (default: set).
     pub downstream: bool,
+    /// `--downstream-epochs`: epochs of each downstream classifier, the most with the s3vae schedule (default 10).
     pub downstream_epochs: usize,
     /// The downstream classifiers' network and width (small, 32 by default).
     pub downstream_classifier: Architecture,
+    /// `--downstream-width`: channels of the downstream classifiers' first stage (default [`DOWNSTREAM_WIDTH`]).
     pub downstream_width: usize,
     /// The downstream classifiers' schedule: Adam for `downstream_epochs`,
     /// or S3VAE's (SGD, early stopping on a validation split, at most
     /// `downstream_epochs`).
     pub downstream_schedule: DownstreamSchedule,
+    /// `--seed`: seed of the test subset, the generated images, the classifiers' training and the SSIM pairing and
+    /// KID subsets (default 0).
     pub seed: u64,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
 }
 
@@ -92,6 +102,7 @@ pub enum DownstreamSchedule {
 }
 
 impl DownstreamSchedule {
+    /// The schedule's command-line name: `adam` or `s3vae`.
     pub fn name(self) -> &'static str {
         match self {
             DownstreamSchedule::Adam => "adam",
@@ -145,17 +156,24 @@ impl Default for EvalArgs {
 /// One class's measures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassEval {
+    /// The class's name.
     pub name: String,
+    /// Images of the class in the run's (imbalanced) training set.
     pub train_images: usize,
+    /// Real test images of the class compared with.
     pub test_images: usize,
+    /// Images of the class generated for the comparison.
     pub generated: usize,
+    /// FID between the class's generated and test images (`None` with fewer than 2 on a side).
     pub fid: Option<f64>,
     /// KID (unbiased MMD², cubic polynomial kernel) in the FID features: the
     /// mean over the subsets, their standard deviation and the subset size.
     #[serde(default)]
     pub kid: Option<f64>,
+    /// Standard deviation of the KID over the subsets.
     #[serde(default)]
     pub kid_std: Option<f64>,
+    /// Size of each KID subset.
     #[serde(default)]
     pub kid_subset: Option<usize>,
     /// Windowed SSIM (`tf.image.ssim`) on images in [0, 1], data range 1.
@@ -167,6 +185,7 @@ pub struct ClassEval {
     /// lower is more varied), and the same among its real test images.
     #[serde(default)]
     pub within_generated: Option<f64>,
+    /// Mean SSIM between pairs of the class's real test images.
     #[serde(default)]
     pub within_real: Option<f64>,
 }
@@ -186,12 +205,19 @@ pub const COLLAPSE_MARGIN: f64 = 0.25;
 /// One downstream classifier's measures on the balanced test set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownstreamEval {
+    /// What the classifier was trained on (imbalanced, oversampled, or real plus generated images).
     pub training: String,
+    /// Number of training images.
     pub images: usize,
+    /// Accuracy over the whole test set.
     pub accuracy: f64,
+    /// Average class-specific accuracy: the mean of the per-class recalls.
     pub acsa: f64,
+    /// Mean of the per-class F1 scores.
     pub macro_f1: f64,
+    /// Geometric mean of the per-class recalls.
     pub g_mean: f64,
+    /// Recall of each class, in class order.
     pub recalls: Vec<f64>,
     /// Macro F1.5 (mean per-class F_β, β = 1.5; absent in files written
     /// before it was recorded, as are the fields below).
@@ -204,8 +230,10 @@ pub struct DownstreamEval {
     /// Per class: precision, F1 and F1.5 (recall is `recalls`).
     #[serde(default)]
     pub precisions: Vec<f64>,
+    /// F1 of each class.
     #[serde(default)]
     pub f1: Vec<f64>,
+    /// F1.5 (F_β, β = 1.5) of each class.
     #[serde(default)]
     pub f1_5: Vec<f64>,
 }
@@ -214,7 +242,9 @@ pub struct DownstreamEval {
 /// these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassGroup {
+    /// Names of the classes in the group.
     pub classes: Vec<String>,
+    /// Why these classes were chosen (the recipe's reduced classes, or the smallest class).
     pub chosen_by: String,
 }
 
@@ -227,6 +257,7 @@ pub struct GeneratedAccuracyEval {
     pub generated: f64,
     /// The classifier's accuracy on the whole test set.
     pub classifier_test: f64,
+    /// Per class, the same two accuracies.
     pub classes: Vec<ClassAccuracy>,
 }
 
@@ -234,26 +265,36 @@ pub struct GeneratedAccuracyEval {
 /// its real test images (`None`: no image of the class on that side).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassAccuracy {
+    /// The class's name.
     pub name: String,
+    /// Fraction of the class's generated images assigned to the class.
     pub generated: Option<f64>,
+    /// The classifier's accuracy on the class's real test images.
     pub classifier_test: Option<f64>,
 }
 
 /// `eval.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalResults {
+    /// Training step of the checkpoint evaluated.
     pub step: u64,
+    /// Which features FID and KID were measured in: the extractor's width, images per class and image size.
     pub features: String,
+    /// Each class's measures, in class order.
     pub classes: Vec<ClassEval>,
     /// Mean FID over the minority classes (all but the largest).
     pub minority_fid: Option<f64>,
     /// Mean KID over the minority classes.
     #[serde(default)]
     pub minority_kid: Option<f64>,
+    /// Mean windowed SSIM over the minority classes.
     pub minority_ssim: Option<f64>,
+    /// Mean global-statistics SSIM (SGBGAN eq. 13) over the minority classes.
     #[serde(default)]
     pub minority_ssim_global: Option<f64>,
+    /// The downstream classifiers' measures (empty with `--no-downstream`).
     pub downstream: Vec<DownstreamEval>,
+    /// Wall-clock seconds the evaluation took.
     pub seconds: f64,
     /// Minority classes the two means above leave out, each with why
     /// (`"cow: FID: 1 test image, …"`); empty when every one counted.
@@ -306,29 +347,40 @@ pub fn f1_5_group(imbalance: Option<&str>, train_counts: &[usize]) -> Result<(Ve
 pub struct EvalSettings {
     /// The checkpoint evaluated, its model and training step.
     pub checkpoint: String,
+    /// The model the checkpoint holds.
     pub model: String,
+    /// The checkpoint's training step.
     pub step: u64,
     /// Test images per class compared with (0: all of them).
     pub per_class: usize,
+    /// `--extractor-per-class`: training images per class the feature extractor learned from, at most.
     pub extractor_per_class: usize,
+    /// `--extractor-epochs`: epochs the feature extractor trained.
     pub extractor_epochs: usize,
     /// The feature extractor's cache file and the key it was made under.
     pub extractor_file: String,
+    /// The key: everything the extractor depends on (see [`extractor_key`]).
     pub extractor_key: String,
+    /// Whether the downstream classifiers were trained (`false` with `--no-downstream`).
     pub downstream: bool,
+    /// `--downstream-epochs`: epochs of each downstream classifier (the most, with the s3vae schedule).
     pub downstream_epochs: usize,
     /// The downstream classifiers' network, width and schedule (absent from
     /// older files: small, 32, adam).
     #[serde(default)]
     pub downstream_classifier: Option<String>,
+    /// `--downstream-width`: channels of the downstream classifiers' first stage.
     #[serde(default)]
     pub downstream_width: Option<usize>,
+    /// `--downstream-schedule`: `adam` or `s3vae`.
     #[serde(default)]
     pub downstream_schedule: Option<String>,
+    /// `--seed` of the evaluation.
     pub seed: u64,
     /// KID's subsets per class and their largest size.
     #[serde(default)]
     pub kid_subsets: usize,
+    /// The largest KID subset size.
     #[serde(default)]
     pub kid_max_subset: usize,
 }
@@ -374,6 +426,7 @@ impl EvalArgs {
 }
 
 impl EvalResults {
+    /// The run's `eval.toml`, or `None` when the run has not been evaluated yet.
     pub fn read(run: &RunDir) -> Result<Option<EvalResults>> {
         let p = run.eval_path();
         if !p.is_file() {

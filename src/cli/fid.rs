@@ -28,7 +28,9 @@ use crate::tensor::{Generator, Tensor};
 /// Arguments of `balgan fid`.
 #[derive(Debug, Clone)]
 pub struct FidArgs {
+    /// `PATH_A`: the first side, a `.npy` or `.npz` file or an image folder.
     pub a: PathBuf,
+    /// `PATH_B`: the second side, of the same feature dimension D.
     pub b: PathBuf,
     /// A saved feature extractor, for image folders.
     pub extractor: Option<PathBuf>,
@@ -40,9 +42,11 @@ pub struct FidArgs {
 
 /// A loaded feature extractor and how it is named in the output.
 pub struct Extractor {
+    /// The classifier network, in evaluation mode, whose pooled features FID is measured in.
     pub classifier: Classifier,
     /// "FILE (fingerprint 0123456789abcdef, width w, c channels)".
     pub name: String,
+    /// Side the images of folders are resized to (`--image-size`, else the run's, else 32).
     pub image_size: usize,
     /// Image channels it reads.
     pub channels: usize,
@@ -169,10 +173,13 @@ fn from_folder(dev: &Device, path: &Path, ex: &Extractor) -> Result<Side> {
 
 /// What one side was read from: its statistics and how they were made.
 pub struct Side {
+    /// Mean of the features, `[D]`.
     pub mean: Tensor,
+    /// Covariance of the features, `[D, D]`.
     pub cov: Tensor,
     /// Number of feature rows (None for precomputed statistics).
     pub count: Option<usize>,
+    /// Feature dimension D.
     pub dim: usize,
     /// e.g. "features.npy [500, 64]" or "stats.npz mu/sigma".
     pub source: String,
@@ -180,8 +187,11 @@ pub struct Side {
 
 /// The result: the FID and both sides.
 pub struct FidOutput {
+    /// The Fréchet distance between the two sides' statistics.
     pub value: f64,
+    /// The first side (`PATH_A`).
     pub a: Side,
+    /// The second side (`PATH_B`).
     pub b: Side,
     /// The extractor's name, when a folder was read.
     pub extractor: Option<String>,

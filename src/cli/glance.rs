@@ -11,9 +11,13 @@ use super::eval::EvalResults;
 /// with the most training images. `None` without the measure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinorityAccuracy {
+    /// Mean accuracy on generated images over the minority classes that have one.
     pub mean: f64,
+    /// Name of the minority class with the lowest accuracy.
     pub worst_class: String,
+    /// That class's accuracy on generated images.
     pub worst: f64,
+    /// Number of minority classes the mean is over.
     pub classes: usize,
 }
 

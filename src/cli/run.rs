@@ -25,8 +25,11 @@ use crate::tensor::Generator;
 /// Loop settings of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoopConfig {
+    /// `--seed`: seed of everything the run draws (weights, batches, noise, the imbalance selection).
     pub seed: u64,
+    /// `--checkpoint-every`: write a checkpoint every this many steps (default 200).
     pub checkpoint_every: u64,
+    /// Read the losses back from the device every this many steps (20 for a new run).
     pub log_every: u64,
     /// Wall-clock budget in minutes for all of training (`None`: none).
     pub budget_minutes: Option<f64>,
@@ -54,8 +57,11 @@ pub struct RunConfig {
     /// The preset the model settings started from (`--preset`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,
+    /// The `[data]` table: the dataset, its imbalance recipe and how it is split and resized.
     pub data: DataConfig,
+    /// The `[model]` table: which model and all its settings.
     pub model: ModelConfig,
+    /// The `[loop]` table: seed, checkpoint and log intervals, budget and pre-training share.
     #[serde(rename = "loop")]
     pub train: LoopConfig,
     /// Class names in label order (the class map generate/eval reuse).
@@ -65,20 +71,25 @@ pub struct RunConfig {
 /// A run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
+    /// The directory's path.
     pub root: PathBuf,
 }
 
 impl RunDir {
+    /// The run directory at `root`, without looking at what is there (see [`RunDir::open`]).
     pub fn new(root: impl Into<PathBuf>) -> RunDir {
         RunDir { root: root.into() }
     }
 
+    /// `RUN/config.toml`: the run's settings ([`RunConfig`]).
     pub fn config_path(&self) -> PathBuf {
         self.root.join("config.toml")
     }
+    /// `RUN/adapter.txt`: the adapter the run trained on.
     pub fn adapter_path(&self) -> PathBuf {
         self.root.join("adapter.txt")
     }
+    /// `RUN/checkpoints/last.safetensors`: the latest checkpoint.
     pub fn checkpoint_path(&self) -> PathBuf {
         self.root.join("checkpoints").join("last.safetensors")
     }
@@ -87,6 +98,7 @@ impl RunDir {
     pub fn previous_checkpoint_path(&self) -> PathBuf {
         self.root.join("checkpoints").join("previous.safetensors")
     }
+    /// `RUN/losses.csv`: every step's losses.
     pub fn losses_path(&self) -> PathBuf {
         self.root.join("losses.csv")
     }
@@ -95,18 +107,25 @@ impl RunDir {
     pub fn epochs_path(&self) -> PathBuf {
         self.root.join("epochs.csv")
     }
+    /// `RUN/samples/`: the sample grids (a row per class), one per epoch and phase end, and `final.png`.
     pub fn samples_dir(&self) -> PathBuf {
         self.root.join("samples")
     }
+    /// `RUN/eval.toml`: what `balgan eval` measured.
     pub fn eval_path(&self) -> PathBuf {
         self.root.join("eval.toml")
     }
+    /// `RUN/report.md`: what `balgan report` writes.
     pub fn report_path(&self) -> PathBuf {
         self.root.join("report.md")
     }
+    /// `RUN/plots/`: the report's plots.
     pub fn plots_dir(&self) -> PathBuf {
         self.root.join("plots")
     }
+    /// `RUN/history.toml`: the run's phases, steps, adapter and how training ended ([`History`]).
+    ///
+    /// [`History`]: crate::cli::train::History
     pub fn history_path(&self) -> PathBuf {
         self.root.join("history.toml")
     }
@@ -269,6 +288,7 @@ impl RunDir {
         Ok(run)
     }
 
+    /// Read `config.toml`, bringing the model table of an older run up to date.
     pub fn read_config(&self) -> Result<RunConfig> {
         let p = self.config_path();
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
@@ -278,6 +298,7 @@ impl RunDir {
         table.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))
     }
 
+    /// Write `config.toml` atomically.
     pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {
         let text = toml::to_string_pretty(cfg).map_err(|e| Error::invalid("config", e.to_string()))?;
         write_text(&self.config_path(), &text)

@@ -23,20 +23,30 @@ use crate::tensor::Generator;
 /// Everything `balgan train` takes.
 #[derive(Debug, Clone)]
 pub struct TrainArgs {
+    /// `--model`: which model to train (default sgbgan).
     pub model: ModelKind,
     /// Settings to start from instead of the model's defaults (`--preset`).
     pub preset: Option<Preset>,
+    /// The data: `--dataset`, `--data`, `--imbalance`, `--train-per-class` and `--image-size` (default 64, or the
+    /// preset's), with the seed and the default hold-out.
     pub data: DataConfig,
     /// Adversarial epochs (`None`: the model's default).
     pub epochs: Option<usize>,
     /// Pre-training epochs (`None`: the model's default).
     pub ae_epochs: Option<usize>,
+    /// `--batch`: batch size (`None`: the model's or preset's).
     pub batch: Option<usize>,
+    /// `--seed`: seed of everything, the weights, batches, noise and imbalance selection (default 0).
     pub seed: u64,
+    /// `--out`: the run directory, new or empty (`None`: `runs/MODEL-DATASET-RECIPE`).
     pub out: Option<PathBuf>,
+    /// `--checkpoint-every`: write a checkpoint every this many steps (default 200).
     pub checkpoint_every: u64,
+    /// `--budget-minutes`: stop, resumably, after this many minutes of training (`None`: train every epoch).
     pub budget_minutes: Option<f64>,
+    /// `--pretrain-share`: the share of the budget pre-training may use, from 0 to 1 (default 0.3).
     pub pretrain_share: f64,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
     /// Settings on top of the defaults (`key=value`, ModelConfig's field names).
     pub set: Vec<String>,
@@ -45,10 +55,15 @@ pub struct TrainArgs {
 /// One phase's record in `history.toml`, for the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseRecord {
+    /// The phase's name (e.g. `adversarial`).
     pub name: String,
+    /// Batches the phase has trained.
     pub steps: u64,
+    /// Epochs the phase completed.
     pub epochs_completed: usize,
+    /// Epochs the phase was set to train.
     pub epochs_planned: usize,
+    /// Wall-clock seconds spent in the phase, over every session of the run.
     pub seconds: f64,
     /// Why the phase ended before its last epoch.
     pub cut_short: Option<String>,
@@ -63,9 +78,13 @@ pub struct PhaseRecord {
 /// `history.toml`: what happened during training.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// The record of each phase trained so far, in order.
     pub phases: Vec<PhaseRecord>,
+    /// Why training last stopped before its end (a budget, a divergence); `None` when it did not.
     pub stopped: Option<String>,
+    /// Whether every phase trained to its end.
     pub finished: bool,
+    /// Training steps (batches) taken in all.
     pub steps: u64,
     /// The adapter training runs on now.
     pub adapter: String,
@@ -76,6 +95,7 @@ pub struct History {
 }
 
 impl History {
+    /// The run's `history.toml`, or an empty history when it is missing or does not read.
     pub fn read(run: &RunDir) -> History {
         std::fs::read_to_string(run.history_path())
             .ok()
@@ -385,6 +405,7 @@ pub fn resume(dev: &Device, dir: &Path, budget_minutes: Option<f64>, quiet: bool
 pub struct ResumeOptions {
     /// Replaces the run's budget (counted from now) when given.
     pub budget_minutes: Option<f64>,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
     /// Continue although the training data differs from what the run
     /// started on (`--allow-data-change`).
@@ -1024,12 +1045,16 @@ const ADVERSARIAL: &str = "adversarial";
 /// compared on resume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFingerprint {
+    /// Number of training images.
     pub images: usize,
+    /// Training images per class.
     pub counts: Vec<usize>,
+    /// `crc32:` and the CRC-32 of the shape, labels and pixels, in hex.
     pub hash: String,
 }
 
 impl DataFingerprint {
+    /// The fingerprint of `data`.
     pub fn of(data: &crate::data::Dataset) -> DataFingerprint {
         let mut h = crc32fast::Hasher::new();
         for d in data.shape() {
@@ -1044,6 +1069,8 @@ impl DataFingerprint {
         }
     }
 
+    /// The checkpoint metadata entries that hold the fingerprint (`data.fingerprint`, `data.images`,
+    /// `data.class_counts`).
     pub fn metadata(&self) -> Vec<(&'static str, String)> {
         let counts: Vec<String> = self.counts.iter().map(usize::to_string).collect();
         vec![

@@ -55,7 +55,9 @@ fn write_maybe_gz(path: &Path, bytes: &[u8], gzip: bool) -> Result<()> {
 /// The two files [`export_idx`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxFiles {
+    /// The images file (`<prefix>-images-idx3-ubyte` or `-idx4-ubyte`, `.gz` when gzipped).
     pub images: PathBuf,
+    /// The labels file (`<prefix>-labels-idx1-ubyte`, `.gz` when gzipped).
     pub labels: PathBuf,
 }
 

@@ -39,9 +39,13 @@ pub fn to_byte(v: f32) -> u8 {
 /// rows top to bottom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridImage {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Bytes per pixel: 1 (grey) or 3 (RGB).
     pub channels: usize,
+    /// `height · width · channels` bytes, row-major, channels interleaved.
     pub pixels: Vec<u8>,
 }
 

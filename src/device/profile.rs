@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct KernelStat {
     /// `shader::entry`, with the override constants that select a variant.
     pub kernel: String,
+    /// How many times the kernel was dispatched.
     pub dispatches: u64,
     /// Wall time from recording the dispatch to the GPU finishing it.
     pub time: Duration,
@@ -54,10 +55,15 @@ impl Profile {
 /// and through them the convolutions' products on CPU adapters).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProfileSummary {
+    /// Dispatches of every kernel.
     pub dispatches: u64,
+    /// Wall time of every dispatch, summed.
     pub time: Duration,
+    /// Dispatches of the kernels that declared floating-point operations.
     pub gemm_dispatches: u64,
+    /// Wall time of those dispatches, summed.
     pub gemm_time: Duration,
+    /// Floating-point operations those dispatches declared, summed.
     pub gemm_flops: f64,
 }
 

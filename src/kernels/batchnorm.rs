@@ -16,17 +16,32 @@ use crate::error::{Error, Result};
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct BatchNormParams {
+    /// Batch size N (the shader uses `m` and `total`).
     pub n: u32,
+    /// Channels C.
     pub c: u32,
+    /// Elements per (sample, channel) plane: the product of the spatial axes, 1 for [N, C].
     pub s: u32,
+    /// Elements per channel, M = N·S.
     pub m: u32,
+    /// Elements of x, N·C·S.
     pub total: u32,
+    /// `bn_stats`/`bn_grad_sums`: elements of a channel per partial. `bn_merge`/`bn_finalize*`:
+    /// elements each input partial covers.
     pub chunk: u32,
+    /// `bn_merge`/`bn_finalize*`: partials per channel in the input.
     pub parts: u32,
+    /// Partials per channel this pass writes (`bn_stats*`, `bn_merge`, `bn_grad_sums*`).
     pub out_parts: u32,
+    /// Bits `HAS_WEIGHT` (γ is read), `HAS_BIAS` (β is read) and `TRAINING` (`bn_grad_input*`
+    /// uses the batch-statistics gradient).
     pub flags: u32,
+    /// ε added to the variance before the inverse square root.
     pub eps: f32,
+    /// `bn_finalize_running`: weight of the batch statistics in the running ones,
+    /// r ← (1 − momentum)·r + momentum·batch.
     pub momentum: f32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad0: u32,
 }
 

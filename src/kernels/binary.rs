@@ -10,16 +10,30 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct BinaryParams {
+    /// Output elements: the product of `shape`.
     pub n: u32,
+    /// Axes of the output shape in `shape` (at most 8).
     pub rank: u32,
+    /// Op code, one of `op_codes`. The shader switches on the pipeline constant `OP`, which the
+    /// launcher sets to the same value.
     pub op: u32,
+    /// Period of `a`'s index: element i reads `a[i % n_a]` in mode 1 (`MODE_A`) and
+    /// `a[(i / inner_a) % n_a]` in mode 3; not read in modes 0 and 2.
     pub n_a: u32,
+    /// Period of `b`'s index, as `n_a` for `a` (`MODE_B`).
     pub n_b: u32,
+    /// Mode 3: output elements per step of `a`'s index, the product of the broadcast axes after
+    /// `a`'s block of axes; 1 in the other modes.
     pub inner_a: u32,
+    /// Mode 3: output elements per step of `b`'s index, as `inner_a` for `a`.
     pub inner_b: u32,
+    /// Pads `shape` to its 16-byte alignment; 0.
     pub _pad0: u32,
+    /// Output shape, row-major: the first `rank` entries, the rest 0 (`array<vec4<u32>, 2>` in WGSL).
     pub shape: [u32; 8],
+    /// Element strides of `a` over each output axis, 0 on a broadcast axis; read in mode 2 only.
     pub strides_a: [u32; 8],
+    /// Element strides of `b` over each output axis, 0 on a broadcast axis; read in mode 2 only.
     pub strides_b: [u32; 8],
 }
 

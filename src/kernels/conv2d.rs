@@ -12,32 +12,69 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
 pub struct ConvParams {
+    /// Batch size N (images).
     pub n: u32,
+    /// Channels of the input x; for conv_transpose2d, of its own input (`w` is [cin, cout, kh, kw]).
     pub cin: u32,
+    /// Height of x [n, cin, h, w]: the forward conv's input; for conv_transpose2d its own input,
+    /// the small side.
     pub h: u32,
+    /// Width of x, as `h`.
     pub w: u32,
+    /// Channels of the output y (of the output gradient gy for the weight gradient).
     pub cout: u32,
+    /// Height of y [n, cout, ho, wo] (of gy for the weight gradient).
     pub ho: u32,
+    /// Width of y, as `ho`.
     pub wo: u32,
+    /// Kernel height, in taps.
     pub kh: u32,
+    /// Kernel width, in taps.
     pub kw: u32,
+    /// Stride along the height.
     pub sh: u32,
+    /// Stride along the width.
     pub sw: u32,
+    /// Zero padding along the height, on both sides (PyTorch's `padding`).
     pub ph: u32,
+    /// Zero padding along the width, on both sides.
     pub pw: u32,
+    /// Dilation along the height: spacing between kernel taps, 1 for a dense kernel.
     pub dh: u32,
+    /// Dilation along the width.
     pub dw: u32,
+    /// 1: `bias[co]` is added to every output of channel co (not in `accumulate` passes); 0: the
+    /// bias binding is not read.
     pub has_bias: u32,
+    /// Direct kernels: first input channel this dispatch sums over; the launcher splits Cin into
+    /// ranges of at most `MAX_TAPS` channel × tap iterations.
     pub ci_begin: u32,
+    /// Direct kernels: end (exclusive) of that channel range.
     pub ci_end: u32,
+    /// `conv2d_weight_grad_direct`: first flattened output position m = (n, oy, ox) this
+    /// dispatch's slab sums over.
     pub m_begin: u32,
+    /// `conv2d_weight_grad_direct`: end (exclusive) of that position range.
     pub m_end: u32,
+    /// Direct kernels: 1 adds to y instead of overwriting it, without the bias (channel
+    /// ranges after the first); 0 otherwise.
     pub accumulate: u32,
+    /// `conv2d_weight_grad_direct`: the slab of the partial-sum buffer ([slabs, cout, cin, kh, kw])
+    /// this dispatch writes. `conv_gemm_tiled`: the first split of this dispatch, whose slabs land
+    /// at the local split index; 0 outside split passes.
     pub slab: u32,
+    /// `conv_gemm_tiled`: GEMM K per split: all of Cin·kh·kw in modes 0 and 1, output positions
+    /// per weight-gradient slab (`WGRAD_CHUNK`) in mode 2.
     pub k_chunk: u32,
+    /// `im2col`/`col2im` (CPU drivers): first image of the chunk this dispatch handles.
     pub batch_begin: u32,
+    /// `im2col`/`col2im`: end (exclusive) of the chunk's images.
     pub batch_end: u32,
+    /// `im2col`/`col2im` column buffer layout, with nb = batch_end − batch_begin and K the
+    /// taps of all channels: 0 = [nb, K, positions], 1 = [K, nb, positions] (images folded
+    /// into the matmul's columns: small maps and the weight gradient).
     pub cols_layout: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad3: u32,
 }
 

@@ -10,16 +10,32 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct CopyParams {
+    /// Elements copied: the product of `shape` (`strided_copy` runs one invocation each).
     pub n: u32,
+    /// Axes of `shape` and of the stride tables: 3 for `copy_grid` (padded in front with size-1
+    /// axes), up to 8 for `strided_copy`.
     pub rank: u32,
+    /// Element offset of the source view in `src`.
     pub src_offset: u32,
+    /// Element offset of the destination view in `dst`.
     pub dst_offset: u32,
+    /// Extents of the copied index space, row-major, first `rank` entries (the rest 0); for
+    /// `copy_grid`, (first, middle, last) in the first vec4.
     pub shape: [u32; 8],
+    /// Element strides of the source view per axis of `shape` (0 broadcasts).
     pub src_strides: [u32; 8],
+    /// Element strides of the destination view per axis of `shape`.
     pub dst_strides: [u32; 8],
+    /// With the `PAD` constant (`copy_grid`): first position along the last axis that takes a
+    /// source value, read at `x - lo`; 0 otherwise.
     pub lo: u32,
+    /// With `PAD`: end (exclusive) of that range; positions outside `lo..hi` along the last axis
+    /// are written 0. 0 otherwise.
     pub hi: u32,
+    /// Factor applied to every copied value when the `SCALED` constant is set (the launcher sets
+    /// it when `scale != 1`).
     pub scale: f32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad1: u32,
 }
 

@@ -10,9 +10,13 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct FillParams {
+    /// Elements of `dst` to write, from index 0.
     pub n: u32,
+    /// The value written to each of them.
     pub value: f32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad0: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad1: u32,
 }
 

@@ -13,9 +13,13 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct GluParams {
+    /// Elements of y: outer·half·inner, one invocation each.
     pub n: u32,
+    /// Length of each half of the split axis (x has 2·half along it).
     pub half: u32,
+    /// Product of the axes after the split axis.
     pub inner: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad0: u32,
 }
 

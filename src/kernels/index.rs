@@ -12,13 +12,23 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct IndexParams {
+    /// Product of the axes before the indexed axis.
     pub outer: u32,
+    /// Length of the indexed axis: of `src` in `select_along`, of `dst` in `add_along`.
     pub dim: u32,
+    /// Product of the axes after the indexed axis.
     pub inner: u32,
+    /// Length of that axis on the other side: of `dst` in `select_along`, of `src` in
+    /// `add_along` (the index count; per-element indices are shaped [outer, n_idx, inner]).
     pub n_idx: u32,
+    /// `add_along`: first index this dispatch scans (chunks of at most `SCATTER_CHUNK`);
+    /// unused by `select_along`.
     pub j_begin: u32,
+    /// `add_along`: end (exclusive) of the indices this dispatch scans.
     pub j_end: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad0: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad1: u32,
 }
 

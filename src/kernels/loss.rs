@@ -13,13 +13,22 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
 pub struct LossParams {
+    /// Elements written, one invocation each (samples for `gp_penalty_forward`).
     pub n: u32,
+    /// `gp_penalty_backward`, `lerp_rows`: elements per sample, element i being in sample
+    /// i / inner; unused elsewhere.
     pub inner: u32,
+    /// BCE target t(i): 0 `target_value`, 1 the one value of the target buffer, 2 one per element.
     pub t_mode: u32,
+    /// `bce_logits_backward`: 0 the upstream gradient is one value, 1 one per element.
     pub g_full: u32,
+    /// Factor of the backward outputs (`bce_logits_backward`, `gp_penalty_backward`: 2λ/B there).
     pub scale: f32,
+    /// BCE target of every element when `t_mode` is 0.
     pub target_value: f32,
+    /// `gp_penalty_forward`: the penalty weight λ.
     pub lambda: f32,
+    /// Gradient penalty: ε added to each squared norm before the square root.
     pub eps: f32,
 }
 

@@ -12,24 +12,47 @@ use crate::error::{Error, Result};
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct MatmulParams {
+    /// Rows of op(A) and of C.
     pub m: u32,
+    /// Columns of op(B) and of C.
     pub n: u32,
+    /// Reduction length: columns of op(A), rows of op(B).
     pub k: u32,
+    /// Matrices in the batch: the product of `batch_shape` (1 without batch axes).
     pub batch: u32,
+    /// 1: A is stored transposed, [K, M]; 0: row-major [M, K].
     pub trans_a: u32,
+    /// 1: B is stored transposed, [N, K]; 0: row-major [K, N].
     pub trans_b: u32,
+    /// Values of K each split covers, a multiple of 16 (all of K, rounded up, with one split).
     pub k_chunk: u32,
+    /// K-splits in this dispatch; split s writes its partial product to slab s, [splits, batch,
+    /// M, N] from `c_offset` (1: the product itself).
     pub splits: u32,
+    /// Batch axes used in `batch_shape` and the stride tables (0 to 4).
     pub batch_rank: u32,
+    /// Element offset of C in its buffer (0 in split passes, which write scratch slabs).
     pub c_offset: u32,
+    /// Element offset of A in its buffer.
     pub a_offset: u32,
+    /// Element offset of B in its buffer.
     pub b_offset: u32,
+    /// Index of this dispatch's first split when long K runs in passes: split s covers K
+    /// from (split_base + s)·k_chunk. 0 with a single pass.
     pub split_base: u32,
+    /// 1: `bias[row]` is added to every `C[z, row, ·]`, by split 0 only; 0: the bias binding is
+    /// not read.
     pub row_bias: u32,
+    /// Blocked output: column j of C lands in block j / c_block as column j % c_block of a
+    /// [M, c_block] matrix (one matrix, no split); 0: C is a plain row-major [M, N] per batch.
     pub c_block: u32,
+    /// Blocked output: elements from the start of one block to the next.
     pub c_block_stride: u32,
+    /// Extents of the batch axes, row-major, first `batch_rank` entries (C's batch is contiguous).
     pub batch_shape: [u32; 4],
+    /// Element strides of A per batch axis, 0 on a broadcast axis.
     pub batch_strides_a: [u32; 4],
+    /// Element strides of B per batch axis, 0 on a broadcast axis.
     pub batch_strides_b: [u32; 4],
 }
 

@@ -29,27 +29,51 @@ pub const MAX_SLOTS: usize = 16;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
 pub struct OptimParams {
+    /// Elements the dispatch updates: the sum of its tensors' sizes (`starts[count]`).
     pub n: u32,
+    /// Parameter tensors in the dispatch, 1 to [`MAX_SLOTS`].
     pub count: u32,
+    /// Adam: 1 applies the weight decay to θ directly (AdamW), 0 adds it to the gradient (L2).
     pub decoupled: u32,
+    /// SGD: 1 on the first step with momentum, where the momentum buffer starts as the gradient.
     pub first: u32,
+    /// SGD: 1 for Nesterov momentum.
     pub nesterov: u32,
+    /// Padding; 0.
     pub _pad0: u32,
+    /// Padding; 0.
     pub _pad1: u32,
+    /// Padding; 0.
     pub _pad2: u32,
+    /// Learning rate.
     pub lr: f32,
+    /// Adam: decay rate β1 of the first moment m.
     pub beta1: f32,
+    /// Adam: decay rate β2 of the second moment v; RMSprop: its smoothing constant α.
     pub beta2: f32,
+    /// Adam and RMSprop: ε added to the denominator.
     pub eps: f32,
+    /// Weight decay factor (0: none).
     pub weight_decay: f32,
+    /// Adam: bias correction 1 − β1^t of the first moment at step t.
     pub bc1: f32,
+    /// Adam: bias correction 1 − β2^t of the second moment at step t.
     pub bc2: f32,
+    /// SGD: momentum factor μ (0: plain SGD, the buffer is left as it is).
     pub momentum: f32,
+    /// SGD: dampening of the gradient's share in the momentum buffer.
     pub dampening: f32,
+    /// Pads `starts` to its 16-byte alignment; 0.
     pub _pad3: u32,
+    /// Pads `starts` to its 16-byte alignment; 0.
     pub _pad4: u32,
+    /// Pads `starts` to its 16-byte alignment; 0.
     pub _pad5: u32,
+    /// `starts[k]`: first element of tensor k in the dispatch's flat range of `n` elements;
+    /// `starts[count] = n`. 20 entries (`array<vec4<u32>, 5>`), `count + 1` used.
     pub starts: [u32; 20],
+    /// `offsets[k]`: element offset of tensor k's state in the flat state buffers `s0` and `s1`;
+    /// `count` entries used.
     pub offsets: [u32; 20],
 }
 

@@ -12,13 +12,23 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct ReduceParams {
+    /// Product of the axes before the reduced one.
     pub outer: u32,
+    /// Length of the reduced axis; in later passes, the partials per output left by the previous pass.
     pub len: u32,
+    /// Product of the axes after the reduced one (1: contiguous rows).
     pub inner: u32,
+    /// Chunks each reduced line is cut into in this pass (`ROW_CHUNK` elements in `reduce_rows`,
+    /// `MID_CHUNK` in `reduce_middle`): one output each, [outer, chunks, inner].
     pub chunks: u32,
+    /// 0: sum, 1: max (NaN-propagating).
     pub op: u32,
+    /// Factor applied to every value written: the caller's scale (1/len for a mean) on the last
+    /// pass, 1 on partial passes.
     pub scale: f32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad0: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad1: u32,
 }
 
@@ -36,7 +46,8 @@ pub(crate) enum ReduceOp {
 }
 
 /// Reduce `src` viewed as [outer, len, inner] over `len` into `dst` ([outer, inner]),
-/// multiplying the result by `scale` (sum only).
+/// multiplying the result by `scale` (the shader scales max results too; the
+/// callers pass 1 for a max).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch(
     dev: &Device,

@@ -10,13 +10,22 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct RngParams {
+    /// Values to write to `out`, from index 0.
     pub n: u32,
+    /// Low 32 bits of the 64-bit seed (the Philox key).
     pub seed_lo: u32,
+    /// High 32 bits of the seed.
     pub seed_hi: u32,
+    /// Low 32 bits of the 64-bit stream offset (counter word 1; word 0 is the index of the
+    /// group of 4 outputs).
     pub offset_lo: u32,
+    /// High 32 bits of the stream offset (counter word 2).
     pub offset_hi: u32,
+    /// 0: uniform on [a, b); 1: normal with mean a and standard deviation b.
     pub kind: u32,
+    /// Uniform: lower bound; normal: mean.
     pub a: f32,
+    /// Uniform: upper bound (excluded); normal: standard deviation.
     pub b: f32,
 }
 

@@ -33,13 +33,22 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct SoftmaxParams {
+    /// Rows normalised: outer·inner.
     pub rows: u32,
+    /// Elements per row (the softmax axis); in `softmax_merge`, partials per row in the input.
     pub len: u32,
+    /// Product of the axes after the softmax axis: the element stride within a row.
     pub inner: u32,
+    /// `softmax_stats`/`softmax_merge`: chunks per row, one partial written for each; 1 in the
+    /// one-pass kernels.
     pub chunks: u32,
+    /// Elements (partials in `softmax_merge`) per chunk: `CHUNK`.
     pub chunk: u32,
+    /// Elements of the tensor, outer·len·inner (`softmax_write` runs one invocation each).
     pub n: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad0: u32,
+    /// Pads the struct to a multiple of 16 bytes; 0.
     pub _pad1: u32,
 }
 

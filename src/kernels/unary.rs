@@ -10,9 +10,15 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct UnaryParams {
+    /// Elements of `a` and `out` (one invocation each).
     pub n: u32,
+    /// Op code, one of `op_codes`. The shader switches on the pipeline constant `OP`, which the
+    /// launcher sets to the same value.
     pub op: u32,
+    /// The op's first scalar: leaky_relu's slope, powf's exponent, affine's scale, step's threshold,
+    /// leaky mask's slope; 0 for the ops without one.
     pub alpha: f32,
+    /// The op's second scalar: affine's shift; 0 for the other ops.
     pub beta: f32,
 }
 

@@ -11,17 +11,32 @@ use crate::error::Result;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct WhereParams {
+    /// Output elements: the product of `shape`.
     pub n: u32,
+    /// Axes of the output shape in `shape` (at most 8).
     pub rank: u32,
+    /// Period of `cond`'s index: element i reads `cond[i % n_c]` in mode 1 (`MODE_C`) and
+    /// `cond[(i / inner_c) % n_c]` in mode 3; not read in modes 0 and 2.
     pub n_c: u32,
+    /// Period of `a`'s index, as `n_c` for `cond` (`MODE_A`).
     pub n_a: u32,
+    /// Period of `b`'s index, as `n_c` for `cond` (`MODE_B`).
     pub n_b: u32,
+    /// Mode 3: output elements per step of `cond`'s index, the product of the broadcast axes
+    /// after its block of axes; 1 in the other modes.
     pub inner_c: u32,
+    /// Mode 3: output elements per step of `a`'s index, as `inner_c` for `cond`.
     pub inner_a: u32,
+    /// Mode 3: output elements per step of `b`'s index, as `inner_c` for `cond`.
     pub inner_b: u32,
+    /// Output shape, row-major: the first `rank` entries, the rest 0 (`array<vec4<u32>, 2>` in WGSL).
     pub shape: [u32; 8],
+    /// Element strides of `cond` over each output axis, 0 on a broadcast axis; read when any
+    /// operand is in mode 2.
     pub strides_cond: [u32; 8],
+    /// Element strides of `a` over each output axis, as `strides_cond`.
     pub strides_a: [u32; 8],
+    /// Element strides of `b` over each output axis, as `strides_cond`.
     pub strides_b: [u32; 8],
 }
 

@@ -143,8 +143,10 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// Every architecture, the values `--classifier` accepts.
     pub const ALL: [Architecture; 2] = [Architecture::Small, Architecture::ResNet18];
 
+    /// The `--classifier` name (`small`, `resnet18`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Small => "small",
@@ -172,7 +174,12 @@ pub enum ClassifierOptimizer {
     /// Adam with PyTorch's betas.
     Adam,
     /// SGD with momentum and (L2) weight decay.
-    Sgd { momentum: f32, weight_decay: f32 },
+    Sgd {
+        /// Momentum factor μ (S3VAE's: 0.9).
+        momentum: f32,
+        /// L2 penalty added to the gradient as `weight_decay · θ` (S3VAE's: 1e-3).
+        weight_decay: f32,
+    },
 }
 
 impl Module for ConvBn {
@@ -216,14 +223,19 @@ impl Module for Residual {
 pub struct TrainConfig {
     /// Epochs (the most, with early stopping).
     pub epochs: usize,
+    /// Images per mini-batch (at least 2, for batch norm); a last batch of one image is dropped.
     pub batch_size: usize,
+    /// Learning rate of the optimizer.
     pub lr: f32,
+    /// Seed of the shuffling: epoch e's order comes from `seed + e`.
     pub seed: u64,
+    /// Adam or SGD (with its momentum and weight decay).
     pub optimizer: ClassifierOptimizer,
     /// Early stopping ([`Classifier::fit_validated`]): stop after this many
     /// epochs without a validation-accuracy gain of at least `min_delta`
     /// (0: train every epoch).
     pub patience: usize,
+    /// Smallest gain in validation accuracy (a fraction in [0, 1]) that resets the patience count.
     pub min_delta: f64,
 }
 
@@ -268,6 +280,7 @@ pub struct FitReport {
     pub epochs: usize,
     /// The epoch whose weights were kept (0-based), and its validation accuracy.
     pub best_epoch: usize,
+    /// Accuracy of the kept epoch on the validation split, in [0, 1] (NaN without a split).
     pub validation_accuracy: f64,
     /// Whether early stopping ended training before `epochs` of the config.
     pub stopped_early: bool,
@@ -276,7 +289,9 @@ pub struct FitReport {
 /// Host images in NCHW order with their shape; the classifier's input.
 #[derive(Clone, Copy)]
 pub struct Images<'a> {
+    /// `shape.iter().product()` values, NCHW.
     pub data: &'a [f32],
+    /// [N, C, H, W].
     pub shape: [usize; 4],
 }
 

@@ -77,10 +77,16 @@ pub enum Objective {
     /// Least squares on the linear output (LSGAN, a = 0, b = c = 1).
     LeastSquares,
     /// Wasserstein with the gradient penalty of weight λ on the source head.
-    WassersteinGp { lambda: f32 },
+    WassersteinGp {
+        /// Weight λ of the penalty (`gp_weight`; WGAN-GP's 10).
+        lambda: f32,
+    },
     /// Wasserstein with the critic's weights clipped to [−c, c] after each
     /// critic update (the original WGAN).
-    WassersteinClip { clip: f32 },
+    WassersteinClip {
+        /// The bound c (`weight_clip`; the original WGAN's 0.01).
+        clip: f32,
+    },
 }
 
 impl Objective {
@@ -117,6 +123,8 @@ pub struct AcganGenerator {
 }
 
 impl AcganGenerator {
+    /// A fresh generator for `cfg` (N(0, 0.02) weights, zero biases); the image side must be
+    /// a multiple of 4.
     pub fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<AcganGenerator> {
         if !cfg.image_size.is_multiple_of(4) {
             return Err(Error::invalid(
@@ -209,6 +217,8 @@ pub struct AcganDiscriminator {
 }
 
 impl AcganDiscriminator {
+    /// A fresh discriminator for `cfg` (N(0, 0.02) weights, zero biases), with class weights
+    /// 1/K for CostSensitive-ACGAN and a dropout stream of its own, seeded from `rng`'s seed.
     pub fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<AcganDiscriminator> {
         let [_, half, w, wide] = widths(cfg.width);
         let small = cfg.image_size <= STRIDE_ONE_MAX;
@@ -321,8 +331,11 @@ impl Module for AcganDiscriminator {
 
 /// The players and the objective.
 pub struct AcganPlayers {
+    /// The generator (checkpoint prefix `generator`).
     pub generator: AcganGenerator,
+    /// The two-headed discriminator (checkpoint prefix `discriminator`).
     pub discriminator: AcganDiscriminator,
+    /// How the source head is trained (the model's [`Objective`]).
     pub objective: Objective,
     classes: usize,
     latent: usize,
@@ -332,6 +345,7 @@ pub struct AcganPlayers {
 }
 
 impl AcganPlayers {
+    /// Fresh players for `cfg`, with the objective of `cfg.model` ([`Objective::of`]).
     pub fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<AcganPlayers> {
         Ok(AcganPlayers {
             generator: AcganGenerator::new(dev, rng, cfg)?,

@@ -42,7 +42,9 @@ pub trait Adversarial: Send + Sync {
     /// Checkpoint prefix of the critic's (discriminator's) tensors.
     const CRITIC: &'static str = "critic";
 
+    /// The generator, as a module (its parameters, mode and checkpoint entries).
     fn generator(&self) -> &dyn Module;
+    /// The critic (discriminator), as a module.
     fn critic(&self) -> &dyn Module;
 
     /// The critic's loss on one batch (on the tape). `generator_turn` says
@@ -88,7 +90,9 @@ pub trait Adversarial: Send + Sync {
 
 /// A player's optimizer: Adam, or RMSprop for the original WGAN.
 pub enum PlayerOptimizer {
+    /// Adam with the config's adversarial β (every model but the original WGAN).
     Adam(Adam),
+    /// RMSprop at the player's learning rate, PyTorch's α 0.99 and ε 1e-8 (the original WGAN).
     RmsProp(RmsProp),
 }
 
@@ -143,6 +147,7 @@ const EMA: &str = "ema_generator";
 
 /// The players of an [`Adversarial`] with their optimizers.
 pub struct AdversarialTraining<A: Adversarial> {
+    /// The model's networks and losses.
     pub players: A,
     opt_g: PlayerOptimizer,
     opt_d: PlayerOptimizer,
@@ -154,7 +159,8 @@ pub struct AdversarialTraining<A: Adversarial> {
 }
 
 impl<A: Adversarial> AdversarialTraining<A> {
-    /// Adam for each player with the config's adversarial settings, and the
+    /// An optimizer for each player with the config's adversarial settings
+    /// (Adam, or RMSprop for the original WGAN: [`PlayerOptimizer`]), and the
     /// generator's moving average (starting at its current weights) when the
     /// config asks for one.
     pub fn new(dev: &Device, cfg: &ModelConfig, players: A) -> Result<AdversarialTraining<A>> {
@@ -233,6 +239,8 @@ impl<A: Adversarial> AdversarialTraining<A> {
         }
     }
 
+    /// Writes both players, their optimizers (`opt_g`, `opt_d`) and the generator's moving
+    /// average when there is one.
     pub fn save(&self, w: &mut CheckpointWriter) -> Result<()> {
         let (g, d) = (self.players.generator(), self.players.critic());
         w.add_module(A::GENERATOR, g)
@@ -245,6 +253,7 @@ impl<A: Adversarial> AdversarialTraining<A> {
         Ok(())
     }
 
+    /// Restores what [`AdversarialTraining::save`] wrote; every tensor of the players must be in `c`.
     pub fn load(&mut self, c: &Checkpoint) -> Result<()> {
         let (g, d) = (self.players.generator(), self.players.critic());
         c.load_module(A::GENERATOR, g, true)?;

@@ -20,13 +20,19 @@ use crate::tensor::{Generator, IndexTensor, Tensor};
 /// BAGAN-GP's supervised autoencoder. Names: `encoder.*`, `latent.*`,
 /// `embedding.*`, `decoder.*`.
 pub struct SupervisedAutoencoder {
+    /// The convolutional encoder (LeakyReLU, no GLU or attention); transferred to the critic's body
+    /// unless `critic_init = random`.
     pub encoder: ConvEncoder,
+    /// Dense layer from the flattened features to the latent size, followed by LeakyReLU 0.2.
     pub latent: Linear,
+    /// The label embedding the latent code is multiplied with; the generator's after transfer.
     pub embedding: LabelledLatent,
+    /// The decoder back to images; the generator's after transfer.
     pub decoder: ConvDecoder,
 }
 
 impl SupervisedAutoencoder {
+    /// A fresh autoencoder for `g` (BAGAN-GP's initialisers, see [`super::blocks`]).
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<SupervisedAutoencoder> {
         Ok(SupervisedAutoencoder {
             encoder: ConvEncoder::new(dev, rng, g, false, false)?,

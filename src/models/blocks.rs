@@ -29,10 +29,13 @@ pub const SLOPE: f32 = 0.2;
 /// The shape of a model's images and its stage plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
+    /// Image channels C (1 grey, 3 RGB).
     pub channels: usize,
     /// Square side of the images.
     pub size: usize,
+    /// Number of classes K (at least 2).
     pub classes: usize,
+    /// Size of the latent vector z (and of the label embedding it is multiplied with).
     pub latent: usize,
     /// The first stage's width of a four-stage (64×64) model: the paper's 64.
     /// Every layer scales with it (stages w, 2w, 2w, 4w; the critic head's
@@ -234,6 +237,9 @@ pub struct ConvDecoder {
 }
 
 impl ConvDecoder {
+    /// The decoder for `g`: a Glorot-uniform dense layer to the deepest stage's map, and
+    /// N(0, 0.02) transposed convolutions with zero biases back to the image side;
+    /// `attention`: add the self-attention block (on the side the encoder's sits).
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry, attention: bool) -> Result<ConvDecoder> {
         let mut widths = g.stage_widths();
         widths.reverse();
@@ -329,6 +335,7 @@ impl Module for ConvDecoder {
 
 /// z ⊙ e(y): the latent vector scaled element-wise by the label's embedding.
 pub struct LabelledLatent {
+    /// Embedding(K, latent): one row e(y) per class.
     pub embedding: Embedding,
 }
 
@@ -340,6 +347,7 @@ impl LabelledLatent {
         })
     }
 
+    /// z [B, L] and B labels → z ⊙ e(y) [B, L].
     pub fn apply(&self, z: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
         z.mul(&self.embedding.embed(labels)?)
     }
@@ -355,11 +363,14 @@ impl Module for LabelledLatent {
 /// Parameter names `embedding.*` and `decoder.*`, the autoencoders' names, so
 /// [`crate::nn::transfer`] maps one onto the other.
 pub struct ConditionalGenerator {
+    /// The label embedding e(y) (parameters `embedding.*`).
     pub embedding: LabelledLatent,
+    /// The decoder from z ⊙ e(y) to images (parameters `decoder.*`).
     pub decoder: ConvDecoder,
 }
 
 impl ConditionalGenerator {
+    /// A fresh generator for `g`; `attention`: the decoder gets the self-attention block.
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry, attention: bool) -> Result<ConditionalGenerator> {
         Ok(ConditionalGenerator {
             embedding: LabelledLatent::new(dev, rng, g)?,
@@ -367,6 +378,7 @@ impl ConditionalGenerator {
         })
     }
 
+    /// Noise z [B, L] and B labels → images [B, C, S, S] in [−1, 1].
     pub fn generate(&self, z: &Tensor, labels: &IndexTensor) -> Result<Tensor> {
         self.decoder.forward(&self.embedding.apply(z, labels)?)
     }
@@ -390,6 +402,8 @@ pub struct ConditionalHead {
 }
 
 impl ConditionalHead {
+    /// A fresh head for `g`: Glorot-uniform dense layers with zero biases, and Keras's
+    /// U(−0.05, 0.05) label embedding.
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<ConditionalHead> {
         let (f, h) = (g.features(), g.head_width());
         let dense = |i, o| Linear::with_init(dev, rng, i, o, Init::GlorotUniform, Some(Init::Zeros));
@@ -426,11 +440,15 @@ impl Module for ConditionalHead {
 /// the autoencoder's `encoder.*` when transferred) → flatten → the head.
 /// No batch norm anywhere, as the gradient penalty requires.
 pub struct ConditionalCritic {
+    /// The convolutional body (parameters `body.*`).
     pub body: ConvEncoder,
+    /// The label-conditioned head (parameters `head.*`).
     pub head: ConditionalHead,
 }
 
 impl ConditionalCritic {
+    /// A fresh critic for `g`; `glu` and `attention` shape the body as in [`ConvEncoder::new`]
+    /// (SGBGAN's critic takes the SA-GVAE encoder's GLU stages and attention block).
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry, glu: bool, attention: bool) -> Result<ConditionalCritic> {
         Ok(ConditionalCritic {
             body: ConvEncoder::new(dev, rng, g, glu, attention)?,

@@ -63,6 +63,7 @@ pub enum VaeSampling {
 }
 
 impl VaeSampling {
+    /// The `vae_sampling` setting's value (`ordinary`, `single-sample`).
     pub fn name(self) -> &'static str {
         match self {
             VaeSampling::Ordinary => "ordinary",
@@ -90,6 +91,8 @@ pub struct ConditionalVae {
 }
 
 impl ConditionalVae {
+    /// A fresh network for `cfg` (Glorot-uniform weights, zero biases); the image side must be
+    /// a multiple of 4.
     pub fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<ConditionalVae> {
         if !cfg.image_size.is_multiple_of(4) || cfg.image_size == 0 {
             return Err(Error::invalid(
@@ -244,6 +247,7 @@ struct Representatives {
 pub struct Cvae {
     cfg: ModelConfig,
     dev: Device,
+    /// The conditional VAE (checkpoint prefix `vae`).
     pub vae: ConditionalVae,
     opt: Adam,
     representatives: Option<Representatives>,
@@ -253,6 +257,8 @@ pub struct Cvae {
 pub const LOSSES: [&str; 3] = ["loss", "recon", "kl"];
 
 impl Cvae {
+    /// Validates `cfg` (C-VAE or S3VAE only) and builds the network with Adam at `g_lr`,
+    /// β (`beta1`, `beta2`); the representatives are chosen on entering the phase.
     pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<Cvae> {
         cfg.validate()?;
         if !matches!(cfg.model, ModelKind::Cvae | ModelKind::S3vae) {

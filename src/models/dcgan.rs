@@ -57,6 +57,7 @@ fn dcgan_norm(dev: &Device, rng: &Generator, channels: usize) -> Result<BatchNor
 
 /// The generator: decoder(z ⊙ e(y)), images in [−1, 1].
 pub struct DcganGenerator {
+    /// The label embedding e(y) the noise is multiplied with (Keras's U(−0.05, 0.05)).
     pub embedding: LabelledLatent,
     project: Linear,
     project_norm: BatchNorm2d,
@@ -68,6 +69,8 @@ pub struct DcganGenerator {
 }
 
 impl DcganGenerator {
+    /// A fresh generator for `g` with DCGAN's initialisation: N(0, 0.02) weights, no biases
+    /// before batch norm, a zero bias on the last transposed convolution.
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<DcganGenerator> {
         let mut widths = g.stage_widths();
         widths.reverse();
@@ -141,10 +144,13 @@ pub struct DcganDiscriminator {
     convs: Vec<Conv2d>,
     /// `norms[i]` follows `convs[i + 1]`.
     norms: Vec<BatchNorm2d>,
+    /// BAGAN-GP's conditional head on the flattened features.
     pub head: ConditionalHead,
 }
 
 impl DcganDiscriminator {
+    /// A fresh discriminator for `g`: N(0, 0.02) convolutions (a zero bias on the first,
+    /// none before batch norm), DCGAN's batch-norm initialisation.
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<DcganDiscriminator> {
         let mut convs = Vec::new();
         let mut norms = Vec::new();
@@ -202,7 +208,9 @@ impl Module for DcganDiscriminator {
 
 /// DCGAN's players and its non-saturating loss.
 pub struct DcganAdversarial {
+    /// The conditional generator (checkpoint prefix `generator`).
     pub generator: DcganGenerator,
+    /// The conditional discriminator (checkpoint prefix `discriminator`).
     pub discriminator: DcganDiscriminator,
     geometry: Geometry,
 }

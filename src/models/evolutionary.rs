@@ -67,8 +67,10 @@ pub enum Mutation {
 }
 
 impl Mutation {
+    /// Every mutation, in the order of the `winner` log column (E-GAN's default set).
     pub const ALL: [Mutation; 3] = [Mutation::Minimax, Mutation::NonSaturating, Mutation::LeastSquares];
 
+    /// The name in `mutations` settings (`minimax`, `non-saturating`, `least-squares`).
     pub fn name(self) -> &'static str {
         match self {
             Mutation::Minimax => "minimax",
@@ -100,10 +102,17 @@ pub enum Selection {
     Fittest,
     /// AGGAN: the fittest offspring when it beats the parent, otherwise with
     /// the Metropolis probability at temperature T₀·αᵗ.
-    Annealed { t0: f64, alpha: f64 },
+    Annealed {
+        /// Initial temperature T₀ (`temperature`; the paper's default 1000).
+        t0: f64,
+        /// Cooling factor α per generation (`cooling`; the paper's default 0.99).
+        alpha: f64,
+    },
 }
 
 impl Selection {
+    /// The selection of `cfg`'s model: annealed with `temperature` and `cooling` for AGGAN,
+    /// the fittest for any other.
     pub fn of(cfg: &ModelConfig) -> Selection {
         match cfg.model {
             ModelKind::Aggan => Selection::Annealed {
@@ -224,6 +233,7 @@ struct Copies {
 
 /// ACGAN's players with an evolving generator (E-GAN, AGGAN).
 pub struct Evolving {
+    /// ACGAN's generator and two-headed discriminator, with the discriminator's objective.
     pub players: AcganPlayers,
     mutations: Vec<Mutation>,
     selection: Selection,
@@ -233,6 +243,8 @@ pub struct Evolving {
 }
 
 impl Evolving {
+    /// Fresh players for `cfg` (E-GAN or AGGAN only) with its mutations, selection and γ
+    /// (`fitness_gamma`); validates `cfg`.
     pub fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<Evolving> {
         if !matches!(cfg.model, ModelKind::Egan | ModelKind::Aggan) {
             return Err(Error::invalid(

@@ -12,10 +12,13 @@ use crate::tensor::{Generator, Tensor};
 /// One phase, "adversarial".
 pub struct Gan<A: Adversarial> {
     cfg: ModelConfig,
+    /// The players with their optimizers.
     pub gan: AdversarialTraining<A>,
 }
 
 impl<A: Adversarial> Gan<A> {
+    /// Validates `cfg` and sets up the players' optimizers (and the generator's moving average
+    /// when `g_ema` > 0).
     pub fn new(dev: &Device, cfg: ModelConfig, players: A) -> Result<Gan<A>> {
         cfg.validate()?;
         Ok(Gan {

@@ -43,7 +43,9 @@ const SALT_GEN: u64 = 3;
 
 /// The two players and the loss settings; [`super::adversarial::AdversarialTraining`] runs them.
 pub struct GpAdversarial {
+    /// The generator, z ⊙ e(y) → decoder.
     pub generator: ConditionalGenerator,
+    /// The conditional critic, scoring (image, label) pairs with a logit.
     pub critic: ConditionalCritic,
     loss: CriticLoss,
     lambda: f32,
@@ -53,6 +55,8 @@ pub struct GpAdversarial {
 }
 
 impl GpAdversarial {
+    /// The players with the loss `loss` and the config's λ (`gp_weight`), α distribution
+    /// (`gp_alpha`) and fake labels (`fake_labels`).
     pub fn new(
         cfg: &ModelConfig,
         generator: ConditionalGenerator,

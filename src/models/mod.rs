@@ -89,6 +89,7 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Every model kind, the values `--model` accepts (besides [`ModelKind::ALIASES`]).
     pub const ALL: [ModelKind; 15] = [
         ModelKind::Sgbgan,
         ModelKind::BaganGp,
@@ -229,6 +230,7 @@ pub enum CriticSchedule {
 }
 
 impl CriticSchedule {
+    /// The setting's value in `config.toml` and `--set` (`per-batch`, `fresh-batches`).
     pub fn name(self) -> &'static str {
         match self {
             CriticSchedule::PerBatch => "per-batch",
@@ -273,8 +275,10 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset, the values `--preset` accepts.
     pub const ALL: [Preset; 2] = [Preset::SgbganPaper, Preset::Cpu];
 
+    /// The `--preset` name (`sgbgan-paper`, `cpu`).
     pub fn name(self) -> &'static str {
         match self {
             Preset::SgbganPaper => "sgbgan-paper",
@@ -316,22 +320,44 @@ impl std::fmt::Display for Preset {
 /// `generate` rebuilds the same model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// Which model.
     pub model: ModelKind,
+    /// Image channels C (1 grey, 3 RGB), as in the training data.
     pub channels: usize,
+    /// Side in pixels of the square images (SGBGAN and BAGAN-GP: 64; `--image-size`).
     pub image_size: usize,
+    /// Number of classes K in the data.
     pub classes: usize,
+    /// Size of the latent vector z: 128 (SGBGAN, BAGAN-GP, cWGAN-GP), 100 (BAGAN's code, DCGAN,
+    /// the ACGAN family, E-GAN, AGGAN), 64 for C-VAE and S3VAE (not stated by the paper).
     pub latent: usize,
+    /// Images per mini-batch: 128 (SGBGAN, BAGAN-GP, BAGAN, DCGAN, cWGAN-GP), 100 (ACGAN's code:
+    /// ACGAN, CostSensitive-ACGAN, LSGAN, WGAN-GP, AGGAN), 64 (WGAN, C-VAE, S3VAE), 32 (E-GAN's code).
     pub batch: usize,
     /// Pre-training epochs (autoencoder or VAE); 0 skips the phase.
     pub ae_epochs: usize,
     /// Adversarial epochs.
     pub gan_epochs: usize,
+    /// Adam learning rate of the pre-training phase: 2e-4 (BAGAN-GP; SGBGAN's Table 2, first
+    /// column), 5e-5 (BAGAN's code).
     pub ae_lr: f32,
+    /// Adam β₁ of the pre-training phase: 0.5 (BAGAN-GP, SGBGAN, BAGAN).
     pub ae_beta1: f32,
+    /// Adam β₂ of the pre-training phase: 0.9 (BAGAN-GP's, also SGBGAN's), 0.999 (BAGAN's code).
     pub ae_beta2: f32,
+    /// Learning rate of the generator (Adam; RMSprop for the WGAN), and of the VAE for C-VAE
+    /// and S3VAE: 2e-4 (BAGAN-GP, cWGAN-GP, DCGAN, ACGAN's and E-GAN's code), 1e-4 (SGBGAN's Table 2,
+    /// WGAN-GP), 5e-5 (BAGAN, WGAN), 1e-3 (C-VAE, S3VAE).
     pub g_lr: f32,
+    /// Learning rate of the critic (discriminator); the same defaults as `g_lr` (0, unused, for
+    /// C-VAE and S3VAE).
     pub d_lr: f32,
+    /// Adam β₁ of the adversarial players (and of C-VAE's and S3VAE's VAE): 0.5 (BAGAN-GP, DCGAN,
+    /// ACGAN and most others), 0 (WGAN-GP), 0.9 (C-VAE, S3VAE); unused by the WGAN's RMSprop.
     pub beta1: f32,
+    /// Adam β₂ of the adversarial players (and of the VAE): 0.9 (SGBGAN, BAGAN-GP, cWGAN-GP,
+    /// WGAN-GP), 0.999 (BAGAN, DCGAN, ACGAN, CostSensitive-ACGAN, LSGAN, E-GAN, AGGAN, C-VAE,
+    /// S3VAE).
     pub beta2: f32,
     /// Gradient-penalty weight λ.
     pub gp_weight: f32,
@@ -345,7 +371,11 @@ pub struct ModelConfig {
     /// files: `uniform`, what they ran).
     #[serde(default)]
     pub fake_labels: FakeLabels,
+    /// How BAGAN-GP's critic body starts after pre-training: `encoder` (the paper) or `random`
+    /// (the public code's "cWGAN-like" critic); cWGAN-GP records `random`, its critic is untrained.
     pub critic_init: CriticInit,
+    /// How the gradient penalty's α is drawn in SGBGAN's, BAGAN-GP's and cWGAN-GP's critic step:
+    /// `uniform` (WGAN-GP, SGBGAN; the default) or `normal` (BAGAN-GP's code).
     pub gp_alpha: AlphaDistribution,
     /// Layer width (first stage of a 64×64 model; see [`Geometry::width`]).
     /// Absent from older config.toml files: 64, the paper's.
@@ -690,6 +720,8 @@ impl ModelConfig {
         }
     }
 
+    /// The image geometry and stage plan of this config, checked by [`Geometry::new`] and
+    /// [`Geometry::with_width`].
     pub fn geometry(&self) -> Result<Geometry> {
         Ok(
             Geometry::new(self.channels, self.image_size, self.classes, self.latent)?
@@ -934,7 +966,9 @@ impl ModelConfig {
 /// One training phase: a name for logs and files, and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phase {
+    /// Name of the phase in logs and files (`autoencoder`, `vae`, `adversarial`, …).
     pub name: &'static str,
+    /// Passes over the training data; 0 skips the phase.
     pub epochs: usize,
     /// Names of the losses a step of this phase reports (the CSV columns).
     pub losses: Vec<&'static str>,
@@ -945,7 +979,9 @@ pub struct Phase {
 pub struct Batch<'a> {
     /// [B, C, S, S] in [−1, 1].
     pub images: &'a Tensor,
+    /// The class of each image, on the device.
     pub labels: &'a IndexTensor,
+    /// The same labels on the host.
     pub host_labels: &'a [u32],
 }
 
@@ -959,6 +995,7 @@ pub struct StepContext<'a> {
     pub step: u64,
     /// Step number within the current phase.
     pub phase_step: u64,
+    /// The run's seed, which keys the host label streams together with the step.
     pub seed: u64,
 }
 
@@ -1012,6 +1049,7 @@ const CRITIC_UPDATE_GAMMA: u64 = 0xD1B5_4A32_D192_ED03;
 
 /// A balancing model: phases of training, then class-conditional sampling.
 pub trait BalancingModel {
+    /// The configuration the model was built from.
     fn config(&self) -> &ModelConfig;
 
     /// The phases in order (pre-training phases with 0 epochs are listed too;

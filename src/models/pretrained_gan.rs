@@ -23,10 +23,12 @@ pub trait Pretraining: Module + Sized + 'static {
     const PHASE: &'static str;
     /// The losses a pre-training step reports.
     const LOSSES: &'static [&'static str];
-    /// Checkpoint prefix of the network and of its optimizer's state.
+    /// Checkpoint prefix of the network (its optimizer's state is under [`Pretraining::OPTIMIZER`]).
     const CHECKPOINT: &'static str;
+    /// Checkpoint prefix of the pre-training optimizer's state (saved only during pre-training).
     const OPTIMIZER: &'static str;
 
+    /// The pre-training network with fresh weights from `rng`.
     fn new(dev: &Device, rng: &Generator, cfg: &ModelConfig) -> Result<Self>;
 
     /// The loss to minimise on one batch (on the tape) and the terms to
@@ -48,13 +50,17 @@ pub trait Pretraining: Module + Sized + 'static {
 pub struct PretrainedGan<P: Pretraining> {
     cfg: ModelConfig,
     dev: Device,
+    /// The pre-training network (autoencoder or VAE); kept, and checkpointed, after pre-training.
     pub pretrained: P,
     opt_pretrained: Adam,
+    /// The adversarial players with their optimizers, `None` until the adversarial phase is entered.
     pub gan: Option<AdversarialTraining<GpAdversarial>>,
     phase: usize,
 }
 
 impl<P: Pretraining> PretrainedGan<P> {
+    /// Validates `cfg` and builds the pre-training network (from `rng`) with Adam on the
+    /// config's pre-training settings (`ae_lr`, `ae_beta1`, `ae_beta2`); the players come later.
     pub fn new(dev: &Device, rng: &Generator, cfg: ModelConfig) -> Result<PretrainedGan<P>> {
         cfg.validate()?;
         let pretrained = P::new(dev, rng, &cfg)?;

@@ -23,23 +23,36 @@ use crate::tensor::{Generator, Tensor};
 /// The SA-GVAE. Parameter names: `encoder.*`, `mu.*`, `logvar.*`,
 /// `embedding.*`, `decoder.*`.
 pub struct SaGvae {
+    /// GLU convolutions (with the self-attention block when the geometry has attention);
+    /// SGBGAN's critic body after transfer.
     pub encoder: ConvEncoder,
+    /// Linear head to the posterior mean μ [B, L].
     pub mu: Linear,
+    /// Linear head to the posterior log-variance log σ² [B, L].
     pub logvar: Linear,
+    /// The label embedding z is multiplied with; the generator's after transfer.
     pub embedding: LabelledLatent,
+    /// The decoder (with its self-attention block when enabled); the generator's after transfer.
     pub decoder: ConvDecoder,
     geometry: Geometry,
 }
 
 /// The terms of one batch's loss (on the tape).
 pub struct VaeLoss {
+    /// The loss minimised: `kl + bce + mse`.
     pub total: Tensor,
+    /// KL(q(z|x) ‖ N(0, I)), summed over the latent dimensions, averaged over the batch.
     pub kl: Tensor,
+    /// Cross-entropy between input and reconstruction mapped to [0, 1], summed per image,
+    /// averaged over the batch.
     pub bce: Tensor,
+    /// Squared error between input and reconstruction, summed per image, averaged over the batch.
     pub mse: Tensor,
 }
 
 impl SaGvae {
+    /// A fresh SA-GVAE for `g`: Glorot-uniform μ and log σ² heads with zero biases; attention
+    /// blocks in encoder and decoder when `g.attention` is set.
     pub fn new(dev: &Device, rng: &Generator, g: &Geometry) -> Result<SaGvae> {
         let head = || Linear::with_init(dev, rng, g.features(), g.latent, Init::GlorotUniform, Some(Init::Zeros));
         Ok(SaGvae {

@@ -177,8 +177,11 @@ pub fn restore(model: &mut dyn BalancingModel, path: &Path, seed: u64, rng: &Gen
 /// The losses of one step, after readback.
 #[derive(Debug, Clone)]
 pub struct StepLosses {
+    /// Global step number of the step (0-based, across phases).
     pub step: u64,
+    /// Index of its phase in [`BalancingModel::phases`].
     pub phase: usize,
+    /// Its epoch within the phase (0-based).
     pub epoch: usize,
     /// (name, value) in the order the step reported them.
     pub values: Vec<(&'static str, f32)>,
@@ -244,6 +247,7 @@ pub trait TrainHooks {
 /// A hook's answer before each step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
+    /// Go on with the step.
     Continue,
     /// End the current phase now and go on with the next; the reason.
     EndPhase(String),
@@ -254,6 +258,8 @@ pub enum Control {
 /// Loop settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrainOptions {
+    /// The run's seed: the batches' order, the host label streams and the adversarial players'
+    /// stream derive from it.
     pub seed: u64,
     /// Checkpoint every this many steps (0: only at phase ends and the end).
     pub checkpoint_every: u64,

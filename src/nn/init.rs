@@ -37,9 +37,19 @@ use crate::tensor::{Generator, Tensor};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
     /// N(mean, std²).
-    Normal { mean: f32, std: f32 },
+    Normal {
+        /// Mean of the distribution.
+        mean: f32,
+        /// Standard deviation (not the variance); at least 0.
+        std: f32,
+    },
     /// U(low, high).
-    Uniform { low: f32, high: f32 },
+    Uniform {
+        /// Lower bound of the interval.
+        low: f32,
+        /// Upper bound of the interval; at least `low`.
+        high: f32,
+    },
     /// U(±√(6/(fan_in + fan_out))).
     GlorotUniform,
     /// N(0, 2/(fan_in + fan_out)).

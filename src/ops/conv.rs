@@ -24,8 +24,11 @@ use crate::tensor::Tensor;
 /// Stride, padding and dilation of a convolution (height, width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2dOptions {
+    /// Step of the kernel over the input, (rows, columns); at least 1.
     pub stride: (usize, usize),
+    /// Zero rows/columns added on both sides of the input, (height, width).
     pub padding: (usize, usize),
+    /// Spacing between kernel taps, (rows, columns); 1 is a dense kernel.
     pub dilation: (usize, usize),
 }
 
@@ -80,7 +83,11 @@ impl Conv2dOptions {
 /// on one side of the output (`output_padding`, below max(stride, dilation)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConvTranspose2dOptions {
+    /// The options of the conv2d this op is the adjoint of: the same stride and dilation,
+    /// and a padding that trims that many rows/columns from each side of the output.
     pub conv: Conv2dOptions,
+    /// Extra rows/columns added at the bottom/right of the output, (height, width), to pick
+    /// among the input sizes a strided conv2d maps to the same output size.
     pub output_padding: (usize, usize),
 }
 

@@ -11,10 +11,16 @@ use crate::tensor::Tensor;
 /// eps 1e-8, no weight decay.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
+    /// Learning rate (step size).
     pub lr: f32,
+    /// Decay of the running mean of gradients (first moment), in [0, 1).
     pub beta1: f32,
+    /// Decay of the running mean of squared gradients (second moment), in [0, 1).
     pub beta2: f32,
+    /// Added to the square root of the bias-corrected second moment, for stability.
     pub eps: f32,
+    /// Weight-decay factor: an L2 term `weight_decay · θ` added to the gradient, or
+    /// (with [`AdamConfig::decoupled_weight_decay`]) θ shrunk by `lr · weight_decay` each step.
     pub weight_decay: f32,
     /// Decoupled weight decay (AdamW) instead of an L2 term in the gradient.
     pub decoupled_weight_decay: bool,

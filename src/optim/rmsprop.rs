@@ -11,10 +11,13 @@ use crate::tensor::Tensor;
 /// no weight decay).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RmsPropConfig {
+    /// Learning rate (step size).
     pub lr: f32,
     /// Decay of the running average of squared gradients.
     pub alpha: f32,
+    /// Added to the square root of the running average, for stability.
     pub eps: f32,
+    /// L2 penalty: `weight_decay · θ` is added to the gradient.
     pub weight_decay: f32,
 }
 

@@ -9,10 +9,16 @@ use crate::tensor::Tensor;
 /// SGD's hyper-parameters. Defaults: lr 0.01, no momentum, no weight decay.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SgdConfig {
+    /// Learning rate: the step is `lr` times the (momentum-smoothed) gradient.
     pub lr: f32,
+    /// Momentum factor μ; 0 turns momentum (and its buffer) off.
     pub momentum: f32,
+    /// Dampening of the momentum: each new gradient enters the buffer scaled by
+    /// `1 - dampening` (not on the buffer's first step).
     pub dampening: f32,
+    /// L2 penalty: `weight_decay · θ` is added to the gradient.
     pub weight_decay: f32,
+    /// Nesterov momentum: step along `g + μ·buf` instead of `buf`.
     pub nesterov: bool,
 }
 

@@ -40,15 +40,23 @@ use crate::models::{ModelKind, Preset};
 /// A number read from one cell's `eval.toml`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Measure {
+    /// FID of the class with the most training images.
     MajorityFid,
+    /// Mean FID over the minority classes.
     MinorityFid,
+    /// KID of the class with the most training images.
     MajorityKid,
+    /// Mean KID over the minority classes.
     MinorityKid,
+    /// Mean SSIM (generated against test images) over the minority classes.
     MinoritySsim,
     /// Of a downstream row: the model's rebalanced data, or a baseline's.
     Acsa,
+    /// Macro F1 of a downstream row.
     MacroF1,
+    /// G-mean (geometric mean of the per-class recalls) of a downstream row.
     GMean,
+    /// Accuracy over the whole test set, of a downstream row.
     Accuracy,
     /// Within-class SSIM of the generated images of the protocol's class.
     Diversity,
@@ -95,6 +103,7 @@ impl Measure {
 /// A row of the tables.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Row {
+    /// A model's cells (for downstream measures: the classifier on the data rebalanced with its images).
     Model(ModelKind),
     /// The downstream classifier on the imbalanced data (AGGAN's "CN").
     Imbalanced,
@@ -116,13 +125,17 @@ impl Row {
 pub struct Spec {
     /// (column label, imbalance recipe).
     pub levels: Vec<(String, String)>,
+    /// The model cells trained at each level and seed (the protocol's, or the `--models` subset).
     pub models: Vec<ModelKind>,
+    /// Downstream rows measured without a model (from the first model's cells).
     pub baselines: Vec<Row>,
+    /// The measures, one table each; the first is also plotted.
     pub measures: Vec<Measure>,
     /// The model whose claim is checked against every other row.
     pub subject: ModelKind,
     /// The class of the per-class measures.
     pub class: u32,
+    /// The preset every cell trains under (`sgbgan-table3`: `sgbgan-paper` unless `--preset` names another).
     pub preset: Option<Preset>,
 }
 

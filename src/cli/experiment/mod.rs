@@ -31,14 +31,20 @@ use crate::models::{ModelKind, Preset};
 /// Which protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// `sgbgan-table3`: SGBGAN's Table 3, FID, KID and SSIM of five GANs (IR 5, 20, 50, 100 by default).
     SgbganTable3,
+    /// `aggan-multiclass`: AGGAN's Table V, a downstream classifier on data augmented by each model.
     AgganMulticlass,
+    /// `aggan-pair`: AGGAN's Table IV, a positive class against a negative one (IR 10, 50, 100 by default).
     AgganPair,
+    /// `cs-acgan-step`: CostSensitive-ACGAN's Table 5, one class losing 60, 80 or 95 % of its images by default.
     CsAcganStep,
+    /// `s3vae-discard`: S3VAE's §3.2, one class losing 60, 80, 90, 95 or 97.5 % of its images by default.
     S3vaeDiscard,
 }
 
 impl Protocol {
+    /// Every protocol, in the order their names are listed.
     pub const ALL: [Protocol; 5] = [
         Protocol::SgbganTable3,
         Protocol::AgganMulticlass,
@@ -47,6 +53,7 @@ impl Protocol {
         Protocol::S3vaeDiscard,
     ];
 
+    /// The protocol's command-line name (also the default experiment directory under `experiments/`).
     pub fn name(self) -> &'static str {
         match self {
             Protocol::SgbganTable3 => "sgbgan-table3",
@@ -74,6 +81,7 @@ impl std::str::FromStr for Protocol {
 /// Everything `balgan experiment` takes.
 #[derive(Debug, Clone)]
 pub struct ExperimentArgs {
+    /// The protocol to run (the command's positional argument).
     pub protocol: Protocol,
     /// The experiment's directory (cells under `cells/`, measures under
     /// `results/`, `report.md`).
@@ -96,21 +104,31 @@ pub struct ExperimentArgs {
     pub class: u32,
     /// The dataset (the recipe is the protocol's).
     pub dataset: String,
+    /// `--data`: the directory holding the dataset (`None`: the dataset's default place).
     pub data: Option<PathBuf>,
+    /// Side the images are resized to: `--image-size`, else the preset's, else 28.
     pub image_size: usize,
     /// At most this many training images per class, before the recipe.
     pub train_per_class: Option<usize>,
     /// Model settings for every cell.
     pub preset: Option<Preset>,
+    /// `--epochs`: epochs of every model cell (`None`: the model's).
     pub epochs: Option<usize>,
     /// Pre-training epochs of every cell that pre-trains (`None`: the model's).
     pub ae_epochs: Option<usize>,
+    /// `--set`: model settings of every cell, as `key=value`.
     pub set: Vec<String>,
     /// The downstream classifier (network, width, schedule, most epochs).
     pub classifier: Architecture,
+    /// `--classifier-width`: channels of the downstream classifier's first stage (default [`DOWNSTREAM_WIDTH`]).
+    ///
+    /// [`DOWNSTREAM_WIDTH`]: crate::cli::eval::DOWNSTREAM_WIDTH
     pub classifier_width: usize,
+    /// `--schedule`: how the downstream classifier trains (default adam).
     pub schedule: DownstreamSchedule,
+    /// `--classifier-epochs`: the most epochs of each downstream classifier (default 10).
     pub classifier_epochs: usize,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
 }
 
@@ -174,7 +192,9 @@ pub fn experiment(dev: &Device, args: &ExperimentArgs) -> Result<PathBuf> {
 
 /// A trained model cell: its run directory and whether its budget cut it short.
 pub struct Cell {
+    /// The cell's run directory.
     pub run: RunDir,
+    /// Whether the budget stopped its training, or cut one of its phases, before the end.
     pub cut_short: bool,
     /// Whether this call trained it (false: it was finished before).
     pub trained: bool,
@@ -236,11 +256,15 @@ pub fn train_cell(
 /// TOML under the experiment's `results/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measures {
+    /// Accuracy over the whole test set.
     pub accuracy: f64,
     /// F1.5 of the protocol's group (S3VAE: the reduced class against the rest).
     pub grouped_f1_5: f64,
+    /// Average class-specific accuracy: the mean of the per-class recalls.
     pub acsa: f64,
+    /// Mean of the per-class F1 scores.
     pub macro_f1: f64,
+    /// Geometric mean of the per-class recalls.
     pub g_mean: f64,
     /// Training images of the classifier.
     pub images: usize,

@@ -8,9 +8,11 @@
 /// Mean and sample standard deviation of one cell's values over the seeds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spread {
+    /// Mean of the values.
     pub mean: f64,
     /// Sample standard deviation (n − 1); 0 for one value.
     pub std: f64,
+    /// Number of values (seeds).
     pub n: usize,
 }
 
@@ -43,13 +45,16 @@ impl Spread {
 /// What the numbers say of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// The first is better and the spreads do not overlap (or, with one seed, its number is better).
     Holds,
+    /// The second is at least as good and the spreads do not overlap.
     DoesNotHold,
     /// The spreads overlap.
     Inconclusive,
 }
 
 impl Verdict {
+    /// The verdict as the report words it.
     pub fn text(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",

@@ -83,7 +83,9 @@ pub struct GenerateArgs {
     pub count: usize,
     /// Output folder (new, empty, or an earlier `generate` output).
     pub out: PathBuf,
+    /// `--seed`: seed of the noise the images are drawn from, also in their file names (default 0).
     pub seed: u64,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
 }
 

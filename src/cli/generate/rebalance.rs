@@ -65,11 +65,14 @@ pub struct RebalanceArgs {
     pub run: PathBuf,
     /// Output folder (new, empty, or an earlier `rebalance` output, which is replaced).
     pub out: PathBuf,
+    /// `--format`: which files to write, `folder`, `idx` or `both` (default both).
     pub format: RebalanceFormat,
     /// Images per class after rebalancing (`None`: the largest class's count).
     /// Classes already at or above it are left as they are.
     pub target: Option<usize>,
+    /// `--seed`: seed of the noise the generated images are drawn from, also in their file names (default 0).
     pub seed: u64,
+    /// `--quiet`: print nothing but errors.
     pub quiet: bool,
 }
 

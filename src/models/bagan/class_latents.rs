@@ -14,6 +14,7 @@ use crate::tensor::{Generator, IndexTensor, Tensor};
 pub struct ClassGaussian {
     /// Training images of the class.
     pub count: usize,
+    /// Mean μ of the class's codes (length d).
     pub mean: Vec<f64>,
     /// Unbiased covariance (divisor count − 1; zero for one image).
     pub cov: Vec<f64>,
@@ -174,11 +175,15 @@ pub fn class_gaussians(
 
 /// The class-conditional latent on the device: μ [K, d] and L [K, d, d].
 pub struct ClassLatents {
+    /// Per-class means μ, [K, d] (checkpoint entry `class_mean`).
     pub mean: Tensor,
+    /// Per-class lower Cholesky factors L, [K, d, d] (checkpoint entry `class_chol`).
     pub chol: Tensor,
 }
 
 impl ClassLatents {
+    /// Uploads the means and Cholesky factors of `g` (one per class, in class order) as f32;
+    /// errors when `g` is empty or its dimensions disagree.
     pub fn from_gaussians(dev: &Device, g: &[ClassGaussian]) -> Result<ClassLatents> {
         let k = g.len();
         let d = g.first().map_or(0, |c| c.mean.len());
@@ -193,10 +198,12 @@ impl ClassLatents {
         })
     }
 
+    /// Number of classes K.
     pub fn classes(&self) -> usize {
         self.mean.shape()[0]
     }
 
+    /// Latent dimension d.
     pub fn dim(&self) -> usize {
         self.mean.shape()[1]
     }

@@ -125,11 +125,14 @@ pub struct Bagan {
     plan: Plan,
     dev: Device,
     dropout_rng: Arc<Generator>,
+    /// The autoencoder; its decoder is the generator, trained on in the adversarial phase.
     pub autoencoder: BaganAutoencoder,
     opt_ae: Adam,
+    /// The (K+1)-way discriminator, `None` until the adversarial phase is entered.
     pub discriminator: Option<BaganDiscriminator>,
     opt_g: Option<Adam>,
     opt_d: Option<Adam>,
+    /// The per-class latent Gaussians, fitted (or loaded) on entering the adversarial phase.
     pub latents: Option<ClassLatents>,
     phase: usize,
 }
@@ -156,6 +159,7 @@ impl Bagan {
         })
     }
 
+    /// The layer plan the networks were built from.
     pub fn plan(&self) -> &Plan {
         &self.plan
     }

@@ -15,9 +15,13 @@ use crate::tensor::{Generator, Tensor};
 /// The layer plan of a BAGAN for one image geometry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    /// Image channels C.
     pub channels: usize,
+    /// Square side S of the images.
     pub size: usize,
+    /// Number of classes K (D has K + 1 outputs).
     pub classes: usize,
+    /// Size d of the autoencoder's latent code (BAGAN's code: 100).
     pub latent: usize,
     /// (output channels, stride) of each encoder convolution.
     pub encoder: Vec<(usize, usize)>,
@@ -28,6 +32,8 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan for `cfg`'s geometry; errors for a side the decoder cannot rebuild from the
+    /// encoder's last side.
     pub fn new(cfg: &ModelConfig) -> Result<Plan> {
         let g = cfg.geometry()?;
         let mut encoder = vec![(32, 2), (64, 1), (128, 2), (256, 1)];
@@ -77,6 +83,8 @@ pub struct BaganEncoder {
 }
 
 impl BaganEncoder {
+    /// A fresh encoder for `plan`: 3×3 'same' convolutions, Glorot-uniform with zero biases,
+    /// whose dropout masks are drawn from `dropout_rng`.
     pub fn new(dev: &Device, rng: &Generator, plan: &Plan, dropout_rng: &Arc<Generator>) -> Result<BaganEncoder> {
         let mut convs = Vec::new();
         let mut dropouts = Vec::new();
@@ -139,6 +147,8 @@ pub struct BaganDecoder {
 }
 
 impl BaganDecoder {
+    /// A fresh decoder for `plan`: bias-free Glorot-uniform dense layers and Glorot-normal
+    /// 'same' convolutions.
     pub fn new(dev: &Device, rng: &Generator, plan: &Plan) -> Result<BaganDecoder> {
         let r = plan.base;
         let dense0 = Linear::with_init(dev, rng, plan.latent, 1024, Init::GlorotUniform, None)?;
@@ -195,12 +205,16 @@ impl Module for BaganDecoder {
 
 /// Encoder → Dense(latent) → decoder. Names `encoder.*`, `latent.*`, `decoder.*`.
 pub struct BaganAutoencoder {
+    /// The convolutional encoder (copied into the discriminator for the adversarial phase).
     pub encoder: BaganEncoder,
+    /// Dense(latent) on the flattened features, linear, with a bias.
     pub latent: Linear,
+    /// The decoder, which is also the generator.
     pub decoder: BaganDecoder,
 }
 
 impl BaganAutoencoder {
+    /// A fresh autoencoder for `plan`, its dropout masks drawn from `dropout_rng`.
     pub fn new(dev: &Device, rng: &Generator, plan: &Plan, dropout_rng: &Arc<Generator>) -> Result<BaganAutoencoder> {
         Ok(BaganAutoencoder {
             encoder: BaganEncoder::new(dev, rng, plan, dropout_rng)?,
@@ -244,11 +258,15 @@ impl Module for BaganAutoencoder {
 /// D: the encoder body → Dense(K+1) logits (index K = fake).
 /// Names `encoder.*`, `head.*`.
 pub struct BaganDiscriminator {
+    /// The encoder body (transferred from the autoencoder's).
     pub encoder: BaganEncoder,
+    /// Dense(K + 1) on the flattened features: K class logits and the fake logit.
     pub head: Linear,
 }
 
 impl BaganDiscriminator {
+    /// A fresh discriminator for `plan` (Glorot-uniform, zero biases), its dropout masks drawn
+    /// from `dropout_rng`.
     pub fn new(dev: &Device, rng: &Generator, plan: &Plan, dropout_rng: &Arc<Generator>) -> Result<BaganDiscriminator> {
         Ok(BaganDiscriminator {
             encoder: BaganEncoder::new(dev, rng, plan, dropout_rng)?,
