@@ -2,6 +2,30 @@
 //! (checkpoints, run files, images, exports) goes through [`write_atomic`], so
 //! an interrupted write leaves the old file, never half a new one; and
 //! [`remove_stale_temporaries`] clears what a killed process left behind.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::Write;
+//!
+//! use balgan::atomic_file::write_atomic;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("balgan-atomic-{}", std::process::id()));
+//! let path = dir.join("run").join("notes.txt"); // missing parent folders are created
+//! write_atomic(&path, |w| writeln!(w, "epoch 3"))?;
+//! assert_eq!(std::fs::read_to_string(&path)?, "epoch 3\n");
+//!
+//! // A write that fails halfway leaves the old file, and no temporary file beside it.
+//! let failed = write_atomic(&path, |w| {
+//!     write!(w, "epoch")?;
+//!     Err(std::io::Error::other("interrupted"))
+//! });
+//! assert!(failed.is_err());
+//! assert_eq!(std::fs::read_to_string(&path)?, "epoch 3\n");
+//! assert_eq!(std::fs::read_dir(dir.join("run"))?.count(), 1);
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok(()) }
+//! ```
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};

@@ -22,7 +22,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 ///         return Err(Error::invalid("MyBlock", format!("input must be [N, C, H, W], got {shape:?}")));
 ///     }
 ///     if shape[1] % 2 != 0 {
-///         return Err(Error::shape("MyBlock", shape, &[shape[0], shape[1] + 1], "channels must be even"));
+///         let even = [shape[0], shape[1] + 1, shape[2], shape[3]];
+///         return Err(Error::shape("MyBlock", shape, &even, "channels must be even"));
 ///     }
 ///     Ok(())
 /// }

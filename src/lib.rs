@@ -3,7 +3,7 @@
 //! training the VAEs and GANs that generate minority-class images for
 //! class-imbalanced datasets.
 //!
-//! ```no_run
+//! ```
 //! use balgan::{Device, Tensor};
 //! # fn main() -> balgan::Result<()> {
 //! let dev = Device::new()?;
@@ -11,7 +11,10 @@
 //! let w = Tensor::randn(&dev, &[3, 2], 1)?.requires_grad_();
 //! let loss = x.matmul(&w)?.tanh()?.square()?.mean_all()?;
 //! loss.backward()?;
-//! println!("loss {} dL/dw {:?}", loss.item()?, w.grad().unwrap().to_vec()?);
+//! let dw = w.grad().unwrap();
+//! assert_eq!(dw.shape(), w.shape());
+//! assert!((0.0..1.0).contains(&loss.item()?)); // a mean of tanh²
+//! println!("loss {} dL/dw {:?}", loss.item()?, dw.to_vec()?);
 //! # Ok(()) }
 //! ```
 //!
@@ -43,6 +46,11 @@ pub mod nn;
 mod ops;
 pub mod optim;
 pub mod tensor;
+
+/// The wgpu this crate is built on, whose types appear in its API
+/// ([`Device::adapter_info`]'s `wgpu::AdapterInfo`): name them through
+/// this re-export, so a downstream crate needs no wgpu of its own in step.
+pub use wgpu;
 
 pub use autograd::{grad, grad_with, no_grad};
 pub use device::{Device, DeviceOptions, Tuning};

@@ -1,5 +1,26 @@
 //! The device layer: adapter choice, limits, buffer pool, pipeline cache, the
 //! command recorder that batches dispatches, and readback.
+//!
+//! # Example
+//!
+//! ```
+//! use balgan::{Device, Tensor};
+//! # fn main() -> balgan::Result<()> {
+//! let dev = Device::new()?;
+//! println!("{}: {}", dev.describe(), dev.backend_reason());
+//! assert!(!dev.adapter_info().name.is_empty());
+//!
+//! // Ops are recorded and submitted in batches; a readback waits for them.
+//! let (dispatches, _) = dev.dispatch_counts();
+//! let x = Tensor::ones(&dev, &[256, 256])?;
+//! assert_eq!(x.sum_all()?.item()?, 65536.0);
+//! assert!(dev.dispatch_counts().0 >= dispatches + 2); // the fill and the sum
+//!
+//! // Tensors live in buffers from the device's pool.
+//! let mem = dev.memory_stats();
+//! assert!(mem.in_use >= 256 * 256 * 4 && mem.peak >= mem.in_use);
+//! # Ok(()) }
+//! ```
 
 mod adapter;
 mod pipelines;

@@ -9,6 +9,33 @@
 //! `shaders/gemm_tile.wgsl` in between.
 //! The `*Params` structs are public so that tests can check them against
 //! naga's layout of the WGSL structs; the launchers are internal.
+//!
+//! # Example
+//!
+//! A `Params` struct has the size and field order of its WGSL struct, and an
+//! op on a tensor is one dispatch of its kernel, which the device's profile
+//! names `file::entry` followed by the constants that pick the variant.
+//!
+//! ```
+//! use balgan::kernels::{all_sources, unary::UnaryParams};
+//! use balgan::{Device, Tensor};
+//! # fn main() -> balgan::Result<()> {
+//! // `struct UnaryParams { n: u32, op: u32, alpha: f32, beta: f32 }` in unary.wgsl.
+//! assert_eq!(std::mem::size_of::<UnaryParams>(), 16);
+//! let unary = all_sources().into_iter().find(|s| s.file == "unary.wgsl").unwrap();
+//! assert!(unary.wgsl.contains("struct UnaryParams"));
+//!
+//! let dev = Device::new()?;
+//! let x = Tensor::from_slice(&dev, &[-1.0, 0.0, 1.0], &[3])?;
+//! dev.start_profile()?;
+//! let y = x.tanh()?;
+//! let profile = dev.take_profile();
+//! assert_eq!(profile.len(), 1);
+//! assert_eq!(profile[0].kernel, "unary::unary_map OP=9"); // OP_TANH
+//! assert_eq!(profile[0].dispatches, 1);
+//! assert_eq!(y.to_vec()?[1], 0.0);
+//! # Ok(()) }
+//! ```
 
 pub mod batchnorm;
 pub mod binary;

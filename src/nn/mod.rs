@@ -7,6 +7,37 @@
 //! `encoder.conv1.bias`), and those names are the keys in safetensors files.
 //! Parameters are updated in place by optimizers and by loading, so handles
 //! taken once (e.g. by an optimizer) stay valid.
+//!
+//! # Example
+//!
+//! ```
+//! use balgan::nn::{self, Linear, Module, Relu, Sequential};
+//! use balgan::{Device, Generator, Tensor};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dev = Device::new()?;
+//! let mlp = |seed: u64| -> balgan::Result<Sequential> {
+//!     let rng = Generator::new(seed);
+//!     Ok(Sequential::new()
+//!         .push(Linear::new(&dev, &rng, 4, 8, true)?)
+//!         .push(Relu)
+//!         .push(Linear::new(&dev, &rng, 8, 2, true)?))
+//! };
+//! let net = mlp(0)?;
+//! let names: Vec<String> = net.parameters().into_iter().map(|(name, _)| name).collect();
+//! assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+//! let x = Tensor::randn(&dev, &[3, 4], 1)?;
+//! let y = net.forward(&x)?;
+//! assert_eq!(y.shape(), [3, 2]);
+//!
+//! // Save to safetensors, load into a network drawn from another seed.
+//! let path = std::env::temp_dir().join(format!("balgan-nn-{}.safetensors", std::process::id()));
+//! nn::save(&path, &net)?;
+//! let copy = mlp(1)?;
+//! assert_eq!(nn::load(&path, &copy, true)?.loaded.len(), 4);
+//! assert_eq!(copy.forward(&x)?.to_vec()?, y.to_vec()?);
+//! std::fs::remove_file(&path)?;
+//! # Ok(()) }
+//! ```
 
 mod activation;
 mod attention;

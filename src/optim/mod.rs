@@ -2,6 +2,27 @@
 //! tensors (the state flat, see `flat`), recorded like any op (no host round
 //! trip). `state` lets checkpoints save and restore
 //! their state (`nn::serialize::OptimizerState`).
+//!
+//! # Example
+//!
+//! Adam minimising (x − 3)² from x = 0.
+//!
+//! ```
+//! use balgan::optim::{Adam, AdamConfig, Optimizer};
+//! use balgan::{Device, Tensor};
+//! # fn main() -> balgan::Result<()> {
+//! let dev = Device::new()?;
+//! let x = Tensor::zeros(&dev, &[1])?.requires_grad_();
+//! let mut adam = Adam::new(&[x.clone()], AdamConfig { lr: 0.1, ..AdamConfig::default() })?;
+//! let loss = |x: &Tensor| x.add_scalar(-3.0)?.square()?.sum_all();
+//! assert_eq!(loss(&x)?.item()?, 9.0);
+//! for _ in 0..100 {
+//!     adam.minimize(&loss(&x)?)?; // zero the gradients, backpropagate, update x in place
+//! }
+//! assert_eq!(adam.steps(), 100);
+//! assert!(loss(&x)?.item()? < 0.01);
+//! # Ok(()) }
+//! ```
 
 mod adam;
 mod flat;

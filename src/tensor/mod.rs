@@ -2,6 +2,30 @@
 //! autodiff tape. Tensors are always contiguous (row-major); views such as
 //! permute or narrow materialise through the strided-copy kernel, while
 //! reshape and detach share the buffer.
+//!
+//! # Example
+//!
+//! ```
+//! use balgan::{Device, Tensor};
+//! # fn main() -> balgan::Result<()> {
+//! let dev = Device::new()?;
+//! let a = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+//! let b = Tensor::ones(&dev, &[3])?;
+//! let c = a.add(&b)?.mul_scalar(2.0)?; // b broadcasts over the rows
+//! assert_eq!(c.shape(), [2, 3]);
+//! assert_eq!(c.to_vec()?, [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]);
+//!
+//! let t = a.transpose(0, 1)?; // a copy, through the strided-copy kernel
+//! assert_eq!(t.shape(), [3, 2]);
+//! assert_eq!(t.to_vec()?, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+//! let r = a.reshape(&[3, 2])?; // the same buffer
+//! assert!(r.shares_storage(&a));
+//!
+//! assert_eq!(a.matmul(&t)?.to_vec()?, [14.0, 32.0, 32.0, 77.0]);
+//! assert_eq!(a.sum(&[1], false)?.to_vec()?, [6.0, 15.0]);
+//! assert_eq!(a.mean_all()?.item()?, 3.5);
+//! # Ok(()) }
+//! ```
 
 mod create;
 mod host_rng;
