@@ -296,4 +296,13 @@ fn bad_acgan_settings_are_clear_errors() {
     cfg.fake_labels = balgan::models::FakeLabels::Real;
     let e = build(dev(), &cfg, 1).err().expect("fake_labels = real").to_string();
     assert!(e.contains("fake_labels"), "{e}");
+    // Settings of the gradient-penalty models that this family would ignore.
+    let mut cfg = tiny(ModelKind::WganGp, 8, 3);
+    cfg.gp_alpha = balgan::models::AlphaDistribution::Normal;
+    let e = build(dev(), &cfg, 1).err().expect("gp_alpha = normal").to_string();
+    assert!(e.contains("gp_alpha"), "{e}");
+    let mut cfg = tiny(ModelKind::Acgan, 8, 3);
+    cfg.critic_init = balgan::models::CriticInit::Random;
+    let e = build(dev(), &cfg, 1).err().expect("critic_init = random").to_string();
+    assert!(e.contains("critic_init"), "{e}");
 }

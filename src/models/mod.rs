@@ -914,6 +914,31 @@ impl ModelConfig {
                 ),
             ));
         }
+        let gp_adversarial = matches!(
+            self.model,
+            ModelKind::Sgbgan | ModelKind::BaganGp | ModelKind::CwganGp | ModelKind::CwganGpBce
+        );
+        if self.gp_alpha != AlphaDistribution::Uniform && !gp_adversarial {
+            return Err(Error::invalid(
+                "gp_alpha",
+                format!(
+                    "{} draws the penalty's α ~ U(0, 1) (or has no penalty); gp_alpha = normal is a setting of SGBGAN, \
+                     BAGAN-GP and cWGAN-GP",
+                    self.model.title()
+                ),
+            ));
+        }
+        let default_init = ModelConfig::defaults(self.model, self.channels, self.image_size, self.classes).critic_init;
+        if self.model != ModelKind::BaganGp && self.critic_init != default_init {
+            return Err(Error::invalid(
+                "critic_init",
+                format!(
+                    "critic_init chooses BAGAN-GP's critic start (the encoder or fresh weights); {} takes no \
+                     critic_init setting",
+                    self.model.title()
+                ),
+            ));
+        }
         if self.n_critic == 0 {
             return Err(Error::invalid(
                 "n_critic",
