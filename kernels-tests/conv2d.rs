@@ -741,3 +741,16 @@ fn small_map_conv_writes_nchw_with_bias_through_split_k() {
         }
     }
 }
+
+/// The public size helpers answer `None` for an empty kernel or a zero
+/// stride, instead of overflowing or dividing by zero.
+#[test]
+fn output_sizes_of_degenerate_geometries_are_none() {
+    let conv = Conv2dOptions::new(1, 0);
+    assert_eq!(conv.output_size((5, 5), (3, 3)), Some((3, 3)));
+    assert_eq!(conv.output_size((5, 5), (0, 3)), None);
+    assert_eq!(Conv2dOptions::new(0, 0).output_size((5, 5), (3, 3)), None);
+    let t = ConvTranspose2dOptions::new(2, 1, 0);
+    assert_eq!(t.output_size((3, 3), (4, 4)), Some((6, 6)));
+    assert_eq!(t.output_size((3, 3), (4, 0)), None);
+}

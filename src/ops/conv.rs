@@ -52,11 +52,12 @@ impl Conv2dOptions {
         }
     }
 
-    /// The spatial size conv2d produces from `input` with kernel `k`, if positive.
+    /// The spatial size conv2d produces from `input` with kernel `k`, if positive
+    /// (`None` for an empty kernel or a zero stride too).
     pub fn output_size(&self, input: (usize, usize), k: (usize, usize)) -> Option<(usize, usize)> {
         let one = |i: usize, k: usize, s: usize, p: usize, d: usize| -> Option<usize> {
-            let span = d * (k - 1) + 1;
-            (i + 2 * p).checked_sub(span).map(|r| r / s + 1)
+            let span = d * k.checked_sub(1)? + 1;
+            (i + 2 * p).checked_sub(span)?.checked_div(s).map(|r| r + 1)
         };
         Some((
             one(input.0, k.0, self.stride.0, self.padding.0, self.dilation.0)?,
@@ -100,11 +101,12 @@ impl ConvTranspose2dOptions {
         }
     }
 
-    /// The spatial size conv_transpose2d produces from `input` with kernel `k`, if positive.
+    /// The spatial size conv_transpose2d produces from `input` with kernel `k`, if positive
+    /// (`None` for an empty kernel too).
     pub fn output_size(&self, input: (usize, usize), k: (usize, usize)) -> Option<(usize, usize)> {
         let c = &self.conv;
         let one = |i: usize, k: usize, s: usize, p: usize, d: usize, op: usize| -> Option<usize> {
-            ((i.checked_sub(1)?) * s + d * (k - 1) + op + 1)
+            ((i.checked_sub(1)?) * s + d * k.checked_sub(1)? + op + 1)
                 .checked_sub(2 * p)
                 .filter(|&o| o > 0)
         };
