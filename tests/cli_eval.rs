@@ -472,3 +472,15 @@ fn eval_reports_the_feature_extractor_training_epoch_by_epoch() {
     assert!(stage < first && first < second, "{stdout}");
     assert!(stdout[second..].lines().next().unwrap().contains(": loss "), "{stdout}");
 }
+
+/// The class the minority means leave out: the most training images, the
+/// first on a tie (discard recipes leave several classes tied at the top);
+/// the glance's minority accuracy and the experiments' tables use the same.
+#[test]
+fn the_majority_class_is_the_first_of_the_largest() {
+    use balgan::cli::eval::majority_class;
+    assert_eq!(majority_class(&[5, 9, 9, 2]), Some(1));
+    assert_eq!(majority_class(&[9, 9]), Some(0));
+    assert_eq!(majority_class(&[1, 2, 3]), Some(2));
+    assert_eq!(majority_class(&[]), None);
+}

@@ -21,9 +21,10 @@ pub struct MinorityAccuracy {
     pub classes: usize,
 }
 
-/// The index of the class with the most training images.
+/// The index of the majority class ([`crate::cli::eval::majority_class`]).
 fn majority(r: &EvalResults) -> Option<usize> {
-    (0..r.classes.len()).max_by_key(|&c| (r.classes[c].train_images, std::cmp::Reverse(c)))
+    let counts: Vec<usize> = r.classes.iter().map(|c| c.train_images).collect();
+    crate::cli::eval::majority_class(&counts)
 }
 
 /// See [`MinorityAccuracy`].

@@ -259,12 +259,8 @@ fn capitalised(s: &str) -> String {
 
 /// The measure of one cell.
 fn read(e: &EvalResults, row: Row, m: Measure, class: u32) -> Option<f64> {
-    let majority = e
-        .classes
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, c)| c.train_images)
-        .map(|(i, _)| i);
+    let counts: Vec<usize> = e.classes.iter().map(|c| c.train_images).collect();
+    let majority = crate::cli::eval::majority_class(&counts);
     let downstream = |prefix: &str| e.downstream.iter().find(|d| d.training.starts_with(prefix));
     let row_stats = match row {
         Row::Model(_) => downstream("real + generated"),
