@@ -279,6 +279,18 @@ fn eval_measured_protocols_run_end_to_end_and_rerun_from_the_cache() {
             report,
             "{protocol}"
         );
+        if protocol == "cs-acgan-step" {
+            // Other measuring settings: the cells are measured again, not
+            // read from an eval.toml made another way.
+            let at = args.iter().position(|a| *a == "--eval-per-class").unwrap();
+            args[at + 1] = "3";
+            let (ok, stdout, stderr) = run_balgan(&args);
+            assert!(ok, "{protocol}: {stderr}");
+            assert!(
+                stdout.contains("(0 cells trained and 2 evaluated in this call)"),
+                "{protocol}: {stdout}"
+            );
+        }
     }
     // A model outside the protocol is refused by name.
     let (ok, _, stderr) = run_balgan(&[

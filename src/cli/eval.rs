@@ -393,6 +393,26 @@ pub struct EvalSettings {
     pub kid_max_subset: usize,
 }
 
+impl EvalSettings {
+    /// Whether these numbers are what `args` would measure again: the same
+    /// test images per class, feature extractor and seed, and (when `args`
+    /// trains downstream classifiers) the same classifiers. A cached
+    /// `eval.toml` is reused only then.
+    pub fn made_with(&self, args: &EvalArgs) -> bool {
+        let same_base = self.per_class == args.per_class.unwrap_or(0)
+            && self.extractor_per_class == args.extractor_per_class
+            && self.extractor_epochs == args.extractor_epochs
+            && self.seed == args.seed;
+        let same_downstream = !args.downstream
+            || (self.downstream
+                && self.downstream_epochs == args.downstream_epochs
+                && self.downstream_classifier.as_deref().unwrap_or("small") == args.downstream_classifier.name()
+                && self.downstream_width.unwrap_or(DOWNSTREAM_WIDTH) == args.downstream_width
+                && self.downstream_schedule.as_deref().unwrap_or("adam") == args.downstream_schedule.name());
+        same_base && same_downstream
+    }
+}
+
 impl EvalArgs {
     /// Refuse settings that would give meaningless numbers.
     pub fn check(&self) -> Result<()> {

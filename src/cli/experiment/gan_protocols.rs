@@ -322,27 +322,28 @@ fn evaluated(dev: &Device, args: &ExperimentArgs, run: &RunDir, downstream: bool
         .ok()
         .and_then(|c| crate::models::trainer::TrainState::read(&c).ok())
         .map(|st| st.step);
+    let eval_args = EvalArgs {
+        run: run.root.clone(),
+        per_class: Some(args.eval_per_class),
+        downstream,
+        downstream_epochs: args.classifier_epochs,
+        downstream_classifier: args.classifier,
+        downstream_width: args.classifier_width,
+        downstream_schedule: args.schedule,
+        quiet: true,
+        ..EvalArgs::default()
+    };
     if let Some(e) = EvalResults::read(run)? {
-        if step.is_none_or(|s| s == e.step) {
+        // Reused only when of this checkpoint and made with these settings
+        // (another --eval-per-class or --classifier measures again).
+        let same = e.settings.as_ref().is_some_and(|s| s.made_with(&eval_args));
+        if step.is_none_or(|s| s == e.step) && same {
             return Ok((e, false));
         }
     }
     let shared = args.out.join("extractor");
     share_extractor(&shared, &run.root.join("eval"))?;
-    let e = eval(
-        dev,
-        &EvalArgs {
-            run: run.root.clone(),
-            per_class: Some(args.eval_per_class),
-            downstream,
-            downstream_epochs: args.classifier_epochs,
-            downstream_classifier: args.classifier,
-            downstream_width: args.classifier_width,
-            downstream_schedule: args.schedule,
-            quiet: true,
-            ..EvalArgs::default()
-        },
-    )?;
+    let e = eval(dev, &eval_args)?;
     share_extractor(&run.root.join("eval"), &shared)?;
     Ok((e, true))
 }
