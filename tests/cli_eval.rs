@@ -29,6 +29,7 @@ fn args(r: &TinyRun) -> EvalArgs {
         extractor_epochs: 1,
         downstream: false,
         downstream_epochs: 1,
+        downstream_baselines: true,
         seed: 0,
         quiet: true,
         ..EvalArgs::default()

@@ -215,6 +215,7 @@ fn an_aggan_pair_run_trains_and_evaluates_on_its_two_classes() {
             extractor_epochs: 1,
             downstream: false,
             downstream_epochs: 1,
+            downstream_baselines: true,
             seed: 0,
             quiet: true,
             ..EvalArgs::default()

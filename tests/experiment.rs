@@ -279,6 +279,15 @@ fn eval_measured_protocols_run_end_to_end_and_rerun_from_the_cache() {
             report,
             "{protocol}"
         );
+        if protocol == "aggan-multiclass" {
+            // The baselines are trained in the first model's cell only.
+            let rows = |model: &str| {
+                let cell = out.join("cells").join(format!("{model}-ir-2-s0"));
+                let text = std::fs::read_to_string(cell.join("eval.toml")).unwrap();
+                text.matches("[[downstream]]").count()
+            };
+            assert_eq!((rows("acgan"), rows("aggan")), (3, 1), "{protocol}");
+        }
         if protocol == "cs-acgan-step" {
             // Other measuring settings: the cells are measured again, not
             // read from an eval.toml made another way.

@@ -499,6 +499,7 @@ fn main() -> ExitCode {
                     extractor_width,
                     downstream: !no_downstream,
                     downstream_epochs,
+                    downstream_baselines: true,
                     downstream_classifier,
                     downstream_width,
                     downstream_schedule,

@@ -75,6 +75,10 @@ pub struct EvalArgs {
     pub downstream: bool,
     /// `--downstream-epochs`: epochs of each downstream classifier, the most with the s3vae schedule (default 10).
     pub downstream_epochs: usize,
+    /// Train the two baseline classifiers (imbalanced, oversampled) beside
+    /// the one with generated images (default: set). They do not depend on
+    /// the model, so `balgan experiment` trains them in one cell per level.
+    pub downstream_baselines: bool,
     /// The downstream classifiers' network and width (small, 32 by default).
     pub downstream_classifier: Architecture,
     /// `--downstream-width`: channels of the downstream classifiers' first stage (default [`DOWNSTREAM_WIDTH`]).
@@ -144,6 +148,7 @@ impl Default for EvalArgs {
             extractor_width: EXTRACTOR_WIDTH,
             downstream: true,
             downstream_epochs: 10,
+            downstream_baselines: true,
             downstream_classifier: Architecture::Small,
             downstream_width: DOWNSTREAM_WIDTH,
             downstream_schedule: DownstreamSchedule::Adam,
@@ -373,6 +378,10 @@ pub struct EvalSettings {
     pub downstream: bool,
     /// `--downstream-epochs`: epochs of each downstream classifier (the most, with the s3vae schedule).
     pub downstream_epochs: usize,
+    /// Whether the baseline classifiers (imbalanced, oversampled) were
+    /// trained too (absent from older files: they were).
+    #[serde(default)]
+    pub downstream_baselines: Option<bool>,
     /// The downstream classifiers' network, width and schedule (absent from
     /// older files: small, 32, adam).
     #[serde(default)]
@@ -405,6 +414,7 @@ impl EvalSettings {
             && self.seed == args.seed;
         let same_downstream = !args.downstream
             || (self.downstream
+                && (self.downstream_baselines.unwrap_or(true) || !args.downstream_baselines)
                 && self.downstream_epochs == args.downstream_epochs
                 && self.downstream_classifier.as_deref().unwrap_or("small") == args.downstream_classifier.name()
                 && self.downstream_width.unwrap_or(DOWNSTREAM_WIDTH) == args.downstream_width
@@ -741,6 +751,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             extractor_key,
             downstream: args.downstream,
             downstream_epochs: args.downstream_epochs,
+            downstream_baselines: Some(args.downstream_baselines),
             downstream_classifier: Some(args.downstream_classifier.name().to_string()),
             downstream_width: Some(args.downstream_width),
             downstream_schedule: Some(args.downstream_schedule.name().to_string()),
@@ -856,6 +867,7 @@ fn downstream_rows(
     shape[0] = add_labels.len();
     let extra = Dataset::new(add_images, shape, add_labels, train.class_names().to_vec())?;
     let dc = args.downstream_schedule.config(args.downstream_epochs, args.seed);
+    let skip = if args.downstream_baselines { 0 } else { 2 };
     for (name, mode, n) in [
         ("imbalanced (real only)", TrainingData::Imbalanced, train.len()),
         (
@@ -868,7 +880,10 @@ fn downstream_rows(
             TrainingData::WithGenerated(&extra),
             train.len() + extra.len(),
         ),
-    ] {
+    ]
+    .into_iter()
+    .skip(skip)
+    {
         stages.say(format!("downstream classifier: {name}, {n} images"));
         let cm = downstream_with(
             dev,

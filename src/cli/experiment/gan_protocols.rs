@@ -317,7 +317,15 @@ fn share_extractor(from: &Path, to: &Path) -> Result<()> {
 
 /// The cell's evaluation: its `eval.toml` when it is of the checkpoint's
 /// step, otherwise `balgan eval` with the experiment's settings.
-fn evaluated(dev: &Device, args: &ExperimentArgs, run: &RunDir, downstream: bool) -> Result<(EvalResults, bool)> {
+/// `baselines`: also the baseline classifiers (the first model's cell of a
+/// level measures them for the whole level).
+fn evaluated(
+    dev: &Device,
+    args: &ExperimentArgs,
+    run: &RunDir,
+    downstream: bool,
+    baselines: bool,
+) -> Result<(EvalResults, bool)> {
     let step = crate::nn::Checkpoint::open(run.checkpoint_path())
         .ok()
         .and_then(|c| crate::models::trainer::TrainState::read(&c).ok())
@@ -327,6 +335,7 @@ fn evaluated(dev: &Device, args: &ExperimentArgs, run: &RunDir, downstream: bool
         per_class: Some(args.eval_per_class),
         downstream,
         downstream_epochs: args.classifier_epochs,
+        downstream_baselines: baselines,
         downstream_classifier: args.classifier,
         downstream_width: args.classifier_width,
         downstream_schedule: args.schedule,
@@ -391,7 +400,8 @@ pub fn run(dev: &Device, args: &ExperimentArgs) -> Result<PathBuf> {
                     per_cell,
                 )?;
                 trained += cell.trained as usize;
-                let (e, fresh) = evaluated(dev, &args, &cell.run, downstream)?;
+                let baselines = model == spec.models[0] && !spec.baselines.is_empty();
+                let (e, fresh) = evaluated(dev, &args, &cell.run, downstream, baselines)?;
                 measured += fresh as usize;
                 dirs.push(dir);
                 for &m in &spec.measures {
