@@ -208,7 +208,7 @@ pub struct AcganDiscriminator {
     dropouts: Vec<Dropout>,
     source: Linear,
     class: Linear,
-    /// w_c of CostSensitive-ACGAN's eq. 2 ([K], constants; a buffer, so
+    /// w_c of CostSensitive-ACGAN's eq. 2 (`[K]`, constants; a buffer, so
     /// checkpoints keep it), `None` for the unweighted models.
     pub class_weights: Option<Tensor>,
     /// The stream the dropout masks are drawn from (its offset is set per

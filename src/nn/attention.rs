@@ -64,7 +64,7 @@ pub struct SelfAttention {
 
 /// The nine tensors of a [`SelfAttention`] block, for
 /// [`SelfAttention::from_tensors`]: each 1×1 convolution as (weight
-/// [c_out, c_in, 1, 1], bias [c_out]) in PyTorch's layout, and γ `[1]`.
+/// `[c_out, c_in, 1, 1]`, bias `[c_out]`) in PyTorch's layout, and γ `[1]`.
 pub struct SelfAttentionTensors {
     /// g: ([C', C, 1, 1], [C']).
     pub query: (Tensor, Tensor),

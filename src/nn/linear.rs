@@ -58,7 +58,7 @@ impl Linear {
         self.weight.shape()[1]
     }
 
-    /// A layer on existing tensors: `weight` [in, out] and `bias` [out].
+    /// A layer on existing tensors: `weight` `[in, out]` and `bias` `[out]`.
     /// The layer uses the tensors given, so a gradient asked for through the
     /// caller's own handle is the layer's (a tensor that does not require a
     /// gradient is made a leaf on the same buffer that does; see
