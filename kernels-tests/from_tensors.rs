@@ -156,6 +156,27 @@ fn a_tensor_that_does_not_require_a_gradient_gives_an_error_through_its_handle_n
 }
 
 #[test]
+fn the_output_of_ops_is_refused_as_a_parameter() {
+    let mut rng = Rng::new(0xFC);
+    let leaf = tensor(&rng.uniform(6, -1.0, 1.0), &[3, 2]).requires_grad_();
+    let derived = leaf.mul_scalar(2.0).unwrap();
+    let e = Linear::from_tensors(derived, None).err().expect("a derived weight");
+    assert!(e.to_string().contains("output of ops"), "{e}");
+    // Its current values, detached, are fine.
+    let taken = leaf.mul_scalar(2.0).unwrap().detach();
+    assert!(Linear::from_tensors(taken, None).is_ok());
+}
+
+#[test]
+fn batch_norm_refuses_tensors_that_share_a_buffer() {
+    let stats = tensor(&[0.0; 3], &[3]);
+    let e = BatchNorm2d::from_tensors(None, None, stats.clone(), stats.detach(), 1e-5, 0.1)
+        .err()
+        .expect("one buffer for both statistics");
+    assert!(e.to_string().contains("a buffer of their own"), "{e}");
+}
+
+#[test]
 fn batch_norm_from_tensors_updates_the_callers_running_statistics() {
     let mut rng = Rng::new(0xF9);
     let (mean, var) = (tensor(&[0.0; 2], &[2]), tensor(&[1.0; 2], &[2]));

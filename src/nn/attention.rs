@@ -132,7 +132,8 @@ impl SelfAttention {
     /// other). The block uses the tensors given, so a gradient asked for
     /// through the caller's own handles is the block's (a tensor that does
     /// not require a gradient is made a leaf on the same buffer that does;
-    /// read the block's fields for those handles).
+    /// read the block's fields for those handles). The output of ops is
+    /// refused: pass leaves.
     ///
     /// ```
     /// # fn main() -> balgan::Result<()> {
@@ -208,17 +209,17 @@ impl SelfAttention {
         if t.gamma.shape() != [1] {
             return Err(Error::shape(op, t.gamma.shape(), &[1], "gamma must be [1]"));
         }
-        let p = super::parameter;
+        let p = |t: Tensor| super::parameter(op, t);
         Ok(SelfAttention {
-            query_weight: p(t.query.0),
-            query_bias: p(t.query.1),
-            key_weight: p(t.key.0),
-            key_bias: p(t.key.1),
-            value_weight: p(t.value.0),
-            value_bias: p(t.value.1),
-            out_weight: p(t.out.0),
-            out_bias: p(t.out.1),
-            gamma: p(t.gamma),
+            query_weight: p(t.query.0)?,
+            query_bias: p(t.query.1)?,
+            key_weight: p(t.key.0)?,
+            key_bias: p(t.key.1)?,
+            value_weight: p(t.value.0)?,
+            value_bias: p(t.value.1)?,
+            out_weight: p(t.out.0)?,
+            out_bias: p(t.out.1)?,
+            gamma: p(t.gamma)?,
         })
     }
 

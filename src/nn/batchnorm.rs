@@ -85,7 +85,8 @@ impl<const D: usize> BatchNorm<D> {
     /// see the updates). γ and β are used as given, so a gradient asked for
     /// through the caller's own handles is the layer's (a tensor that does
     /// not require a gradient is made a leaf on the same buffer that does;
-    /// see [`BatchNorm::weight`]). `eps` and `momentum` as in
+    /// see [`BatchNorm::weight`]); the output of ops is refused, and so are
+    /// tensors that share a buffer. `eps` and `momentum` as in
     /// [`BatchNorm::new`]. The layer starts in training mode.
     ///
     /// ```
@@ -148,9 +149,24 @@ impl<const D: usize> BatchNorm<D> {
                 }
             }
         }
+        // Every training forward writes the statistics in place: buffers
+        // shared among them (or with γ, β) would overwrite each other.
+        let tensors: Vec<&Tensor> = [Some(&running_mean), Some(&running_var), weight.as_ref(), bias.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        for (i, a) in tensors.iter().enumerate() {
+            if tensors[i + 1..].iter().any(|b| a.shares_storage(b)) {
+                return Err(Error::invalid(
+                    Self::NAME,
+                    "running_mean, running_var, weight and bias must each have a buffer of their own \
+                     (two of them share one)",
+                ));
+            }
+        }
         Ok(BatchNorm {
-            weight: weight.map(super::parameter),
-            bias: bias.map(super::parameter),
+            weight: weight.map(|t| super::parameter(Self::NAME, t)).transpose()?,
+            bias: bias.map(|t| super::parameter(Self::NAME, t)).transpose()?,
             running_mean: running_mean.detach(),
             running_var: running_var.detach(),
             eps,

@@ -146,12 +146,13 @@ impl Conv2d {
     /// makes it 'same'). The layer uses the tensors given, so a gradient
     /// asked for through the caller's own handles is the layer's (a tensor
     /// that does not require a gradient is made a leaf on the same buffer
-    /// that does; see [`Conv2d::weight`]).
+    /// that does; see [`Conv2d::weight`]). The output of ops is refused:
+    /// pass a leaf.
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, options: Conv2dOptions) -> Result<Conv2d> {
         check_given("Conv2d", &weight, bias.as_ref(), 0)?;
         Ok(Conv2d {
-            weight: super::parameter(weight),
-            bias: bias.map(super::parameter),
+            weight: super::parameter("Conv2d", weight)?,
+            bias: bias.map(|b| super::parameter("Conv2d", b)).transpose()?,
             options,
             padding: Padding::Explicit,
         })
@@ -296,8 +297,8 @@ impl ConvTranspose2d {
     ) -> Result<ConvTranspose2d> {
         check_given("ConvTranspose2d", &weight, bias.as_ref(), 1)?;
         Ok(ConvTranspose2d {
-            weight: super::parameter(weight),
-            bias: bias.map(super::parameter),
+            weight: super::parameter("ConvTranspose2d", weight)?,
+            bias: bias.map(|b| super::parameter("ConvTranspose2d", b)).transpose()?,
             options,
         })
     }

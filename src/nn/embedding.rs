@@ -42,7 +42,8 @@ impl Embedding {
     /// A table on an existing [num, dim] tensor. The table uses the tensor
     /// given, so a gradient asked for through the caller's handle is the
     /// table's (a tensor that does not require a gradient is made a leaf on
-    /// the same buffer that does; see [`Embedding::weight`]).
+    /// the same buffer that does; see [`Embedding::weight`]). The output of
+    /// ops is refused: pass a leaf.
     pub fn from_tensor(weight: Tensor) -> Result<Embedding> {
         if weight.rank() != 2 {
             return Err(Error::invalid(
@@ -57,7 +58,7 @@ impl Embedding {
             ));
         }
         Ok(Embedding {
-            weight: super::parameter(weight),
+            weight: super::parameter("Embedding", weight)?,
         })
     }
 

@@ -62,7 +62,7 @@ impl Linear {
     /// The layer uses the tensors given, so a gradient asked for through the
     /// caller's own handle is the layer's (a tensor that does not require a
     /// gradient is made a leaf on the same buffer that does; see
-    /// [`Linear::weight`]).
+    /// [`Linear::weight`]). The output of ops is refused: pass a leaf.
     ///
     /// ```
     /// # fn main() -> balgan::Result<()> {
@@ -84,14 +84,28 @@ impl Linear {
                 format!("weight must be [in, out], got {:?}", weight.shape()),
             ));
         }
+        if weight.shape().contains(&0) {
+            return Err(Error::invalid(
+                "Linear",
+                format!(
+                    "weight {:?} has an empty axis; features must be at least 1",
+                    weight.shape()
+                ),
+            ));
+        }
         if let Some(b) = &bias {
             if b.shape() != [weight.shape()[1]] {
-                return Err(Error::shape("Linear", weight.shape(), b.shape(), "bias must be [out]"));
+                return Err(Error::shape(
+                    "Linear",
+                    b.shape(),
+                    &[weight.shape()[1]],
+                    "bias must be [out]",
+                ));
             }
         }
         Ok(Linear {
-            weight: super::parameter(weight),
-            bias: bias.map(super::parameter),
+            weight: super::parameter("Linear", weight)?,
+            bias: bias.map(|b| super::parameter("Linear", b)).transpose()?,
         })
     }
 }

@@ -190,20 +190,29 @@ impl Default for TrainingFlag {
     }
 }
 
-/// A caller's tensor as a layer parameter, for the layers' `from_tensors`:
-/// the tensor itself when it already requires a gradient (a leaf made with
-/// `requires_grad_()`, or the output of ops, whose gradient then flows on to
-/// their inputs), so that `grad(&[loss], &[&tensor])` through the caller's
-/// handle sees the layer's use of it. A tensor that does not require a
-/// gradient becomes a new leaf on the same buffer that does; the caller's
-/// handle still does not, so asking for its gradient is an error, not a
-/// silent zero. Read the layer's field for the handle the gradient reaches.
-pub(crate) fn parameter(t: Tensor) -> Tensor {
-    if t.requires_grad() {
-        t
-    } else {
-        t.requires_grad_()
+/// A caller's tensor as a layer parameter, for the layers' `from_tensors`
+/// (`op` names the layer in errors): the tensor itself when it is a leaf
+/// that requires a gradient, so that `grad(&[loss], &[&tensor])` through the
+/// caller's handle sees the layer's use of it. A tensor that does not
+/// require a gradient becomes a new leaf on the same buffer that does; the
+/// caller's handle still does not, so asking for its gradient is an error,
+/// not a silent zero (read the layer's field for the handle the gradient
+/// reaches). The output of ops that require a gradient is refused: the layer
+/// would read its values as computed once, and go on with them after the
+/// ops' inputs are updated.
+pub(crate) fn parameter(op: &'static str, t: Tensor) -> Result<Tensor> {
+    if !t.is_leaf() {
+        return Err(crate::error::Error::invalid(
+            op,
+            format!(
+                "a parameter of shape {:?} is the output of ops: pass a leaf (a tensor made with requires_grad_(), \
+                 or .detach() to take its current values), since the layer would keep reading the values computed \
+                 now after the ops' inputs change",
+                t.shape()
+            ),
+        ));
     }
+    Ok(if t.requires_grad() { t } else { t.requires_grad_() })
 }
 
 /// Prefix every name with `prefix.`.
