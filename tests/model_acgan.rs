@@ -305,4 +305,21 @@ fn bad_acgan_settings_are_clear_errors() {
     cfg.critic_init = balgan::models::CriticInit::Random;
     let e = build(dev(), &cfg, 1).err().expect("critic_init = random").to_string();
     assert!(e.contains("critic_init"), "{e}");
+    // A run written before these were refused trained with them ignored:
+    // reading its config puts them back to what it trained with.
+    cfg.gp_alpha = balgan::models::AlphaDistribution::Normal;
+    assert!(cfg.reset_ignored_settings());
+    assert_eq!(
+        (cfg.critic_init, cfg.gp_alpha),
+        (
+            balgan::models::CriticInit::Encoder,
+            balgan::models::AlphaDistribution::Uniform
+        )
+    );
+    assert!(build(dev(), &cfg, 1).is_ok());
+    assert!(!cfg.reset_ignored_settings(), "nothing left to reset");
+    // Where the model reads them they stay.
+    let mut gp = tiny(ModelKind::CwganGp, 8, 3);
+    gp.gp_alpha = balgan::models::AlphaDistribution::Normal;
+    assert!(!gp.reset_ignored_settings());
 }

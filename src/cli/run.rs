@@ -295,7 +295,9 @@ impl RunDir {
         let bad = |e: String| Error::invalid("config", format!("{}: {e}", p.display()));
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         migrate_model_table(&mut table);
-        table.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))
+        let mut cfg: RunConfig = table.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        cfg.model.reset_ignored_settings();
+        Ok(cfg)
     }
 
     /// Write `config.toml` atomically.

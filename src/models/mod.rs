@@ -161,6 +161,16 @@ impl ModelKind {
         !matches!(self, ModelKind::Cvae | ModelKind::S3vae)
     }
 
+    /// Whether the model draws its gradient penalty's α by `gp_alpha`
+    /// (SGBGAN, BAGAN-GP and cWGAN-GP; the ACGAN family's WGAN-GP draws
+    /// α ~ U(0, 1)).
+    pub fn draws_gp_alpha(self) -> bool {
+        matches!(
+            self,
+            ModelKind::Sgbgan | ModelKind::BaganGp | ModelKind::CwganGp | ModelKind::CwganGpBce
+        )
+    }
+
     /// Whether the model has a pre-training phase (autoencoder or VAE).
     pub fn pretrains(self) -> bool {
         matches!(self, ModelKind::Sgbgan | ModelKind::BaganGp | ModelKind::Bagan)
@@ -871,6 +881,24 @@ impl ModelConfig {
         }
     }
 
+    /// Put `gp_alpha` and `critic_init` back to the model's defaults where
+    /// the model does not read them (what it trained with), so that a run
+    /// made before [`ModelConfig::validate`] refused them still loads.
+    /// Returns whether anything changed.
+    pub fn reset_ignored_settings(&mut self) -> bool {
+        let default = ModelConfig::defaults(self.model, self.channels, self.image_size, self.classes);
+        let mut changed = false;
+        if !self.model.draws_gp_alpha() && self.gp_alpha != default.gp_alpha {
+            self.gp_alpha = default.gp_alpha;
+            changed = true;
+        }
+        if self.model != ModelKind::BaganGp && self.critic_init != default.critic_init {
+            self.critic_init = default.critic_init;
+            changed = true;
+        }
+        changed
+    }
+
     /// Checks the numbers a user can set.
     pub fn validate(&self) -> Result<()> {
         self.validate_vae()?;
@@ -914,11 +942,7 @@ impl ModelConfig {
                 ),
             ));
         }
-        let gp_adversarial = matches!(
-            self.model,
-            ModelKind::Sgbgan | ModelKind::BaganGp | ModelKind::CwganGp | ModelKind::CwganGpBce
-        );
-        if self.gp_alpha != AlphaDistribution::Uniform && !gp_adversarial {
+        if self.gp_alpha != AlphaDistribution::Uniform && !self.model.draws_gp_alpha() {
             return Err(Error::invalid(
                 "gp_alpha",
                 format!(
