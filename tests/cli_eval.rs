@@ -485,3 +485,63 @@ fn the_majority_class_is_the_first_of_the_largest() {
     assert_eq!(majority_class(&[1, 2, 3]), Some(2));
     assert_eq!(majority_class(&[]), None);
 }
+
+/// A cached eval.toml counts as the experiment's numbers only when it was
+/// measured the same way; files written before the newer fields read as
+/// the settings of their time (small classifier of width 32, Adam, baselines).
+#[test]
+fn an_eval_is_reused_only_when_made_with_the_same_settings() {
+    use balgan::cli::eval::{DownstreamSchedule, EvalSettings, DOWNSTREAM_WIDTH, EXTRACTOR_WIDTH};
+    use balgan::metrics::classifier::Architecture;
+    let args = EvalArgs {
+        per_class: Some(200),
+        downstream: true,
+        downstream_epochs: 3,
+        ..EvalArgs::default()
+    };
+    let old = EvalSettings {
+        checkpoint: "last.safetensors".into(),
+        model: "acgan".into(),
+        step: 10,
+        per_class: 200,
+        extractor_per_class: args.extractor_per_class,
+        extractor_epochs: args.extractor_epochs,
+        extractor_file: "extractor-x.safetensors".into(),
+        extractor_key: format!("v1;dataset=fashion-mnist;lr=0.001;width={EXTRACTOR_WIDTH}"),
+        downstream: true,
+        downstream_epochs: 3,
+        downstream_baselines: None,
+        downstream_classifier: None,
+        downstream_width: None,
+        downstream_schedule: None,
+        seed: 0,
+        kid_subsets: 100,
+        kid_max_subset: 1000,
+    };
+    assert_eq!(args.downstream_width, DOWNSTREAM_WIDTH);
+    assert!(old.made_with(&args), "an older file of the same settings");
+    let differs = |f: &dyn Fn(&mut EvalArgs)| {
+        let mut a = args.clone();
+        f(&mut a);
+        !old.made_with(&a)
+    };
+    assert!(differs(&|a| a.per_class = Some(100)));
+    assert!(differs(&|a| a.extractor_width = EXTRACTOR_WIDTH * 2));
+    assert!(differs(&|a| a.downstream_epochs = 2));
+    assert!(differs(&|a| a.downstream_width = 8));
+    assert!(differs(&|a| a.downstream_classifier = Architecture::ResNet18));
+    assert!(differs(&|a| a.downstream_schedule = DownstreamSchedule::S3vae));
+    assert!(differs(&|a| a.seed = 1));
+    // Fewer classifiers than measured is the same numbers; more is not.
+    let mut without = old.clone();
+    without.downstream_baselines = Some(false);
+    assert!(!without.made_with(&args), "the baselines were not trained");
+    assert!(without.made_with(&EvalArgs {
+        downstream_baselines: false,
+        ..args.clone()
+    }));
+    assert!(old.made_with(&EvalArgs {
+        downstream: false,
+        ..args.clone()
+    }));
+}

@@ -408,9 +408,13 @@ impl EvalSettings {
     /// trains downstream classifiers) the same classifiers. A cached
     /// `eval.toml` is reused only then.
     pub fn made_with(&self, args: &EvalArgs) -> bool {
+        // The extractor's key has ended with its width since keys were recorded.
         let same_base = self.per_class == args.per_class.unwrap_or(0)
             && self.extractor_per_class == args.extractor_per_class
             && self.extractor_epochs == args.extractor_epochs
+            && self
+                .extractor_key
+                .ends_with(&format!(";width={}", args.extractor_width))
             && self.seed == args.seed;
         let same_downstream = !args.downstream
             || (self.downstream
