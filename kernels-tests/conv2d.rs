@@ -753,4 +753,12 @@ fn output_sizes_of_degenerate_geometries_are_none() {
     let t = ConvTranspose2dOptions::new(2, 1, 0);
     assert_eq!(t.output_size((3, 3), (4, 4)), Some((6, 6)));
     assert_eq!(t.output_size((3, 3), (4, 0)), None);
+    assert_eq!(ConvTranspose2dOptions::new(0, 0, 0).output_size((3, 3), (4, 4)), None);
+    // Sizes past usize: None, not a wrapped number or an overflow panic.
+    assert_eq!(conv.output_size((usize::MAX, 5), (3, 3)), Some((usize::MAX - 2, 3)));
+    assert_eq!(
+        Conv2dOptions::new(1, usize::MAX / 2 + 1).output_size((5, 5), (3, 3)),
+        None
+    );
+    assert_eq!(t.output_size((usize::MAX / 2 + 2, 3), (4, 4)), None);
 }

@@ -53,11 +53,12 @@ impl Conv2dOptions {
     }
 
     /// The spatial size conv2d produces from `input` with kernel `k`, if positive
-    /// (`None` for an empty kernel or a zero stride too).
+    /// (`None` for an empty kernel, a zero stride, or a size past `usize`).
     pub fn output_size(&self, input: (usize, usize), k: (usize, usize)) -> Option<(usize, usize)> {
         let one = |i: usize, k: usize, s: usize, p: usize, d: usize| -> Option<usize> {
-            let span = d * k.checked_sub(1)? + 1;
-            (i + 2 * p).checked_sub(span)?.checked_div(s).map(|r| r + 1)
+            let span = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+            let padded = p.checked_mul(2)?.checked_add(i)?;
+            padded.checked_sub(span)?.checked_div(s).map(|r| r + 1)
         };
         Some((
             one(input.0, k.0, self.stride.0, self.padding.0, self.dilation.0)?,
@@ -102,12 +103,18 @@ impl ConvTranspose2dOptions {
     }
 
     /// The spatial size conv_transpose2d produces from `input` with kernel `k`, if positive
-    /// (`None` for an empty kernel too).
+    /// (`None` for an empty kernel, a zero stride, or a size past `usize`).
     pub fn output_size(&self, input: (usize, usize), k: (usize, usize)) -> Option<(usize, usize)> {
         let c = &self.conv;
         let one = |i: usize, k: usize, s: usize, p: usize, d: usize, op: usize| -> Option<usize> {
-            ((i.checked_sub(1)?) * s + d * k.checked_sub(1)? + op + 1)
-                .checked_sub(2 * p)
+            if s == 0 {
+                return None;
+            }
+            i.checked_sub(1)?
+                .checked_mul(s)?
+                .checked_add(d.checked_mul(k.checked_sub(1)?)?)?
+                .checked_add(op.checked_add(1)?)?
+                .checked_sub(p.checked_mul(2)?)
                 .filter(|&o| o > 0)
         };
         Some((
