@@ -93,7 +93,8 @@ fn run() -> Result<bool> {
             last = Some((wasserstein, gp.gradient_norms));
         }
         let fake = generator.forward(&rng.normal(&dev, &[BATCH, 2], 0.0, 1.0)?)?;
-        g_opt.minimize(&loss::wasserstein_generator(&critic.forward(&fake)?)?)?;
+        // Gradients for the generator's parameters only (the critic's are left alone).
+        g_opt.minimize_own(&loss::wasserstein_generator(&critic.forward(&fake)?)?)?;
         if step % PRINT_EVERY == 0 {
             // The only readbacks: the host waits for the GPU here.
             let (wasserstein, norms) = last.expect("at least one critic step");
