@@ -549,3 +549,86 @@ fn a_killed_generate_leaves_a_manifest_of_the_images_it_wrote() {
         assert_eq!(read_png(&out.join(&row["file"])).len(), SIDE * SIDE);
     }
 }
+
+/// A model whose sampling needs a tensor past the adapter's limits for more
+/// than its training batch of labels (as a wide generator on a CPU driver):
+/// it fails like the engine does, records the calls, and draws each image's
+/// value from the stream so the pieces can be told apart.
+struct NarrowSampler {
+    cfg: ModelConfig,
+    calls: Vec<usize>,
+    /// Fail every call with another error.
+    broken: bool,
+}
+
+impl balgan::models::BalancingModel for NarrowSampler {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+    fn phases(&self) -> Vec<balgan::models::Phase> {
+        Vec::new()
+    }
+    fn phase(&self) -> usize {
+        0
+    }
+    fn enter_phase(
+        &mut self,
+        _: usize,
+        _: Option<&balgan::data::Dataset>,
+        _: &balgan::models::StepContext,
+    ) -> balgan::Result<()> {
+        Ok(())
+    }
+    fn train_step(
+        &mut self,
+        _: &balgan::models::Batch,
+        _: &balgan::models::StepContext,
+    ) -> balgan::Result<Vec<(&'static str, balgan::Tensor)>> {
+        Ok(Vec::new())
+    }
+    fn sample(&mut self, labels: &[u32], rng: &Generator) -> balgan::Result<balgan::Tensor> {
+        self.calls.push(labels.len());
+        if self.broken {
+            return Err(balgan::Error::invalid("sample", "broken"));
+        }
+        if labels.len() > self.cfg.batch {
+            return Err(balgan::Error::limit("a tensor", 1 << 28, 1 << 27));
+        }
+        let s = self.cfg.image_size;
+        rng.uniform(dev(), &[labels.len(), 1, s, s], -1.0, 1.0)
+    }
+    fn save(&self, _: &mut balgan::nn::CheckpointWriter) -> balgan::Result<()> {
+        Ok(())
+    }
+    fn load(&mut self, _: &balgan::nn::Checkpoint) -> balgan::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sampling more images than fit in one call falls back to calls of the
+/// model's training batch instead of failing, and still returns every image
+/// with its label.
+#[test]
+fn sampling_past_the_adapters_limits_goes_in_pieces_of_the_training_batch() {
+    let mut cfg = ModelConfig::defaults(ModelKind::Dcgan, 1, 4, 3);
+    cfg.batch = 8;
+    let mut model = NarrowSampler {
+        cfg: cfg.clone(),
+        calls: Vec::new(),
+        broken: false,
+    };
+    let (images, labels) = balgan::cli::run::generate_images(&mut model, &[2], 20, 7).unwrap();
+    assert_eq!(labels, vec![2; 20]);
+    assert_eq!(images.len(), 20 * 16);
+    assert!(images.iter().all(|v| (-1.0..=1.0).contains(v)));
+    // One refused call of 20, then 8 + 8 + 4.
+    assert_eq!(model.calls, vec![20, 8, 8, 4]);
+    // Other failures are not retried.
+    let mut broken = NarrowSampler {
+        cfg,
+        calls: Vec::new(),
+        broken: true,
+    };
+    assert!(balgan::cli::run::generate_images(&mut broken, &[0], 20, 7).is_err());
+    assert_eq!(broken.calls, vec![20]);
+}

@@ -396,6 +396,26 @@ pub fn parse_classes(names: &[String], wanted: &[String]) -> Result<Vec<u32>> {
     Ok(out)
 }
 
+/// `model.sample(labels)` on the host; when one call of them all would need
+/// a tensor past the adapter's limits (a wide generator's activations on a
+/// CPU driver's 128 MiB bindings), in calls of the model's training batch,
+/// which the adapter holds with room to spare (training keeps a batch's
+/// activations for the backward pass too). The fallback draws the same
+/// stream in other pieces, so those images differ from a larger adapter's.
+fn sample_within_limits(model: &mut dyn BalancingModel, labels: &[u32], rng: &Generator) -> Result<Vec<f32>> {
+    match model.sample(labels, rng) {
+        Err(Error::LimitExceeded { .. }) if labels.len() > model.config().batch.max(1) => {
+            let piece = model.config().batch.max(1);
+            let mut out = Vec::new();
+            for part in labels.chunks(piece) {
+                out.extend(model.sample(part, rng)?.to_vec()?);
+            }
+            Ok(out)
+        }
+        r => r?.to_vec(),
+    }
+}
+
 /// Generate `count` images of each class in `classes` with a sample stream
 /// seeded by `seed`, in chunks (bounded memory). Returns host images
 /// [N, C, S, S] in [−1, 1] and labels, class by class.
@@ -414,8 +434,7 @@ pub fn generate_images(
         while left > 0 {
             let n = left.min(CHUNK);
             let y = vec![c; n];
-            let x = model.sample(&y, &rng)?;
-            let v = x.to_vec()?;
+            let v = sample_within_limits(model, &y, &rng)?;
             if let Some(bad) = v.iter().position(|v| !v.is_finite()) {
                 return Err(Error::invalid(
                     "generate",
