@@ -64,15 +64,23 @@ impl Verdict {
     }
 }
 
+/// Means closer than this, relative to the larger, are the same number: the
+/// measures come from f32 arithmetic, whose rounding alone moves the 7th
+/// digit (two collapsed generators' SSIM of 0.9999992 and 0.9999995 are a
+/// tie, not a win).
+pub const TIE: f64 = 1e-6;
+
 /// Whether `a` is better than `b` (higher is better when
-/// `higher_is_better`, lower otherwise).
+/// `higher_is_better`, lower otherwise). Means within [`TIE`] of each other
+/// do not make `a` better.
 pub fn compare(a: Spread, b: Spread, higher_is_better: bool) -> Verdict {
     let sign = if higher_is_better { 1.0 } else { -1.0 };
     let (a_mean, b_mean) = (sign * a.mean, sign * b.mean);
     let overlap = (a.mean - b.mean).abs() <= a.std + b.std && (a.std + b.std) > 0.0;
+    let tie = (a.mean - b.mean).abs() <= TIE * a.mean.abs().max(b.mean.abs());
     if overlap {
         Verdict::Inconclusive
-    } else if a_mean > b_mean {
+    } else if a_mean > b_mean && !tie {
         Verdict::Holds
     } else {
         Verdict::DoesNotHold
