@@ -260,6 +260,12 @@ fn sqrtm_rejects_bad_input() {
     assert!(e.to_string().contains("residual"), "{e}");
     let zero = sqrtm_psd(&upload(&[0.0; 4], &[2, 2]), &SqrtmOptions::default()).unwrap();
     assert_eq!(zero.root.to_vec().unwrap(), vec![0.0; 4]);
+    // NaN and Inf are refused, not taken for a zero matrix (a NaN norm once
+    // read as 0, and a diverged iterate's NaN residual as a perfect one).
+    for bad in [f32::NAN, f32::INFINITY] {
+        let e = sqrtm_psd(&upload(&[1.0, 0.0, 0.0, bad], &[2, 2]), &SqrtmOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("NaN or Inf"), "{bad}: {e}");
+    }
 }
 
 /// Tr √(Σ₁Σ₂) by two square roots against f64. Tolerance 1e-4 relative: two
@@ -403,6 +409,53 @@ fn fid_singular_covariance() {
         f.value,
         base_seed()
     );
+}
+
+/// A collapsed generator: n = 200 > d generated features that differ only by
+/// noise whose scales fall geometrically over six decades, against ordinary
+/// real features. The matrix square-rooted on the covariance route then has
+/// eigenvalues down to the f32 rounding level; rounding makes some slightly
+/// negative, and Newton–Schulz, still converging on the small positive ones,
+/// diverges along them. The FID must still be the f64 value (within the
+/// square root's tolerance) or an error, never a number like the −4e19 trace
+/// (FID 8e19) a collapsed BAGAN once got: Cauchy–Schwarz bounds
+/// 0 ≤ Tr √(Σ_r Σ_g) ≤ √(Tr Σ_r · Tr Σ_g), so FID ≥ ‖μ_r − μ_g‖² +
+/// (√Tr Σ_r − √Tr Σ_g)² ≥ 0.
+#[test]
+fn fid_of_a_collapsed_generator_is_finite_and_bounded() {
+    let (n, d) = (200usize, 128usize);
+    let mut worst: f64 = 0.0;
+    for seed in 0..4u64 {
+        let mut rng = Rng::new(0xC011 + seed);
+        let x = features(&mut rng, n, d, 0.0, 1.0);
+        let base = gaussian(&mut rng, d);
+        let mut y = vec![0.0f32; n * d];
+        for i in 0..n {
+            let z = gaussian(&mut rng, d);
+            for a in 0..d {
+                let scale = 1e-2 * 1e-6f64.powf(a as f64 / (d - 1) as f64);
+                y[i * d + a] = (base[a] + scale * z[a]) as f32;
+            }
+        }
+        let f = fid_with(&upload(&x, &[n, d]), &upload(&y, &[n, d]), &SqrtmOptions::default()).unwrap();
+        assert_eq!(f.route, FidRoute::Covariance);
+        let bound = (f.trace_real * f.trace_gen).sqrt();
+        assert!(
+            f.trace_sqrt.is_finite() && f.trace_sqrt >= 0.0 && f.trace_sqrt <= bound * (1.0 + 1e-3),
+            "seed {seed}: Tr √(Σ_r Σ_g) = {} outside [0, {bound}]",
+            f.trace_sqrt
+        );
+        let (exact, tr) = fid_ref(&x, n, &y, n, d, 0.0);
+        // Lost eigenvalues below f32 resolution make FID too high by at most
+        // 2·Σ√λ_lost ≤ 2·√(d·1e-7·‖C‖_F), far below 1e-3 of the traces here.
+        assert!(
+            (f.value - exact).abs() <= 1e-3 * tr,
+            "seed {seed}: FID {} vs f64 {exact} (traces {tr})",
+            f.value
+        );
+        worst = worst.max((f.value - exact).abs() / tr);
+    }
+    eprintln!("collapsed generator: worst |FID − f64| / traces = {worst:.2e}");
 }
 
 /// The statistics path (covariance route) agrees with the features path, and

@@ -46,6 +46,12 @@
 //! covariances, ε = [`FID_EPS`] = 1e-6; [`Fid::epsilon`] reports whether it was
 //! used. The Gram route never needs it.
 //!
+//! Every result is checked against the Cauchy–Schwarz bounds
+//! 0 ≤ Tr √(Σ_rΣ_g) ≤ √(Tr Σ_r · Tr Σ_g) (which make FID ≥ ‖μ_r − μ_g‖² +
+//! (√Tr Σ_r − √Tr Σ_g)² ≥ 0); a square root outside them is an error, not a
+//! number. (A collapsed generator, whose features differ only by noise, once
+//! gave a diverged iterate's trace, −4·10¹⁹, and an FID of 8·10¹⁹.)
+//!
 //! # Precision
 //!
 //! Means, centring and the matmuls are f32 on the GPU (the covariance sums n
@@ -248,6 +254,27 @@ pub fn trace_sqrt_product(s1: &Tensor, s2: &Tensor, opts: &SqrtmOptions) -> Resu
     })
 }
 
+/// `f` (of d-dimensional features) when its Tr √(Σ_r Σ_g) is within the
+/// Cauchy–Schwarz bounds [0, √(Tr Σ_r · Tr Σ_g)] (up to rounding, and with
+/// the ε retry's d·ε in each trace), which also keep FID ≥ 0; otherwise an
+/// error, never the number: a square root outside them failed.
+fn bounded(f: Fid, d: usize) -> Result<Fid> {
+    let with_eps = |t: f64| t.max(0.0) + d as f64 * f.epsilon;
+    let bound = (with_eps(f.trace_real) * with_eps(f.trace_gen)).sqrt();
+    let slack = 1e-3 * bound + 1e-12;
+    if f.value.is_finite() && f.trace_sqrt >= -slack && f.trace_sqrt <= bound + slack {
+        return Ok(f);
+    }
+    Err(Error::invalid(
+        "fid",
+        format!(
+            "Tr √(Σ_r Σ_g) came out {:e}, outside [0, √(Tr Σ_r · Tr Σ_g)] = [0, {bound:e}]: the matrix square \
+             root failed ({} Newton–Schulz iterations); this FID would be meaningless",
+            f.trace_sqrt, f.iterations
+        ),
+    ))
+}
+
 /// The covariance route with pytorch-fid's ε retry: (Tr √, iterations, ε).
 fn covariance_route(s1: &Tensor, s2: &Tensor, opts: &SqrtmOptions) -> Result<(f64, usize, f64)> {
     match trace_sqrt_product(s1, s2, opts) {
@@ -302,16 +329,19 @@ pub fn fid_from_stats_with(
         return Err(Error::invalid("fid", "statistics contain NaN or Inf"));
     }
     let (trace_sqrt, iterations, epsilon) = covariance_route(cov_r, cov_g, opts)?;
-    Ok(Fid {
-        value: mean_term + trace_real + trace_gen - 2.0 * trace_sqrt,
-        mean_term,
-        trace_real,
-        trace_gen,
-        trace_sqrt,
-        route: FidRoute::Covariance,
-        epsilon,
-        iterations,
-    })
+    bounded(
+        Fid {
+            value: mean_term + trace_real + trace_gen - 2.0 * trace_sqrt,
+            mean_term,
+            trace_real,
+            trace_gen,
+            trace_sqrt,
+            route: FidRoute::Covariance,
+            epsilon,
+            iterations,
+        },
+        d,
+    )
 }
 
 /// FID between real features `[n_r, d]` and generated features `[n_g, d]`
@@ -364,30 +394,36 @@ pub fn fid_with(real: &Tensor, gen: &Tensor, opts: &SqrtmOptions) -> Result<Fid>
                 let r = sqrtm_psd(&c.add(&ones)?, opts)?;
                 ((r.trace - alpha.sqrt()).max(0.0), r.iterations)
             };
-            Ok(Fid {
-                value: mean_term + trace_real + trace_gen - 2.0 * trace_sqrt,
-                mean_term,
-                trace_real,
-                trace_gen,
-                trace_sqrt,
-                route: FidRoute::Gram,
-                epsilon: 0.0,
-                iterations,
-            })
+            bounded(
+                Fid {
+                    value: mean_term + trace_real + trace_gen - 2.0 * trace_sqrt,
+                    mean_term,
+                    trace_real,
+                    trace_gen,
+                    trace_sqrt,
+                    route: FidRoute::Gram,
+                    epsilon: 0.0,
+                    iterations,
+                },
+                d,
+            )
         } else {
             let trace_real = trace(&cov_r)?;
             let trace_gen = trace(&cov_g)?;
             let (trace_sqrt, iterations, epsilon) = covariance_route(&cov_r, &cov_g, opts)?;
-            Ok(Fid {
-                value: mean_term + trace_real + trace_gen - 2.0 * trace_sqrt,
-                mean_term,
-                trace_real,
-                trace_gen,
-                trace_sqrt,
-                route: FidRoute::Covariance,
-                epsilon,
-                iterations,
-            })
+            bounded(
+                Fid {
+                    value: mean_term + trace_real + trace_gen - 2.0 * trace_sqrt,
+                    mean_term,
+                    trace_real,
+                    trace_gen,
+                    trace_sqrt,
+                    route: FidRoute::Covariance,
+                    epsilon,
+                    iterations,
+                },
+                d,
+            )
         }
     })
 }

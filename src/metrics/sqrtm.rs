@@ -28,7 +28,11 @@
 //! `benches/sqrtm.rs`. Eigenvalues at the f32 noise level of A
 //! (≈1e-7·‖A‖_F) are not resolved; a slightly negative one (rounding of a
 //! singular matrix) grows and eventually diverges, which the residual check
-//! detects (see [`sqrtm_psd`] for what is returned then).
+//! detects (see [`sqrtm_psd`] for what is returned then). Between two checks
+//! such an eigenvalue can grow past f32's range, leaving entries of ±Inf
+//! whose products are NaN; so an iterate also counts as diverged when its
+//! trace leaves [0, √(d·Tr A)], where every iterate of a PSD matrix stays
+//! (Cauchy–Schwarz), and a NaN norm is never read as 0.
 
 use crate::autograd::no_grad;
 use crate::error::{Error, Result};
@@ -103,9 +107,14 @@ pub(crate) fn trace(m: &Tensor) -> Result<f64> {
     Ok(diagonal(m)?.iter().sum())
 }
 
-/// ‖M‖_F, the sum of squares reduced on the GPU (f32), the root taken in f64.
+/// ‖M‖_F, the sum of squares reduced on the GPU (f32), the root taken in
+/// f64; NaN when M holds NaN (or ±Inf of both signs meet), +Inf on overflow.
 pub(crate) fn frobenius(m: &Tensor) -> Result<f64> {
-    Ok((m.mul(m)?.sum_all()?.item()? as f64).max(0.0).sqrt())
+    // Not `.max(0.0)`: f64::max returns the other operand for NaN, and a
+    // NaN norm read as 0 made a NaN matrix look like the zero matrix and a
+    // diverged iterate's residual look perfect.
+    let sum = m.mul(m)?.sum_all()?.item()? as f64;
+    Ok(if sum.is_nan() { f64::NAN } else { sum.max(0.0).sqrt() })
 }
 
 fn check_square(op: &'static str, a: &Tensor) -> Result<usize> {
@@ -160,6 +169,12 @@ fn sqrtm_inner(a: &Tensor, opts: &SqrtmOptions) -> Result<Sqrtm> {
         });
     }
     let root_s = s.sqrt();
+    // Every iterate of a PSD A has eigenvalues rising from λ/s to √(λ/s), so
+    // its trace (times √s) stays in [0, Tr √A] ⊆ [0, √(d·Tr A)]
+    // (Cauchy–Schwarz). One outside, beyond rounding, is diverging along an
+    // eigenvalue that rounding made negative, whatever its residual says.
+    let trace_bound = (d as f64 * trace(&a)?.max(0.0)).sqrt();
+    let plausible = |tr: f64| tr.is_finite() && tr >= -1e-3 * trace_bound && tr <= trace_bound * (1.0 + 1e-3);
     let eye15 = eye(&a, d, 1.5)?;
     let residual_of = |y: &Tensor| -> Result<f64> {
         let r = y.matmul(y)?.affine(s as f32, 0.0)?.sub(&a)?;
@@ -195,11 +210,11 @@ fn sqrtm_inner(a: &Tensor, opts: &SqrtmOptions) -> Result<Sqrtm> {
             0
         };
         prev_trace = tr;
-        let check = !tr.is_finite() || calm >= 2 || k % opts.check_every.max(1) == 0 || k == opts.max_iters;
+        let check = !plausible(tr) || calm >= 2 || k % opts.check_every.max(1) == 0 || k == opts.max_iters;
         if !check {
             continue;
         }
-        residual = if tr.is_finite() { residual_of(&y)? } else { f64::NAN };
+        residual = if plausible(tr) { residual_of(&y)? } else { f64::NAN };
         let best_r = best_residual(&best);
         if !residual.is_finite() || residual > 10.0 * best_r.max(1e-6) {
             // Diverging: rounding made an eigenvalue of A slightly negative
