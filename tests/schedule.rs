@@ -398,3 +398,80 @@ fn the_cpu_preset_trains_at_28_pixels_unless_told_otherwise_and_old_configs_keep
     let c: ModelConfig = toml::from_str(&old).unwrap();
     assert_eq!((c.width, c.attention), (64, true));
 }
+
+/// A model that passes every call to `inner` and keeps the labels of every
+/// batch it trains on.
+struct Recording {
+    inner: Box<dyn BalancingModel>,
+    seen: Vec<u32>,
+}
+
+impl BalancingModel for Recording {
+    fn config(&self) -> &ModelConfig {
+        self.inner.config()
+    }
+    fn phases(&self) -> Vec<balgan::models::Phase> {
+        self.inner.phases()
+    }
+    fn phase(&self) -> usize {
+        self.inner.phase()
+    }
+    fn enter_phase(&mut self, phase: usize, data: Option<&Dataset>, ctx: &StepContext) -> balgan::Result<()> {
+        self.inner.enter_phase(phase, data, ctx)
+    }
+    fn train_step(&mut self, batch: &Batch, ctx: &StepContext) -> balgan::Result<Vec<(&'static str, balgan::Tensor)>> {
+        self.seen.extend_from_slice(batch.host_labels);
+        self.inner.train_step(batch, ctx)
+    }
+    fn sample(&mut self, labels: &[u32], rng: &Generator) -> balgan::Result<balgan::Tensor> {
+        self.inner.sample(labels, rng)
+    }
+    fn save(&self, w: &mut balgan::nn::CheckpointWriter) -> balgan::Result<()> {
+        self.inner.save(w)
+    }
+    fn load(&mut self, c: &Checkpoint) -> balgan::Result<()> {
+        self.inner.load(c)
+    }
+}
+
+/// `balanced_batches` draws every class as often as any other: on 95
+/// images of class 0 and 5 of class 1, an epoch of shuffled batches holds
+/// class 1 exactly 5 times in 100; balanced ones about half the time.
+#[test]
+fn balanced_batches_draw_every_class_as_often() {
+    let mut rng = Rng::new(0xBA1);
+    let labels: Vec<u32> = (0..100).map(|i| u32::from(i >= 95)).collect();
+    let images = rng.uniform(100 * 64, -1.0, 1.0);
+    let data = Dataset::new(images, [100, 1, 8, 8], labels, vec!["many".into(), "few".into()]).unwrap();
+    let seen = |balanced: bool| -> Vec<u32> {
+        let mut cfg = ModelConfig::defaults(ModelKind::Dcgan, 1, 8, 2);
+        cfg.latent = 4;
+        cfg.batch = 10;
+        cfg.gan_epochs = 1;
+        cfg.balanced_batches = balanced;
+        let mut m = Recording {
+            inner: build(dev(), &cfg, 3).unwrap(),
+            seen: Vec::new(),
+        };
+        let rng = Generator::new(4);
+        let opts = TrainOptions {
+            seed: 4,
+            checkpoint_every: 0,
+            log_every: 8,
+        };
+        let st = trainer::start(&mut m, &data, &opts, &rng).unwrap();
+        trainer::train(dev(), &mut m, &data, st, &opts, &rng, &mut NoHooks).unwrap();
+        m.seen
+    };
+    let few = |v: &[u32]| v.iter().filter(|&&l| l == 1).count();
+    let shuffled = seen(false);
+    assert_eq!((shuffled.len(), few(&shuffled)), (100, 5));
+    let balanced = seen(true);
+    assert_eq!(balanced.len(), 100, "an epoch is as many images either way");
+    // Binomial(100, 1/2): outside 30..=70 with probability below 1e-4.
+    assert!(
+        (30..=70).contains(&few(&balanced)),
+        "class 1 drawn {} times",
+        few(&balanced)
+    );
+}

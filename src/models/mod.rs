@@ -435,6 +435,13 @@ pub struct ModelConfig {
     /// from older files).
     #[serde(default)]
     pub mean_one_class_weights: bool,
+    /// Class-balanced batches: each image of a batch first draws a class
+    /// uniformly, then an image of it ([`crate::data::BatchOptions::balanced`]),
+    /// so a class of 60 images is as present in every batch as one of
+    /// 6,000 (false: shuffled epochs, as the papers train; absent from
+    /// older files).
+    #[serde(default)]
+    pub balanced_batches: bool,
     /// E-GAN's and AGGAN's mutations: one offspring per entry each
     /// generation (empty for the other models, and in older config.toml files).
     #[serde(default)]
@@ -503,6 +510,7 @@ impl ModelConfig {
             g_ema: 0.0,
             weight_clip: 0.0,
             mean_one_class_weights: false,
+            balanced_batches: false,
             mutations: Vec::new(),
             fitness_gamma: 0.0,
             temperature: 0.0,

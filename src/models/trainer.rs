@@ -392,7 +392,13 @@ pub fn train(
             ),
         ));
     }
-    let batcher = Batcher::new(data, BatchOptions::new(batch_size).seed(opts.seed).drop_last(true))?;
+    let batcher = Batcher::new(
+        data,
+        BatchOptions::new(batch_size)
+            .seed(opts.seed)
+            .drop_last(true)
+            .balanced(model.config().balanced_batches),
+    )?;
     let per_epoch = batcher.batches_per_epoch();
     if per_epoch == 0 {
         return Err(Error::invalid(
