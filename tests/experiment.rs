@@ -262,6 +262,18 @@ fn eval_measured_protocols_run_end_to_end_and_rerun_from_the_cache() {
         {
             assert!(report.contains(want), "{protocol}: no {want} in\n{report}");
         }
+        // The header names the downstream classifier only where a measure uses one.
+        let uses_classifier = matches!(protocol, "aggan-multiclass" | "aggan-pair");
+        assert_eq!(
+            report.contains("downstream classifier small (width 2), schedule adam, at most 1 epochs"),
+            uses_classifier,
+            "{protocol}:\n{report}"
+        );
+        assert_eq!(
+            report.contains("no downstream classifier"),
+            !uses_classifier,
+            "{protocol}:\n{report}"
+        );
         let lines: Vec<&str> = report.lines().filter(|l| l.contains(": **")).collect();
         assert_eq!(lines.len(), verdicts, "{protocol}:\n{report}");
         assert!(

@@ -448,13 +448,13 @@ fn report(
     md.push_str(&format!(
         "- seeds 0..{} ({} in all); levels {}; models {}\n- model cells: {}{}\n- measured by `balgan eval` on {} test \
          images per class (and as many generated), FID and KID in balgan's classifier features (not Inception-v3), \
-         downstream classifier {} (width {}), schedule {}, at most {} epochs\n\n",
+         {}\n\n",
         args.seeds,
         args.seeds,
         spec.levels.iter().map(|l| l.1.as_str()).collect::<Vec<_>>().join(", "),
         spec.models.iter().map(|m| m.title()).collect::<Vec<_>>().join(", "),
         match per_cell {
-            Some(m) => format!("{m:.1} minutes of training each"),
+            Some(m) => format!("a budget of {m:.1} minutes of training each"),
             None => "trained to their epochs".into(),
         },
         match spec.preset {
@@ -462,10 +462,17 @@ fn report(
             None => String::new(),
         },
         args.eval_per_class,
-        args.classifier.name(),
-        args.classifier_width,
-        args.schedule.name(),
-        args.classifier_epochs,
+        if spec.measures.iter().any(|m| m.downstream()) {
+            format!(
+                "downstream classifier {} (width {}), schedule {}, at most {} epochs",
+                args.classifier.name(),
+                args.classifier_width,
+                args.schedule.name(),
+                args.classifier_epochs
+            )
+        } else {
+            "no downstream classifier (none of the protocol's measures needs one)".to_string()
+        },
     ));
     let mut any_cut = false;
     for &m in &spec.measures {
