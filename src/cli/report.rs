@@ -177,8 +177,11 @@ fn settings_text(e: &EvalResults) -> String {
     };
     format!(
         "Evaluation settings: {} checkpoint `{}` at step {}; test images per class {per_class}; feature extractor \
-         from ≤ {} training images per class, {} epochs (`eval/{}`); downstream classifiers {downstream}{kid}; seed {}.\n\n",
-        s.model, s.checkpoint, s.step, s.extractor_per_class, s.extractor_epochs, s.extractor_file, s.seed
+         from ≤ {} training images per class, {} epochs of batch {} (`eval/{}`); downstream classifiers {downstream}{kid}; seed {}.\n\n",
+        s.model, s.checkpoint, s.step, s.extractor_per_class,
+        s.extractor_epochs,
+        s.extractor_batch.unwrap_or(crate::cli::eval::EXTRACTOR_BATCH),
+        s.extractor_file, s.seed
     )
 }
 

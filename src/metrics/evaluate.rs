@@ -217,6 +217,24 @@ impl GeneratedAccuracy {
             .collect()
     }
 
+    /// Per class, the other class its generated images were most often
+    /// assigned to and the share of them it got: `None` for a class
+    /// without generated images or with every one assigned to it. Of two
+    /// classes with as many images, the lower index.
+    pub fn taken_for(&self) -> Vec<Option<(usize, f64)>> {
+        let m = &self.generated;
+        let k = m.num_classes();
+        (0..k)
+            .map(|c| {
+                let n = m.support(c);
+                (0..k)
+                    .filter(|&p| p != c && m.get(c, p) > 0)
+                    .max_by_key(|&p| (m.get(c, p), std::cmp::Reverse(p)))
+                    .map(|p| (p, m.get(c, p) as f64 / n as f64))
+            })
+            .collect()
+    }
+
     /// Per class, the classifier's accuracy on its real test images; `None`
     /// for a class without test images.
     pub fn on_test(&self) -> Vec<Option<f64>> {
