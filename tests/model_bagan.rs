@@ -73,6 +73,43 @@ fn params_of(m: &dyn Module) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
+/// The layer plan is the Keras code's at width 64 (encoder 32, 64, 128, 256
+/// then pairs of 256; dense 1024; a 128-channel seed map; decoder convs 256
+/// with 128 last) and scales with `width`: `--preset cpu`'s width 8 gives
+/// an eighth of every size, a network with 1/30 to 1/64 of the weights
+/// (a layer between two scaled sizes has 1/64 of its weights, one from or
+/// to the fixed latent or image channels 1/8), whose samples have the same
+/// shape.
+#[test]
+fn bagan_layers_scale_with_the_width() {
+    let _serial = serial();
+    let paper = Bagan::new(dev(), &Generator::new(1), config(1, 64, 3)).expect("paper");
+    let p = paper.plan();
+    let enc: Vec<usize> = p.encoder.iter().map(|&(c, _)| c).collect();
+    assert_eq!(enc, [32, 64, 128, 256, 256, 256]);
+    assert_eq!(
+        (p.dense, p.seed_channels, p.decoder.clone()),
+        (1024, 128, vec![256, 256, 128])
+    );
+    assert_eq!(p.features(), 256 * 8 * 8);
+    let mut narrow_cfg = config(1, 64, 3);
+    narrow_cfg.width = 8;
+    let mut narrow = Bagan::new(dev(), &Generator::new(1), narrow_cfg).expect("narrow");
+    let q = narrow.plan().clone();
+    let enc8: Vec<usize> = q.encoder.iter().map(|&(c, _)| c).collect();
+    assert_eq!(enc8, enc.iter().map(|c| c / 8).collect::<Vec<_>>());
+    assert_eq!(
+        (q.dense, q.seed_channels, q.decoder.clone()),
+        (128, 16, vec![32, 32, 16])
+    );
+    assert_eq!(q.features(), 32 * 8 * 8);
+    let count = |m: &dyn Module| -> usize { m.parameters().iter().map(|(_, t)| t.numel()).sum() };
+    let ratio = count(&paper.autoencoder) as f64 / count(&narrow.autoencoder) as f64;
+    assert!((30.0..=64.0).contains(&ratio), "weights {ratio:.1} times fewer");
+    let img = narrow.sample(&[0, 2], &Generator::new(2)).expect("sample");
+    assert_eq!(img.shape(), &[2, 1, 64, 64]);
+}
+
 /// 1. Shapes at 28, 32 and 64 (1 and 3 channels): samples, reconstructions,
 ///    D's logits; the decoder's start side r of the spec (28 → 7, 32 → 8,
 ///    64 → 8); an unbuildable side is refused.

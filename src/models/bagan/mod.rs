@@ -22,6 +22,10 @@
 //!   normal rescaled to the same variance).
 //! - D: the encoder + Dense(K+1) (Glorot-uniform, zero bias); the softmax is
 //!   folded into the cross-entropy, so D returns logits.
+//! - Every channel count and dense width above is the code's at the model's
+//!   `width` 64 and scales with it (c·width/64, at least 1), as SGBGAN's
+//!   layers do: `--preset cpu` (width 8) trains the same network an eighth
+//!   as wide.
 //!
 //! Decisions the paper and code leave open, or where balgan differs:
 //!

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::{DROPOUT, MIN_RES, SLOPE};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::models::Geometry;
 use crate::models::ModelConfig;
 use crate::nn::{Conv2d, Dropout, Flatten, Init, Linear, Module, UpsampleNearest2d};
 use crate::tensor::{Generator, Tensor};
@@ -29,6 +30,11 @@ pub struct Plan {
     pub base: usize,
     /// Output channels of the decoder's 5×5 convolution at each ×2 step.
     pub decoder: Vec<usize>,
+    /// Units of the decoder's first dense layer (BAGAN's code: 1024).
+    pub dense: usize,
+    /// Channels of the map the decoder reshapes its second dense layer to
+    /// (BAGAN's code: 128).
+    pub seed_channels: usize,
 }
 
 impl Plan {
@@ -36,11 +42,14 @@ impl Plan {
     /// encoder's last side.
     pub fn new(cfg: &ModelConfig) -> Result<Plan> {
         let g = cfg.geometry()?;
-        let mut encoder = vec![(32, 2), (64, 1), (128, 2), (256, 1)];
+        // Every layer's width scales with the model's `width` (64: the code's
+        // sizes), as SGBGAN's do, so `--preset cpu` narrows BAGAN too.
+        let w = |c: usize| (c * g.width / Geometry::PAPER_WIDTH).max(1);
+        let mut encoder = vec![(w(32), 2), (w(64), 1), (w(128), 2), (w(256), 1)];
         let mut side = g.size.div_ceil(2).div_ceil(2);
         while side > MIN_RES {
-            encoder.push((256, 2));
-            encoder.push((256, 1));
+            encoder.push((w(256), 2));
+            encoder.push((w(256), 1));
             side = side.div_ceil(2);
         }
         let steps = encoder.iter().filter(|&&(_, s)| s == 2).count();
@@ -56,8 +65,8 @@ impl Plan {
                 ),
             ));
         }
-        let mut decoder = vec![256; steps];
-        decoder[steps - 1] = 128;
+        let mut decoder = vec![w(256); steps];
+        decoder[steps - 1] = w(128);
         Ok(Plan {
             channels: g.channels,
             size: g.size,
@@ -66,16 +75,19 @@ impl Plan {
             encoder,
             base: side,
             decoder,
+            dense: w(1024),
+            seed_channels: w(128),
         })
     }
 
     /// Flattened size of the encoder's output.
     pub fn features(&self) -> usize {
-        256 * self.base * self.base
+        self.encoder.last().map_or(0, |&(c, _)| c) * self.base * self.base
     }
 }
 
-/// The encoder body shared by the autoencoder and D: [B, C, S, S] → [B, 256·r²].
+/// The encoder body shared by the autoencoder and D: [B, C, S, S] → [B, 256·r²]
+/// (at width 64; the last encoder layer's channels · r² in general).
 /// Names `conv{i}.weight`, `conv{i}.bias`.
 pub struct BaganEncoder {
     convs: Vec<Conv2d>,
@@ -143,6 +155,7 @@ pub struct BaganDecoder {
     convs: Vec<Conv2d>,
     out: Conv2d,
     base: usize,
+    seed_channels: usize,
     up: UpsampleNearest2d,
 }
 
@@ -151,10 +164,17 @@ impl BaganDecoder {
     /// 'same' convolutions.
     pub fn new(dev: &Device, rng: &Generator, plan: &Plan) -> Result<BaganDecoder> {
         let r = plan.base;
-        let dense0 = Linear::with_init(dev, rng, plan.latent, 1024, Init::GlorotUniform, None)?;
-        let dense1 = Linear::with_init(dev, rng, 1024, 128 * r * r, Init::GlorotUniform, None)?;
+        let dense0 = Linear::with_init(dev, rng, plan.latent, plan.dense, Init::GlorotUniform, None)?;
+        let dense1 = Linear::with_init(
+            dev,
+            rng,
+            plan.dense,
+            plan.seed_channels * r * r,
+            Init::GlorotUniform,
+            None,
+        )?;
         let mut convs = Vec::new();
-        let mut cin = 128;
+        let mut cin = plan.seed_channels;
         for &cout in &plan.decoder {
             convs.push(Conv2d::same(
                 dev,
@@ -174,6 +194,7 @@ impl BaganDecoder {
             convs,
             out,
             base: r,
+            seed_channels: plan.seed_channels,
             up: UpsampleNearest2d::new(2)?,
         })
     }
@@ -186,7 +207,7 @@ impl Module for BaganDecoder {
             .dense1
             .forward(&self.dense0.forward(z)?.relu()?)?
             .relu()?
-            .reshape(&[b, 128, self.base, self.base])?;
+            .reshape(&[b, self.seed_channels, self.base, self.base])?;
         for conv in &self.convs {
             h = conv.forward(&self.up.forward(&h)?)?.relu()?;
         }
