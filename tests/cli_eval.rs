@@ -400,7 +400,7 @@ fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
             ..ClassEval::default()
         })
         .collect();
-    let generated = [Some(0.5), Some(0.99), Some(0.25), None];
+    let generated = [Some(0.5), Some(0.995), Some(0.25), None];
     let r = EvalResults {
         step: 1,
         features: String::new(),
@@ -424,10 +424,18 @@ fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
                     generated: g,
                     classifier_test: Some(0.9),
                     // c's images that did not come out as c look like a.
-                    taken_for: (*n == "c").then(|| TakenFor {
-                        class: "a".into(),
-                        share: 0.6,
-                    }),
+                    taken_for: match *n {
+                        "c" => Some(TakenFor {
+                            class: "a".into(),
+                            share: 0.6,
+                        }),
+                        // 1 image in 200 went elsewhere: not "0 %".
+                        "b" => Some(TakenFor {
+                            class: "c".into(),
+                            share: 0.005,
+                        }),
+                        _ => None,
+                    },
                 })
                 .collect(),
         }),
@@ -445,6 +453,7 @@ fn the_glance_summary_averages_the_minority_and_names_its_worst_class() {
     assert!(md.contains("chance is 25 %"), "{md}");
     assert!(md.contains("| c | 60 | 25 % | a 60 % | 90 % |"), "{md}");
     assert!(md.contains("| a | 60 | 50 % | – | 90 % |"), "{md}");
+    assert!(md.contains("| b | 6000 | > 99 % | c < 1 % | 90 % |"), "{md}");
     assert!(minority_accuracy(&EvalResults {
         accuracy_on_generated: None,
         ..r

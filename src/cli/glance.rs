@@ -55,8 +55,15 @@ pub fn minority_accuracy(r: &EvalResults) -> Option<MinorityAccuracy> {
     })
 }
 
+/// A share in whole percent, except that a share strictly between 0 and 1 %
+/// (or 99 and 100 %) reads "< 1 %" (or "> 99 %"), never "0 %" or "100 %".
 fn percent(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{:.0} %", 100.0 * v))
+    match v {
+        None => "–".into(),
+        Some(v) if v > 0.0 && v < 0.01 => "< 1 %".into(),
+        Some(v) if v > 0.99 && v < 1.0 => "> 99 %".into(),
+        Some(v) => format!("{:.0} %", 100.0 * v),
+    }
 }
 
 fn number(v: Option<f64>, digits: usize) -> String {
