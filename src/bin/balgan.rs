@@ -171,9 +171,11 @@ enum Command {
     /// A paper's protocol end to end with a verdict per claim: sgbgan-table3,
     /// aggan-multiclass, aggan-pair, cs-acgan-step, s3vae-discard.
     Experiment(Box<ExperimentCli>),
-    /// SGBGAN on Fashion-MNIST at IR 100 within a time budget, then eval and report.
+    /// SGBGAN on Fashion-MNIST at IR 100: trained (15 minutes on a GPU; on a CPU adapter the CPU-sized
+    /// model for 15 adversarial epochs), then eval and report.
     Demo {
-        /// Training budget in minutes (default: 15 on a GPU, 9 on a CPU adapter such as lavapipe); evaluation follows.
+        /// Training budget in minutes (default: 15 on a GPU; on a CPU adapter such as lavapipe, which trains
+        /// a fixed 15 adversarial epochs, a cap of 30); evaluation follows.
         #[arg(long)]
         budget_minutes: Option<f64>,
         /// Run directory (default: runs/demo, or runs/demo-N when that exists).
