@@ -416,8 +416,9 @@ fn fid_singular_covariance() {
 /// real features. The matrix square-rooted on the covariance route then has
 /// eigenvalues down to the f32 rounding level; rounding makes some slightly
 /// negative, and Newton–Schulz, still converging on the small positive ones,
-/// diverges along them. The FID must still be the f64 value (within the
-/// square root's tolerance) or an error, never a number like the −4e19 trace
+/// diverges along them (one of the four seeds does, at iteration 25). The
+/// FID must still be the f64 value (within the square root's tolerance),
+/// never a number like the −4e19 trace
 /// (FID 8e19) a collapsed BAGAN once got: Cauchy–Schwarz bounds
 /// 0 ≤ Tr √(Σ_r Σ_g) ≤ √(Tr Σ_r · Tr Σ_g), so FID ≥ ‖μ_r − μ_g‖² +
 /// (√Tr Σ_r − √Tr Σ_g)² ≥ 0.

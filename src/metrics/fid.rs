@@ -277,7 +277,24 @@ fn bounded(f: Fid, d: usize) -> Result<Fid> {
 
 /// The covariance route with pytorch-fid's ε retry: (Tr √, iterations, ε).
 fn covariance_route(s1: &Tensor, s2: &Tensor, opts: &SqrtmOptions) -> Result<(f64, usize, f64)> {
-    match trace_sqrt_product(s1, s2, opts) {
+    // A trace outside the Cauchy–Schwarz bound (see `bounded`) is a failed
+    // square root too, and gets the ε retry rather than an error.
+    let within = |t: f64, a: &Tensor, b: &Tensor| -> Result<bool> {
+        let bound = (trace(a)?.max(0.0) * trace(b)?.max(0.0)).sqrt();
+        let slack = 1e-3 * bound + 1e-12;
+        Ok(t.is_finite() && t >= -slack && t <= bound + slack)
+    };
+    let first = trace_sqrt_product(s1, s2, opts).and_then(|(t, it)| {
+        if within(t, s1, s2)? {
+            Ok((t, it))
+        } else {
+            Err(Error::invalid(
+                "fid",
+                format!("Tr √(Σ_r Σ_g) came out {t:e}, outside its Cauchy–Schwarz bounds"),
+            ))
+        }
+    });
+    match first {
         Ok((t, it)) => Ok((t, it, 0.0)),
         Err(first) => {
             let d = s1.shape()[0];

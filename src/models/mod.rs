@@ -690,7 +690,7 @@ impl ModelConfig {
                 c.latent = 32;
                 // At this width a step costs about its images: batch 32
                 // makes 1.7 times the steps of batch 64 in the same time,
-                // and the demo's 9 minutes need the steps (see docs/MODELS.md).
+                // and the demo's minutes go to steps (see docs/MODELS.md).
                 c.batch = 32;
                 c.n_critic = 1;
                 c.g_lr = 5e-4;
