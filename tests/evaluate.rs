@@ -204,30 +204,9 @@ fn downstream_reports_on_the_whole_test_set() {
     assert!(report.contains("G-mean") && report.contains("ACSA"), "{report}");
 }
 
-/// 3 classes of 8×8 grey textures, which a network that pools globally
-/// tells apart anywhere in the image: horizontal stripes, vertical stripes,
-/// a checkerboard (±0.5), plus uniform noise of amplitude 0.5. (The
-/// classifier tests' halves, top against bottom, differ only in where the
-/// bright half is: a ResNet-18, down to 1×1 at 8×8 before its global
-/// pooling, learnt them from padding effects alone and failed on about one
-/// random dataset in ten.)
+/// [`crate::classifier::textures`] as a dataset.
 fn textures(rng: &mut Rng, per_class: usize) -> Dataset {
-    let mut data = Vec::new();
-    let mut labels = Vec::new();
-    for i in 0..3 * per_class {
-        let c = (i % 3) as u32;
-        for y in 0..8 {
-            for x in 0..8 {
-                let on = match c {
-                    0 => y % 2 == 0,
-                    1 => x % 2 == 0,
-                    _ => (x + y) % 2 == 0,
-                };
-                data.push(if on { 0.5 } else { -0.5 } + rng.uniform(1, -0.5, 0.5)[0]);
-            }
-        }
-        labels.push(c);
-    }
+    let (data, labels) = crate::classifier::textures(rng, per_class);
     let names = vec!["rows".to_string(), "columns".to_string(), "checks".to_string()];
     Dataset::new(data, [labels.len(), 1, 8, 8], labels, names).unwrap()
 }
